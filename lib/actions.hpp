@@ -1,0 +1,50 @@
+// The state changes of a checkpoint, shared by the plugin and the tools. Each one
+// reads the log, checks the transition, and appends one event with the next
+// number; link(2) makes that number exclusive, so of two racing writers exactly
+// one wins and the other re-reads and gets a clear Conflict.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "record.hpp"
+#include "spool.hpp"
+
+namespace hawf {
+
+// Who causes an event, and through what.
+struct Actor {
+    std::string user;
+    uid_t uid = 0;
+    std::string via;  // "plugin", "cli", "timeout"
+    std::string host;
+};
+// The calling process's real user, via VIA.
+Actor current_actor(const std::string& via);
+
+// Opens a checkpoint in state running (or, for inline checkpoints, pending) and
+// creates its files dir. Opening the same checkpoint again with the same spec while
+// it still runs is a no-op (a requeued job, a second task); anything else conflicts.
+Checkpoint open_checkpoint(const Spool& spool, const CheckpointSpec& spec, const Actor& actor);
+
+// The marked step ended with WAIT_STATUS: pending on exit 0, failed otherwise.
+Checkpoint end_checkpoint(const Spool& spool, uid_t owner, const CheckpointId& id, int wait_status,
+                          const Actor& actor);
+
+enum class DecideMode { Decide, Amend };
+Checkpoint decide(const Spool& spool, uid_t owner, const CheckpointId& id, const Decision& decision,
+                  DecideMode mode, const Actor& actor, const Limits& limits);
+Checkpoint revoke(const Spool& spool, uid_t owner, const CheckpointId& id, const Actor& actor);
+
+// Finds whose checkpoint ID is, for a caller with uid CALLER. The caller's own
+// checkpoint wins; otherwise exactly one other owner must hold it.
+uid_t find_owner(const Spool& spool, const CheckpointId& id, uid_t caller);
+
+// Owner mode: only the owner and root may change a checkpoint.
+void check_may_decide(const CheckpointSpec& spec, uid_t caller);
+
+// "alice" for a uid, or the number if it has no name.
+std::string user_name(uid_t uid);
+
+}  // namespace hawf

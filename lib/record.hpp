@@ -1,0 +1,105 @@
+// The one record format: a checkpoint's history is a sequence of immutable events
+// (JSON, one file each). Everything else — the checkpoint's state, its current
+// decision — is derived by folding the events in order, so there is nothing to
+// keep consistent and a crash can never leave two truths.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "validate.hpp"
+
+namespace hawf {
+
+// What the marked job declared; fixed when the checkpoint is opened.
+struct CheckpointSpec {
+    CheckpointId id;
+    uid_t owner_uid = 0;
+    std::string owner;                 // user name, for display
+    std::string scope = "step";        // "step" (srun), "job" (sbatch) or "inline" (hawf-await --open)
+    std::vector<std::string> options;  // allowed choices, in order
+    std::vector<ParamSpec> params;
+    std::int64_t timeout_s = 0;        // 0: no timeout
+    std::string default_choice;        // required when timeout_s > 0
+    std::vector<ThenSpec> then;        // follow-ups declared with --hawf-then
+
+    const ParamSpec* param(const std::string& key) const;
+    bool has_option(const std::string& choice) const;
+    // Cross-field rules (timeout needs a default, default and then-choices among options).
+    void check() const;
+};
+
+struct Decision {
+    std::string choice;
+    std::map<std::string, std::string> params;  // values verbatim, checked against the spec
+    std::string comment;
+};
+
+struct Limits {
+    std::size_t max_param_bytes = 4096;
+    std::size_t max_comment_bytes = 65536;
+};
+// The choice is one of the options, every parameter is declared and its value fits its type.
+void check_decision(const CheckpointSpec& spec, const Decision& decision, const Limits& limits);
+
+enum class EventType { Opened, Pending, Failed, Decided, Amended, Revoked, Applied };
+std::string to_string(EventType type);
+
+struct Event {
+    std::uint64_t seq = 0;             // 1, 2, ...: also the file name
+    EventType type = EventType::Opened;
+    std::int64_t at = 0;               // unix seconds
+    std::string by;                    // user name of the actor
+    uid_t by_uid = 0;
+    std::string via;                   // "plugin", "cli", "timeout"
+    std::string host;
+    std::optional<CheckpointSpec> spec;    // Opened
+    std::optional<Decision> decision;      // Decided, Amended
+    int exit_status = 0;                   // Failed: the wait status of the step
+};
+
+enum class State { Running, Pending, Decided, Applied, Failed };
+std::string to_string(State state);
+State parse_state(const std::string& text);
+
+struct Checkpoint {
+    CheckpointSpec spec;
+    State state = State::Running;
+    std::optional<Event> decided;  // the Decided/Amended event in force, if any
+    std::int64_t pending_since = 0;
+    std::vector<Event> history;
+
+    const Decision* decision() const { return decided ? &*decided->decision : nullptr; }
+
+    std::int64_t deadline() const { return spec.timeout_s && pending_since ? pending_since + spec.timeout_s : 0; }
+    std::uint64_t last_seq() const { return history.empty() ? 0 : history.back().seq; }
+};
+
+// Builds the checkpoint from its events; throws Error(Untrusted) on a history that
+// could not have been written by hawf (gaps, transitions that are not allowed).
+Checkpoint fold(std::vector<Event> events);
+
+// The state an event moves a checkpoint in `from` to, or nullopt if not allowed.
+std::optional<State> transition(State from, EventType type);
+
+nlohmann::json to_json(const CheckpointSpec& spec);
+nlohmann::json to_json(const Decision& decision);
+nlohmann::json to_json(const Event& event);
+// Strict: unknown types, missing fields or bad values throw Error(Untrusted).
+Event event_from_json(const nlohmann::json& json);
+CheckpointSpec spec_from_json(const nlohmann::json& json);
+
+// The decision as delivered to follow-ups and printed by hawf-await --json.
+nlohmann::json decision_json(const Checkpoint& ckpt);
+
+std::string format_time(std::int64_t unix_seconds);  // 2026-11-27T01:02:03Z
+std::int64_t parse_time(const std::string& text);
+
+}  // namespace hawf

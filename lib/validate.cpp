@@ -1,0 +1,264 @@
+#include "validate.hpp"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+
+#include "error.hpp"
+
+namespace hawf {
+namespace {
+
+Error usage(const std::string& message) { return Error(ErrorKind::Usage, message); }
+
+bool is_alnum(char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// Quoted for messages, with control bytes made visible, so a refusal stays one line.
+std::string quote(const std::string& s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+        if (c == '\n') out += "\\n";
+        else if (c < 0x20 || c == 0x7f) out += "\\x" + std::string(1, "0123456789abcdef"[c >> 4]) +
+                                                std::string(1, "0123456789abcdef"[c & 15]);
+        else if (c == '"' || c == '\\') out += std::string("\\") + char(c);
+        else out += char(c);
+        if (out.size() > 80) { out += "..."; break; }
+    }
+    return out + "\"";
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+    std::vector<std::string> parts;
+    std::string::size_type start = 0;
+    for (;;) {
+        auto pos = s.find(sep, start);
+        parts.push_back(s.substr(start, pos - start));
+        if (pos == std::string::npos) return parts;
+        start = pos + 1;
+    }
+}
+
+bool all_digits(const std::string& s) {
+    if (s.empty()) return false;
+    for (char c : s) if (!is_digit(c)) return false;
+    return true;
+}
+
+void check_key(const std::string& key) {
+    bool ok = !key.empty() && key.size() <= 64 && !is_digit(key[0]);
+    for (char c : key) ok = ok && (is_alnum(c) || c == '_');
+    if (!ok)
+        throw usage("bad parameter name " + quote(key) +
+                    ": use letters, digits and _, not starting with a digit, at most 64");
+}
+
+}  // namespace
+
+Error system_error(const std::string& what, int errnum) {
+    return Error(ErrorKind::System, what + ": " + std::strerror(errnum));
+}
+
+void check_name(const std::string& name, const std::string& what) {
+    bool ok = !name.empty() && name.size() <= 64 && is_alnum(name[0]);
+    for (char c : name) ok = ok && (is_alnum(c) || c == '.' || c == '_' || c == '-');
+    if (!ok)
+        throw usage("bad " + what + " " + quote(name) +
+                    ": use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
+}
+
+void check_job_id(const std::string& job_id) {
+    auto parts = split(job_id, '_');
+    bool ok = parts.size() <= 2 && job_id.size() <= 24;
+    for (const auto& p : parts) ok = ok && all_digits(p);
+    if (!ok) throw usage("bad job id " + quote(job_id) + ": use JOBID or JOBID_TASK (digits)");
+}
+
+CheckpointId parse_checkpoint_id(const std::string& text) {
+    auto colon = text.find(':');
+    if (colon == std::string::npos)
+        throw usage("bad checkpoint " + quote(text) + ": use JOBID:NAME (e.g. 4242:eval)");
+    CheckpointId id{text.substr(0, colon), text.substr(colon + 1)};
+    check_job_id(id.job_id);
+    check_name(id.name);
+    return id;
+}
+
+std::vector<std::string> parse_choices(const std::string& text, const std::string& what) {
+    if (text.empty()) throw usage("empty " + what + ": give one or more names separated by ','");
+    std::vector<std::string> choices = split(text, ',');
+    std::set<std::string> seen;
+    for (const auto& c : choices) {
+        check_name(c, "choice in " + what);
+        if (!seen.insert(c).second) throw usage("choice " + quote(c) + " appears twice in " + what);
+    }
+    return choices;
+}
+
+std::string ParamSpec::type_text() const {
+    switch (type) {
+        case ParamType::Int: return "int";
+        case ParamType::Float: return "float";
+        case ParamType::Bool: return "bool";
+        case ParamType::String: return "string";
+        case ParamType::Enum: {
+            std::string out = "enum(";
+            for (std::size_t i = 0; i < values.size(); ++i) out += (i ? "|" : "") + values[i];
+            return out + ")";
+        }
+    }
+    return "string";
+}
+
+ParamSpec parse_param_spec(const std::string& text) {
+    auto colon = text.find(':');
+    if (colon == std::string::npos)
+        throw usage("bad parameter " + quote(text) +
+                    ": use KEY:TYPE with TYPE int, float, bool, string or enum(a|b)");
+    ParamSpec spec;
+    spec.key = text.substr(0, colon);
+    check_key(spec.key);
+    std::string type = text.substr(colon + 1);
+    if (type == "int") spec.type = ParamType::Int;
+    else if (type == "float") spec.type = ParamType::Float;
+    else if (type == "bool") spec.type = ParamType::Bool;
+    else if (type == "string") spec.type = ParamType::String;
+    else if (type.size() > 6 && type.compare(0, 5, "enum(") == 0 && type.back() == ')') {
+        spec.type = ParamType::Enum;
+        spec.values = split(type.substr(5, type.size() - 6), '|');
+        std::set<std::string> seen;
+        for (const auto& v : spec.values) {
+            check_name(v, "enum value of " + spec.key);
+            if (!seen.insert(v).second) throw usage("enum value " + quote(v) + " appears twice in " + quote(type));
+        }
+    } else {
+        throw usage("bad type " + quote(type) + " for parameter " + spec.key +
+                    ": use int, float, bool, string or enum(a|b)");
+    }
+    return spec;
+}
+
+std::vector<ParamSpec> parse_param_specs(const std::string& text) {
+    // Split on ',' outside enum(...) so enum values cannot be confused with params.
+    std::vector<ParamSpec> specs;
+    std::set<std::string> seen;
+    std::string current;
+    int depth = 0;
+    auto flush = [&] {
+        ParamSpec spec = parse_param_spec(current);
+        if (!seen.insert(spec.key).second) throw usage("parameter " + quote(spec.key) + " declared twice");
+        specs.push_back(spec);
+        current.clear();
+    };
+    for (char c : text) {
+        if (c == '(') ++depth;
+        if (c == ')') --depth;
+        if (c == ',' && depth == 0) flush();
+        else current += c;
+    }
+    flush();
+    return specs;
+}
+
+void check_utf8(const std::string& text, const std::string& what) {
+    std::size_t i = 0;
+    while (i < text.size()) {
+        unsigned char c = text[i];
+        std::size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        bool ok = len > 0 && i + len <= text.size();
+        for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(text[i + k]) >> 6) == 2;
+        if (ok && len == 2) ok = c >= 0xc2;  // no overlong forms
+        if (!ok) throw usage(what + " is not valid UTF-8 (byte " + std::to_string(i) + "): only UTF-8 text can be stored");
+        if (c == 0) throw usage(what + " holds a NUL byte");
+        i += len;
+    }
+}
+
+std::string check_param_value(const ParamSpec& spec, const std::string& value, std::size_t max_bytes) {
+    if (value.size() > max_bytes)
+        throw usage("value of " + spec.key + " is " + std::to_string(value.size()) +
+                    " bytes: at most " + std::to_string(max_bytes) + " allowed");
+    check_utf8(value, "value of " + spec.key);
+    const std::string bad = "bad value " + quote(value) + " for " + spec.key + " (" + spec.type_text() + ")";
+    switch (spec.type) {
+        case ParamType::Int: {
+            std::string digits = (!value.empty() && (value[0] == '-' || value[0] == '+')) ? value.substr(1) : value;
+            errno = 0;
+            if (!all_digits(digits) || (std::strtoll(value.c_str(), nullptr, 10), errno == ERANGE))
+                throw usage(bad + ": use a whole number such as 42 or -3");
+            break;
+        }
+        case ParamType::Float: {
+            char* end = nullptr;
+            errno = 0;
+            double d = value.empty() ? 0 : std::strtod(value.c_str(), &end);
+            if (value.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(d) ||
+                value.find_first_of(" \t\n") != std::string::npos ||
+                value.find_first_of("xXpP") != std::string::npos)
+                throw usage(bad + ": use a decimal number such as 0.5 or 1e-4");
+            break;
+        }
+        case ParamType::Bool:
+            if (value != "true" && value != "false") throw usage(bad + ": use true or false");
+            break;
+        case ParamType::Enum: {
+            bool found = false;
+            for (const auto& v : spec.values) found = found || v == value;
+            if (!found) throw usage(bad + ": use one of " + spec.type_text().substr(4));
+            break;
+        }
+        case ParamType::String: break;
+    }
+    return value;
+}
+
+std::pair<std::string, std::string> parse_assignment(const std::string& text) {
+    auto eq = text.find('=');
+    if (eq == std::string::npos) throw usage("bad --set " + quote(text) + ": use KEY=VALUE");
+    std::string key = text.substr(0, eq);
+    check_key(key);
+    return {key, text.substr(eq + 1)};
+}
+
+std::int64_t parse_duration(const std::string& text) {
+    static const std::int64_t max_seconds = 365LL * 86400;
+    const std::string allowed = ": use a whole number followed by s, m, h or d (e.g. 90s, 30m, 24h, 2d)";
+    if (text.size() < 2 || text.size() > 12 || !all_digits(text.substr(0, text.size() - 1)))
+        throw usage("bad duration " + quote(text) + allowed);
+    std::int64_t unit = 0;
+    switch (text.back()) {
+        case 's': unit = 1; break;
+        case 'm': unit = 60; break;
+        case 'h': unit = 3600; break;
+        case 'd': unit = 86400; break;
+        default: throw usage("bad duration " + quote(text) + allowed);
+    }
+    std::int64_t n = std::strtoll(text.c_str(), nullptr, 10);
+    if (n <= 0 || n > max_seconds / unit)
+        throw usage("bad duration " + quote(text) + ": must be more than 0 and at most 365d");
+    return n * unit;
+}
+
+std::string format_duration(std::int64_t s) {
+    if (s % 86400 == 0) return std::to_string(s / 86400) + "d";
+    if (s % 3600 == 0) return std::to_string(s / 3600) + "h";
+    if (s % 60 == 0) return std::to_string(s / 60) + "m";
+    return std::to_string(s) + "s";
+}
+
+ThenSpec parse_then(const std::string& text) {
+    ThenSpec then;
+    auto colon = text.rfind(':');
+    then.script = text.substr(0, colon);
+    if (colon != std::string::npos) then.on = parse_choices(text.substr(colon + 1), "--hawf-then choices");
+    if (then.script.empty() || then.script.size() > 4096)
+        throw usage("bad --hawf-then " + quote(text) + ": use SCRIPT[:CHOICE,...]");
+    check_utf8(then.script, "--hawf-then script path");
+    return then;
+}
+
+}  // namespace hawf

@@ -1,0 +1,68 @@
+// Parsing and validation of everything a user types: checkpoint names and ids,
+// choice lists, typed parameter declarations and values, durations.
+// Every function either returns a well-formed value or throws Error(Usage)
+// whose message names the bad value and what is allowed.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hawf {
+
+// NAME: [A-Za-z0-9][A-Za-z0-9._-]{0,63}
+void check_name(const std::string& name, const std::string& what = "checkpoint name");
+
+// A Slurm job id: "1234" or, for an array task, "1234_7".
+void check_job_id(const std::string& job_id);
+
+struct CheckpointId {
+    std::string job_id;  // "1234" or "1234_7"
+    std::string name;
+    std::string str() const { return job_id + ":" + name; }
+    bool operator==(const CheckpointId& o) const { return job_id == o.job_id && name == o.name; }
+};
+CheckpointId parse_checkpoint_id(const std::string& text);
+
+// "A,B,C": at least one, each a valid name, no duplicates.
+std::vector<std::string> parse_choices(const std::string& text, const std::string& what = "options");
+
+enum class ParamType { Int, Float, Bool, String, Enum };
+
+struct ParamSpec {
+    std::string key;                  // [A-Za-z_][A-Za-z0-9_]{0,63}
+    ParamType type = ParamType::String;
+    std::vector<std::string> values;  // for Enum
+    std::string type_text() const;    // "int", "enum(a|b)", ...
+    bool operator==(const ParamSpec& o) const {
+        return key == o.key && type == o.type && values == o.values;
+    }
+};
+// "lr:float,mode:enum(fast|slow)"
+std::vector<ParamSpec> parse_param_specs(const std::string& text);
+ParamSpec parse_param_spec(const std::string& text);
+
+// Checks VALUE against the declared type; returns it unchanged (values are kept
+// verbatim so they are delivered exactly as typed). Limits the size to max_bytes.
+std::string check_param_value(const ParamSpec& spec, const std::string& value, std::size_t max_bytes);
+
+// "KEY=VALUE" from --set; VALUE may hold '=', newlines, quotes.
+std::pair<std::string, std::string> parse_assignment(const std::string& text);
+
+// "90s", "30m", "24h", "2d" -> seconds (> 0, at most 365 days).
+std::int64_t parse_duration(const std::string& text);
+std::string format_duration(std::int64_t seconds);
+
+// Text that goes into a JSON record must be valid UTF-8 (no other bytes survive JSON).
+void check_utf8(const std::string& text, const std::string& what);
+
+// --hawf-then=SCRIPT[:CHOICE,...]
+struct ThenSpec {
+    std::string script;
+    std::vector<std::string> on;  // empty: the first option
+};
+ThenSpec parse_then(const std::string& text);
+
+}  // namespace hawf

@@ -1,0 +1,216 @@
+// The SPANK adapter: the only file that includes spank.h. It registers the
+// options, implements Host over the SPANK API, and forwards each callback to
+// submit_side (srun/sbatch/salloc) or step_side (slurmstepd). No exception ever
+// leaves a callback, and only callbacks whose failure cannot drain a node return
+// an error (see spank(8), "Errors").
+#include <unistd.h>
+
+#include <cerrno>   // program_invocation_short_name
+#include <cstddef>  // spank.h needs NULL
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <string>
+
+extern "C" {
+#include <slurm/spank.h>
+}
+
+#include "config.hpp"
+#include "host.hpp"
+#include "request.hpp"
+#include "step_side.hpp"
+#include "submit_side.hpp"
+
+// SPANK_PLUGIN() would give these internal linkage in C++; Slurm needs them exported.
+extern "C" {
+extern const char plugin_name[] = "hawf";
+extern const char plugin_type[] = "spank";
+extern const unsigned int plugin_version = SLURM_VERSION_NUMBER;
+extern const unsigned int spank_plugin_version = 1;
+}
+
+namespace {
+
+using namespace hawf::plugin;
+
+class SpankHost final : public Host {
+public:
+    explicit SpankHost(spank_t sp) : sp_(sp) {}
+
+    Where where() const override {
+        switch (spank_context()) {
+            case S_CTX_LOCAL:
+            case S_CTX_ALLOCATOR: return Where::Submit;
+            case S_CTX_REMOTE: return Where::Stepd;
+            default: return Where::Elsewhere;
+        }
+    }
+    Client client() const override {
+        switch (spank_context()) {
+            case S_CTX_LOCAL: return Client::Srun;
+            // sbatch and salloc are both allocators; only their names tell them apart.
+            case S_CTX_ALLOCATOR:
+                return std::string(program_invocation_short_name) == "salloc" ? Client::Salloc : Client::Sbatch;
+            default: return Client::None;
+        }
+    }
+    StepIds step() const override {
+        StepIds ids;
+        spank_get_item(sp_, S_JOB_ID, &ids.job_id);
+        spank_get_item(sp_, S_JOB_STEPID, &ids.step_id);
+        spank_get_item(sp_, S_JOB_ARRAY_ID, &ids.array_job_id);
+        spank_get_item(sp_, S_JOB_ARRAY_TASK_ID, &ids.array_task_id);
+        return ids;
+    }
+    std::uint32_t node_id() const override {
+        std::uint32_t id = 0;
+        spank_get_item(sp_, S_JOB_NODEID, &id);
+        return id;
+    }
+    JobUser user() const override {
+        JobUser u;
+        spank_get_item(sp_, S_JOB_UID, &u.uid);
+        spank_get_item(sp_, S_JOB_GID, &u.gid);
+        gid_t* groups = nullptr;
+        int count = 0;
+        if (spank_get_item(sp_, S_JOB_SUPPLEMENTARY_GIDS, &groups, &count) == ESPANK_SUCCESS && groups)
+            u.groups.assign(groups, groups + count);
+        if (u.groups.empty()) u.groups.push_back(u.gid);
+        return u;
+    }
+    int task_exit_status() const override {
+        int status = 0;
+        spank_get_item(sp_, S_TASK_EXIT_STATUS, &status);
+        return status;
+    }
+    std::optional<std::string> getenv(const std::string& name) const override {
+        if (where() != Where::Stepd) {
+            const char* value = std::getenv(name.c_str());
+            return value ? std::optional<std::string>(value) : std::nullopt;
+        }
+        std::string buf(4096, '\0');
+        if (spank_getenv(sp_, name.c_str(), &buf[0], static_cast<int>(buf.size())) != ESPANK_SUCCESS)
+            return std::nullopt;
+        buf.resize(buf.find('\0'));
+        return buf;
+    }
+    void setenv(const std::string& name, const std::string& value) override {
+        if (where() == Where::Stepd) spank_setenv(sp_, name.c_str(), value.c_str(), 1);
+        else ::setenv(name.c_str(), value.c_str(), 1);
+    }
+    void error(const std::string& line) override { slurm_error("%s", line.c_str()); }
+
+private:
+    spank_t sp_;
+};
+
+// Process-wide state: one plugin instance per srun/sbatch/slurmstepd process.
+Request request;
+std::string conf_path = hawf::default_config_path;
+std::unique_ptr<StepSide> step_side;
+
+template <typename F>
+int guarded(const char* where, F&& body) noexcept {
+    try {
+        return body();
+    } catch (const std::exception& e) {
+        slurm_error("hawf: %s: %s", where, e.what());
+    } catch (...) {
+        slurm_error("hawf: %s: unexpected failure", where);
+    }
+    return 0;  // an internal failure must not fail (or drain) anything unrelated
+}
+
+int on_option(Opt id, const char* value, int remote) {
+    return guarded("option", [&] {
+        if (remote) {  // validated at submission; slurmstepd only collects the values
+            try { request.set(id, value ? value : ""); } catch (const std::exception&) {}
+            return 0;
+        }
+        spank_t none = nullptr;
+        SpankHost host(none);
+        return submit_option(host, request, id, value);
+    });
+}
+
+template <Opt id>
+int option_callback(int, const char* value, int remote) {
+    return on_option(id, value, remote);
+}
+
+spank_opt_cb_f callback_for(Opt id) {
+    switch (id) {
+        case Opt::Checkpoint: return option_callback<Opt::Checkpoint>;
+        case Opt::Options: return option_callback<Opt::Options>;
+        case Opt::Params: return option_callback<Opt::Params>;
+        case Opt::Timeout: return option_callback<Opt::Timeout>;
+        case Opt::Default: return option_callback<Opt::Default>;
+        case Opt::Then: return option_callback<Opt::Then>;
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+extern "C" {
+
+int slurm_spank_init(spank_t sp, int ac, char** av) {
+    return guarded("init", [&] {
+        for (int i = 0; i < ac; ++i) {
+            const std::string arg = av[i];
+            if (arg.rfind("conf=", 0) == 0) conf_path = arg.substr(5);
+            else slurm_error("hawf: ignoring unknown plugstack argument \"%s\" (known: conf=PATH)", av[i]);
+        }
+        SpankHost host(sp);
+        if (host.where() == Where::Elsewhere) return 0;
+        if (host.where() == Where::Stepd) step_side = std::make_unique<StepSide>(conf_path);
+        for (const auto& o : option_table) {
+            spank_option opt{const_cast<char*>(o.name), const_cast<char*>(o.arginfo), const_cast<char*>(o.usage),
+                             1, 0, callback_for(o.id)};
+            if (spank_option_register(sp, &opt) != ESPANK_SUCCESS)
+                slurm_error("hawf: cannot register --hawf-%s", o.name);
+        }
+        return 0;
+    });
+}
+
+int slurm_spank_init_post_opt(spank_t sp, int, char**) {
+    return guarded("init_post_opt", [&] {
+        SpankHost host(sp);
+        return host.where() == Where::Submit ? submit_post_opt(host, request, conf_path) : 0;
+    });
+}
+
+int slurm_spank_user_init(spank_t sp, int, char**) {
+    return guarded("user_init", [&] {
+        SpankHost host(sp);
+        if (step_side) step_side->user_init(host, request);
+        return 0;  // a failing user_init drains the node: failures surface in task_init
+    });
+}
+
+int slurm_spank_task_init(spank_t sp, int, char**) {
+    return guarded("task_init", [&] {
+        SpankHost host(sp);
+        return step_side ? step_side->task_init(host) : 0;
+    });
+}
+
+int slurm_spank_task_exit(spank_t sp, int, char**) {
+    return guarded("task_exit", [&] {
+        SpankHost host(sp);
+        if (step_side) step_side->task_exit(host);
+        return 0;
+    });
+}
+
+int slurm_spank_exit(spank_t sp, int, char**) {
+    return guarded("exit", [&] {
+        SpankHost host(sp);
+        if (step_side) step_side->exit(host);
+        return 0;
+    });
+}
+
+}  // extern "C"

@@ -1,0 +1,53 @@
+// The seam between the plugin's logic and Slurm: everything the logic needs from
+// SPANK, as an interface. hawf_spank.cpp implements it over spank.h; the unit
+// tests implement it with GoogleMock. No Slurm header is included here.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hawf::plugin {
+
+enum class Where {
+    Submit,    // srun, sbatch, salloc on the login node, as the user
+    Stepd,     // slurmstepd on a compute node, as root
+    Elsewhere  // slurmd, job script context: hawf does nothing there
+};
+enum class Client { Srun, Sbatch, Salloc, None };
+
+// Slurm's step id of the batch script (SLURM_BATCH_SCRIPT in slurm.h).
+constexpr std::uint32_t batch_step_id = 0xfffffffb;
+
+struct StepIds {
+    std::uint32_t job_id = 0;
+    std::uint32_t step_id = 0;
+    std::uint32_t array_job_id = 0;  // 0 unless an array task
+    std::uint32_t array_task_id = 0;
+};
+
+struct JobUser {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::vector<gid_t> groups;
+};
+
+class Host {
+public:
+    virtual ~Host() = default;
+    virtual Where where() const = 0;
+    virtual Client client() const = 0;
+    virtual StepIds step() const = 0;             // Stepd only
+    virtual std::uint32_t node_id() const = 0;    // Stepd only: 0 on the step's first node
+    virtual JobUser user() const = 0;             // Stepd only
+    virtual int task_exit_status() const = 0;     // in task_exit only: the wait status
+    // The job's environment in slurmstepd, the process environment in srun/sbatch.
+    virtual std::optional<std::string> getenv(const std::string& name) const = 0;
+    virtual void setenv(const std::string& name, const std::string& value) = 0;
+    virtual void error(const std::string& line) = 0;  // shown to the user
+};
+
+}  // namespace hawf::plugin

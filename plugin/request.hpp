@@ -1,0 +1,42 @@
+// The --hawf-* options a job or step was given: each value is validated as it
+// arrives (so srun/sbatch refuse it at once), the combination when all are in.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "record.hpp"
+
+namespace hawf::plugin {
+
+enum class Opt { Checkpoint, Options, Params, Timeout, Default, Then };
+
+struct OptionInfo {
+    Opt id;
+    const char* name;     // without the "hawf-" prefix Slurm adds from plugin_name
+    const char* arginfo;
+    const char* usage;
+};
+extern const OptionInfo option_table[6];
+
+class Request {
+public:
+    // Validates and stores one option; throws Error(Usage) naming the option.
+    void set(Opt id, const std::string& value);
+
+    bool any() const;
+    const std::optional<std::string>& checkpoint() const { return checkpoint_; }
+
+    // The checkpoint these options describe; throws Error(Usage) for a bad combination.
+    CheckpointSpec spec(const CheckpointId& id, uid_t owner_uid, const std::string& owner, const std::string& scope,
+                        const std::vector<std::string>& default_options) const;
+
+private:
+    std::optional<std::string> checkpoint_, options_, params_, timeout_, default_;
+    std::vector<std::string> then_;
+};
+
+}  // namespace hawf::plugin

@@ -1,0 +1,24 @@
+// Runs a piece of work in a child process that has dropped root completely
+// (supplementary groups, gid, uid: no way back). slurmstepd runs as root, but the
+// spool is on a shared filesystem where root is squashed and where every record
+// must be owned by the job's user, so all spool writes happen here.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "host.hpp"
+
+namespace hawf::plugin {
+
+struct Outcome {
+    bool ok = false;
+    std::string text;  // what BODY returned, or the error message
+};
+
+// Runs BODY as USER in a child process and returns what it returned, or the error
+// message it threw (or why the child could not run). Never throws. Gives up after
+// TIMEOUT_S seconds (a hung NFS mount must not hang slurmstepd), killing the child.
+Outcome run_as_user(const JobUser& user, const std::function<std::string()>& body, int timeout_s = 120);
+
+}  // namespace hawf::plugin

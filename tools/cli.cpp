@@ -1,0 +1,58 @@
+#include "cli.hpp"
+
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <iostream>
+
+#include "error.hpp"
+
+namespace hawf::cli {
+
+int run(const char* prog, const std::function<int()>& body) {
+    try {
+        return body();
+    } catch (const Error& e) {
+        std::cerr << prog << ": " << e.what() << "\n";
+        return e.kind() == ErrorKind::Usage ? exit_usage : exit_error;
+    } catch (const std::exception& e) {
+        std::cerr << prog << ": internal error: " << e.what() << "\n";
+        return exit_error;
+    }
+}
+
+void usage_error(const std::string& message) { throw Error(ErrorKind::Usage, message); }
+
+Context load_context() {
+    Config config = load_config(config_path_from_env());
+    Spool spool(config.spool);
+    return Context{std::move(config), std::move(spool)};
+}
+
+uid_t owner_of(const Context& ctx, const CheckpointId& id, const std::string& user_flag) {
+    if (user_flag.empty()) return find_owner(ctx.spool, id, getuid());
+    struct passwd* pw = getpwnam(user_flag.c_str());
+    if (!pw) usage_error("unknown user \"" + user_flag + "\" for --user");
+    return pw->pw_uid;
+}
+
+void act_as_owner(uid_t owner) {
+    if (geteuid() != 0 || owner == 0) return;
+    struct passwd* pw = getpwuid(owner);
+    gid_t gid = pw ? pw->pw_gid : static_cast<gid_t>(owner);
+    gid_t groups[] = {gid};
+    if (setgroups(1, groups) != 0 || setegid(gid) != 0 || seteuid(owner) != 0)
+        throw system_error("cannot act as uid " + std::to_string(owner), errno);
+}
+
+void print_json(const nlohmann::json& json) { std::cout << json.dump(2) << "\n"; }
+
+std::string shell_quote(const std::string& text) {
+    std::string out = "'";
+    for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
+}  // namespace hawf::cli

@@ -1,0 +1,47 @@
+// What every hawf command shares: the error-to-exit-status mapping, loading the
+// configuration and spool, acting as a checkpoint's owner, and output helpers.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "actions.hpp"
+#include "config.hpp"
+#include "spool.hpp"
+
+namespace hawf::cli {
+
+constexpr int exit_ok = 0;
+constexpr int exit_error = 1;
+constexpr int exit_usage = 2;
+constexpr int exit_pending = 75;  // EX_TEMPFAIL: not decided yet
+
+// Runs BODY, turning an escaping Error into one "PROG: message" line on stderr
+// and the exit status its kind calls for.
+int run(const char* prog, const std::function<int()>& body);
+
+[[noreturn]] void usage_error(const std::string& message);
+
+struct Context {
+    Config config;
+    Spool spool;
+};
+Context load_context();
+
+// Resolves whose checkpoint ID is (USER_FLAG: --user, "" when not given).
+uid_t owner_of(const Context& ctx, const CheckpointId& id, const std::string& user_flag);
+
+// Root writes a user's records as that user (effective ids), so every record stays
+// owned by its checkpoint's owner, also on NFS with root squashed. Others: no-op.
+void act_as_owner(uid_t owner);
+
+void print_json(const nlohmann::json& json);
+
+// Single-quoted for a POSIX shell; safe for any bytes.
+std::string shell_quote(const std::string& text);
+
+}  // namespace hawf::cli

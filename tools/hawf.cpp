@@ -1,0 +1,311 @@
+// hawf ls|show|log|doctor: look around the spool and check an install.
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "cli.hpp"
+#include "error.hpp"
+
+using namespace hawf;
+using nlohmann::json;
+
+namespace {
+
+const char* const usage_text = R"(Usage: hawf COMMAND [OPTIONS]
+Look at checkpoints and decisions, and check an install.
+
+  hawf ls [--all] [--state=STATE] [--json]
+                       pending checkpoints you own (root: everyone's);
+                       --all: in any state; --state: running, pending,
+                       decided, applied or failed
+  hawf show CKPT [--json]
+                       one checkpoint: options, parameters, deadline,
+                       decision, the files its step left, its report.md
+  hawf log [CKPT] [--json]
+                       history: who did what when
+  hawf doctor [--plugin=PATH] [--json]
+                       check the config, the spool and the plugin
+
+Exit status: 0 success, 1 error (doctor: a check failed), 2 usage error.
+)";
+
+struct Args {
+    std::vector<std::string> positional;
+    bool json = false, all = false;
+    std::string state, plugin = HAWF_PLUGIN_PATH, user;
+};
+
+Args parse_args(int argc, char** argv, const std::string& command) {
+    static const option long_options[] = {
+        {"json", no_argument, nullptr, 'j'},          {"all", no_argument, nullptr, 'a'},
+        {"state", required_argument, nullptr, 's'},   {"plugin", required_argument, nullptr, 'p'},
+        {"user", required_argument, nullptr, 'u'},    {"help", no_argument, nullptr, 'h'},
+        {nullptr, 0, nullptr, 0}};
+    Args args;
+    opterr = 0;
+    optind = 2;
+    for (int c; (c = getopt_long(argc, argv, "+h", long_options, nullptr)) != -1;) {
+        switch (c) {
+            case 'j': args.json = true; break;
+            case 'a': args.all = true; break;
+            case 's': parse_state(optarg), args.state = optarg; break;
+            case 'p': args.plugin = optarg; break;
+            case 'u': args.user = optarg; break;
+            case 'h': std::cout << usage_text; std::exit(cli::exit_ok);
+            default: cli::usage_error("unknown option " + std::string(argv[optind - 1]) + " for hawf " + command);
+        }
+    }
+    args.positional.assign(argv + optind, argv + argc);
+    return args;
+}
+
+std::string join(const std::vector<std::string>& items, const char* sep = ",") {
+    std::string out;
+    for (const auto& s : items) out += (out.empty() ? "" : sep) + s;
+    return out;
+}
+
+json summary_json(const Checkpoint& c) {
+    json j = {{"checkpoint", c.spec.id.str()}, {"owner", c.spec.owner}, {"state", to_string(c.state)},
+              {"options", c.spec.options}, {"opened_at", format_time(c.history.front().at)}};
+    if (c.deadline()) j["deadline"] = format_time(c.deadline());
+    if (c.decision()) j["decision"] = decision_json(c);
+    return j;
+}
+
+// Loads what a listing shows, skipping entries that vanished or fail their checks
+// (those are reported once on stderr, never shown as checkpoints).
+std::vector<Checkpoint> load_all(const Spool& spool, uid_t owner, const std::vector<CheckpointId>& ids) {
+    std::vector<Checkpoint> out;
+    for (const auto& id : ids) {
+        try {
+            out.push_back(spool.load(owner, id));
+        } catch (const Error& e) {
+            if (e.kind() != ErrorKind::NotFound) std::cerr << "hawf: skipping " << id.str() << ": " << e.what() << "\n";
+        }
+    }
+    return out;
+}
+
+int cmd_ls(const Args& args) {
+    if (!args.positional.empty()) cli::usage_error("hawf ls takes no arguments");
+    cli::Context ctx = cli::load_context();
+    std::vector<uid_t> owners = getuid() == 0 ? ctx.spool.owners() : std::vector<uid_t>{getuid()};
+    const bool only_pending = !args.all && (args.state.empty() || args.state == "pending");
+    std::vector<Checkpoint> shown;
+    for (uid_t owner : owners) {
+        try {
+            auto ids = only_pending ? ctx.spool.pending_ids(owner) : ctx.spool.all_ids(owner);
+            for (auto& c : load_all(ctx.spool, owner, ids)) {
+                if (only_pending && c.state != State::Pending) continue;
+                if (!args.state.empty() && to_string(c.state) != args.state) continue;
+                shown.push_back(std::move(c));
+            }
+        } catch (const Error& e) {
+            if (getuid() != 0) throw;
+            std::cerr << "hawf: skipping uid " << owner << ": " << e.what() << "\n";
+        }
+    }
+    std::sort(shown.begin(), shown.end(),
+              [](const Checkpoint& a, const Checkpoint& b) { return a.history.front().at < b.history.front().at; });
+    if (args.json) {
+        json list = json::array();
+        for (const auto& c : shown) list.push_back(summary_json(c));
+        cli::print_json(list);
+        return cli::exit_ok;
+    }
+    std::cout << std::left << std::setw(24) << "CHECKPOINT" << std::setw(9) << "STATE" << std::setw(12) << "OWNER"
+              << std::setw(24) << "OPTIONS" << "DEADLINE\n";
+    for (const auto& c : shown)
+        std::cout << std::setw(24) << c.spec.id.str() << std::setw(9) << to_string(c.state) << std::setw(12)
+                  << c.spec.owner << std::setw(24) << join(c.spec.options)
+                  << (c.deadline() ? format_time(c.deadline()) : "-") << "\n";
+    return cli::exit_ok;
+}
+
+struct LoadedCheckpoint {
+    cli::Context ctx;
+    uid_t owner;
+    Checkpoint ckpt;
+};
+
+LoadedCheckpoint load_one(const Args& args, const std::string& command) {
+    if (args.positional.size() != 1) cli::usage_error("hawf " + command + " takes one checkpoint JOBID:NAME");
+    const CheckpointId id = parse_checkpoint_id(args.positional[0]);
+    cli::Context ctx = cli::load_context();
+    const uid_t owner = cli::owner_of(ctx, id, args.user);
+    Checkpoint ckpt = ctx.spool.load(owner, id);
+    return {std::move(ctx), owner, std::move(ckpt)};
+}
+
+// The files a step left for the reviewer, and its report.md (read without following links).
+json checkpoint_files(const Spool& spool, uid_t owner, const CheckpointId& id, std::string* report) {
+    json files = json::array();
+    const std::string dir = spool.files_dir(owner, id);
+    Fd fd = spool.open_files_dir(owner, id);
+    if (!fd) return files;
+    for (const auto& name : list_dir(fd.get())) {
+        struct stat st;
+        if (fstatat(fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        files.push_back({{"name", name}, {"bytes", st.st_size},
+                         {"type", S_ISDIR(st.st_mode) ? "dir" : S_ISLNK(st.st_mode) ? "link" : "file"}});
+    }
+    std::sort(files.begin(), files.end(), [](const json& a, const json& b) { return a["name"] < b["name"]; });
+    try {
+        if (auto text = read_file(fd.get(), "report.md", Trust{owner}, dir + "/report.md", 64 * 1024)) *report = *text;
+    } catch (const Error& e) {
+        *report = "(not shown: " + std::string(e.what()) + ")\n";
+    }
+    return files;
+}
+
+int cmd_show(const Args& args) {
+    auto [ctx, owner, c] = load_one(args, "show");
+    std::string report;
+    json files = checkpoint_files(ctx.spool, owner, c.spec.id, &report);
+    if (args.json) {
+        json j = summary_json(c);
+        j["spec"] = to_json(c.spec);
+        j["files_dir"] = ctx.spool.files_dir(owner, c.spec.id);
+        j["files"] = files;
+        j["report"] = report;
+        cli::print_json(j);
+        return cli::exit_ok;
+    }
+    std::vector<std::string> params;
+    for (const auto& p : c.spec.params) params.push_back(p.key + ":" + p.type_text());
+    std::cout << "checkpoint: " << c.spec.id.str() << "\n"
+              << "owner:      " << c.spec.owner << " (uid " << c.spec.owner_uid << ")\n"
+              << "state:      " << to_string(c.state) << "\n"
+              << "opened:     " << format_time(c.history.front().at) << " on " << c.history.front().host << "\n"
+              << "options:    " << join(c.spec.options, ", ") << "\n"
+              << "params:     " << (params.empty() ? "-" : join(params, ", ")) << "\n";
+    if (c.spec.timeout_s)
+        std::cout << "timeout:    " << format_duration(c.spec.timeout_s) << ", default " << c.spec.default_choice
+                  << (c.deadline() ? ", deadline " + format_time(c.deadline()) : "") << "\n";
+    if (const Decision* d = c.decision()) {
+        std::cout << "decision:   " << d->choice << " by " << c.decided->by << " at " << format_time(c.decided->at)
+                  << " (" << c.decided->via << ")\n";
+        for (const auto& [key, value] : d->params) std::cout << "  " << key << " = " << value << "\n";
+        if (!d->comment.empty()) std::cout << "comment:    " << d->comment << "\n";
+    }
+    std::cout << "files:      " << ctx.spool.files_dir(owner, c.spec.id) << "\n";
+    for (const auto& f : files)
+        std::cout << "  " << f["name"].get<std::string>() << " (" << f["type"].get<std::string>() << ", "
+                  << f["bytes"].get<long long>() << " bytes)\n";
+    if (!report.empty()) std::cout << "--- report.md ---\n" << report << (report.back() == '\n' ? "" : "\n");
+    return cli::exit_ok;
+}
+
+int cmd_log(const Args& args) {
+    std::vector<Checkpoint> ckpts;
+    if (!args.positional.empty()) {
+        ckpts.push_back(load_one(args, "log").ckpt);
+    } else {
+        cli::Context ctx = cli::load_context();
+        ckpts = load_all(ctx.spool, getuid(), ctx.spool.all_ids(getuid()));
+    }
+    std::vector<std::pair<const Checkpoint*, const Event*>> rows;
+    for (const auto& c : ckpts)
+        for (const auto& ev : c.history) rows.emplace_back(&c, &ev);
+    std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second->at < b.second->at; });
+    json list = json::array();
+    for (const auto& [c, ev] : rows) {
+        if (args.json) {
+            json j = to_json(*ev);
+            j["checkpoint"] = c->spec.id.str();
+            list.push_back(j);
+            continue;
+        }
+        std::cout << format_time(ev->at) << "  " << c->spec.id.str() << "  " << to_string(ev->type) << " by "
+                  << ev->by << " (" << ev->via << " on " << ev->host << ")";
+        if (ev->decision) std::cout << ": " << ev->decision->choice;
+        if (ev->type == EventType::Failed) std::cout << ": wait status " << ev->exit_status;
+        std::cout << "\n";
+    }
+    if (args.json) cli::print_json(list);
+    return cli::exit_ok;
+}
+
+int cmd_doctor(const Args& args) {
+    if (!args.positional.empty()) cli::usage_error("hawf doctor takes no arguments");
+    json checks = json::array();
+    bool failed = false;
+    auto check = [&](const std::string& name, const std::function<std::string()>& body) {
+        try {
+            checks.push_back({{"check", name}, {"ok", true}, {"detail", body()}});
+        } catch (const std::exception& e) {
+            failed = true;
+            checks.push_back({{"check", name}, {"ok", false}, {"detail", e.what()}});
+        }
+    };
+    Config config;
+    check("config", [&] {
+        config = load_config(config_path_from_env());
+        return config.path + (config.found ? "" : " (absent: built-in defaults)");
+    });
+    Spool spool(config.spool);
+    check("spool", [&] {
+        Fd root = spool.open_root();
+        struct stat st;
+        fstat(root.get(), &st);
+        std::ostringstream mode;
+        mode << std::oct << (st.st_mode & 07777);
+        return config.spool + " (mode " + mode.str() + (st.st_mode & S_ISVTX ? ", sticky" : "") + ")";
+    });
+    check("your spool tree", [&] {
+        auto pending = spool.pending_ids(getuid());
+        return std::to_string(pending.size()) + " pending";
+    });
+    check("plugin", [&] {
+        void* handle = dlopen(args.plugin.c_str(), RTLD_LAZY | RTLD_LOCAL);
+        if (!handle) throw Error(ErrorKind::NotFound, "cannot load " + args.plugin + ": " + dlerror());
+        std::string detail = args.plugin;
+        for (const char* symbol : {"plugin_name", "plugin_type", "plugin_version", "spank_plugin_version",
+                                   "slurm_spank_init"})
+            if (!dlsym(handle, symbol)) {
+                dlclose(handle);
+                throw Error(ErrorKind::NotFound, args.plugin + " does not export " + symbol + ": Slurm would ignore it");
+            }
+        auto version = *static_cast<const unsigned*>(dlsym(handle, "plugin_version"));
+        detail += " (built for Slurm " + std::to_string(version >> 16) + "." + std::to_string((version >> 8) & 0xff) + ")";
+        dlclose(handle);
+        return detail;
+    });
+    if (args.json) {
+        cli::print_json({{"ok", !failed}, {"checks", checks}});
+    } else {
+        for (const auto& c : checks)
+            std::cout << (c["ok"].get<bool>() ? "ok    " : "FAIL  ") << std::left << std::setw(17)
+                      << c["check"].get<std::string>() << c["detail"].get<std::string>() << "\n";
+    }
+    return failed ? cli::exit_error : cli::exit_ok;
+}
+
+int hawf_main(int argc, char** argv) {
+    if (argc < 2) cli::usage_error("missing command: ls, show, log or doctor (see hawf --help)");
+    const std::string command = argv[1];
+    if (command == "-h" || command == "--help" || command == "help") {
+        std::cout << usage_text;
+        return cli::exit_ok;
+    }
+    Args args = parse_args(argc, argv, command);
+    if (command == "ls") return cmd_ls(args);
+    if (command == "show") return cmd_show(args);
+    if (command == "log") return cmd_log(args);
+    if (command == "doctor") return cmd_doctor(args);
+    cli::usage_error("unknown command \"" + command + "\": use ls, show, log or doctor");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    return cli::run("hawf", [&] { return hawf_main(argc, argv); });
+}
