@@ -23,6 +23,8 @@ extern "C" {
 #include "submit_side.hpp"
 
 // SPANK_PLUGIN() would give these internal linkage in C++; Slurm needs them exported.
+// Not linked with -z now: the spank_* functions come from the loading process, and
+// "hawf doctor" must be able to dlopen the plugin lazily outside Slurm.
 extern "C" {
 extern const char plugin_name[] = "hawf";
 extern const char plugin_type[] = "spank";
@@ -169,7 +171,7 @@ int slurm_spank_init(spank_t sp, int ac, char** av) {
             spank_option opt{const_cast<char*>(o.name), const_cast<char*>(o.arginfo), const_cast<char*>(o.usage),
                              1, 0, callback_for(o.id)};
             if (spank_option_register(sp, &opt) != ESPANK_SUCCESS)
-                slurm_error("hawf: cannot register --hawf-%s", o.name);
+                slurm_error("hawf: cannot register --%s", o.name);
         }
         return 0;
     });

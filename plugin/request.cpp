@@ -5,13 +5,13 @@
 namespace hawf::plugin {
 
 const OptionInfo option_table[6] = {
-    {Opt::Checkpoint, "checkpoint", "NAME",
+    {Opt::Checkpoint, "hawf-checkpoint", "NAME",
      "[hawf] open checkpoint NAME when this step (srun) or job (sbatch) ends with exit 0"},
-    {Opt::Options, "options", "A,B,...", "[hawf] choices a reviewer may pick (default approve,reject)"},
-    {Opt::Params, "params", "KEY:TYPE,...", "[hawf] typed parameters a decision may set (int, float, bool, string, enum(a|b))"},
-    {Opt::Timeout, "timeout", "DURATION", "[hawf] take --hawf-default when undecided after DURATION (90s, 30m, 24h, 2d)"},
-    {Opt::Default, "default", "CHOICE", "[hawf] choice taken when the timeout passes undecided"},
-    {Opt::Then, "then", "SCRIPT[:CHOICE,...]", "[hawf] follow-up batch script released by those choices"},
+    {Opt::Options, "hawf-options", "A,B,...", "[hawf] choices a reviewer may pick (default approve,reject)"},
+    {Opt::Params, "hawf-params", "KEY:TYPE,...", "[hawf] typed parameters a decision may set (int, float, bool, string, enum(a|b))"},
+    {Opt::Timeout, "hawf-timeout", "DURATION", "[hawf] take --hawf-default when undecided after DURATION (90s, 30m, 24h, 2d)"},
+    {Opt::Default, "hawf-default", "CHOICE", "[hawf] choice taken when the timeout passes undecided"},
+    {Opt::Then, "hawf-then", "SCRIPT[:CHOICE,...]", "[hawf] follow-up batch script released by those choices"},
 };
 
 namespace {
@@ -35,7 +35,7 @@ void Request::set(Opt id, const std::string& value) {
             case Opt::Then: parse_then(value); then_.push_back(value); break;
         }
     } catch (const Error& e) {
-        throw Error(ErrorKind::Usage, std::string("--hawf-") + name_of(id) + ": " + e.what());
+        throw Error(ErrorKind::Usage, std::string("--") + name_of(id) + ": " + e.what());
     }
 }
 

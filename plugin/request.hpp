@@ -16,7 +16,7 @@ enum class Opt { Checkpoint, Options, Params, Timeout, Default, Then };
 
 struct OptionInfo {
     Opt id;
-    const char* name;     // without the "hawf-" prefix Slurm adds from plugin_name
+    const char* name;     // the long option, without "--"
     const char* arginfo;
     const char* usage;
 };

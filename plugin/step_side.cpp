@@ -22,7 +22,8 @@ std::optional<std::string> checkpoint_scope(const Host& host, const Request& req
 }
 
 std::string job_id_text(const StepIds& ids) {
-    if (ids.array_job_id)
+    constexpr std::uint32_t no_val = 0xfffffffe;  // NO_VAL: srun steps report it as the task id
+    if (ids.array_job_id && ids.array_task_id != no_val)
         return std::to_string(ids.array_job_id) + "_" + std::to_string(ids.array_task_id);
     return std::to_string(ids.job_id);
 }

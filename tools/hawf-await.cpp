@@ -56,7 +56,7 @@ int await_main(int argc, char** argv) {
     bool poll = false, env = false, json = false;
     std::string user;
     opterr = 0;
-    for (int c; (c = getopt_long(argc, argv, "+h", long_options, nullptr)) != -1;) {
+    for (int c; (c = getopt_long(argc, argv, "h", long_options, nullptr)) != -1;) {
         switch (c) {
             case 't': timeout = parse_duration(optarg); break;
             case 'p': poll = true; break;

@@ -39,7 +39,7 @@ int decide_main(int argc, char** argv) {
     bool amend = false, revoking = false, json = false;
     std::string user;
     opterr = 0;
-    for (int c; (c = getopt_long(argc, argv, "+m:h", long_options, nullptr)) != -1;) {
+    for (int c; (c = getopt_long(argc, argv, "m:h", long_options, nullptr)) != -1;) {
         switch (c) {
             case 's': {
                 auto [key, value] = parse_assignment(optarg);

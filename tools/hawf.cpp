@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -275,7 +276,9 @@ int cmd_doctor(const Args& args) {
                 throw Error(ErrorKind::NotFound, args.plugin + " does not export " + symbol + ": Slurm would ignore it");
             }
         auto version = *static_cast<const unsigned*>(dlsym(handle, "plugin_version"));
-        detail += " (built for Slurm " + std::to_string(version >> 16) + "." + std::to_string((version >> 8) & 0xff) + ")";
+        char release[16];
+        std::snprintf(release, sizeof release, "%u.%02u", version >> 16, (version >> 8) & 0xff);
+        detail += " (built for Slurm " + std::string(release) + ")";
         dlclose(handle);
         return detail;
     });

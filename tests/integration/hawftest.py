@@ -1,0 +1,135 @@
+"""Fixture for hawf's integration tests: a private real Slurm cluster (cluster.py)
+with the hawf plugin in its plugstack, a spool and hawf.yaml of its own, and the
+hawf tools, run as the two ordinary test users.
+
+CTest passes the artifacts to test: HAWF_PLUGIN (hawf.so) and HAWF_BINDIR (the
+directory holding hawf, hawf-decide, hawf-await). They are copied into the work
+directory so the test users can run them whatever the permissions of the build
+tree (a clone under /root is not readable by them).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+from cluster import USERS, Cluster
+
+ALICE, BOB = USERS
+TOOLS = ("hawf", "hawf-decide", "hawf-await")
+
+
+class Hawf:
+    """The cluster plus everything hawf needs: spool, config, plugin, tools."""
+
+    def __init__(self):
+        self.root = tempfile.mkdtemp(prefix="hawf-it-", dir="/tmp")
+        os.chmod(self.root, 0o755)
+        self.bindir = os.path.join(self.root, "bin")
+        os.mkdir(self.bindir, 0o755)
+        self.plugin = os.path.join(self.bindir, "hawf.so")
+        shutil.copy(os.environ["HAWF_PLUGIN"], self.plugin)
+        for tool in TOOLS:
+            shutil.copy(os.path.join(os.environ["HAWF_BINDIR"], tool), self.bindir)
+        self.spool = os.path.join(self.root, "spool")
+        os.mkdir(self.spool)
+        os.chmod(self.spool, 0o1777)
+        self.conf = os.path.join(self.root, "hawf.yaml")
+        self.write_conf()
+        self.cluster = Cluster(plugin=self.plugin, plugin_args=["conf=" + self.conf])
+
+    def write_conf(self, text=None):
+        if text is None:
+            text = "spool: %s\npoll_interval: 1s\n" % self.spool
+        with open(self.conf, "w") as f:
+            f.write(text)
+        os.chmod(self.conf, 0o644)
+
+    def start(self):
+        self.cluster.start()
+
+    def stop(self):
+        try:
+            self.cluster.stop()
+        finally:
+            if not self.cluster.keep:
+                shutil.rmtree(self.root, ignore_errors=True)
+
+    def env(self, extra=None):
+        env = {"HAWF_CONF": self.conf, "PATH": self.bindir + ":" + self.cluster.env["PATH"]}
+        env.update(extra or {})
+        return env
+
+    def run(self, user, argv, env=None, input=None, timeout=60, cwd=None):
+        """Runs argv (no shell) as USER with the hawf tools on PATH."""
+        return self.cluster.run(argv, user=user, env=self.env(env), input=input, timeout=timeout,
+                                cwd=cwd or self.cluster.user_dir(user))
+
+    def tool(self, user, *args, **kw):
+        return self.run(user, list(args), **kw)
+
+    def sbatch(self, user, script, *args):
+        return self.cluster.sbatch(user, script, args=list(args), env=self.env())
+
+    def wait_job(self, jobid, timeout=90):
+        return self.cluster.wait_job(jobid, timeout=timeout)
+
+    def output(self, user, jobid):
+        path = os.path.join(self.cluster.user_dir(user), "slurm-%d.out" % jobid)
+        with open(path, errors="replace") as f:
+            return f.read()
+
+    def show(self, user, ckpt):
+        r = self.tool(user, "hawf", "show", "--json", ckpt)
+        if r.returncode != 0:
+            raise AssertionError("hawf show %s failed: %s" % (ckpt, r.stderr))
+        return json.loads(r.stdout)
+
+    def wait_state(self, user, ckpt, state, timeout=60):
+        """The checkpoint ends in slurmstepd's exit callback, around job completion."""
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            r = self.tool(user, "hawf", "show", "--json", ckpt)
+            if r.returncode == 0:
+                last = json.loads(r.stdout)
+                if last["state"] == state:
+                    return last
+            time.sleep(0.2)
+        raise AssertionError("%s never reached %s; last: %s\n%s" % (ckpt, state, last, self.cluster.daemon_logs()))
+
+    def spool_files(self):
+        """Every path under the spool with its content (files) or None (dirs)."""
+        found = {}
+        for top, dirs, files in os.walk(self.spool):
+            for name in dirs + files:
+                path = os.path.join(top, name)
+                if os.path.isfile(path) and not os.path.islink(path):
+                    with open(path, "rb") as f:
+                        found[path] = f.read()
+                else:
+                    found[path] = os.readlink(path) if os.path.islink(path) else None
+        return found
+
+
+class ClusterTestCase(unittest.TestCase):
+    """One private cluster per test module (class), stopped also on failure."""
+
+    hawf = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.hawf = Hawf()
+        cls.addClassCleanup(cls.hawf.stop)
+        cls.hawf.start()
+
+    def assertOneLineError(self, result, *needles):
+        """A refusal: non-zero exit and one 'hawf' line naming the bad value."""
+        self.assertNotEqual(result.returncode, 0, result.stdout)
+        lines = [l for l in result.stderr.splitlines() if "hawf" in l]
+        self.assertTrue(lines, "no hawf line in: %r" % result.stderr)
+        for needle in needles:
+            self.assertIn(needle, lines[0], result.stderr)

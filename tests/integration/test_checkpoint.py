@@ -1,0 +1,174 @@
+"""The foundation loop on a real cluster: a marked job or step opens a checkpoint
+when it ends, its owner looks at it and decides from a login shell, and the
+decision is read back."""
+
+import json
+import subprocess
+import time
+import unittest
+
+from hawftest import ALICE, BOB, ClusterTestCase
+
+TRAIN = r"""#!/bin/bash
+echo "CKPT=$HAWF_CHECKPOINT"
+echo "DIR=$HAWF_CHECKPOINT_DIR"
+echo '{"loss": 0.25}' > "$HAWF_CHECKPOINT_DIR/metrics.json"
+printf '# Eval\nloss 0.25\n' > "$HAWF_CHECKPOINT_DIR/report.md"
+# Inner steps inherit the job's options but must not open checkpoints of their own.
+srun bash -c 'echo "INNER=$HAWF_CHECKPOINT"'
+srun true
+"""
+
+NOTE = 'line one\nline "two" with a=b and \'quotes\''
+
+
+class BatchCheckpoint(ClusterTestCase):
+
+    def submit_eval(self, *extra):
+        job = self.hawf.sbatch(ALICE, TRAIN, "--hawf-checkpoint=eval", "--hawf-options=continue,stop",
+                               "--hawf-params=lr:float,note:string", *extra)
+        info = self.hawf.wait_job(job)
+        self.assertEqual(info["JobState"], "COMPLETED", self.hawf.output(ALICE, job))
+        ckpt = "%d:eval" % job
+        self.hawf.wait_state(ALICE, ckpt, "pending")
+        return job, ckpt
+
+    def test_job_checkpoint_decided_and_read_back(self):
+        job, ckpt = self.submit_eval()
+        out = self.hawf.output(ALICE, job)
+        self.assertIn("CKPT=%s\n" % ckpt, out)
+        self.assertIn("INNER=%s\n" % ckpt, out)
+        shown = self.hawf.show(ALICE, ckpt)
+        self.assertIn("DIR=%s\n" % shown["files_dir"], out)
+        self.assertEqual(shown["spec"]["scope"], "job")
+        self.assertEqual([f["name"] for f in shown["files"]], ["metrics.json", "report.md"])
+        self.assertIn("loss 0.25", shown["report"])
+        # Exactly one checkpoint for the job: the inner steps opened none.
+        listed = json.loads(self.hawf.tool(ALICE, "hawf", "ls", "--all", "--json").stdout)
+        self.assertEqual([c["checkpoint"] for c in listed if c["checkpoint"].startswith("%d:" % job)], [ckpt])
+        self.assertIn(ckpt, self.hawf.tool(ALICE, "hawf", "ls").stdout)
+        self.assertNotIn(ckpt, self.hawf.tool(BOB, "hawf", "ls").stdout)
+
+        poll = self.hawf.tool(ALICE, "hawf-await", "--poll", ckpt)
+        self.assertEqual(poll.returncode, 75, poll.stderr)
+        short = self.hawf.tool(ALICE, "hawf-await", "--timeout=1s", ckpt)
+        self.assertEqual(short.returncode, 75, short.stderr)
+
+        # A blocking waiter started before the decision returns with it.
+        waiter = subprocess.Popen(
+            ["runuser", "-u", ALICE, "--", "hawf-await", "--json", ckpt],
+            env=dict(self.hawf.cluster.env, **self.hawf.env()), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, cwd="/")
+        time.sleep(1.5)
+        self.assertIsNone(waiter.poll(), "hawf-await returned before the decision")
+        decided = self.hawf.tool(ALICE, "hawf-decide", ckpt, "continue", "--set", "lr=1e-4",
+                                 "--set", "note=" + NOTE, "-m", "good enough")
+        self.assertEqual(decided.returncode, 0, decided.stderr)
+        out, err = waiter.communicate(timeout=30)
+        self.assertEqual(waiter.returncode, 0, err)
+        decision = json.loads(out)
+        self.assertEqual(decision["choice"], "continue")
+        self.assertEqual(decision["params"], {"lr": "1e-4", "note": NOTE})
+        self.assertEqual(decision["comment"], "good enough")
+        self.assertEqual(decision["decided_by"], ALICE)
+
+        # --env output, eval'd by a shell, gives back every value exactly.
+        script = 'eval "$(hawf-await --env %s)" && printf "%%s|%%s|%%s" "$HAWF_DECISION" "$HAWF_PARAM_LR" "$HAWF_PARAM_NOTE"' % ckpt
+        env_out = self.hawf.run(ALICE, ["bash", "-c", script])
+        self.assertEqual(env_out.stdout, "continue|1e-4|" + NOTE, env_out.stderr)
+        self.assertEqual(self.hawf.tool(ALICE, "hawf-await", ckpt).stdout, "continue\n")
+
+        again = self.hawf.tool(ALICE, "hawf-decide", ckpt, "stop")
+        self.assertOneLineError(again, ckpt, "--amend")
+        amended = self.hawf.tool(ALICE, "hawf-decide", "--amend", ckpt, "stop", "-m", "changed my mind")
+        self.assertEqual(amended.returncode, 0, amended.stderr)
+        self.assertEqual(self.hawf.tool(ALICE, "hawf-await", ckpt).stdout, "stop\n")
+        revoked = self.hawf.tool(ALICE, "hawf-decide", "--revoke", ckpt)
+        self.assertEqual(revoked.returncode, 0, revoked.stderr)
+        self.assertEqual(self.hawf.tool(ALICE, "hawf-await", "--poll", ckpt).returncode, 75)
+        self.assertIn(ckpt, self.hawf.tool(ALICE, "hawf", "ls").stdout)
+
+        log = json.loads(self.hawf.tool(ALICE, "hawf", "log", "--json", ckpt).stdout)
+        self.assertEqual([e["event"] for e in log], ["opened", "pending", "decided", "amended", "revoked"])
+        self.assertEqual(log[2]["by"], ALICE)
+        self.assertEqual(log[2]["via"], "cli")
+
+    def test_bad_choice_and_params_refused_at_decision(self):
+        _, ckpt = self.submit_eval()
+        cases = [
+            (["maybe"], "maybe"),
+            (["continue", "--set", "lr=fast"], "fast"),
+            (["continue", "--set", "epochs=3"], "epochs"),
+            (["continue", "--set", "lr"], "lr"),
+        ]
+        for args, needle in cases:
+            with self.subTest(args=args):
+                r = self.hawf.tool(ALICE, "hawf-decide", ckpt, *args)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertOneLineError(r, needle)
+        self.assertEqual(self.hawf.show(ALICE, ckpt)["state"], "pending")
+
+    def test_root_decides_as_the_owner(self):
+        _, ckpt = self.submit_eval()
+        r = self.hawf.cluster.run(["hawf-decide", ckpt, "stop", "-m", "admin override"], env=self.hawf.env())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        shown = self.hawf.show(ALICE, ckpt)
+        self.assertEqual(shown["decision"]["decided_by"], "root")
+        # The record is still owned by the checkpoint's owner, so it is trusted.
+        self.assertEqual(self.hawf.tool(ALICE, "hawf-await", ckpt).stdout, "stop\n")
+
+
+class FailedJob(ClusterTestCase):
+
+    def test_failed_job_opens_nothing_to_decide(self):
+        job = self.hawf.sbatch(ALICE, "#!/bin/bash\necho working\nexit 3\n", "--hawf-checkpoint=eval")
+        self.assertEqual(self.hawf.wait_job(job)["JobState"], "FAILED")
+        ckpt = "%d:eval" % job
+        shown = self.hawf.wait_state(ALICE, ckpt, "failed")
+        self.assertNotIn("decision", shown)
+        self.assertNotIn(ckpt, self.hawf.tool(ALICE, "hawf", "ls").stdout)
+        self.assertIn(ckpt, self.hawf.tool(ALICE, "hawf", "ls", "--state=failed").stdout)
+        waited = self.hawf.tool(ALICE, "hawf-await", ckpt)
+        self.assertEqual(waited.returncode, 1)
+        self.assertOneLineError(waited, ckpt, "failed")
+        refused = self.hawf.tool(ALICE, "hawf-decide", ckpt, "approve")
+        self.assertEqual(refused.returncode, 1)
+        self.assertOneLineError(refused, ckpt, "failed")
+        log = json.loads(self.hawf.tool(ALICE, "hawf", "log", "--json", ckpt).stdout)
+        self.assertEqual([e["event"] for e in log], ["opened", "failed"])
+        self.assertEqual(log[1]["exit_status"] >> 8, 3)
+
+
+class StepCheckpoint(ClusterTestCase):
+
+    def test_srun_step_from_login_shell(self):
+        r = self.hawf.run(ALICE, ["srun", "--hawf-checkpoint=step1", "--hawf-options=go,halt", "bash", "-c",
+                                  'echo "$HAWF_CHECKPOINT" && echo ok > "$HAWF_CHECKPOINT_DIR/out.txt"'])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ckpt = r.stdout.strip()
+        self.assertRegex(ckpt, r"^\d+:step1$")
+        shown = self.hawf.wait_state(ALICE, ckpt, "pending")
+        self.assertEqual(shown["spec"]["scope"], "step")
+        self.assertEqual(shown["options"], ["go", "halt"])
+        self.assertEqual([f["name"] for f in shown["files"]], ["out.txt"])
+        self.assertEqual(self.hawf.tool(ALICE, "hawf-decide", ckpt, "go").returncode, 0)
+        self.assertEqual(self.hawf.tool(ALICE, "hawf-await", ckpt).stdout, "go\n")
+
+    def test_srun_step_inside_a_batch_job(self):
+        script = "#!/bin/bash\necho \"BATCH=$HAWF_CHECKPOINT\"\nsrun --hawf-checkpoint=inner bash -c 'echo \"STEP=$HAWF_CHECKPOINT\"'\n"
+        job = self.hawf.sbatch(ALICE, script)
+        self.assertEqual(self.hawf.wait_job(job)["JobState"], "COMPLETED")
+        out = self.hawf.output(ALICE, job)
+        self.assertIn("BATCH=\n", out)
+        self.assertIn("STEP=%d:inner\n" % job, out)
+        self.hawf.wait_state(ALICE, "%d:inner" % job, "pending")
+
+    def test_failed_srun_step(self):
+        r = self.hawf.run(ALICE, ["srun", "--hawf-checkpoint=bad", "bash", "-c", 'echo "$HAWF_CHECKPOINT"; exit 4'])
+        self.assertNotEqual(r.returncode, 0)
+        ckpt = r.stdout.strip()
+        self.hawf.wait_state(ALICE, ckpt, "failed")
+
+
+if __name__ == "__main__":
+    unittest.main()
