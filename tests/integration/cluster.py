@@ -236,14 +236,6 @@ def _alive(pid):
     return data[data.rfind(b")") + 2:data.rfind(b")") + 3] != b"Z"
 
 
-def _comm(pid):
-    try:
-        with open("/proc/%d/comm" % pid) as f:
-            return f.read().strip()
-    except OSError:
-        return ""
-
-
 def _has_marker(pid, entry):
     try:
         with open("/proc/%d/environ" % pid, "rb") as f:
@@ -321,7 +313,7 @@ def _process_tree(workdir):
     while pid > 1:
         everything.discard(pid)
         pid = table.get(pid, (0, ""))[0]
-    everything = {p for p in everything if table[p][1] != "Z"}
+    everything = {p for p in everything if table.get(p, (0, ""))[1] != "Z"}
     return daemons & everything, steps & everything, everything
 
 
@@ -428,6 +420,10 @@ class Cluster:
                  keep=None):
         if os.geteuid() != 0:
             raise ClusterError("a private Slurm cluster needs root")
+        if plugin and not os.path.isfile(plugin):
+            raise ClusterError("SPANK plugin %s: no such file" % plugin)
+        if nodes < 1:
+            raise ClusterError("a cluster needs at least one node")
         ensure_users()
         if keep is None:
             keep = os.environ.get("HAWF_KEEP_WORKDIR", "") not in ("", "0")
@@ -437,10 +433,7 @@ class Cluster:
             workdir = tempfile.mkdtemp(prefix="hawf-cluster-", dir="/tmp")
         else:
             os.makedirs(workdir, exist_ok=True)
-        os.chmod(workdir, 0o755)
         self.workdir = os.path.realpath(workdir)
-        if plugin and not os.path.isfile(plugin):
-            raise ClusterError("SPANK plugin %s: no such file" % plugin)
         self.plugin = os.path.realpath(plugin) if plugin else None
         self.plugin_args = [str(a) for a in plugin_args]
         self.nodes = ["n%d" % i for i in range(1, nodes + 1)]
@@ -502,21 +495,61 @@ class Cluster:
     # -- configuration ----------------------------------------------------
 
     def _write(self, relpath, text, mode=0o644):
-        path = self._path(relpath)
+        path = self._path(*relpath.split("/"))
         with open(path, "w") as f:
             f.write(text)
         os.chmod(path, mode)
         return path
 
+    # What start() creates in the work directory; cluster.json marks a
+    # directory as one that start() has used before.
+    _OWN_ENTRIES = ("etc", "munge", "state", "log", "run", "spool", "users",
+                    "env.sh", "cluster.json")
+
+    def _prepare_workdir(self):
+        """Check the work directory; empty it if a previous start() used it."""
+        if any(c.isspace() for c in self.workdir):
+            raise ClusterError("work directory %r: Slurm paths must not "
+                               "contain white space" % self.workdir)
+        if len(self.munge_socket.encode()) >= 108:
+            raise ClusterError("work directory %s is too long for munge's "
+                               "Unix socket path" % self.workdir)
+        if cluster_processes(self.workdir):
+            raise ClusterError("a cluster is already running in %s"
+                               % self.workdir)
+        entries = os.listdir(self.workdir)
+        if entries and "cluster.json" not in entries:
+            raise ClusterError("work directory %s is not empty and was not "
+                               "used by cluster.py before: refusing to use it"
+                               % self.workdir)
+        for name in self._OWN_ENTRIES:
+            path = self._path(name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            elif os.path.lexists(path):
+                os.unlink(path)
+        # Ordinary users must reach their directories and the munge socket.
+        os.chmod(self.workdir, 0o755)
+        parent = os.path.dirname(self.workdir)
+        while True:
+            if not os.stat(parent).st_mode & 0o001:
+                raise ClusterError("work directory %s: %s is not searchable by "
+                                   "other users (mode o+x needed)"
+                                   % (self.workdir, parent))
+            if parent == "/":
+                break
+            parent = os.path.dirname(parent)
+
     def _write_config(self):
+        ports = _free_ports(1 + len(self.nodes))
+        self.ctld_port = ports[0]
+        self.node_ports = dict(zip(self.nodes, ports[1:]))
+        self._save_state()
+
         for sub in ("etc", "munge", "state", "log", "run", "spool"):
             os.makedirs(self._path(sub), mode=0o755, exist_ok=True)
         for node in self.nodes:
             os.makedirs(self._path("spool", node), mode=0o755, exist_ok=True)
-
-        ports = _free_ports(1 + len(self.nodes))
-        self.ctld_port = ports[0]
-        self.node_ports = dict(zip(self.nodes, ports[1:]))
 
         # munge key: random bytes, like `mungekey` or dd from /dev/urandom.
         key = self._path("munge", "munge.key")
@@ -530,18 +563,23 @@ class Cluster:
         else:
             plugstack = "# no SPANK plugin\n"
         self._write("etc/plugstack.conf", plugstack)
+        # Not needed with proctrack/linuxproc and task/none; written so that
+        # no cgroup.conf from elsewhere can ever apply.
         self._write("etc/cgroup.conf", "# not used: proctrack/linuxproc, task/none\n")
 
         w = self.workdir
         lines = [
             "# Private test cluster written by %s" % os.path.basename(__file__),
             "ClusterName=%s" % CLUSTER_NAME,
+            # Everything talks over loopback; ports are private (see below).
             "SlurmctldHost=%s(127.0.0.1)" % self.hostname,
             "SlurmctldPort=%d" % self.ctld_port,
             "SlurmUser=root",
             "SlurmdUser=root",
             "AuthType=auth/munge",
             "CredType=cred/munge",
+            # Daemons *and* clients (srun, sbatch as any user) use the
+            # private munged through this; no MUNGE_* environment needed.
             "AuthInfo=socket=%s" % self.munge_socket,
             "ProctrackType=proctrack/linuxproc",
             "TaskPlugin=task/none",
@@ -553,6 +591,7 @@ class Cluster:
             "AccountingStorageType=accounting_storage/none",
             "JobCompType=jobcomp/filetxt",
             "JobCompLoc=%s/log/jobcomp.log" % w,
+            # Always set, so /etc/slurm/plugstack.conf is never read.
             "PlugStackConfig=%s/etc/plugstack.conf" % w,
             "StateSaveLocation=%s/state" % w,
             "SlurmdSpoolDir=%s/spool/%%n" % w,
@@ -564,8 +603,10 @@ class Cluster:
             "SlurmdDebug=verbose",
             "MailProg=/bin/true",
             "ReturnToService=2",
-            "MinJobAge=3600",
-            "KillWait=5",
+            "MinJobAge=3600",           # finished jobs stay in scontrol
+            "KillWait=5",               # SIGTERM->SIGKILL on cancel/timeout
+            # Start batch jobs within ~1 s: slurmctld 22.05 schedules them
+            # from a once-a-second background loop, backfill every bf_interval.
             "SchedulerType=sched/backfill",
             "SchedulerParameters=batch_sched_delay=0,sched_interval=2,"
             "bf_interval=1",
@@ -580,7 +621,6 @@ class Cluster:
                      "State=UP" % (PARTITION, ",".join(self.nodes)))
         self._write("etc/slurm.conf", "\n".join(lines) + "\n")
         self._write("env.sh", "export SLURM_CONF=%s\n" % self.conf)
-        self._save_state()
 
     def _save_state(self):
         state = {"workdir": self.workdir, "nodes": self.nodes,
@@ -605,10 +645,10 @@ class Cluster:
             f.write("%d\n" % proc.pid)
         return proc
 
-    def _check_alive(self, names=None):
-        for name in names or list(self._procs):
-            proc = self._procs.get(name)
-            if proc is not None and proc.poll() is not None:
+    def _check_alive(self):
+        """Raise if a daemon started by this object has exited."""
+        for name, proc in list(self._procs.items()):
+            if proc.poll() is not None:
                 raise ClusterError("%s exited with status %s\n%s"
                                    % (name, proc.returncode, self.daemon_logs()))
 
@@ -726,6 +766,7 @@ class Cluster:
         """Write the configuration, start all daemons, wait for idle nodes."""
         if self._started:
             return self
+        self._prepare_workdir()
         self._started = True
         try:
             self._write_config()
@@ -774,8 +815,13 @@ class Cluster:
             f.get("SlurmdStartTime") != old.get(n)))
 
     def stop(self):
-        """Kill everything started for this cluster.  Safe to call repeatedly."""
-        if self._removed:
+        """Kill everything started for this cluster.  Safe to call repeatedly.
+
+        Does nothing if start() was never called, or refused to start (so a
+        cluster already running in the same work directory is left alone).
+        """
+        if not self._started or self._removed:
+            self._remove_workdir()
             return
         if os.path.isdir(self.workdir):
             survivors = kill_cluster(self.workdir, reap=self._reap)
@@ -787,7 +833,11 @@ class Cluster:
                 proc.kill()
                 proc.wait()
         self._procs.clear()
-        if self._own_workdir and not self.keep:
+        self._remove_workdir()
+
+    def _remove_workdir(self):
+        """Remove the work directory if we created it (and keep is off)."""
+        if self._own_workdir and not self.keep and not self._removed:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self._removed = True
 
@@ -825,7 +875,8 @@ class Cluster:
             cmd = argv
             cwd = cwd or self.workdir
         proc = subprocess.Popen(
-            cmd, cwd=cwd, env=full_env, text=True, start_new_session=True,
+            cmd, cwd=cwd, env=full_env, encoding="utf-8", errors="replace",
+            start_new_session=True,
             stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
@@ -907,11 +958,9 @@ def _main(argv=None):
     workdir = os.path.realpath(args.workdir)
 
     if args.command == "start":
-        if os.path.isdir(workdir) and cluster_processes(workdir):
-            parser.error("a cluster is already running in %s" % workdir)
-        cluster = Cluster(workdir=workdir, plugin=args.plugin,
-                          plugin_args=args.plugin_arg, nodes=args.nodes)
         try:
+            cluster = Cluster(workdir=workdir, plugin=args.plugin,
+                              plugin_args=args.plugin_arg, nodes=args.nodes)
             cluster.start()
         except ClusterError as e:
             print("cluster.py: %s" % e, file=sys.stderr)

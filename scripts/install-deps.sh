@@ -1,0 +1,15 @@
+#!/bin/bash
+# Installs what hawf needs to build, test and demo on Debian 12 (run as root).
+# Everything comes from Debian's own archive; RHEL/EPEL has the same libraries
+# (slurm-devel, libyaml-devel, json-devel, gtest-devel, munge-devel).
+set -euo pipefail
+if [[ $(id -u) != 0 ]]; then
+  echo "install-deps.sh: run as root (it installs Debian packages)" >&2
+  exit 2
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q \
+  build-essential cmake pkg-config binutils python3 passwd util-linux procps \
+  slurm-wlm slurmctld slurmd slurm-client libslurm-dev munge libmunge-dev \
+  libyaml-dev nlohmann-json3-dev libgtest-dev libgmock-dev

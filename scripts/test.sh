@@ -1,0 +1,10 @@
+#!/bin/bash
+# Installs what is needed, builds with warnings as errors and runs every test:
+# unit tests, the plugin ABI checks, and the integration tests, which start their
+# own private Slurm cluster (munged, slurmctld, two slurmd) as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+cmake -S . -B build -DHAWF_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build -j"$(nproc)"
+ctest --test-dir build --output-on-failure
