@@ -1,0 +1,57 @@
+#!/bin/bash
+# The hawf demo on a private real Slurm cluster (run as root, after a build):
+# a small training job stops at checkpoint "eval", its owner looks at it,
+# decides with a new learning rate, and reads the decision back.
+#   demo/run.sh [BUILD_DIR]     (default: build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=$(realpath "${1:-build}")
+user=hawfalice
+
+demo=$(mktemp -d /tmp/hawf-demo.XXXXXX)
+chmod 755 "$demo"
+cleanup() {
+  python3 tests/integration/cluster.py stop --workdir "$demo/cluster" >/dev/null 2>&1 || true
+  rm -rf "$demo"
+}
+trap cleanup EXIT
+
+# An install in miniature: the plugin and tools, a spool, a config.
+install -d -m 755 "$demo/bin" "$demo/cluster"
+install -m 755 "$build/plugin/hawf.so" "$build/tools/hawf" "$build/tools/hawf-decide" "$build/tools/hawf-await" "$demo/bin/"
+install -d -m 1777 "$demo/spool"
+printf 'spool: %s\npoll_interval: 1s\n' "$demo/spool" > "$demo/hawf.yaml"
+python3 tests/integration/cluster.py start --workdir "$demo/cluster" \
+  --plugin "$demo/bin/hawf.so" --plugin-arg "conf=$demo/hawf.yaml" >/dev/null
+source "$demo/cluster/env.sh"
+
+work="$demo/work"
+install -d -m 755 -o "$user" "$work"
+install -m 644 -o "$user" demo/train.py demo/train.sbatch "$work/"
+
+# Runs a command line as the demo user, in the work directory, showing it first.
+as_user() {
+  runuser -u "$user" -- env PATH="$demo/bin:$PATH" HAWF_CONF="$demo/hawf.yaml" SLURM_CONF="$SLURM_CONF" \
+    bash -c "cd '$work' && $1"
+}
+bold=$([[ -t 1 ]] && tput bold 2>/dev/null || true)
+plain=$([[ -t 1 ]] && tput sgr0 2>/dev/null || true)
+show() {
+  printf '\n%s%s$ %s%s\n' "$bold" "$user" "$1" "$plain"
+  as_user "$1"
+}
+
+echo "A private Slurm cluster is running (two nodes); you are $user on its login node."
+show "sbatch --hawf-checkpoint=eval --hawf-options=continue,stop --hawf-params=lr:float train.sbatch" | tee "$demo/submit.out"
+job=$(awk '/Submitted batch job/ {print $4}' "$demo/submit.out")
+printf '\n(training; the job ends at its checkpoint and frees its node)\n'
+until as_user "hawf ls" | grep -q "^$job:eval "; do sleep 0.5; done
+show "squeue --me"
+show "hawf ls"
+show "hawf show $job:eval"
+show "hawf-decide $job:eval continue --set lr=0.02 -m 'loss still falling; go on with a lower rate'"
+show "hawf-await $job:eval"
+show "hawf-await --env $job:eval"
+show "hawf log $job:eval"
+echo
+echo "Done: the decision is recorded in the spool; follow-up jobs read it from there."
