@@ -118,6 +118,19 @@ class BatchCheckpoint(ClusterTestCase):
         self.assertEqual(self.hawf.tool(ALICE, "hawf-await", ckpt).stdout, "stop\n")
 
 
+class ArrayJob(ClusterTestCase):
+
+    def test_each_array_task_has_its_own_checkpoint(self):
+        job = self.hawf.sbatch(ALICE, "#!/bin/bash\necho \"CKPT=$HAWF_CHECKPOINT\"\n[ $SLURM_ARRAY_TASK_ID = 2 ] && exit 1\nexit 0\n",
+                               "--array=1-2", "--hawf-checkpoint=eval")
+        for task, state in ((1, "pending"), (2, "failed")):
+            self.hawf.wait_state(ALICE, "%d_%d:eval" % (job, task), state)
+        listed = self.hawf.cluster.run(["hawf", "ls", "--all", "--json"], env=self.hawf.env())
+        self.assertEqual(listed.returncode, 0, listed.stderr)
+        mine = sorted(c["checkpoint"] for c in json.loads(listed.stdout) if c["checkpoint"].startswith("%d_" % job))
+        self.assertEqual(mine, ["%d_1:eval" % job, "%d_2:eval" % job])
+
+
 class FailedJob(ClusterTestCase):
 
     def test_failed_job_opens_nothing_to_decide(self):
