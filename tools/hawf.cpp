@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <iomanip>
+#include <map>
 #include <iostream>
 #include <sstream>
 
@@ -26,14 +27,16 @@ Look at checkpoints and decisions, and check an install.
                        pending checkpoints you own (root: everyone's);
                        --all: in any state; --state: running, pending,
                        decided, applied or failed
-  hawf show CKPT [--json]
+  hawf show CKPT [--user=NAME] [--json]
                        one checkpoint: options, parameters, deadline,
                        decision, the files its step left, its report.md
-  hawf log [CKPT] [--json]
-                       history: who did what when
+  hawf log [CKPT] [--user=NAME] [--json]
+                       history: who did what when (without CKPT: all of
+                       your checkpoints; root: everyone's)
   hawf doctor [--plugin=PATH] [--json]
                        check the config, the spool and the plugin
 
+--user names the owner when several users have a checkpoint of that id.
 Exit status: 0 success, 1 error (doctor: a check failed), 2 usage error.
 )";
 
@@ -43,24 +46,33 @@ struct Args {
     std::string state, plugin = HAWF_PLUGIN_PATH, user;
 };
 
+// Options may come before or after the arguments; each command accepts only its own.
 Args parse_args(int argc, char** argv, const std::string& command) {
     static const option long_options[] = {
         {"json", no_argument, nullptr, 'j'},          {"all", no_argument, nullptr, 'a'},
         {"state", required_argument, nullptr, 's'},   {"plugin", required_argument, nullptr, 'p'},
         {"user", required_argument, nullptr, 'u'},    {"help", no_argument, nullptr, 'h'},
         {nullptr, 0, nullptr, 0}};
+    const std::map<std::string, std::string> allowed = {
+        {"ls", "jas"}, {"show", "ju"}, {"log", "ju"}, {"doctor", "jp"}};
+    auto it = allowed.find(command);
+    if (it == allowed.end()) cli::usage_error("unknown command \"" + command + "\": use ls, show, log or doctor");
     Args args;
     opterr = 0;
     optind = 2;
-    for (int c; (c = getopt_long(argc, argv, "+h", long_options, nullptr)) != -1;) {
+    for (int c; (c = getopt_long(argc, argv, "h", long_options, nullptr)) != -1;) {
+        if (c == 'h') {
+            std::cout << usage_text;
+            std::exit(cli::exit_ok);
+        }
+        if (c == '?' || it->second.find(static_cast<char>(c)) == std::string::npos)
+            cli::usage_error("hawf " + command + " does not take " + std::string(argv[optind - 1]) + ": see hawf --help");
         switch (c) {
             case 'j': args.json = true; break;
             case 'a': args.all = true; break;
             case 's': parse_state(optarg), args.state = optarg; break;
             case 'p': args.plugin = optarg; break;
             case 'u': args.user = optarg; break;
-            case 'h': std::cout << usage_text; std::exit(cli::exit_ok);
-            default: cli::usage_error("unknown option " + std::string(argv[optind - 1]) + " for hawf " + command);
         }
     }
     args.positional.assign(argv + optind, argv + argc);
@@ -95,25 +107,31 @@ std::vector<Checkpoint> load_all(const Spool& spool, uid_t owner, const std::vec
     return out;
 }
 
-int cmd_ls(const Args& args) {
-    if (!args.positional.empty()) cli::usage_error("hawf ls takes no arguments");
-    cli::Context ctx = cli::load_context();
-    std::vector<uid_t> owners = getuid() == 0 ? ctx.spool.owners() : std::vector<uid_t>{getuid()};
-    const bool only_pending = !args.all && (args.state.empty() || args.state == "pending");
-    std::vector<Checkpoint> shown;
-    for (uid_t owner : owners) {
+// The checkpoints a listing covers: the caller's, or for root everyone's (a user
+// whose tree fails its checks is then reported and skipped, not fatal).
+std::vector<Checkpoint> collect(const Spool& spool, bool only_pending) {
+    const bool root = getuid() == 0;
+    std::vector<Checkpoint> found;
+    for (uid_t owner : root ? spool.owners() : std::vector<uid_t>{getuid()}) {
         try {
-            auto ids = only_pending ? ctx.spool.pending_ids(owner) : ctx.spool.all_ids(owner);
-            for (auto& c : load_all(ctx.spool, owner, ids)) {
-                if (only_pending && c.state != State::Pending) continue;
-                if (!args.state.empty() && to_string(c.state) != args.state) continue;
-                shown.push_back(std::move(c));
-            }
+            auto ids = only_pending ? spool.pending_ids(owner) : spool.all_ids(owner);
+            for (auto& c : load_all(spool, owner, ids))
+                if (!only_pending || c.state == State::Pending) found.push_back(std::move(c));
         } catch (const Error& e) {
-            if (getuid() != 0) throw;
+            if (!root) throw;
             std::cerr << "hawf: skipping uid " << owner << ": " << e.what() << "\n";
         }
     }
+    return found;
+}
+
+int cmd_ls(const Args& args) {
+    if (!args.positional.empty()) cli::usage_error("hawf ls takes no arguments");
+    cli::Context ctx = cli::load_context();
+    const bool only_pending = !args.all && (args.state.empty() || args.state == "pending");
+    std::vector<Checkpoint> shown;
+    for (auto& c : collect(ctx.spool, only_pending))
+        if (args.state.empty() || to_string(c.state) == args.state) shown.push_back(std::move(c));
     std::sort(shown.begin(), shown.end(),
               [](const Checkpoint& a, const Checkpoint& b) { return a.history.front().at < b.history.front().at; });
     if (args.json) {
@@ -210,8 +228,7 @@ int cmd_log(const Args& args) {
     if (!args.positional.empty()) {
         ckpts.push_back(load_one(args, "log").ckpt);
     } else {
-        cli::Context ctx = cli::load_context();
-        ckpts = load_all(ctx.spool, getuid(), ctx.spool.all_ids(getuid()));
+        ckpts = collect(cli::load_context().spool, false);
     }
     std::vector<std::pair<const Checkpoint*, const Event*>> rows;
     for (const auto& c : ckpts)
@@ -303,8 +320,7 @@ int hawf_main(int argc, char** argv) {
     if (command == "ls") return cmd_ls(args);
     if (command == "show") return cmd_show(args);
     if (command == "log") return cmd_log(args);
-    if (command == "doctor") return cmd_doctor(args);
-    cli::usage_error("unknown command \"" + command + "\": use ls, show, log or doctor");
+    return cmd_doctor(args);
 }
 
 }  // namespace
