@@ -19,7 +19,8 @@ namespace {
 struct Value {
     std::vector<std::string> items;
     bool is_list = false;
-    std::size_t line = 0;
+    std::size_t line = 0;      // where the value starts
+    std::size_t key_line = 0;  // where its key is (differs for a block list)
 };
 
 class Parser {
@@ -49,7 +50,9 @@ public:
             std::size_t key_line = ev.start_mark.line + 1;
             done(ev);
             if (!seen_.insert(key).second) throw error_at(key_line, "duplicate key \"" + key + "\"");
-            on_key(key, value());
+            Value v = value();
+            v.key_line = key_line;
+            on_key(key, v);
         }
     }
 
@@ -152,7 +155,7 @@ Config load_config(const std::string& path) {
             } else if (key == "poll_interval") {
                 config.poll_interval_s = parse_duration(scalar());
             } else {
-                throw parser.error_at(v.line, "unknown key \"" + key +
+                throw parser.error_at(v.key_line, "unknown key \"" + key +
                                                   "\": allowed are spool, default_options, max_param_bytes, "
                                                   "max_comment_bytes, poll_interval");
             }

@@ -95,7 +95,9 @@ std::optional<std::string> read_file(int dir, const std::string& name, const Tru
     if (fstat(fd.get(), &st) != 0) throw system_error("cannot stat " + shown, errno);
     if (!S_ISREG(st.st_mode)) throw untrusted(shown, "is not a regular file");
     check_stat(st, trust, shown);
-    if (st.st_nlink != 1) throw untrusted(shown, "has more than one link");
+    // The link count is not checked: another link to a file the owner owns, in a
+    // directory only the owner can write, can only be the owner's (or create_file's
+    // temp name, linked for a moment, or for good if the writer died right then).
     if (static_cast<std::size_t>(st.st_size) > max_bytes) throw untrusted(shown, "is too large");
     std::string data(static_cast<std::size_t>(st.st_size), '\0');
     std::size_t got = 0;
@@ -136,6 +138,7 @@ bool create_file(int dir, const std::string& name, const std::string& data, cons
         else if (err == EEXIST) created = false;
         else throw discard("cannot link", err);
     }
+    fd = Fd();  // closed before the unlink, so NFS removes it instead of renaming it to .nfsXXXX
     unlinkat(dir, temp.c_str(), 0);
     if (created) fsync_dir(dir, shown);
     return created;

@@ -172,6 +172,16 @@ void check_utf8(const std::string& text, const std::string& what) {
         bool ok = len > 0 && i + len <= text.size();
         for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(text[i + k]) >> 6) == 2;
         if (ok && len == 2) ok = c >= 0xc2;  // no overlong forms
+        if (ok && len >= 3) {
+            // No overlong forms, no UTF-16 surrogates, nothing above U+10FFFF: what JSON
+            // (nlohmann::json::dump) refuses to write must be refused here first.
+            unsigned char c1 = text[i + 1];
+            if (c == 0xe0) ok = c1 >= 0xa0;
+            else if (c == 0xed) ok = c1 <= 0x9f;
+            else if (c == 0xf0) ok = c1 >= 0x90;
+            else if (c == 0xf4) ok = c1 <= 0x8f;
+            else if (c > 0xf4) ok = false;
+        }
         if (!ok) throw usage(what + " is not valid UTF-8 (byte " + std::to_string(i) + "): only UTF-8 text can be stored");
         if (c == 0) throw usage(what + " holds a NUL byte");
         i += len;

@@ -1,0 +1,502 @@
+// actions.hpp: the state changes of a checkpoint, including racing writers.
+#include "actions.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "error.hpp"
+#include "helpers.hpp"
+
+namespace hawf {
+namespace {
+
+using K = ErrorKind;
+using test::TempDir;
+
+CheckpointSpec make_spec(const std::string& id, uid_t owner) {
+    CheckpointSpec spec;
+    spec.id = parse_checkpoint_id(id);
+    spec.owner_uid = owner;
+    spec.owner = user_name(owner);
+    spec.scope = "job";
+    spec.options = {"approve", "reject", "retry"};
+    spec.params = parse_param_specs("lr:float,mode:enum(fast|slow)");
+    return spec;
+}
+
+bool contains(const std::vector<CheckpointId>& ids, const CheckpointId& id) {
+    return std::find(ids.begin(), ids.end(), id) != ids.end();
+}
+
+std::size_t count_events(const Checkpoint& c, EventType type) {
+    return static_cast<std::size_t>(
+        std::count_if(c.history.begin(), c.history.end(), [&](const Event& e) { return e.type == type; }));
+}
+
+class ActionsTest : public ::testing::Test {
+protected:
+    ActionsTest() : spool_(root_.path()) {}
+
+    // Opens SPEC and ends its step with exit 0.
+    Checkpoint make_pending(const CheckpointSpec& spec) {
+        open_checkpoint(spool_, spec, plugin_);
+        return end_checkpoint(spool_, spec.owner_uid, spec.id, 0, plugin_);
+    }
+
+    TempDir root_{0755};
+    Spool spool_;
+    uid_t me_ = geteuid();
+    Actor plugin_{user_name(geteuid()), geteuid(), "plugin", "node1"};
+    Actor cli_{user_name(geteuid()), geteuid(), "cli", "login1"};
+    Limits limits_;
+};
+
+// ---------------------------------------------------------------- open and end
+
+TEST_F(ActionsTest, OpenCreatesRunningCheckpointWithFilesDir) {
+    const CheckpointSpec spec = make_spec("100:eval", me_);
+    const Checkpoint c = open_checkpoint(spool_, spec, plugin_);
+    EXPECT_EQ(c.state, State::Running);
+    ASSERT_EQ(c.history.size(), 1u);
+    EXPECT_EQ(c.history[0].type, EventType::Opened);
+    EXPECT_EQ(c.history[0].via, "plugin");
+    EXPECT_EQ(c.history[0].host, "node1");
+    EXPECT_EQ(to_json(c.spec), to_json(spec));
+    EXPECT_TRUE(spool_.open_files_dir(me_, spec.id));
+    EXPECT_FALSE(contains(spool_.pending_ids(me_), spec.id));
+}
+
+TEST_F(ActionsTest, OpenIsIdempotentForTheSameSpecWhileRunning) {
+    const CheckpointSpec spec = make_spec("100:eval", me_);
+    open_checkpoint(spool_, spec, plugin_);
+    const Checkpoint again = open_checkpoint(spool_, spec, plugin_);
+    EXPECT_EQ(again.state, State::Running);
+    EXPECT_EQ(again.history.size(), 1u);
+}
+
+TEST_F(ActionsTest, OpenConflictsForAnotherSpec) {
+    const CheckpointSpec spec = make_spec("100:eval", me_);
+    open_checkpoint(spool_, spec, plugin_);
+    CheckpointSpec other = spec;
+    other.options = {"approve", "reject"};
+    EXPECT_HAWF_ERROR(open_checkpoint(spool_, other, plugin_), K::Conflict, "100:eval");
+    other = spec;
+    other.scope = "step";
+    EXPECT_HAWF_ERROR(open_checkpoint(spool_, other, plugin_), K::Conflict, "already exists");
+    EXPECT_EQ(spool_.load(me_, spec.id).history.size(), 1u);
+}
+
+TEST_F(ActionsTest, OpenConflictsOnceNoLongerRunning) {
+    const CheckpointSpec spec = make_spec("100:eval", me_);
+    make_pending(spec);
+    EXPECT_HAWF_ERROR(open_checkpoint(spool_, spec, plugin_), K::Conflict, "100:eval is pending");
+    EXPECT_EQ(spool_.load(me_, spec.id).history.size(), 2u);
+}
+
+TEST_F(ActionsTest, OpenRefusesBadSpec) {
+    CheckpointSpec spec = make_spec("100:eval", me_);
+    spec.timeout_s = 60;  // without a default
+    EXPECT_HAWF_ERROR(open_checkpoint(spool_, spec, plugin_), K::Usage, "--hawf-default");
+    EXPECT_FALSE(spool_.exists(me_, spec.id));
+}
+
+TEST_F(ActionsTest, EndWithExitZeroIsPendingAndIndexed) {
+    const CheckpointSpec spec = make_spec("101:eval", me_);
+    open_checkpoint(spool_, spec, plugin_);
+    const Checkpoint c = end_checkpoint(spool_, me_, spec.id, 0, plugin_);
+    EXPECT_EQ(c.state, State::Pending);
+    EXPECT_GT(c.pending_since, 0);
+    EXPECT_TRUE(contains(spool_.pending_ids(me_), spec.id));
+}
+
+TEST_F(ActionsTest, EndWithNonZeroIsFailedAndNotIndexed) {
+    const CheckpointSpec spec = make_spec("102:eval", me_);
+    open_checkpoint(spool_, spec, plugin_);
+    const int status = 3 << 8;  // exit 3
+    const Checkpoint c = end_checkpoint(spool_, me_, spec.id, status, plugin_);
+    EXPECT_EQ(c.state, State::Failed);
+    EXPECT_EQ(c.history.back().type, EventType::Failed);
+    EXPECT_EQ(c.history.back().exit_status, status);
+    EXPECT_FALSE(contains(spool_.pending_ids(me_), spec.id));
+    EXPECT_HAWF_ERROR(decide(spool_, me_, spec.id, Decision{"approve", {}, ""}, DecideMode::Decide, cli_, limits_),
+                      K::Conflict, "failed");
+}
+
+TEST_F(ActionsTest, EndKilledBySignalIsFailed) {
+    const CheckpointSpec spec = make_spec("103:eval", me_);
+    open_checkpoint(spool_, spec, plugin_);
+    EXPECT_EQ(end_checkpoint(spool_, me_, spec.id, SIGKILL, plugin_).state, State::Failed);
+}
+
+TEST_F(ActionsTest, EndTwiceConflicts) {
+    const CheckpointSpec spec = make_spec("104:eval", me_);
+    make_pending(spec);
+    EXPECT_HAWF_ERROR(end_checkpoint(spool_, me_, spec.id, 0, plugin_), K::Conflict, "104:eval");
+}
+
+TEST_F(ActionsTest, EndMissingIsNotFound) {
+    EXPECT_HAWF_ERROR(end_checkpoint(spool_, me_, parse_checkpoint_id("1:none"), 0, plugin_), K::NotFound, "1:none");
+}
+
+// ---------------------------------------------------------------- decide, amend, revoke
+
+TEST_F(ActionsTest, DecideAmendRevokeCycle) {
+    const CheckpointSpec spec = make_spec("200:eval", me_);
+    make_pending(spec);
+
+    Checkpoint c = decide(spool_, me_, spec.id, Decision{"retry", {{"lr", "1e-4"}}, "lower lr"}, DecideMode::Decide,
+                          cli_, limits_);
+    EXPECT_EQ(c.state, State::Decided);
+    ASSERT_TRUE(c.decision());
+    EXPECT_EQ(c.decision()->choice, "retry");
+    EXPECT_EQ(c.decision()->params.at("lr"), "1e-4");
+    EXPECT_EQ(c.decision()->comment, "lower lr");
+    EXPECT_EQ(c.decided->via, "cli");
+    EXPECT_EQ(c.decided->by_uid, me_);
+    EXPECT_FALSE(contains(spool_.pending_ids(me_), spec.id));
+
+    EXPECT_HAWF_ERROR(decide(spool_, me_, spec.id, Decision{"approve", {}, ""}, DecideMode::Decide, cli_, limits_),
+                      K::Conflict, "--amend");
+    EXPECT_EQ(spool_.load(me_, spec.id).decision()->choice, "retry");
+
+    c = decide(spool_, me_, spec.id, Decision{"approve", {{"mode", "slow"}}, ""}, DecideMode::Amend, cli_, limits_);
+    EXPECT_EQ(c.state, State::Decided);
+    EXPECT_EQ(c.decision()->choice, "approve");
+    EXPECT_EQ(c.history.back().type, EventType::Amended);
+
+    c = revoke(spool_, me_, spec.id, cli_);
+    EXPECT_EQ(c.state, State::Pending);
+    EXPECT_FALSE(c.decision());
+    EXPECT_TRUE(contains(spool_.pending_ids(me_), spec.id));
+
+    c = decide(spool_, me_, spec.id, Decision{"reject", {}, "no"}, DecideMode::Decide, cli_, limits_);
+    EXPECT_EQ(c.state, State::Decided);
+    EXPECT_EQ(c.decision()->choice, "reject");
+    EXPECT_FALSE(contains(spool_.pending_ids(me_), spec.id));
+
+    std::vector<EventType> types;
+    for (const auto& e : spool_.load(me_, spec.id).history) types.push_back(e.type);
+    EXPECT_EQ(types, (std::vector<EventType>{EventType::Opened, EventType::Pending, EventType::Decided,
+                                             EventType::Amended, EventType::Revoked, EventType::Decided}));
+}
+
+TEST_F(ActionsTest, AmendAndRevokeNeedADecision) {
+    const CheckpointSpec spec = make_spec("201:eval", me_);
+    make_pending(spec);
+    EXPECT_HAWF_ERROR(decide(spool_, me_, spec.id, Decision{"approve", {}, ""}, DecideMode::Amend, cli_, limits_),
+                      K::Conflict, "201:eval is pending");
+    EXPECT_HAWF_ERROR(revoke(spool_, me_, spec.id, cli_), K::Conflict, "201:eval is pending");
+    EXPECT_EQ(spool_.load(me_, spec.id).history.size(), 2u);
+}
+
+TEST_F(ActionsTest, DecideWhileRunningConflicts) {
+    const CheckpointSpec spec = make_spec("202:eval", me_);
+    open_checkpoint(spool_, spec, plugin_);
+    EXPECT_HAWF_ERROR(decide(spool_, me_, spec.id, Decision{"approve", {}, ""}, DecideMode::Decide, cli_, limits_),
+                      K::Conflict, "running");
+}
+
+TEST_F(ActionsTest, NothingChangesOnceApplied) {
+    const CheckpointSpec spec = make_spec("203:eval", me_);
+    make_pending(spec);
+    decide(spool_, me_, spec.id, Decision{"approve", {}, ""}, DecideMode::Decide, cli_, limits_);
+    Event applied;
+    applied.seq = 4;
+    applied.type = EventType::Applied;
+    applied.by = "follow-up";
+    applied.via = "plugin";
+    ASSERT_TRUE(spool_.append(me_, spec.id, applied));
+    EXPECT_HAWF_ERROR(decide(spool_, me_, spec.id, Decision{"reject", {}, ""}, DecideMode::Amend, cli_, limits_),
+                      K::Conflict, "already used it");
+    EXPECT_HAWF_ERROR(revoke(spool_, me_, spec.id, cli_), K::Conflict, "already used it");
+    EXPECT_HAWF_ERROR(decide(spool_, me_, spec.id, Decision{"reject", {}, ""}, DecideMode::Decide, cli_, limits_),
+                      K::Conflict, "applied");
+    EXPECT_EQ(spool_.load(me_, spec.id).state, State::Applied);
+}
+
+TEST_F(ActionsTest, DecideRefusesBadDecisionWithoutWriting) {
+    const CheckpointSpec spec = make_spec("204:eval", me_);
+    make_pending(spec);
+    EXPECT_HAWF_ERROR(decide(spool_, me_, spec.id, Decision{"launch", {}, ""}, DecideMode::Decide, cli_, limits_),
+                      K::Usage, "\"launch\"");
+    EXPECT_HAWF_ERROR(
+        decide(spool_, me_, spec.id, Decision{"approve", {{"gpus", "8"}}, ""}, DecideMode::Decide, cli_, limits_),
+        K::Usage, "\"gpus\"");
+    EXPECT_HAWF_ERROR(
+        decide(spool_, me_, spec.id, Decision{"approve", {{"lr", "nan"}}, ""}, DecideMode::Decide, cli_, limits_),
+        K::Usage, "\"nan\"");
+    EXPECT_HAWF_ERROR(
+        decide(spool_, me_, spec.id, Decision{"approve", {{"mode", "medium"}}, ""}, DecideMode::Decide, cli_, limits_),
+        K::Usage, "\"medium\"");
+    EXPECT_HAWF_ERROR(decide(spool_, me_, spec.id, Decision{"approve", {}, std::string("bad \xed\xa0\x80 utf8")},
+                             DecideMode::Decide, cli_, limits_),
+                      K::Usage, "comment");
+    const Checkpoint c = spool_.load(me_, spec.id);
+    EXPECT_EQ(c.state, State::Pending);
+    EXPECT_EQ(c.history.size(), 2u);
+    EXPECT_TRUE(contains(spool_.pending_ids(me_), spec.id));
+}
+
+TEST_F(ActionsTest, DecisionValuesStoredVerbatim) {
+    CheckpointSpec spec = make_spec("205:eval", me_);
+    spec.params = parse_param_specs("note:string");
+    make_pending(spec);
+    const std::string note = "line1\nline2 \"q\" 'x' a=b $(id) \xe2\x82\xac";
+    decide(spool_, me_, spec.id, Decision{"approve", {{"note", note}}, "c=\"1\"\n"}, DecideMode::Decide, cli_,
+           limits_);
+    const Checkpoint c = spool_.load(me_, spec.id);
+    EXPECT_EQ(c.decision()->params.at("note"), note);
+    EXPECT_EQ(c.decision()->comment, "c=\"1\"\n");
+}
+
+TEST_F(ActionsTest, DecideMissingIsNotFound) {
+    EXPECT_HAWF_ERROR(decide(spool_, me_, parse_checkpoint_id("9:none"), Decision{"approve", {}, ""},
+                             DecideMode::Decide, cli_, limits_),
+                      K::NotFound, "9:none");
+}
+
+// ---------------------------------------------------------------- who may decide
+
+TEST(CheckMayDecide, OwnerAndRootOnly) {
+    CheckpointSpec spec = make_spec("300:eval", 1001);
+    spec.owner = "alice";
+    EXPECT_NO_THROW(check_may_decide(spec, 1001));
+    EXPECT_NO_THROW(check_may_decide(spec, 0));
+    EXPECT_HAWF_ERROR(check_may_decide(spec, 1002), K::Denied, "alice");
+    EXPECT_HAWF_ERROR(check_may_decide(spec, 1002), K::Denied, "300:eval");
+}
+
+TEST_F(ActionsTest, AnotherUidMayNotDecideOrRevoke) {
+    const CheckpointSpec spec = make_spec("301:eval", me_);
+    make_pending(spec);
+    const uid_t stranger = me_ == 4242 ? 4243 : 4242;
+    const Actor mallory{"mallory", stranger, "cli", "login1"};
+    EXPECT_HAWF_ERROR(decide(spool_, me_, spec.id, Decision{"approve", {}, ""}, DecideMode::Decide, mallory, limits_),
+                      K::Denied, "301:eval");
+    decide(spool_, me_, spec.id, Decision{"approve", {}, ""}, DecideMode::Decide, cli_, limits_);
+    EXPECT_HAWF_ERROR(revoke(spool_, me_, spec.id, mallory), K::Denied, "301:eval");
+    EXPECT_HAWF_ERROR(decide(spool_, me_, spec.id, Decision{"reject", {}, ""}, DecideMode::Amend, mallory, limits_),
+                      K::Denied, "301:eval");
+    EXPECT_EQ(spool_.load(me_, spec.id).history.size(), 3u);
+}
+
+// ---------------------------------------------------------------- races
+
+// Forked processes released together decide the same pending checkpoint: exactly
+// one wins, every other one gets a Conflict, and the log holds one decision.
+TEST_F(ActionsTest, RacingProcessesOneWinner) {
+    constexpr int rounds = 3;
+    constexpr int racers = 12;
+    for (int round = 0; round < rounds; ++round) {
+        const CheckpointSpec spec = make_spec("400_" + std::to_string(round) + ":eval", me_);
+        make_pending(spec);
+        int gate[2];
+        ASSERT_EQ(pipe(gate), 0);
+        std::map<pid_t, int> who;
+        for (int i = 0; i < racers; ++i) {
+            pid_t pid = fork();
+            ASSERT_GE(pid, 0);
+            if (pid == 0) {
+                close(gate[1]);
+                char c;
+                while (read(gate[0], &c, 1) < 0 && errno == EINTR) {
+                }
+                int rc = 30;
+                try {
+                    decide(spool_, me_, spec.id,
+                           Decision{i % 2 ? "approve" : "reject", {}, "racer " + std::to_string(i)},
+                           DecideMode::Decide, cli_, limits_);
+                    rc = 0;
+                } catch (const Error& e) {
+                    const std::string msg = e.what();
+                    rc = e.kind() == K::Conflict && msg.find("--amend") != std::string::npos ? 10
+                                                                                             : 20 + int(e.kind());
+                    if (rc != 10) fprintf(stderr, "racer %d: %s\n", i, msg.c_str());
+                } catch (const std::exception& e) {
+                    fprintf(stderr, "racer %d: %s\n", i, e.what());
+                }
+                _exit(rc);
+            }
+            who[pid] = i;
+        }
+        close(gate[0]);
+        close(gate[1]);  // release them all at once
+        int winners = 0, conflicts = 0, winner = -1;
+        std::vector<int> others;
+        for (int i = 0; i < racers; ++i) {
+            int status = 0;
+            pid_t pid = wait(&status);
+            ASSERT_GT(pid, 0);
+            const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+            if (rc == 0) ++winners, winner = who[pid];
+            else if (rc == 10) ++conflicts;
+            else others.push_back(rc);
+        }
+        EXPECT_EQ(winners, 1) << "round " << round;
+        EXPECT_EQ(conflicts, racers - 1) << "round " << round;
+        EXPECT_TRUE(others.empty()) << "unexpected exit codes, first " << (others.empty() ? 0 : others[0]);
+        const Checkpoint c = spool_.load(me_, spec.id);
+        EXPECT_EQ(count_events(c, EventType::Decided), 1u);
+        EXPECT_EQ(c.history.size(), 3u);
+        EXPECT_EQ(c.state, State::Decided);
+        ASSERT_TRUE(c.decision());
+        EXPECT_EQ(c.decision()->comment, "racer " + std::to_string(winner));
+        EXPECT_FALSE(contains(spool_.pending_ids(me_), spec.id));
+        for (const auto& entry : std::filesystem::recursive_directory_iterator(root_.path()))
+            EXPECT_EQ(entry.path().filename().string().rfind(".tmp.", 0), std::string::npos) << entry.path();
+    }
+}
+
+TEST_F(ActionsTest, RacingThreadsOneWinner) {
+    constexpr int racers = 8;
+    const CheckpointSpec spec = make_spec("401:eval", me_);
+    make_pending(spec);
+    std::atomic<bool> go{false};
+    std::atomic<int> winners{0}, conflicts{0}, others{0};
+    std::mutex mutex;
+    std::string other_message;
+    std::vector<std::thread> threads;
+    for (int i = 0; i < racers; ++i)
+        threads.emplace_back([&, i] {
+            while (!go) std::this_thread::yield();
+            try {
+                decide(spool_, me_, spec.id, Decision{"approve", {}, std::to_string(i)}, DecideMode::Decide, cli_,
+                       limits_);
+                ++winners;
+            } catch (const Error& e) {
+                const bool conflict = e.kind() == K::Conflict && std::string(e.what()).find("--amend") != std::string::npos;
+                (conflict ? conflicts : others)++;
+                if (!conflict) {
+                    std::lock_guard<std::mutex> lock(mutex);
+                    other_message = e.what();
+                }
+            } catch (const std::exception& e) {
+                ++others;
+                std::lock_guard<std::mutex> lock(mutex);
+                other_message = e.what();
+            }
+        });
+    go = true;
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(winners, 1);
+    EXPECT_EQ(conflicts, racers - 1);
+    EXPECT_EQ(others, 0) << other_message;
+    EXPECT_EQ(count_events(spool_.load(me_, spec.id), EventType::Decided), 1u);
+}
+
+// Several tasks of a step open the same checkpoint at once: all succeed, one Opened.
+TEST_F(ActionsTest, RacingOpensAreIdempotent) {
+    constexpr int racers = 8;
+    const CheckpointSpec spec = make_spec("402:eval", me_);
+    int gate[2];
+    ASSERT_EQ(pipe(gate), 0);
+    for (int i = 0; i < racers; ++i) {
+        pid_t pid = fork();
+        ASSERT_GE(pid, 0);
+        if (pid == 0) {
+            close(gate[1]);
+            char c;
+            while (read(gate[0], &c, 1) < 0 && errno == EINTR) {
+            }
+            int rc = 1;
+            try {
+                rc = open_checkpoint(spool_, spec, plugin_).state == State::Running ? 0 : 2;
+            } catch (...) {
+            }
+            _exit(rc);
+        }
+    }
+    close(gate[0]);
+    close(gate[1]);
+    int ok = 0;
+    for (int i = 0; i < racers; ++i) {
+        int status = 0;
+        ASSERT_GT(wait(&status), 0);
+        ok += WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    }
+    EXPECT_EQ(ok, racers);
+    const Checkpoint c = spool_.load(me_, spec.id);
+    EXPECT_EQ(c.history.size(), 1u);
+    EXPECT_TRUE(spool_.open_files_dir(me_, spec.id));
+}
+
+// ---------------------------------------------------------------- find_owner
+
+TEST_F(ActionsTest, FindOwnerOwnCheckpoint) {
+    const CheckpointSpec spec = make_spec("500:eval", me_);
+    open_checkpoint(spool_, spec, plugin_);
+    EXPECT_EQ(find_owner(spool_, spec.id, me_), me_);
+    EXPECT_EQ(find_owner(spool_, spec.id, 0), me_);
+    EXPECT_HAWF_ERROR(find_owner(spool_, parse_checkpoint_id("500:other"), me_), K::NotFound, "500:other");
+}
+
+// Root looks up a checkpoint of ordinary users: one owner is found, two are ambiguous.
+class FindOwnerAsRoot : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (!test::is_root()) GTEST_SKIP() << "needs root to act as other users";
+    }
+    // Opens ID as UID, in a child running as that user.
+    void open_as(uid_t uid, const std::string& id) {
+        const int rc = test::run_as(uid, uid, [&] {
+            open_checkpoint(spool_, make_spec(id, uid), Actor{user_name(uid), uid, "plugin", "node1"});
+            return 0;
+        });
+        ASSERT_EQ(rc, 0) << "open_checkpoint as uid " << uid;
+    }
+    TempDir root_{01777};
+    Spool spool_{root_.path()};
+};
+
+TEST_F(FindOwnerAsRoot, OneOwner) {
+    open_as(65534, "600:eval");
+    const CheckpointId id = parse_checkpoint_id("600:eval");
+    EXPECT_EQ(find_owner(spool_, id, 0), 65534u);
+    EXPECT_EQ(find_owner(spool_, id, 65534), 65534u);
+    EXPECT_EQ(find_owner(spool_, id, 1000), 65534u);  // someone else asking still finds it
+    EXPECT_EQ(spool_.load(65534, id).spec.owner_uid, 65534u);
+}
+
+TEST_F(FindOwnerAsRoot, TwoOwnersAreAmbiguous) {
+    open_as(65534, "601:eval");
+    open_as(65533, "601:eval");
+    const CheckpointId id = parse_checkpoint_id("601:eval");
+    EXPECT_HAWF_ERROR(find_owner(spool_, id, 0), K::Conflict, "several users");
+    EXPECT_HAWF_ERROR(find_owner(spool_, id, 0), K::Conflict, "--user");
+    EXPECT_HAWF_ERROR(find_owner(spool_, id, 1000), K::Conflict, "several users");
+    // Each owner finds their own.
+    EXPECT_EQ(find_owner(spool_, id, 65534), 65534u);
+    EXPECT_EQ(find_owner(spool_, id, 65533), 65533u);
+}
+
+TEST_F(FindOwnerAsRoot, PlantedTreeCannotClaim) {
+    open_as(65534, "602:eval");
+    // A tree under uid 65533's name that 65534 planted is not trusted as 65533's.
+    const std::string fake = root_ / "65533";
+    ASSERT_EQ(test::run_as(65534, 65534, [&] { return mkdir(fake.c_str(), 0755) == 0 ? 0 : 1; }), 0);
+    EXPECT_EQ(find_owner(spool_, parse_checkpoint_id("602:eval"), 0), 65534u);
+}
+
+// ---------------------------------------------------------------- names
+
+TEST(UserName, KnownAndUnknown) {
+    EXPECT_EQ(user_name(0), "root");
+    EXPECT_EQ(user_name(3999999999u), "3999999999");
+    const Actor a = current_actor("cli");
+    EXPECT_EQ(a.uid, getuid());
+    EXPECT_EQ(a.via, "cli");
+    EXPECT_EQ(a.user, user_name(getuid()));
+    EXPECT_FALSE(a.host.empty());
+}
+
+}  // namespace
+}  // namespace hawf

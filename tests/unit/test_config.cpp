@@ -1,0 +1,190 @@
+// config.hpp: hawf.yaml. Unknown keys and bad values name the file and the line.
+#include "config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "error.hpp"
+#include "helpers.hpp"
+
+namespace hawf {
+namespace {
+
+using K = ErrorKind;
+using test::TempDir;
+using test::write_text;
+
+class ConfigTest : public ::testing::Test {
+protected:
+    // Writes TEXT as hawf.yaml and returns its path.
+    std::string conf(const std::string& text) {
+        const std::string path = dir_ / "hawf.yaml";
+        write_text(path, text);
+        return path;
+    }
+    TempDir dir_;
+};
+
+TEST_F(ConfigTest, MissingFileGivesDefaults) {
+    const std::string path = dir_ / "none.yaml";
+    const Config c = load_config(path);
+    EXPECT_FALSE(c.found);
+    EXPECT_EQ(c.path, path);
+    EXPECT_EQ(c.spool, "/var/spool/hawf");
+    EXPECT_EQ(c.default_options, (std::vector<std::string>{"approve", "reject"}));
+    EXPECT_EQ(c.limits.max_param_bytes, 4096u);
+    EXPECT_EQ(c.limits.max_comment_bytes, 65536u);
+    EXPECT_EQ(c.poll_interval_s, 2);
+}
+
+TEST_F(ConfigTest, EmptyFileGivesDefaults) {
+    const Config c = load_config(conf(""));
+    EXPECT_TRUE(c.found);
+    EXPECT_EQ(c.spool, "/var/spool/hawf");
+    const Config comments = load_config(conf("# only a comment\n\n"));
+    EXPECT_EQ(comments.spool, "/var/spool/hawf");
+}
+
+TEST_F(ConfigTest, AllKeysParsed) {
+    const Config c = load_config(conf("# hawf configuration\n"
+                                      "spool: /shared/hawf\n"
+                                      "default_options: [go, stop, retry]\n"
+                                      "max_param_bytes: 512\n"
+                                      "max_comment_bytes: 1000\n"
+                                      "poll_interval: 30s\n"));
+    EXPECT_TRUE(c.found);
+    EXPECT_EQ(c.spool, "/shared/hawf");
+    EXPECT_EQ(c.default_options, (std::vector<std::string>{"go", "stop", "retry"}));
+    EXPECT_EQ(c.limits.max_param_bytes, 512u);
+    EXPECT_EQ(c.limits.max_comment_bytes, 1000u);
+    EXPECT_EQ(c.poll_interval_s, 30);
+}
+
+TEST_F(ConfigTest, BlockListAndScalarOptions) {
+    Config c = load_config(conf("default_options:\n  - yes\n  - no\n"));
+    EXPECT_EQ(c.default_options, (std::vector<std::string>{"yes", "no"}));
+    c = load_config(conf("default_options: approve,reject,hold\n"));
+    EXPECT_EQ(c.default_options, (std::vector<std::string>{"approve", "reject", "hold"}));
+    c = load_config(conf("spool: \"/quoted path/hawf\"\npoll_interval: 2m\n"));
+    EXPECT_EQ(c.spool, "/quoted path/hawf");
+    EXPECT_EQ(c.poll_interval_s, 120);
+}
+
+TEST_F(ConfigTest, UnknownKeyNamesFileAndLine) {
+    const std::string path = conf("spool: /shared/hawf\n"
+                                  "\n"
+                                  "# a comment\n"
+                                  "spol: /typo\n");
+    EXPECT_HAWF_ERROR(load_config(path), K::Config, path + ":4:");
+    EXPECT_HAWF_ERROR(load_config(path), K::Config, "\"spol\"");
+}
+
+TEST_F(ConfigTest, UnknownKeyWithBlockValueNamesTheKeyLine) {
+    const std::string path = conf("spool: /shared/hawf\n"
+                                  "notify:\n"
+                                  "  - webhook\n");
+    EXPECT_HAWF_ERROR(load_config(path), K::Config, path + ":2:");
+}
+
+TEST_F(ConfigTest, RelativeSpoolRefused) {
+    const std::string path = conf("max_param_bytes: 100\nspool: var/spool/hawf\n");
+    EXPECT_HAWF_ERROR(load_config(path), K::Config, path + ":2:");
+    EXPECT_HAWF_ERROR(load_config(path), K::Config, "var/spool/hawf");
+    EXPECT_HAWF_ERROR(load_config(conf("spool: \"\"\n")), K::Config, ":1:");
+}
+
+TEST_F(ConfigTest, BadDurationRefused) {
+    const std::string path = conf("spool: /s\npoll_interval: 5x\n");
+    EXPECT_HAWF_ERROR(load_config(path), K::Config, path + ":2:");
+    EXPECT_HAWF_ERROR(load_config(path), K::Config, "\"5x\"");
+    EXPECT_HAWF_ERROR(load_config(conf("poll_interval: 0s\n")), K::Config, ":1:");
+}
+
+TEST_F(ConfigTest, BadNumbersRefused) {
+    const std::string path = conf("spool: /s\n\nmax_param_bytes: lots\n");
+    EXPECT_HAWF_ERROR(load_config(path), K::Config, path + ":3:");
+    EXPECT_HAWF_ERROR(load_config(path), K::Config, "\"lots\"");
+    EXPECT_HAWF_ERROR(load_config(conf("max_param_bytes: 0\n")), K::Config, "\"0\"");
+    EXPECT_HAWF_ERROR(load_config(conf("max_param_bytes: 99999999999999999999\n")), K::Config, "99999999999999999999");
+    EXPECT_HAWF_ERROR(load_config(conf("max_comment_bytes: -1\n")), K::Config, "\"-1\"");
+    EXPECT_HAWF_ERROR(load_config(conf("max_comment_bytes: 12abc\n")), K::Config, "\"12abc\"");
+}
+
+TEST_F(ConfigTest, BadOptionsRefused) {
+    const std::string path = conf("spool: /s\ndefault_options: [go, go]\n");
+    EXPECT_HAWF_ERROR(load_config(path), K::Config, path + ":2:");
+    EXPECT_HAWF_ERROR(load_config(path), K::Config, "\"go\"");
+    EXPECT_HAWF_ERROR(load_config(conf("default_options: [\"no way\"]\n")), K::Config, "no way");
+    EXPECT_HAWF_ERROR(load_config(conf("default_options: []\n")), K::Config, ":1:");
+}
+
+TEST_F(ConfigTest, WrongShapesRefused) {
+    EXPECT_HAWF_ERROR(load_config(conf("spool: [/a, /b]\n")), K::Config, ":1:");
+    EXPECT_HAWF_ERROR(load_config(conf("spool: /s\nmax_param_bytes:\n  a: 1\n")), K::Config, ":3:");
+    EXPECT_HAWF_ERROR(load_config(conf("- spool\n- /s\n")), K::Config, ":1:");
+    EXPECT_HAWF_ERROR(load_config(conf("just a string\n")), K::Config, ":1:");
+    EXPECT_HAWF_ERROR(load_config(conf("default_options: [[a]]\n")), K::Config, ":1:");
+}
+
+TEST_F(ConfigTest, DuplicateKeyRefusedAtItsLine) {
+    const std::string path = conf("spool: /a\nmax_param_bytes: 10\nspool: /b\n");
+    EXPECT_HAWF_ERROR(load_config(path), K::Config, path + ":3:");
+    EXPECT_HAWF_ERROR(load_config(path), K::Config, "duplicate key \"spool\"");
+}
+
+TEST_F(ConfigTest, YamlSyntaxErrorHasLine) {
+    const std::string path = conf("spool: /s\nmax_param_bytes: 10\ndefault_options: [a, b\npoll_interval: 5s\n");
+    try {
+        load_config(path);
+        FAIL() << "no error";
+    } catch (const Error& e) {
+        const std::string msg = e.what();
+        EXPECT_EQ(e.kind(), K::Config);
+        EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+        EXPECT_EQ(msg.rfind(path + ":", 0), 0u) << msg;
+        EXPECT_NE(msg.find("YAML syntax"), std::string::npos) << msg;
+        // The line is where libyaml noticed the problem: at or after the open list.
+        const std::size_t line = std::stoul(msg.substr(path.size() + 1));
+        EXPECT_GE(line, 3u) << msg;
+        EXPECT_LE(line, 5u) << msg;
+    }
+    const std::string tab = conf("spool: /s\n\tmax_param_bytes: 10\n");
+    EXPECT_HAWF_ERROR(load_config(tab), K::Config, tab + ":2:");
+    const std::string colon = conf("spool: /s\nspool2: a: b\n");
+    EXPECT_HAWF_ERROR(load_config(colon), K::Config, colon + ":2:");
+}
+
+TEST_F(ConfigTest, UnreadableIsAConfigError) {
+    if (test::is_root()) GTEST_SKIP() << "root reads any file";
+    const std::string path = conf("spool: /s\n");
+    chmod(path.c_str(), 0);
+    EXPECT_HAWF_ERROR(load_config(path), K::Config, path);
+}
+
+TEST(ShippedConfig, ParsesToTheBuiltInDefaults) {
+    // etc/hawf.yaml says every key in it is set to its built-in default.
+    const Config shipped = load_config(HAWF_SOURCE_DIR "/etc/hawf.yaml");
+    const Config defaults;
+    EXPECT_TRUE(shipped.found);
+    EXPECT_EQ(shipped.spool, defaults.spool);
+    EXPECT_EQ(shipped.default_options, defaults.default_options);
+    EXPECT_EQ(shipped.limits.max_param_bytes, defaults.limits.max_param_bytes);
+    EXPECT_EQ(shipped.limits.max_comment_bytes, defaults.limits.max_comment_bytes);
+    EXPECT_EQ(shipped.poll_interval_s, defaults.poll_interval_s);
+}
+
+TEST_F(ConfigTest, PathFromEnvironment) {
+    const char* old = std::getenv("HAWF_CONF");
+    const std::string saved = old ? old : "";
+    setenv("HAWF_CONF", "/tmp/elsewhere.yaml", 1);
+    EXPECT_EQ(config_path_from_env(), "/tmp/elsewhere.yaml");
+    setenv("HAWF_CONF", "", 1);
+    EXPECT_EQ(config_path_from_env(), default_config_path);
+    unsetenv("HAWF_CONF");
+    EXPECT_EQ(config_path_from_env(), default_config_path);
+    if (old) setenv("HAWF_CONF", saved.c_str(), 1);
+}
+
+}  // namespace
+}  // namespace hawf

@@ -1,0 +1,659 @@
+// The plugin's logic behind the Host seam: submit side, step side, run_as_user.
+#include <grp.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "actions.hpp"
+#include "error.hpp"
+#include "helpers.hpp"
+#include "host.hpp"
+#include "request.hpp"
+#include "run_as_user.hpp"
+#include "spool.hpp"
+#include "step_side.hpp"
+#include "submit_side.hpp"
+
+namespace hawf::plugin {
+namespace {
+
+using ::testing::_;
+using ::testing::AllOf;
+using ::testing::AnyNumber;
+using ::testing::AtLeast;
+using ::testing::HasSubstr;
+using ::testing::NiceMock;
+using ::testing::Return;
+using ::testing::SaveArg;
+using ::testing::StartsWith;
+using ::testing::StrictMock;
+using test::TempDir;
+using test::write_text;
+
+class MockHost : public Host {
+public:
+    MOCK_METHOD(Where, where, (), (const, override));
+    MOCK_METHOD(Client, client, (), (const, override));
+    MOCK_METHOD(StepIds, step, (), (const, override));
+    MOCK_METHOD(std::uint32_t, node_id, (), (const, override));
+    MOCK_METHOD(JobUser, user, (), (const, override));
+    MOCK_METHOD(int, task_exit_status, (), (const, override));
+    MOCK_METHOD(std::optional<std::string>, getenv, (const std::string&), (const, override));
+    MOCK_METHOD(void, setenv, (const std::string&, const std::string&), (override));
+    MOCK_METHOD(void, error, (const std::string&), (override));
+};
+
+bool one_line(const std::string& s) { return s.find('\n') == std::string::npos && !s.empty(); }
+
+// ================================================================ submit side
+
+class SubmitTest : public ::testing::Test {
+protected:
+    void SetUp() override { write_text(conf_, "spool: " + spool_.path() + "\n"); }
+
+    // Feeds the options to a request the way hawf_spank.cpp does; all must be accepted.
+    Request request(std::initializer_list<std::pair<Opt, const char*>> options) {
+        Request r;
+        StrictMock<MockHost> quiet;
+        for (const auto& [id, value] : options) EXPECT_EQ(submit_option(quiet, r, id, value), 0) << value;
+        return r;
+    }
+
+    TempDir dir_;
+    TempDir spool_{0755};
+    std::string conf_ = dir_ / "hawf.yaml";
+};
+
+TEST_F(SubmitTest, OptionTableNamesAllOptions) {
+    std::vector<std::string> names;
+    for (const auto& o : option_table) names.push_back(o.name);
+    EXPECT_EQ(names, (std::vector<std::string>{"hawf-checkpoint", "hawf-options", "hawf-params", "hawf-timeout",
+                                               "hawf-default", "hawf-then"}));
+}
+
+TEST_F(SubmitTest, GoodOptionValuesAreAcceptedSilently) {
+    StrictMock<MockHost> host;  // any Host call fails the test
+    Request r;
+    EXPECT_EQ(submit_option(host, r, Opt::Checkpoint, "eval"), 0);
+    EXPECT_EQ(submit_option(host, r, Opt::Options, "go,stop"), 0);
+    EXPECT_EQ(submit_option(host, r, Opt::Params, "lr:float,mode:enum(a|b)"), 0);
+    EXPECT_EQ(submit_option(host, r, Opt::Timeout, "24h"), 0);
+    EXPECT_EQ(submit_option(host, r, Opt::Default, "stop"), 0);
+    EXPECT_EQ(submit_option(host, r, Opt::Then, "next.sbatch:go"), 0);
+    EXPECT_TRUE(r.any());
+    EXPECT_EQ(r.checkpoint(), "eval");
+}
+
+TEST_F(SubmitTest, BadOptionValueIsOneErrorLine) {
+    struct Case {
+        Opt id;
+        const char* value;
+        const char* option;
+        const char* shown;
+    };
+    const Case cases[] = {
+        {Opt::Checkpoint, ".eval", "--hawf-checkpoint", ".eval"},
+        {Opt::Checkpoint, "ev al", "--hawf-checkpoint", "ev al"},
+        {Opt::Checkpoint, "a\nb", "--hawf-checkpoint", "a\\nb"},
+        {Opt::Options, "go,go", "--hawf-options", "go"},
+        {Opt::Params, "lr:double", "--hawf-params", "double"},
+        {Opt::Timeout, "5x", "--hawf-timeout", "5x"},
+        {Opt::Timeout, "1.5h", "--hawf-timeout", "1.5h"},
+        {Opt::Default, "no way", "--hawf-default", "no way"},
+        {Opt::Then, ":go", "--hawf-then", ":go"},
+        {Opt::Checkpoint, nullptr, "--hawf-checkpoint", "\"\""},
+    };
+    for (const Case& c : cases) {
+        StrictMock<MockHost> host;
+        std::string line;
+        EXPECT_CALL(host, error(StartsWith(std::string("hawf: ") + c.option + ":")))
+            .WillOnce(SaveArg<0>(&line));
+        Request r;
+        EXPECT_EQ(submit_option(host, r, c.id, c.value), -1) << c.option;
+        EXPECT_TRUE(one_line(line)) << line;
+        EXPECT_THAT(line, HasSubstr(c.shown));
+        EXPECT_FALSE(r.any()) << "a refused value must not be kept";
+    }
+}
+
+TEST_F(SubmitTest, NoOptionsDoesNothingAndReadsNoConfig) {
+    StrictMock<MockHost> host;  // not even client() may be asked
+    Request none;
+    EXPECT_EQ(submit_post_opt(host, none, dir_ / "does-not-exist.yaml"), 0);
+    write_text(dir_ / "garbage.yaml", "spool: [unclosed\n\tbogus: : :\n", 0644);
+    EXPECT_EQ(submit_post_opt(host, none, dir_ / "garbage.yaml"), 0);
+    write_text(dir_ / "unknown.yaml", "nonsense: 1\n", 0644);
+    EXPECT_EQ(submit_post_opt(host, none, dir_ / "unknown.yaml"), 0);
+    EXPECT_EQ(submit_post_opt(host, none, "relative/../../../\x01"), 0);
+}
+
+TEST_F(SubmitTest, SbatchWithValidOptionsSucceedsWithoutMarker) {
+    NiceMock<MockHost> host;
+    ON_CALL(host, client()).WillByDefault(Return(Client::Sbatch));
+    EXPECT_CALL(host, error(_)).Times(0);
+    EXPECT_CALL(host, setenv(_, _)).Times(0);
+    const Request r = request({{Opt::Checkpoint, "eval"}, {Opt::Timeout, "24h"}, {Opt::Default, "reject"}});
+    EXPECT_EQ(submit_post_opt(host, r, conf_), 0);
+}
+
+TEST_F(SubmitTest, TimeoutWithoutDefaultRefused) {
+    NiceMock<MockHost> host;
+    ON_CALL(host, client()).WillByDefault(Return(Client::Sbatch));
+    std::string line;
+    EXPECT_CALL(host, error(_)).WillOnce(SaveArg<0>(&line));
+    const Request r = request({{Opt::Checkpoint, "eval"}, {Opt::Timeout, "24h"}});
+    EXPECT_EQ(submit_post_opt(host, r, conf_), -1);
+    EXPECT_TRUE(one_line(line)) << line;
+    EXPECT_THAT(line, StartsWith("hawf: "));
+    EXPECT_THAT(line, HasSubstr("--hawf-default"));
+    EXPECT_THAT(line, HasSubstr("approve,reject"));  // what is allowed
+}
+
+TEST_F(SubmitTest, DefaultWithoutTimeoutRefused) {
+    NiceMock<MockHost> host;
+    ON_CALL(host, client()).WillByDefault(Return(Client::Sbatch));
+    std::string line;
+    EXPECT_CALL(host, error(_)).WillOnce(SaveArg<0>(&line));
+    const Request r = request({{Opt::Checkpoint, "eval"}, {Opt::Default, "approve"}});
+    EXPECT_EQ(submit_post_opt(host, r, conf_), -1);
+    EXPECT_THAT(line, StartsWith("hawf: "));
+    EXPECT_THAT(line, HasSubstr("--hawf-timeout"));
+}
+
+TEST_F(SubmitTest, DefaultNotAmongOptionsRefused) {
+    NiceMock<MockHost> host;
+    ON_CALL(host, client()).WillByDefault(Return(Client::Sbatch));
+    std::string line;
+    EXPECT_CALL(host, error(_)).WillOnce(SaveArg<0>(&line));
+    const Request r = request(
+        {{Opt::Checkpoint, "eval"}, {Opt::Options, "go,stop"}, {Opt::Timeout, "1h"}, {Opt::Default, "maybe"}});
+    EXPECT_EQ(submit_post_opt(host, r, conf_), -1);
+    EXPECT_TRUE(one_line(line)) << line;
+    EXPECT_THAT(line, StartsWith("hawf: "));
+    EXPECT_THAT(line, HasSubstr("\"maybe\""));
+    EXPECT_THAT(line, HasSubstr("go,stop"));
+}
+
+TEST_F(SubmitTest, DefaultCheckedAgainstConfiguredDefaultOptions) {
+    write_text(conf_, "spool: " + spool_.path() + "\ndefault_options: [go, stop]\n");
+    NiceMock<MockHost> host;
+    ON_CALL(host, client()).WillByDefault(Return(Client::Sbatch));
+    EXPECT_CALL(host, error(HasSubstr("\"approve\""))).Times(1);
+    const Request r = request({{Opt::Checkpoint, "eval"}, {Opt::Timeout, "1h"}, {Opt::Default, "approve"}});
+    EXPECT_EQ(submit_post_opt(host, r, conf_), -1);
+}
+
+TEST_F(SubmitTest, ThenChoiceNotAmongOptionsRefused) {
+    NiceMock<MockHost> host;
+    ON_CALL(host, client()).WillByDefault(Return(Client::Sbatch));
+    EXPECT_CALL(host, error(AllOf(StartsWith("hawf: "), HasSubstr("\"ship\"")))).Times(1);
+    const Request r = request({{Opt::Checkpoint, "eval"}, {Opt::Then, "next.sh:ship"}});
+    EXPECT_EQ(submit_post_opt(host, r, conf_), -1);
+}
+
+TEST_F(SubmitTest, OptionsWithoutCheckpointRefused) {
+    NiceMock<MockHost> host;
+    ON_CALL(host, client()).WillByDefault(Return(Client::Sbatch));
+    EXPECT_CALL(host, error(AllOf(StartsWith("hawf: "), HasSubstr("--hawf-checkpoint")))).Times(1);
+    const Request r = request({{Opt::Options, "go,stop"}});
+    EXPECT_EQ(submit_post_opt(host, r, conf_), -1);
+}
+
+TEST_F(SubmitTest, SallocWithCheckpointRefused) {
+    NiceMock<MockHost> host;
+    ON_CALL(host, client()).WillByDefault(Return(Client::Salloc));
+    std::string line;
+    EXPECT_CALL(host, error(_)).WillOnce(SaveArg<0>(&line));
+    EXPECT_CALL(host, setenv(_, _)).Times(0);
+    const Request r = request({{Opt::Checkpoint, "eval"}});
+    EXPECT_EQ(submit_post_opt(host, r, conf_), -1);
+    EXPECT_TRUE(one_line(line)) << line;
+    EXPECT_THAT(line, StartsWith("hawf: "));
+    EXPECT_THAT(line, HasSubstr("--hawf-checkpoint"));
+}
+
+TEST_F(SubmitTest, BrokenConfigRefusedWhenOptionsUsed) {
+    write_text(conf_, "spool: /s\nspol: /typo\n");
+    NiceMock<MockHost> host;
+    ON_CALL(host, client()).WillByDefault(Return(Client::Sbatch));
+    std::string line;
+    EXPECT_CALL(host, error(_)).WillOnce(SaveArg<0>(&line));
+    const Request r = request({{Opt::Checkpoint, "eval"}});
+    EXPECT_EQ(submit_post_opt(host, r, conf_), -1);
+    EXPECT_TRUE(one_line(line)) << line;
+    EXPECT_THAT(line, StartsWith("hawf: " + conf_ + ":2:"));
+}
+
+TEST_F(SubmitTest, MissingSpoolRefusedWhenOptionsUsed) {
+    write_text(conf_, "spool: " + (dir_ / "no-spool") + "\n");
+    NiceMock<MockHost> host;
+    ON_CALL(host, client()).WillByDefault(Return(Client::Sbatch));
+    std::string line;
+    EXPECT_CALL(host, error(_)).WillOnce(SaveArg<0>(&line));
+    const Request r = request({{Opt::Checkpoint, "eval"}});
+    EXPECT_EQ(submit_post_opt(host, r, conf_), -1);
+    EXPECT_TRUE(one_line(line)) << line;
+    EXPECT_THAT(line, StartsWith("hawf: "));
+    EXPECT_THAT(line, HasSubstr(dir_ / "no-spool"));
+}
+
+TEST_F(SubmitTest, SrunMarksItsStep) {
+    NiceMock<MockHost> host;
+    ON_CALL(host, client()).WillByDefault(Return(Client::Srun));
+    ON_CALL(host, getenv(_)).WillByDefault(Return(std::nullopt));
+    EXPECT_CALL(host, error(_)).Times(0);
+    EXPECT_CALL(host, setenv(step_marker_env, "eval")).Times(1);
+    EXPECT_CALL(host, setenv(testing::Ne(std::string(step_marker_env)), _)).Times(0);
+    const Request r = request({{Opt::Checkpoint, "eval"}});
+    EXPECT_EQ(submit_post_opt(host, r, conf_), 0);
+    EXPECT_STREQ(step_marker_env, "HAWF_STEP_CHECKPOINT");
+}
+
+TEST_F(SubmitTest, SrunInsideAllocationMarksItsStep) {
+    NiceMock<MockHost> host;
+    ON_CALL(host, client()).WillByDefault(Return(Client::Srun));
+    ON_CALL(host, getenv(_)).WillByDefault(Return(std::nullopt));
+    ON_CALL(host, getenv("SLURM_JOB_ID")).WillByDefault(Return(std::string("4242")));
+    EXPECT_CALL(host, setenv("HAWF_STEP_CHECKPOINT", "eval")).Times(1);
+    const Request r = request({{Opt::Checkpoint, "eval"}});
+    EXPECT_EQ(submit_post_opt(host, r, conf_), 0);
+}
+
+TEST_F(SubmitTest, SrunInheritingTheBatchCheckpointIsNotMarked) {
+    NiceMock<MockHost> host;
+    ON_CALL(host, client()).WillByDefault(Return(Client::Srun));
+    ON_CALL(host, getenv(_)).WillByDefault(Return(std::nullopt));
+    ON_CALL(host, getenv("SLURM_JOB_ID")).WillByDefault(Return(std::string("4242")));
+    ON_CALL(host, getenv("HAWF_CHECKPOINT")).WillByDefault(Return(std::string("4242:eval")));
+    EXPECT_CALL(host, setenv(_, _)).Times(0);
+    EXPECT_CALL(host, error(_)).Times(0);
+    const Request r = request({{Opt::Checkpoint, "eval"}});
+    EXPECT_EQ(submit_post_opt(host, r, conf_), 0);
+}
+
+TEST_F(SubmitTest, SrunWithAnotherCheckpointThanTheBatchJobIsMarked) {
+    NiceMock<MockHost> host;
+    ON_CALL(host, client()).WillByDefault(Return(Client::Srun));
+    ON_CALL(host, getenv(_)).WillByDefault(Return(std::nullopt));
+    ON_CALL(host, getenv("SLURM_JOB_ID")).WillByDefault(Return(std::string("4242")));
+    ON_CALL(host, getenv("HAWF_CHECKPOINT")).WillByDefault(Return(std::string("4242:train")));
+    EXPECT_CALL(host, setenv("HAWF_STEP_CHECKPOINT", "eval")).Times(1);
+    const Request r = request({{Opt::Checkpoint, "eval"}});
+    EXPECT_EQ(submit_post_opt(host, r, conf_), 0);
+}
+
+// ================================================================ run_as_user (root only)
+
+constexpr uid_t nobody = 65534;
+constexpr gid_t nogroup = 65534;
+
+class RunAsUserTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (geteuid() != 0) GTEST_SKIP() << "run_as_user drops root: run the unit tests as root";
+    }
+};
+
+TEST_F(RunAsUserTest, DropsCompletely) {
+    const JobUser user{nobody, nogroup, {nogroup, 100}};
+    const Outcome out = run_as_user(user, [] {
+        uid_t r, e, s;
+        gid_t rg, eg, sg;
+        getresuid(&r, &e, &s);
+        getresgid(&rg, &eg, &sg);
+        gid_t groups[64];
+        int n = getgroups(64, groups);
+        std::sort(groups, groups + std::max(n, 0));
+        std::string text = std::to_string(r) + " " + std::to_string(e) + " " + std::to_string(s) + " " +
+                           std::to_string(rg) + " " + std::to_string(eg) + " " + std::to_string(sg) + " groups";
+        for (int i = 0; i < n; ++i) text += " " + std::to_string(groups[i]);
+        text += setuid(0) == 0 ? " regained-root" : " setuid0-fails";
+        text += seteuid(0) == 0 ? " regained-euid" : " seteuid0-fails";
+        text += setgid(0) == 0 ? " regained-gid" : " setgid0-fails";
+        return text;
+    });
+    ASSERT_TRUE(out.ok) << out.text;
+    EXPECT_EQ(out.text,
+              "65534 65534 65534 65534 65534 65534 groups 100 65534 setuid0-fails seteuid0-fails setgid0-fails");
+    EXPECT_EQ(getuid(), 0u);  // the caller keeps its identity
+    EXPECT_EQ(geteuid(), 0u);
+}
+
+TEST_F(RunAsUserTest, NoSupplementaryGroupsKept) {
+    const Outcome out = run_as_user(JobUser{nobody, nogroup, {}}, [] {
+        return std::to_string(getgroups(0, nullptr));
+    });
+    ASSERT_TRUE(out.ok) << out.text;
+    EXPECT_EQ(out.text, "0");
+}
+
+TEST_F(RunAsUserTest, CompleteDropWhenOnlyTheEffectiveUidWasSwitched) {
+    // slurmstepd in user_init has switched only its effective uid; the drop must
+    // still be complete. Simulate that in a child process.
+    const int rc = test::run_as(0, 0, [] {
+        if (setegid(nogroup) != 0 || seteuid(nobody) != 0) return 90;
+        const Outcome out = run_as_user(JobUser{nobody, nogroup, {}}, [] {
+            uid_t r, e, s;
+            getresuid(&r, &e, &s);
+            return std::string(r == nobody && e == nobody && s == nobody && getgid() == nogroup && setuid(0) != 0
+                                   ? "dropped"
+                                   : "NOT dropped");
+        });
+        return out.ok && out.text == "dropped" ? 0 : 91;
+    });
+    EXPECT_EQ(rc, 0);
+}
+
+TEST_F(RunAsUserTest, ReturnsTheBodysStringExactly) {
+    std::string big(200000, 'x');
+    for (std::size_t i = 0; i < big.size(); i += 97) big[i] = '\n';
+    const Outcome out = run_as_user(JobUser{nobody, nogroup, {}}, [&] { return big; });
+    ASSERT_TRUE(out.ok);
+    EXPECT_EQ(out.text.size(), big.size());
+    EXPECT_TRUE(out.text == big);
+    const Outcome empty = run_as_user(JobUser{nobody, nogroup, {}}, [] { return std::string(); });
+    EXPECT_TRUE(empty.ok);
+    EXPECT_EQ(empty.text, "");
+}
+
+TEST_F(RunAsUserTest, ThrownErrorComesBack) {
+    const Outcome out = run_as_user(JobUser{nobody, nogroup, {}}, []() -> std::string {
+        throw Error(ErrorKind::NotFound, "spool /x does not exist");
+    });
+    EXPECT_FALSE(out.ok);
+    EXPECT_EQ(out.text, "spool /x does not exist");
+    const Outcome other = run_as_user(JobUser{nobody, nogroup, {}}, []() -> std::string { throw 42; });
+    EXPECT_FALSE(other.ok);
+    EXPECT_FALSE(other.text.empty());
+}
+
+TEST_F(RunAsUserTest, CrashIsReported) {
+    const Outcome out = run_as_user(JobUser{nobody, nogroup, {}}, []() -> std::string {
+        raise(SIGTERM);
+        return std::string("survived");
+    });
+    EXPECT_FALSE(out.ok);
+    EXPECT_THAT(out.text, HasSubstr("signal"));
+}
+
+TEST_F(RunAsUserTest, SlowBodyIsKilledAndReported) {
+    const auto start = std::chrono::steady_clock::now();
+    const Outcome out = run_as_user(
+        JobUser{nobody, nogroup, {}},
+        [] {
+            sleep(30);
+            return std::string("too late");
+        },
+        1);
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    EXPECT_FALSE(out.ok);
+    EXPECT_THAT(out.text, HasSubstr("did not answer within 1 s"));
+    EXPECT_LT(elapsed, std::chrono::seconds(5));
+}
+
+// ================================================================ step side (root only)
+
+// A job user (nobody) writing into a root-owned 1777 spool, as on a cluster.
+class StepSideTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (geteuid() != 0) GTEST_SKIP() << "StepSide drops root via run_as_user: run the unit tests as root";
+        spool_root_ = base_ / "spool";
+        ASSERT_EQ(mkdir(spool_root_.c_str(), 0755), 0);
+        ASSERT_EQ(chmod(spool_root_.c_str(), 01777), 0);
+        conf_ = base_ / "hawf.yaml";
+        write_text(conf_, "spool: " + spool_root_ + "\n", 0644);
+
+        ON_CALL(host_, where()).WillByDefault(Return(Where::Stepd));
+        ON_CALL(host_, step()).WillByDefault(Return(StepIds{4242, batch_step_id, 0, 0}));
+        ON_CALL(host_, user()).WillByDefault(Return(user_));
+        ON_CALL(host_, node_id()).WillByDefault(Return(0u));
+        ON_CALL(host_, task_exit_status()).WillByDefault(Return(0));
+        ON_CALL(host_, getenv(_)).WillByDefault(Return(std::nullopt));
+    }
+
+    static Request checkpoint_request(const char* name = "eval") {
+        Request r;
+        r.set(Opt::Checkpoint, name);
+        return r;
+    }
+    Checkpoint load(const std::string& id) const { return Spool(spool_root_).load(nobody, parse_checkpoint_id(id)); }
+    bool spool_is_empty() const { return Spool(spool_root_).owners().empty(); }
+
+    TempDir base_{0755};
+    std::string spool_root_, conf_;
+    JobUser user_{nobody, nogroup, {}};
+    NiceMock<MockHost> host_;
+};
+
+TEST_F(StepSideTest, BatchStepOpensAndEndsPending) {
+    const Request req = checkpoint_request();
+    const CheckpointId id = parse_checkpoint_id("4242:eval");
+    EXPECT_CALL(host_, setenv("HAWF_CHECKPOINT", "4242:eval")).Times(1);
+    EXPECT_CALL(host_, setenv("HAWF_CHECKPOINT_DIR", Spool(spool_root_).files_dir(nobody, id))).Times(1);
+    EXPECT_CALL(host_, setenv("HAWF_CONF", conf_)).Times(1);
+    EXPECT_CALL(host_, error(_)).Times(0);
+
+    StepSide side(conf_);
+    side.user_init(host_, req);
+    Checkpoint c = load("4242:eval");
+    EXPECT_EQ(c.state, State::Running);
+    EXPECT_EQ(c.spec.scope, "job");
+    EXPECT_EQ(c.spec.owner_uid, nobody);
+    EXPECT_EQ(c.spec.options, (std::vector<std::string>{"approve", "reject"}));
+    EXPECT_EQ(c.history[0].by_uid, nobody);  // written by the job user, not root
+    EXPECT_EQ(c.history[0].via, "plugin");
+    struct stat st;
+    ASSERT_EQ(stat(Spool(spool_root_).files_dir(nobody, id).c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, nobody);
+
+    EXPECT_EQ(side.task_init(host_), 0);
+    side.task_exit(host_);
+    side.exit(host_);
+    c = load("4242:eval");
+    EXPECT_EQ(c.state, State::Pending);
+    const auto pending = Spool(spool_root_).pending_ids(nobody);
+    ASSERT_EQ(pending.size(), 1u);
+    EXPECT_EQ(pending[0], id);
+}
+
+TEST_F(StepSideTest, BatchStepWithOptionsFromTheRequest) {
+    Request req = checkpoint_request();
+    req.set(Opt::Options, "go,stop");
+    req.set(Opt::Params, "lr:float");
+    req.set(Opt::Timeout, "2h");
+    req.set(Opt::Default, "stop");
+    StepSide side(conf_);
+    side.user_init(host_, req);
+    const Checkpoint c = load("4242:eval");
+    EXPECT_EQ(c.spec.options, (std::vector<std::string>{"go", "stop"}));
+    EXPECT_EQ(c.spec.timeout_s, 7200);
+    EXPECT_EQ(c.spec.default_choice, "stop");
+    ASSERT_EQ(c.spec.params.size(), 1u);
+    EXPECT_EQ(c.spec.params[0].type_text(), "float");
+}
+
+TEST_F(StepSideTest, NonZeroExitIsFailed) {
+    ON_CALL(host_, task_exit_status()).WillByDefault(Return(1 << 8));
+    EXPECT_CALL(host_, error(_)).Times(0);
+    StepSide side(conf_);
+    side.user_init(host_, checkpoint_request());
+    EXPECT_EQ(side.task_init(host_), 0);
+    side.task_exit(host_);
+    side.exit(host_);
+    const Checkpoint c = load("4242:eval");
+    EXPECT_EQ(c.state, State::Failed);
+    EXPECT_EQ(c.history.back().exit_status, 1 << 8);
+    EXPECT_TRUE(Spool(spool_root_).pending_ids(nobody).empty());
+}
+
+TEST_F(StepSideTest, AnyFailingTaskFailsTheCheckpoint) {
+    EXPECT_CALL(host_, task_exit_status())
+        .Times(AtLeast(2))
+        .WillOnce(Return(0))
+        .WillOnce(Return(SIGKILL))
+        .WillRepeatedly(Return(0));
+    StepSide side(conf_);
+    side.user_init(host_, checkpoint_request());
+    side.task_exit(host_);
+    side.task_exit(host_);
+    side.task_exit(host_);
+    side.exit(host_);
+    const Checkpoint c = load("4242:eval");
+    EXPECT_EQ(c.state, State::Failed);
+    EXPECT_EQ(c.history.back().exit_status, SIGKILL);
+}
+
+TEST_F(StepSideTest, MarkedSrunStepOpensAStepCheckpoint) {
+    ON_CALL(host_, step()).WillByDefault(Return(StepIds{4242, 3, 0, 0}));
+    ON_CALL(host_, getenv(step_marker_env)).WillByDefault(Return(std::string("eval")));
+    EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
+    EXPECT_CALL(host_, setenv("HAWF_CHECKPOINT", "4242:eval")).Times(1);
+    StepSide side(conf_);
+    side.user_init(host_, checkpoint_request());
+    EXPECT_EQ(load("4242:eval").spec.scope, "step");
+    side.exit(host_);
+    EXPECT_EQ(load("4242:eval").state, State::Pending);
+}
+
+TEST_F(StepSideTest, ArrayTaskUsesArrayId) {
+    ON_CALL(host_, step()).WillByDefault(Return(StepIds{5000, batch_step_id, 4990, 7}));
+    EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
+    EXPECT_CALL(host_, setenv("HAWF_CHECKPOINT", "4990_7:eval")).Times(1);
+    StepSide side(conf_);
+    side.user_init(host_, checkpoint_request());
+    EXPECT_EQ(load("4990_7:eval").state, State::Running);
+}
+
+TEST_F(StepSideTest, SrunStepOfAnArrayTaskUsesArrayId) {
+    ON_CALL(host_, step()).WillByDefault(Return(StepIds{5001, 0, 4990, 8}));
+    ON_CALL(host_, getenv(step_marker_env)).WillByDefault(Return(std::string("eval")));
+    EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
+    EXPECT_CALL(host_, setenv("HAWF_CHECKPOINT", "4990_8:eval")).Times(1);
+    StepSide side(conf_);
+    side.user_init(host_, checkpoint_request());
+    EXPECT_EQ(load("4990_8:eval").spec.scope, "step");
+}
+
+TEST_F(StepSideTest, NoValArrayTaskIdUsesPlainJobId) {
+    // Slurm reports NO_VAL (0xfffffffe) as the array task id of some steps.
+    ON_CALL(host_, step()).WillByDefault(Return(StepIds{5002, batch_step_id, 5002, 0xfffffffe}));
+    EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
+    EXPECT_CALL(host_, setenv("HAWF_CHECKPOINT", "5002:eval")).Times(1);
+    StepSide side(conf_);
+    side.user_init(host_, checkpoint_request());
+    EXPECT_EQ(load("5002:eval").state, State::Running);
+}
+
+TEST_F(StepSideTest, OtherNodesDoNotEndTheCheckpoint) {
+    ON_CALL(host_, node_id()).WillByDefault(Return(1u));
+    EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
+    EXPECT_CALL(host_, setenv("HAWF_CHECKPOINT", "4242:eval")).Times(1);
+    StepSide side(conf_);
+    side.user_init(host_, checkpoint_request());
+    side.task_exit(host_);
+    side.exit(host_);
+    EXPECT_EQ(load("4242:eval").state, State::Running);
+}
+
+TEST_F(StepSideTest, UnmarkedStepDoesNothing) {
+    ON_CALL(host_, step()).WillByDefault(Return(StepIds{4242, 0, 0, 0}));
+    EXPECT_CALL(host_, setenv(_, _)).Times(0);
+    EXPECT_CALL(host_, error(_)).Times(0);
+    EXPECT_CALL(host_, user()).Times(0);
+    StepSide side(conf_);
+    side.user_init(host_, checkpoint_request());
+    EXPECT_EQ(side.task_init(host_), 0);
+    side.task_exit(host_);
+    side.exit(host_);
+    EXPECT_TRUE(spool_is_empty());
+}
+
+TEST_F(StepSideTest, StepMarkedForAnotherCheckpointDoesNothing) {
+    ON_CALL(host_, step()).WillByDefault(Return(StepIds{4242, 0, 0, 0}));
+    ON_CALL(host_, getenv(step_marker_env)).WillByDefault(Return(std::string("train")));
+    EXPECT_CALL(host_, setenv(_, _)).Times(0);
+    StepSide side(conf_);
+    side.user_init(host_, checkpoint_request("eval"));
+    side.exit(host_);
+    EXPECT_TRUE(spool_is_empty());
+}
+
+TEST_F(StepSideTest, ExternAndInteractiveStepsDoNothing) {
+    for (std::uint32_t step_id : {0xfffffffcu, 0xfffffffau}) {
+        NiceMock<MockHost> host;
+        ON_CALL(host, step()).WillByDefault(Return(StepIds{4242, step_id, 0, 0}));
+        ON_CALL(host, user()).WillByDefault(Return(user_));
+        ON_CALL(host, getenv(step_marker_env)).WillByDefault(Return(std::string("eval")));
+        EXPECT_CALL(host, setenv(_, _)).Times(0);
+        EXPECT_CALL(host, error(_)).Times(0);
+        StepSide side(conf_);
+        side.user_init(host, checkpoint_request());
+        EXPECT_EQ(side.task_init(host), 0);
+        side.task_exit(host);
+        side.exit(host);
+        EXPECT_TRUE(spool_is_empty()) << std::hex << step_id;
+    }
+}
+
+TEST_F(StepSideTest, NoCheckpointRequestedDoesNothing) {
+    StrictMock<MockHost> host;  // not a single Host call
+    StepSide side(base_ / "missing.yaml");
+    side.user_init(host, Request());
+    EXPECT_EQ(side.task_init(host), 0);
+    side.task_exit(host);
+    side.exit(host);
+    EXPECT_TRUE(spool_is_empty());
+}
+
+TEST_F(StepSideTest, MissingSpoolFailsTheJobNotTheNode) {
+    write_text(conf_, "spool: " + (base_ / "missing") + "\n", 0644);
+    EXPECT_CALL(host_, setenv(_, _)).Times(0);
+    std::string line;
+    EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
+    StepSide side(conf_);
+    EXPECT_NO_THROW(side.user_init(host_, checkpoint_request()));
+    EXPECT_EQ(side.task_init(host_), -1);
+    EXPECT_TRUE(one_line(line)) << line;
+    EXPECT_THAT(line, StartsWith("hawf: "));
+    EXPECT_THAT(line, HasSubstr("4242:eval"));
+    EXPECT_THAT(line, HasSubstr(base_ / "missing"));
+    side.task_exit(host_);
+    EXPECT_NO_THROW(side.exit(host_));  // nothing to end
+}
+
+TEST_F(StepSideTest, UnwritableSpoolFailsTheJobNotTheNode) {
+    ASSERT_EQ(chmod(spool_root_.c_str(), 0755), 0);  // root's, not writable by the job user
+    EXPECT_CALL(host_, setenv(_, _)).Times(0);
+    std::string line;
+    EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
+    StepSide side(conf_);
+    EXPECT_NO_THROW(side.user_init(host_, checkpoint_request()));
+    EXPECT_EQ(side.task_init(host_), -1);
+    EXPECT_TRUE(one_line(line)) << line;
+    EXPECT_THAT(line, StartsWith("hawf: "));
+    EXPECT_THAT(line, HasSubstr("4242:eval"));
+    EXPECT_TRUE(spool_is_empty());
+}
+
+TEST_F(StepSideTest, BrokenConfigFailsTheJobNotTheNode) {
+    write_text(conf_, "spool: " + spool_root_ + "\nbogus: 1\n", 0644);
+    std::string line;
+    EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
+    StepSide side(conf_);
+    EXPECT_NO_THROW(side.user_init(host_, checkpoint_request()));
+    EXPECT_EQ(side.task_init(host_), -1);
+    EXPECT_TRUE(one_line(line)) << line;
+    EXPECT_THAT(line, StartsWith("hawf: "));
+    EXPECT_THAT(line, HasSubstr(conf_ + ":2:"));
+}
+
+}  // namespace
+}  // namespace hawf::plugin

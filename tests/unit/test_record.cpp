@@ -1,0 +1,376 @@
+// record.hpp: the JSON event format and the fold that derives a checkpoint's state.
+#include "record.hpp"
+
+#include <gtest/gtest.h>
+
+#include "error.hpp"
+#include "helpers.hpp"
+
+namespace hawf {
+namespace {
+
+using K = ErrorKind;
+using nlohmann::json;
+
+CheckpointSpec make_spec() {
+    CheckpointSpec spec;
+    spec.id = parse_checkpoint_id("4242_3:eval");
+    spec.owner_uid = 1001;
+    spec.owner = "alice";
+    spec.scope = "job";
+    spec.options = {"approve", "reject", "retry"};
+    spec.params = parse_param_specs("lr:float,epochs:int,mode:enum(fast|slow),note:string,resume:bool");
+    spec.timeout_s = 86400;
+    spec.default_choice = "reject";
+    spec.then = {parse_then("next.sbatch:approve,retry"), parse_then("/abs/cleanup.sh")};
+    return spec;
+}
+
+Event make_event(std::uint64_t seq, EventType type) {
+    Event ev;
+    ev.seq = seq;
+    ev.type = type;
+    ev.at = 1790000000 + static_cast<std::int64_t>(seq) * 60;
+    ev.by = "alice";
+    ev.by_uid = 1001;
+    ev.via = "cli";
+    ev.host = "login1";
+    if (type == EventType::Opened) {
+        ev.spec = make_spec();
+        ev.via = "plugin";
+    }
+    if (type == EventType::Decided || type == EventType::Amended) ev.decision = Decision{"approve", {}, ""};
+    return ev;
+}
+
+Event decided(std::uint64_t seq, EventType type, const std::string& choice,
+              std::map<std::string, std::string> params = {}, const std::string& comment = "") {
+    Event ev = make_event(seq, type);
+    ev.decision = Decision{choice, std::move(params), comment};
+    return ev;
+}
+
+// Serialises and parses back, through text, as the spool does.
+Event round_trip(const Event& ev) { return event_from_json(json::parse(to_json(ev).dump())); }
+
+// ---------------------------------------------------------------- JSON
+
+TEST(RecordJson, OpenedWithSpecRoundTrips) {
+    const Event ev = make_event(1, EventType::Opened);
+    const Event back = round_trip(ev);
+    EXPECT_EQ(to_json(back), to_json(ev));
+    ASSERT_TRUE(back.spec);
+    const CheckpointSpec& s = *back.spec;
+    EXPECT_EQ(s.id, parse_checkpoint_id("4242_3:eval"));
+    EXPECT_EQ(s.owner_uid, 1001u);
+    EXPECT_EQ(s.owner, "alice");
+    EXPECT_EQ(s.scope, "job");
+    EXPECT_EQ(s.options, (std::vector<std::string>{"approve", "reject", "retry"}));
+    ASSERT_EQ(s.params.size(), 5u);
+    EXPECT_EQ(s.params[2].type_text(), "enum(fast|slow)");
+    EXPECT_EQ(s.params, make_spec().params);
+    EXPECT_EQ(s.timeout_s, 86400);
+    EXPECT_EQ(s.default_choice, "reject");
+    ASSERT_EQ(s.then.size(), 2u);
+    EXPECT_EQ(s.then[0].script, "next.sbatch");
+    EXPECT_EQ(s.then[0].on, (std::vector<std::string>{"approve", "retry"}));
+    EXPECT_EQ(s.then[1].script, "/abs/cleanup.sh");
+    EXPECT_TRUE(s.then[1].on.empty());
+    EXPECT_EQ(back.at, ev.at);
+    EXPECT_EQ(back.seq, 1u);
+    EXPECT_EQ(back.type, EventType::Opened);
+    EXPECT_EQ(back.via, "plugin");
+    EXPECT_EQ(back.host, "login1");
+}
+
+TEST(RecordJson, DecidedWithParamsAndCommentRoundTrips) {
+    const std::string tricky = "line1\nline2 \"quoted\" a=b 'x' \\ \xc3\xa9";
+    const Event ev = decided(3, EventType::Decided, "retry",
+                             {{"lr", "1e-4"}, {"note", tricky}, {"mode", "slow"}}, "looks good\nsecond line");
+    const Event back = round_trip(ev);
+    EXPECT_EQ(to_json(back), to_json(ev));
+    ASSERT_TRUE(back.decision);
+    EXPECT_EQ(back.type, EventType::Decided);
+    EXPECT_EQ(back.decision->choice, "retry");
+    EXPECT_EQ(back.decision->params.at("lr"), "1e-4");
+    EXPECT_EQ(back.decision->params.at("note"), tricky);
+    EXPECT_EQ(back.decision->params.at("mode"), "slow");
+    EXPECT_EQ(back.decision->comment, "looks good\nsecond line");
+    EXPECT_FALSE(back.spec);
+}
+
+TEST(RecordJson, FailedKeepsExitStatus) {
+    Event ev = make_event(2, EventType::Failed);
+    ev.exit_status = 3 << 8;
+    ev.via = "plugin";
+    const Event back = round_trip(ev);
+    EXPECT_EQ(back.type, EventType::Failed);
+    EXPECT_EQ(back.exit_status, 3 << 8);
+    EXPECT_EQ(to_json(back), to_json(ev));
+}
+
+TEST(RecordJson, EveryEventTypeRoundTrips) {
+    for (EventType t : {EventType::Pending, EventType::Revoked, EventType::Applied}) {
+        const Event ev = make_event(5, t);
+        const Event back = round_trip(ev);
+        EXPECT_EQ(back.type, t);
+        EXPECT_EQ(to_json(back), to_json(ev));
+        EXPECT_EQ(to_json(ev)["event"], to_string(t));
+    }
+}
+
+TEST(RecordJson, WireFormat) {
+    const json j = to_json(make_event(1, EventType::Opened));
+    EXPECT_EQ(j["v"], 1);
+    EXPECT_EQ(j["event"], "opened");
+    EXPECT_EQ(j["at"], format_time(1790000060));
+    EXPECT_EQ(j["spec"]["checkpoint"], "4242_3:eval");
+    EXPECT_EQ(j["spec"]["params"][2]["type"], "enum(fast|slow)");
+}
+
+TEST(RecordJson, RefusesUnknownEventType) {
+    json j = to_json(make_event(2, EventType::Pending));
+    j["event"] = "exploded";
+    EXPECT_HAWF_ERROR(event_from_json(j), K::Untrusted, "exploded");
+}
+
+TEST(RecordJson, RefusesOtherVersions) {
+    for (int v : {0, 2, -1}) {
+        json j = to_json(make_event(2, EventType::Pending));
+        j["v"] = v;
+        EXPECT_HAWF_ERROR(event_from_json(j), K::Untrusted, "version");
+    }
+    json j = to_json(make_event(2, EventType::Pending));
+    j.erase("v");
+    EXPECT_HAWF_ERROR(event_from_json(j), K::Untrusted, "\"v\"");
+    j["v"] = "1";
+    EXPECT_HAWF_ERROR(event_from_json(j), K::Untrusted, "\"v\"");
+}
+
+TEST(RecordJson, RefusesMissingOrMistypedFields) {
+    json j = to_json(make_event(2, EventType::Pending));
+    j.erase("seq");
+    EXPECT_HAWF_ERROR(event_from_json(j), K::Untrusted, "\"seq\"");
+    j = to_json(make_event(2, EventType::Pending));
+    j["by"] = 5;
+    EXPECT_HAWF_ERROR(event_from_json(j), K::Untrusted, "\"by\"");
+    j = to_json(decided(3, EventType::Decided, "approve"));
+    j.erase("decision");
+    EXPECT_HAWF_ERROR(event_from_json(j), K::Untrusted, "\"decision\"");
+    j = to_json(decided(3, EventType::Decided, "approve"));
+    j["decision"]["params"] = {{"lr", 5}};
+    EXPECT_HAWF_ERROR(event_from_json(j), K::Untrusted, "\"params\"");
+    j = to_json(make_event(2, EventType::Pending));
+    j["at"] = "yesterday";
+    EXPECT_HAWF_ERROR(event_from_json(j), K::Untrusted, "yesterday");
+    EXPECT_HAWF_ERROR(event_from_json(json::array()), K::Untrusted, "not a JSON object");
+}
+
+TEST(RecordJson, SpecIsRevalidatedWhenRead) {
+    // A record can never carry what the command line would refuse.
+    auto with = [](const std::function<void(json&)>& edit) {
+        json j = to_json(make_event(1, EventType::Opened));
+        edit(j["spec"]);
+        return j;
+    };
+    EXPECT_HAWF_ERROR(event_from_json(with([](json& s) { s["checkpoint"] = "4242:../x"; })), K::Untrusted, "../x");
+    EXPECT_HAWF_ERROR(event_from_json(with([](json& s) { s["options"] = {"a", "a"}; })), K::Untrusted, "\"a\"");
+    EXPECT_HAWF_ERROR(event_from_json(with([](json& s) { s["params"][0]["type"] = "double"; })), K::Untrusted,
+                      "double");
+    EXPECT_HAWF_ERROR(event_from_json(with([](json& s) { s["default"] = "maybe"; })), K::Untrusted, "maybe");
+    EXPECT_HAWF_ERROR(event_from_json(with([](json& s) { s["then"][0]["on"] = {"nope"}; })), K::Untrusted, "nope");
+    EXPECT_HAWF_ERROR(event_from_json(with([](json& s) { s["scope"] = "cluster"; })), K::Untrusted, "scope");
+}
+
+TEST(RecordTime, FormatAndParse) {
+    EXPECT_EQ(format_time(0), "1970-01-01T00:00:00Z");
+    EXPECT_EQ(format_time(1790000000), "2026-09-21T14:13:20Z");
+    EXPECT_EQ(parse_time("2026-09-21T14:13:20Z"), 1790000000);
+    EXPECT_HAWF_ERROR(parse_time("2026-09-21T14:13:20"), K::Untrusted, "2026-09-21T14:13:20");
+    EXPECT_HAWF_ERROR(parse_time("2026-09-21T14:13:20Zjunk"), K::Untrusted, "junk");
+}
+
+// ---------------------------------------------------------------- fold
+
+TEST(Fold, FullLifecycle) {
+    std::vector<Event> h = {make_event(1, EventType::Opened)};
+    Checkpoint c = fold(h);
+    EXPECT_EQ(c.state, State::Running);
+    EXPECT_FALSE(c.decision());
+    EXPECT_EQ(c.deadline(), 0);
+
+    h.push_back(make_event(2, EventType::Pending));
+    c = fold(h);
+    EXPECT_EQ(c.state, State::Pending);
+    EXPECT_EQ(c.pending_since, h[1].at);
+    EXPECT_EQ(c.deadline(), h[1].at + 86400);
+
+    h.push_back(decided(3, EventType::Decided, "retry", {{"lr", "0.01"}}, "try lower"));
+    c = fold(h);
+    EXPECT_EQ(c.state, State::Decided);
+    ASSERT_TRUE(c.decision());
+    EXPECT_EQ(c.decision()->choice, "retry");
+    EXPECT_EQ(c.decision()->params.at("lr"), "0.01");
+    EXPECT_EQ(c.decided->seq, 3u);
+
+    h.push_back(decided(4, EventType::Amended, "approve", {}, "changed my mind"));
+    c = fold(h);
+    EXPECT_EQ(c.state, State::Decided);
+    EXPECT_EQ(c.decision()->choice, "approve");
+    EXPECT_EQ(c.decided->seq, 4u);
+
+    h.push_back(make_event(5, EventType::Revoked));
+    c = fold(h);
+    EXPECT_EQ(c.state, State::Pending);
+    EXPECT_FALSE(c.decision());
+    EXPECT_EQ(c.pending_since, h[1].at);  // the deadline still runs from the first pending
+
+    h.push_back(decided(6, EventType::Decided, "reject"));
+    c = fold(h);
+    EXPECT_EQ(c.state, State::Decided);
+    EXPECT_EQ(c.decision()->choice, "reject");
+
+    h.push_back(make_event(7, EventType::Applied));
+    c = fold(h);
+    EXPECT_EQ(c.state, State::Applied);
+    ASSERT_TRUE(c.decision());
+    EXPECT_EQ(c.decision()->choice, "reject");
+    EXPECT_EQ(c.history.size(), 7u);
+    EXPECT_EQ(c.last_seq(), 7u);
+
+    const json d = decision_json(c);
+    EXPECT_EQ(d["choice"], "reject");
+    EXPECT_EQ(d["checkpoint"], "4242_3:eval");
+    EXPECT_EQ(d["state"], "applied");
+    EXPECT_EQ(d["decided_by"], "alice");
+}
+
+TEST(Fold, Failed) {
+    Event failed = make_event(2, EventType::Failed);
+    failed.exit_status = 1 << 8;
+    Checkpoint c = fold({make_event(1, EventType::Opened), failed});
+    EXPECT_EQ(c.state, State::Failed);
+    EXPECT_FALSE(c.decision());
+    EXPECT_TRUE(decision_json(c).is_null());
+    // Nothing follows a failure.
+    for (EventType t : {EventType::Pending, EventType::Decided, EventType::Failed, EventType::Applied}) {
+        std::vector<Event> h = {make_event(1, EventType::Opened), failed, make_event(3, t)};
+        EXPECT_HAWF_ERROR(fold(h), K::Untrusted, "not allowed in state failed");
+    }
+}
+
+TEST(Fold, RefusesGapsAndOutOfOrder) {
+    EXPECT_HAWF_ERROR(fold({make_event(1, EventType::Opened), make_event(3, EventType::Pending)}), K::Untrusted,
+                      "event 3 out of sequence");
+    EXPECT_HAWF_ERROR(fold({make_event(1, EventType::Opened), make_event(1, EventType::Pending)}), K::Untrusted,
+                      "out of sequence");
+    EXPECT_HAWF_ERROR(fold({make_event(1, EventType::Opened), make_event(2, EventType::Pending),
+                            make_event(4, EventType::Decided), make_event(3, EventType::Applied)}),
+                      K::Untrusted, "out of sequence");
+    Event first = make_event(2, EventType::Opened);
+    EXPECT_HAWF_ERROR(fold({first}), K::Untrusted, "out of sequence");
+}
+
+TEST(Fold, RefusesHistoryNotStartingWithOpened) {
+    EXPECT_HAWF_ERROR(fold({}), K::Untrusted, "opened");
+    EXPECT_HAWF_ERROR(fold({make_event(1, EventType::Pending)}), K::Untrusted, "opened");
+    Event no_spec = make_event(1, EventType::Opened);
+    no_spec.spec.reset();
+    EXPECT_HAWF_ERROR(fold({no_spec}), K::Untrusted, "opened");
+}
+
+TEST(Fold, RefusesBadTransitions) {
+    const Event o = make_event(1, EventType::Opened);
+    struct Case {
+        std::vector<EventType> types;
+        const char* message;
+    };
+    const Case cases[] = {
+        {{EventType::Decided}, "\"decided\" not allowed in state running"},
+        {{EventType::Applied}, "\"applied\" not allowed in state running"},
+        {{EventType::Opened}, "\"opened\" not allowed in state running"},
+        {{EventType::Pending, EventType::Pending}, "\"pending\" not allowed in state pending"},
+        {{EventType::Pending, EventType::Amended}, "\"amended\" not allowed in state pending"},
+        {{EventType::Pending, EventType::Revoked}, "\"revoked\" not allowed in state pending"},
+        {{EventType::Pending, EventType::Applied}, "\"applied\" not allowed in state pending"},
+        {{EventType::Pending, EventType::Decided, EventType::Decided}, "\"decided\" not allowed in state decided"},
+        {{EventType::Pending, EventType::Decided, EventType::Applied, EventType::Amended},
+         "\"amended\" not allowed in state applied"},
+        {{EventType::Pending, EventType::Decided, EventType::Applied, EventType::Revoked},
+         "\"revoked\" not allowed in state applied"},
+    };
+    for (const Case& c : cases) {
+        std::vector<Event> h = {o};
+        for (EventType t : c.types) h.push_back(make_event(h.size() + 1, t));
+        EXPECT_HAWF_ERROR(fold(h), K::Untrusted, c.message);
+    }
+}
+
+TEST(Fold, RefusesDecisionOutsideTheSpec) {
+    const Event o = make_event(1, EventType::Opened);
+    const Event p = make_event(2, EventType::Pending);
+    EXPECT_HAWF_ERROR(fold({o, p, decided(3, EventType::Decided, "launch")}), K::Untrusted, "\"launch\"");
+    EXPECT_HAWF_ERROR(fold({o, p, decided(3, EventType::Decided, "approve", {{"gpus", "8"}})}), K::Untrusted,
+                      "\"gpus\"");
+    EXPECT_HAWF_ERROR(fold({o, p, decided(3, EventType::Decided, "approve", {{"epochs", "many"}})}), K::Untrusted,
+                      "\"many\"");
+    EXPECT_HAWF_ERROR(fold({o, p, decided(3, EventType::Decided, "approve"), decided(4, EventType::Amended, "x")}),
+                      K::Untrusted, "\"x\"");
+    Event no_decision = make_event(3, EventType::Decided);
+    no_decision.decision.reset();
+    EXPECT_HAWF_ERROR(fold({o, p, no_decision}), K::Untrusted, "without a decision");
+}
+
+TEST(Transition, Table) {
+    EXPECT_EQ(transition(State::Running, EventType::Pending), State::Pending);
+    EXPECT_EQ(transition(State::Running, EventType::Failed), State::Failed);
+    EXPECT_EQ(transition(State::Pending, EventType::Decided), State::Decided);
+    EXPECT_EQ(transition(State::Decided, EventType::Amended), State::Decided);
+    EXPECT_EQ(transition(State::Decided, EventType::Revoked), State::Pending);
+    EXPECT_EQ(transition(State::Decided, EventType::Applied), State::Applied);
+    EXPECT_FALSE(transition(State::Pending, EventType::Failed));
+    EXPECT_FALSE(transition(State::Applied, EventType::Decided));
+    for (State s : {State::Running, State::Pending, State::Decided, State::Applied, State::Failed})
+        EXPECT_FALSE(transition(s, EventType::Opened));
+}
+
+// ---------------------------------------------------------------- spec rules and decisions
+
+TEST(SpecCheck, TimeoutAndDefault) {
+    CheckpointSpec s = make_spec();
+    EXPECT_NO_THROW(s.check());
+    s.default_choice = "";
+    EXPECT_HAWF_ERROR(s.check(), K::Usage, "--hawf-default");
+    s = make_spec();
+    s.timeout_s = 0;
+    EXPECT_HAWF_ERROR(s.check(), K::Usage, "--hawf-timeout");
+    s = make_spec();
+    s.default_choice = "maybe";
+    EXPECT_HAWF_ERROR(s.check(), K::Usage, "\"maybe\"");
+    s = make_spec();
+    s.then[0].on = {"approve", "nope"};
+    EXPECT_HAWF_ERROR(s.check(), K::Usage, "\"nope\"");
+}
+
+TEST(CheckDecision, ChoiceParamsCommentAndLimits) {
+    const CheckpointSpec s = make_spec();
+    const Limits limits{8, 16};
+    EXPECT_NO_THROW(check_decision(s, Decision{"approve", {{"lr", "1e-4"}, {"resume", "true"}}, "ok"}, limits));
+    EXPECT_HAWF_ERROR(check_decision(s, Decision{"maybe", {}, ""}, limits), K::Usage, "\"maybe\"");
+    EXPECT_HAWF_ERROR(check_decision(s, Decision{"approve", {{"gpus", "1"}}, ""}, limits), K::Usage, "\"gpus\"");
+    EXPECT_HAWF_ERROR(check_decision(s, Decision{"approve", {{"lr", "fast"}}, ""}, limits), K::Usage, "\"fast\"");
+    EXPECT_HAWF_ERROR(check_decision(s, Decision{"approve", {{"note", "123456789"}}, ""}, limits), K::Usage,
+                      "9 bytes");
+    EXPECT_HAWF_ERROR(check_decision(s, Decision{"approve", {}, std::string(17, 'c')}, limits), K::Usage,
+                      "17 bytes");
+    EXPECT_HAWF_ERROR(check_decision(s, Decision{"approve", {}, "bad \xff"}, limits), K::Usage, "comment");
+}
+
+TEST(States, Names) {
+    for (State s : {State::Running, State::Pending, State::Decided, State::Applied, State::Failed})
+        EXPECT_EQ(parse_state(to_string(s)), s);
+    EXPECT_HAWF_ERROR(parse_state("done"), K::Usage, "\"done\"");
+}
+
+}  // namespace
+}  // namespace hawf

@@ -1,0 +1,429 @@
+// fsutil.hpp and spool.hpp: the trusted file primitives and the spool layout.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+
+#include <gtest/gtest.h>
+
+#include "error.hpp"
+#include "fsutil.hpp"
+#include "helpers.hpp"
+#include "spool.hpp"
+
+namespace hawf {
+namespace {
+
+using K = ErrorKind;
+using test::TempDir;
+using test::write_text;
+
+constexpr uid_t other_uid = 65534;
+
+// Every name in PATH, including the dot-files list_dir hides.
+std::vector<std::string> raw_entries(const std::string& path) {
+    std::vector<std::string> names;
+    DIR* d = opendir(path.c_str());
+    if (!d) return names;
+    while (struct dirent* e = readdir(d))
+        if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") names.push_back(e->d_name);
+    closedir(d);
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+class FsTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        fd_ = Fd(open(dir_.path().c_str(), O_RDONLY | O_DIRECTORY));
+        ASSERT_TRUE(fd_);
+    }
+    Trust mine() const { return Trust{geteuid()}; }
+    std::string at(const std::string& name) const { return dir_ / name; }
+
+    TempDir dir_{0755};
+    Fd fd_;
+};
+
+// ---------------------------------------------------------------- create_file
+
+TEST_F(FsTest, CreateFileIsExclusive) {
+    EXPECT_TRUE(create_file(fd_.get(), "rec", "first\n", at("rec")));
+    EXPECT_FALSE(create_file(fd_.get(), "rec", "second\n", at("rec")));
+    EXPECT_EQ(test::read_text(at("rec")), "first\n");
+    auto text = read_file(fd_.get(), "rec", mine(), at("rec"));
+    ASSERT_TRUE(text);
+    EXPECT_EQ(*text, "first\n");
+    struct stat st;
+    ASSERT_EQ(stat(at("rec").c_str(), &st), 0);
+    EXPECT_EQ(st.st_nlink, 1u);
+    EXPECT_EQ(st.st_mode & 022, 0u);
+}
+
+TEST_F(FsTest, CreateFileLeavesNoTempFiles) {
+    ASSERT_TRUE(create_file(fd_.get(), "a", "x", at("a")));
+    ASSERT_FALSE(create_file(fd_.get(), "a", "y", at("a")));
+    ASSERT_TRUE(create_file(fd_.get(), "b", "", at("b")));
+    EXPECT_EQ(raw_entries(dir_.path()), (std::vector<std::string>{"a", "b"}));
+}
+
+TEST_F(FsTest, CreateFileDoesNotFollowASymlinkedName) {
+    write_text(at("target"), "precious", 0644);
+    ASSERT_EQ(symlink(at("target").c_str(), at("link").c_str()), 0);
+    EXPECT_FALSE(create_file(fd_.get(), "link", "planted", at("link")));
+    EXPECT_EQ(test::read_text(at("target")), "precious");
+}
+
+TEST_F(FsTest, CreateFileKeepsBinaryAndLargeData) {
+    std::string data(300000, '\0');
+    for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7);
+    ASSERT_TRUE(create_file(fd_.get(), "big", data, at("big")));
+    EXPECT_EQ(*read_file(fd_.get(), "big", mine(), at("big")), data);
+    EXPECT_HAWF_ERROR(read_file(fd_.get(), "big", mine(), at("big"), 1000), K::Untrusted, "too large");
+}
+
+// ---------------------------------------------------------------- read_file
+
+TEST_F(FsTest, ReadFileMissingIsNullopt) { EXPECT_FALSE(read_file(fd_.get(), "nope", mine(), at("nope"))); }
+
+TEST_F(FsTest, ReadFileRefusesSymlink) {
+    ASSERT_TRUE(create_file(fd_.get(), "real", "data", at("real")));
+    ASSERT_EQ(symlink("real", at("link").c_str()), 0);
+    EXPECT_HAWF_ERROR(read_file(fd_.get(), "link", mine(), at("link")), K::Untrusted, "symbolic link");
+    EXPECT_HAWF_ERROR(read_file(fd_.get(), "link", mine(), at("link")), K::Untrusted, at("link"));
+}
+
+TEST_F(FsTest, ReadFileRefusesFifoWithoutHanging) {
+    ASSERT_EQ(mkfifo(at("fifo").c_str(), 0644), 0);
+    auto reader = std::async(std::launch::async, [&] {
+        try {
+            read_file(fd_.get(), "fifo", mine(), at("fifo"));
+            return std::string("accepted");
+        } catch (const Error& e) {
+            return std::string(e.kind() == K::Untrusted ? "untrusted: " : "other: ") + e.what();
+        }
+    });
+    if (reader.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+        // Unblock the hung reader so the test can end, then fail.
+        int w = open(at("fifo").c_str(), O_WRONLY | O_NONBLOCK);
+        reader.wait();
+        if (w >= 0) close(w);
+        FAIL() << "read_file hung on a FIFO";
+    }
+    const std::string result = reader.get();
+    EXPECT_EQ(result.rfind("untrusted: ", 0), 0u) << result;
+    EXPECT_NE(result.find("not a regular file"), std::string::npos) << result;
+}
+
+TEST_F(FsTest, ReadFileRefusesDirectory) {
+    ASSERT_EQ(mkdir(at("d").c_str(), 0755), 0);
+    EXPECT_HAWF_ERROR(read_file(fd_.get(), "d", mine(), at("d")), K::Untrusted, "not a regular file");
+}
+
+TEST_F(FsTest, ReadFileAcceptsTheWritersTempLink) {
+    // create_file links its temp file to the record, then unlinks the temp: a reader
+    // in between (or after a crash in between) sees two links.
+    ASSERT_TRUE(create_file(fd_.get(), "rec", "data", at("rec")));
+    ASSERT_EQ(link(at("rec").c_str(), at(".tmp.node1.123.0").c_str()), 0);
+    EXPECT_EQ(read_file(fd_.get(), "rec", mine(), at("rec")).value_or(""), "data");
+}
+
+TEST_F(FsTest, ReadFileRefusesGroupOrWorldWritable) {
+    ASSERT_TRUE(create_file(fd_.get(), "g", "data", at("g")));
+    ASSERT_TRUE(create_file(fd_.get(), "o", "data", at("o")));
+    ASSERT_TRUE(create_file(fd_.get(), "ok", "data", at("ok")));
+    chmod(at("g").c_str(), 0664);
+    chmod(at("o").c_str(), 0646);
+    chmod(at("ok").c_str(), 0444);
+    EXPECT_HAWF_ERROR(read_file(fd_.get(), "g", mine(), at("g")), K::Untrusted, "writable by group or others");
+    EXPECT_HAWF_ERROR(read_file(fd_.get(), "o", mine(), at("o")), K::Untrusted, "writable by group or others");
+    EXPECT_EQ(*read_file(fd_.get(), "ok", mine(), at("ok")), "data");
+    // Sticky world-writable is allowed for the spool root only, never for a file.
+    chmod(at("o").c_str(), 01646);
+    EXPECT_HAWF_ERROR(read_file(fd_.get(), "o", mine(), at("o")), K::Untrusted, "writable by group or others");
+}
+
+TEST_F(FsTest, ReadFileRefusesAnotherOwner) {
+    if (!test::is_root()) GTEST_SKIP() << "needs root to chown";
+    ASSERT_TRUE(create_file(fd_.get(), "rec", "data", at("rec")));
+    ASSERT_EQ(chown(at("rec").c_str(), other_uid, other_uid), 0);
+    EXPECT_HAWF_ERROR(read_file(fd_.get(), "rec", mine(), at("rec")), K::Untrusted, "owned by uid 65534");
+    EXPECT_EQ(*read_file(fd_.get(), "rec", Trust{other_uid}, at("rec")), "data");
+}
+
+// ---------------------------------------------------------------- directories
+
+TEST_F(FsTest, OpenDirRefusesSymlinkedDirectory) {
+    ASSERT_EQ(mkdir(at("real").c_str(), 0755), 0);
+    ASSERT_EQ(symlink("real", at("link").c_str()), 0);
+    EXPECT_TRUE(open_dir(fd_.get(), "real", mine(), at("real")));
+    EXPECT_HAWF_ERROR(open_dir(fd_.get(), "link", mine(), at("link")), K::Untrusted, at("link"));
+    EXPECT_HAWF_ERROR(make_dir(fd_.get(), "link", mine(), at("link")), K::Untrusted, at("link"));
+}
+
+TEST_F(FsTest, OpenDirChecksModeAndOwner) {
+    EXPECT_FALSE(open_dir(fd_.get(), "missing", mine(), at("missing")));
+    ASSERT_EQ(mkdir(at("gw").c_str(), 0755), 0);
+    chmod(at("gw").c_str(), 0775);
+    EXPECT_HAWF_ERROR(open_dir(fd_.get(), "gw", mine(), at("gw")), K::Untrusted, "writable by group or others");
+    ASSERT_EQ(mkdir(at("sticky").c_str(), 0755), 0);
+    chmod(at("sticky").c_str(), 01777);
+    EXPECT_HAWF_ERROR(open_dir(fd_.get(), "sticky", mine(), at("sticky")), K::Untrusted, "writable");
+    EXPECT_TRUE(open_dir(fd_.get(), "sticky", Trust{geteuid(), true}, at("sticky")));
+    write_text(at("file"), "x");
+    EXPECT_HAWF_ERROR(open_dir(fd_.get(), "file", mine(), at("file")), K::Untrusted, "not a directory");
+    if (test::is_root()) {
+        ASSERT_EQ(mkdir(at("theirs").c_str(), 0755), 0);
+        ASSERT_EQ(chown(at("theirs").c_str(), other_uid, other_uid), 0);
+        EXPECT_HAWF_ERROR(open_dir(fd_.get(), "theirs", mine(), at("theirs")), K::Untrusted, "owned by uid 65534");
+        EXPECT_HAWF_ERROR(make_dir(fd_.get(), "theirs", mine(), at("theirs")), K::Untrusted, "owned by uid 65534");
+    }
+}
+
+TEST_F(FsTest, MakeDirCreatesSafeDirectory) {
+    Fd d = make_dir(fd_.get(), "new", mine(), at("new"));
+    ASSERT_TRUE(d);
+    struct stat st;
+    ASSERT_EQ(stat(at("new").c_str(), &st), 0);
+    EXPECT_TRUE(S_ISDIR(st.st_mode));
+    EXPECT_EQ(st.st_mode & 022, 0u);
+    EXPECT_TRUE(make_dir(fd_.get(), "new", mine(), at("new")));  // existing is fine
+}
+
+TEST_F(FsTest, ListDirHidesDotFilesAndRemoveFileToleratesMissing) {
+    write_text(at(".tmp.x"), "");
+    write_text(at("a"), "");
+    write_text(at("b"), "");
+    auto names = list_dir(fd_.get());
+    std::sort(names.begin(), names.end());
+    EXPECT_EQ(names, (std::vector<std::string>{"a", "b"}));
+    remove_file(fd_.get(), "a", at("a"));
+    EXPECT_NO_THROW(remove_file(fd_.get(), "a", at("a")));
+    EXPECT_EQ(list_dir(fd_.get()), (std::vector<std::string>{"b"}));
+}
+
+// ---------------------------------------------------------------- spool
+
+CheckpointSpec spec_for(const std::string& id, uid_t owner) {
+    CheckpointSpec spec;
+    spec.id = parse_checkpoint_id(id);
+    spec.owner_uid = owner;
+    spec.owner = "tester";
+    spec.scope = "step";
+    spec.options = {"approve", "reject"};
+    return spec;
+}
+
+Event opened(const CheckpointSpec& spec) {
+    Event ev;
+    ev.seq = 1;
+    ev.type = EventType::Opened;
+    ev.at = 1790000000;
+    ev.by = "tester";
+    ev.by_uid = spec.owner_uid;
+    ev.via = "plugin";
+    ev.host = "node1";
+    ev.spec = spec;
+    return ev;
+}
+
+Event next_event(std::uint64_t seq, EventType type) {
+    Event ev;
+    ev.seq = seq;
+    ev.type = type;
+    ev.at = 1790000000 + static_cast<std::int64_t>(seq);
+    ev.by = "tester";
+    ev.via = "cli";
+    if (type == EventType::Decided) ev.decision = Decision{"approve", {}, ""};
+    return ev;
+}
+
+class SpoolTest : public ::testing::Test {
+protected:
+    SpoolTest() : spool_(root_.path()) {}
+    std::string log_path(const CheckpointId& id) const {
+        return root_ / (std::to_string(me_) + "/ckpt/" + id.job_id + "/" + id.name + "/log");
+    }
+    TempDir root_{0755};
+    uid_t me_ = geteuid();
+    Spool spool_;
+};
+
+TEST_F(SpoolTest, OpenRootAcceptsOwnAndStickyRoot) {
+    EXPECT_TRUE(spool_.open_root());
+    chmod(root_.path().c_str(), 01777);
+    EXPECT_TRUE(spool_.open_root());
+}
+
+TEST_F(SpoolTest, OpenRootRefusesWorldWritableWithoutSticky) {
+    chmod(root_.path().c_str(), 0777);
+    EXPECT_HAWF_ERROR(spool_.open_root(), K::Untrusted, root_.path());
+    chmod(root_.path().c_str(), 0775);
+    EXPECT_HAWF_ERROR(spool_.open_root(), K::Untrusted, "writable by group or others");
+}
+
+TEST_F(SpoolTest, OpenRootRefusesMissing) {
+    Spool missing(root_ / "nope");
+    EXPECT_HAWF_ERROR(missing.open_root(), K::NotFound, root_ / "nope");
+}
+
+TEST_F(SpoolTest, OpenRootRefusesAnotherUsersRoot) {
+    if (!test::is_root()) GTEST_SKIP() << "needs root to chown";
+    ASSERT_EQ(chown(root_.path().c_str(), other_uid, other_uid), 0);
+    EXPECT_HAWF_ERROR(spool_.open_root(), K::Untrusted, "owned by uid 65534");
+}
+
+TEST_F(SpoolTest, AppendAndLoad) {
+    const CheckpointSpec spec = spec_for("4242_7:eval", me_);
+    ASSERT_TRUE(spool_.append(me_, spec.id, opened(spec)));
+    EXPECT_FALSE(spool_.append(me_, spec.id, opened(spec)));  // seq 1 taken
+    ASSERT_TRUE(spool_.append(me_, spec.id, next_event(2, EventType::Pending)));
+    Checkpoint c = spool_.load(me_, spec.id);
+    EXPECT_EQ(c.state, State::Pending);
+    EXPECT_EQ(c.spec.id, spec.id);
+    EXPECT_EQ(c.history.size(), 2u);
+    EXPECT_TRUE(spool_.exists(me_, spec.id));
+    EXPECT_EQ(raw_entries(log_path(spec.id)), (std::vector<std::string>{"00000001", "00000002"}));
+}
+
+TEST_F(SpoolTest, LoadMissingIsNotFound) {
+    const CheckpointId id = parse_checkpoint_id("1:nope");
+    EXPECT_HAWF_ERROR(spool_.load(me_, id), K::NotFound, "1:nope");
+    EXPECT_FALSE(spool_.exists(me_, id));
+    EXPECT_HAWF_ERROR(spool_.append(me_, id, next_event(2, EventType::Pending)), K::NotFound, "1:nope");
+}
+
+TEST_F(SpoolTest, LoadRefusesRecordDescribingAnotherCheckpoint) {
+    const CheckpointSpec real = spec_for("100:eval", me_);
+    const CheckpointSpec other = spec_for("100:other", me_);
+    // A record of 100:eval planted as the history of 100:other.
+    ASSERT_TRUE(spool_.append(me_, other.id, opened(real)));
+    EXPECT_HAWF_ERROR(spool_.load(me_, other.id), K::Untrusted, "another checkpoint");
+    // The same for a record naming another owner.
+    const CheckpointSpec foreign = spec_for("100:mine", me_ + 1);
+    ASSERT_TRUE(spool_.append(me_, foreign.id, opened(foreign)));
+    EXPECT_HAWF_ERROR(spool_.load(me_, foreign.id), K::Untrusted, "another checkpoint");
+}
+
+TEST_F(SpoolTest, LoadRefusesTamperedLog) {
+    const CheckpointSpec spec = spec_for("200:eval", me_);
+    ASSERT_TRUE(spool_.append(me_, spec.id, opened(spec)));
+    const std::string log = log_path(spec.id);
+    // A record whose seq does not match its file name.
+    write_text(log + "/00000002", to_json(next_event(3, EventType::Pending)).dump(), 0644);
+    EXPECT_HAWF_ERROR(spool_.load(me_, spec.id), K::Untrusted, "seq does not match");
+    // Not JSON.
+    write_text(log + "/00000002", "{garbage", 0644);
+    EXPECT_HAWF_ERROR(spool_.load(me_, spec.id), K::Untrusted, "not JSON");
+    // Group-writable record.
+    write_text(log + "/00000002", to_json(next_event(2, EventType::Pending)).dump(), 0664);
+    EXPECT_HAWF_ERROR(spool_.load(me_, spec.id), K::Untrusted, "writable by group or others");
+    // A symlink planted as a record.
+    unlink((log + "/00000002").c_str());
+    write_text(root_ / "elsewhere", to_json(next_event(2, EventType::Pending)).dump(), 0644);
+    ASSERT_EQ(symlink((root_ / "elsewhere").c_str(), (log + "/00000002").c_str()), 0);
+    EXPECT_HAWF_ERROR(spool_.load(me_, spec.id), K::Untrusted, "symbolic link");
+    // A gap.
+    unlink((log + "/00000002").c_str());
+    write_text(log + "/00000003", to_json(next_event(3, EventType::Pending)).dump(), 0644);
+    EXPECT_HAWF_ERROR(spool_.load(me_, spec.id), K::Untrusted, "out of sequence");
+    // Stray names that are not records are ignored.
+    unlink((log + "/00000003").c_str());
+    write_text(log + "/README", "hello", 0644);
+    EXPECT_EQ(spool_.load(me_, spec.id).state, State::Running);
+}
+
+TEST_F(SpoolTest, LoadRefusesSymlinkedCheckpointDirectory) {
+    const CheckpointSpec spec = spec_for("300:eval", me_);
+    ASSERT_TRUE(spool_.append(me_, spec.id, opened(spec)));
+    const std::string jobdir = root_ / (std::to_string(me_) + "/ckpt/300");
+    ASSERT_EQ(symlink(jobdir.c_str(), (root_ / (std::to_string(me_) + "/ckpt/301")).c_str()), 0);
+    EXPECT_HAWF_ERROR(spool_.load(me_, parse_checkpoint_id("301:eval")), K::Untrusted, "301");
+}
+
+TEST_F(SpoolTest, PendingIndexAddRemove) {
+    const CheckpointId a = parse_checkpoint_id("10:eval");
+    const CheckpointId b = parse_checkpoint_id("11_2:review");
+    EXPECT_TRUE(spool_.pending_ids(me_).empty());
+    spool_.set_pending(me_, a, false);  // nothing there yet: fine
+    spool_.set_pending(me_, a, true);
+    spool_.set_pending(me_, b, true);
+    spool_.set_pending(me_, b, true);  // twice is fine
+    auto ids = spool_.pending_ids(me_);
+    ASSERT_EQ(ids.size(), 2u);
+    EXPECT_NE(std::find(ids.begin(), ids.end(), a), ids.end());
+    EXPECT_NE(std::find(ids.begin(), ids.end(), b), ids.end());
+    spool_.set_pending(me_, a, false);
+    ids = spool_.pending_ids(me_);
+    ASSERT_EQ(ids.size(), 1u);
+    EXPECT_EQ(ids[0], b);
+    // Stray entries in the index are ignored.
+    write_text(root_ / (std::to_string(me_) + "/pending/junk"), "", 0644);
+    EXPECT_EQ(spool_.pending_ids(me_).size(), 1u);
+    EXPECT_TRUE(raw_entries(root_ / (std::to_string(me_) + "/pending")) ==
+                (std::vector<std::string>{"11_2:review", "junk"}));
+}
+
+TEST_F(SpoolTest, AllIdsWalksTheTree) {
+    EXPECT_TRUE(spool_.all_ids(me_).empty());
+    for (const char* id : {"10:eval", "10:train", "12_3:eval"}) {
+        const CheckpointSpec spec = spec_for(id, me_);
+        ASSERT_TRUE(spool_.append(me_, spec.id, opened(spec)));
+    }
+    // A stray directory name is skipped.
+    ASSERT_EQ(mkdir((root_ / (std::to_string(me_) + "/ckpt/notajob")).c_str(), 0755), 0);
+    auto ids = spool_.all_ids(me_);
+    std::vector<std::string> texts;
+    for (const auto& id : ids) texts.push_back(id.str());
+    std::sort(texts.begin(), texts.end());
+    EXPECT_EQ(texts, (std::vector<std::string>{"10:eval", "10:train", "12_3:eval"}));
+    EXPECT_EQ(spool_.owners(), (std::vector<uid_t>{me_}));
+    EXPECT_EQ(spool_.owners_of(parse_checkpoint_id("10:eval")), (std::vector<uid_t>{me_}));
+    EXPECT_TRUE(spool_.owners_of(parse_checkpoint_id("10:nope")).empty());
+}
+
+TEST_F(SpoolTest, AllIdsRefusesUntrustedEntries) {
+    const CheckpointSpec spec = spec_for("10:eval", me_);
+    ASSERT_TRUE(spool_.append(me_, spec.id, opened(spec)));
+    chmod((root_ / (std::to_string(me_) + "/ckpt/10")).c_str(), 0777);
+    EXPECT_HAWF_ERROR(spool_.all_ids(me_), K::Untrusted, "writable by group or others");
+}
+
+TEST_F(SpoolTest, FilesDir) {
+    const CheckpointSpec spec = spec_for("20:eval", me_);
+    EXPECT_FALSE(spool_.open_files_dir(me_, spec.id));
+    EXPECT_HAWF_ERROR(spool_.make_files_dir(me_, spec.id), K::NotFound, "20:eval");
+    ASSERT_TRUE(spool_.append(me_, spec.id, opened(spec)));
+    spool_.make_files_dir(me_, spec.id);
+    EXPECT_EQ(spool_.files_dir(me_, spec.id), root_ / (std::to_string(me_) + "/ckpt/20/eval/files"));
+    EXPECT_TRUE(spool_.open_files_dir(me_, spec.id));
+    struct stat st;
+    ASSERT_EQ(stat(spool_.files_dir(me_, spec.id).c_str(), &st), 0);
+    EXPECT_TRUE(S_ISDIR(st.st_mode));
+}
+
+TEST_F(SpoolTest, NoTempFilesLeftInTheTree) {
+    const CheckpointSpec spec = spec_for("30:eval", me_);
+    ASSERT_TRUE(spool_.append(me_, spec.id, opened(spec)));
+    ASSERT_FALSE(spool_.append(me_, spec.id, opened(spec)));
+    ASSERT_TRUE(spool_.append(me_, spec.id, next_event(2, EventType::Pending)));
+    spool_.set_pending(me_, spec.id, true);
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(root_.path()))
+        EXPECT_EQ(entry.path().filename().string().rfind(".tmp.", 0), std::string::npos) << entry.path();
+}
+
+TEST_F(SpoolTest, UserTreeOwnedBySomeoneElseIsRefused) {
+    if (!test::is_root()) GTEST_SKIP() << "needs root to chown";
+    const CheckpointSpec spec = spec_for("40:eval", me_);
+    ASSERT_TRUE(spool_.append(me_, spec.id, opened(spec)));
+    ASSERT_EQ(chown((root_ / (std::to_string(me_) + "/ckpt/40/eval/log/00000001")).c_str(), other_uid, other_uid),
+              0);
+    EXPECT_HAWF_ERROR(spool_.load(me_, spec.id), K::Untrusted, "owned by uid 65534");
+}
+
+}  // namespace
+}  // namespace hawf

@@ -1,0 +1,346 @@
+// validate.hpp: everything a user types is either well-formed or refused with one
+// line naming the bad value.
+#include "validate.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "error.hpp"
+#include "helpers.hpp"
+
+namespace hawf {
+namespace {
+
+using K = ErrorKind;
+using Strings = std::vector<std::string>;
+
+// ---------------------------------------------------------------- names
+
+TEST(CheckName, AcceptsValidNames) {
+    for (const std::string& name : Strings{"a", "Z", "0", "eval", "eval.2", "step_1-final", "A.b_c-d", "9lives",
+                                   std::string(64, 'x'), "a" + std::string(63, '-')})
+        EXPECT_NO_THROW(check_name(name)) << name;
+}
+
+TEST(CheckName, RefusesLengthOver64) {
+    const std::string name65 = std::string(65, 'x');
+    EXPECT_HAWF_ERROR(check_name(name65), K::Usage, name65);
+}
+
+TEST(CheckName, RefusesBadFirstCharacter) {
+    for (const std::string& name : Strings{".hidden", "-x", "_x", ".", ".."})
+        EXPECT_HAWF_ERROR(check_name(name), K::Usage, "\"" + name + "\"");
+}
+
+TEST(CheckName, RefusesEmpty) { EXPECT_HAWF_ERROR(check_name(""), K::Usage, "\"\""); }
+
+TEST(CheckName, RefusesSeparatorsAndSpaces) {
+    for (const std::string& name : Strings{"a/b", "a b", "a:b", "a,b", "a*", "a$b", "a=b", "a'b"})
+        EXPECT_HAWF_ERROR(check_name(name), K::Usage, name);
+}
+
+TEST(CheckName, RefusesUnicode) {
+    EXPECT_HAWF_ERROR(check_name("\xc3\xa9val"), K::Usage, "\xc3\xa9val");   // "éval"
+    EXPECT_HAWF_ERROR(check_name("eval\xe2\x80\x8b"), K::Usage, "eval");     // zero-width space
+}
+
+TEST(CheckName, MessageStaysOneLineForControlBytes) {
+    // The newline is shown escaped, so the message is still one line.
+    EXPECT_HAWF_ERROR(check_name("ev\nal"), K::Usage, "ev\\nal");
+    EXPECT_HAWF_ERROR(check_name("ev\tal"), K::Usage, "ev\\x09al");
+}
+
+TEST(CheckName, NamesWhatIsChecked) { EXPECT_HAWF_ERROR(check_name("a b", "choice"), K::Usage, "bad choice"); }
+
+// ---------------------------------------------------------------- job ids and checkpoint ids
+
+TEST(CheckJobId, AcceptsPlainAndArray) {
+    EXPECT_NO_THROW(check_job_id("1234"));
+    EXPECT_NO_THROW(check_job_id("1234_7"));
+}
+
+TEST(CheckJobId, RefusesMalformed) {
+    for (const std::string& id : Strings{"", "12a", "1234_", "_7", "1_2_3", "-1", "1234.0", std::string(25, '1')})
+        EXPECT_HAWF_ERROR(check_job_id(id), K::Usage, "\"" + id + "\"");
+}
+
+TEST(ParseCheckpointId, Plain) {
+    CheckpointId id = parse_checkpoint_id("4242:eval");
+    EXPECT_EQ(id.job_id, "4242");
+    EXPECT_EQ(id.name, "eval");
+    EXPECT_EQ(id.str(), "4242:eval");
+}
+
+TEST(ParseCheckpointId, ArrayTask) {
+    CheckpointId id = parse_checkpoint_id("1234_7:eval");
+    EXPECT_EQ(id.job_id, "1234_7");
+    EXPECT_EQ(id.name, "eval");
+    EXPECT_EQ(id.str(), "1234_7:eval");
+}
+
+TEST(ParseCheckpointId, RefusesMalformed) {
+    EXPECT_HAWF_ERROR(parse_checkpoint_id("4242"), K::Usage, "\"4242\"");
+    EXPECT_HAWF_ERROR(parse_checkpoint_id("abc:eval"), K::Usage, "\"abc\"");
+    EXPECT_HAWF_ERROR(parse_checkpoint_id("4242:"), K::Usage, "\"\"");
+    EXPECT_HAWF_ERROR(parse_checkpoint_id("4242:.eval"), K::Usage, ".eval");
+    EXPECT_HAWF_ERROR(parse_checkpoint_id("4242:eval:x"), K::Usage, "eval:x");
+    EXPECT_HAWF_ERROR(parse_checkpoint_id(":eval"), K::Usage, "\"\"");
+}
+
+// ---------------------------------------------------------------- choices
+
+TEST(ParseChoices, SplitsInOrder) {
+    EXPECT_EQ(parse_choices("approve,reject"), (std::vector<std::string>{"approve", "reject"}));
+    EXPECT_EQ(parse_choices("b,a,c"), (std::vector<std::string>{"b", "a", "c"}));
+    EXPECT_EQ(parse_choices("one"), (std::vector<std::string>{"one"}));
+}
+
+TEST(ParseChoices, RefusesDuplicates) { EXPECT_HAWF_ERROR(parse_choices("go,stop,go"), K::Usage, "\"go\""); }
+
+TEST(ParseChoices, RefusesEmpty) {
+    EXPECT_HAWF_ERROR(parse_choices(""), K::Usage, "empty options");
+    EXPECT_HAWF_ERROR(parse_choices("a,,b"), K::Usage, "\"\"");
+    EXPECT_HAWF_ERROR(parse_choices("a,"), K::Usage, "\"\"");
+    EXPECT_HAWF_ERROR(parse_choices(",a"), K::Usage, "\"\"");
+}
+
+TEST(ParseChoices, RefusesBadName) { EXPECT_HAWF_ERROR(parse_choices("ok,no way"), K::Usage, "no way"); }
+
+// ---------------------------------------------------------------- parameter specs
+
+TEST(ParseParamSpecs, AllTypes) {
+    auto specs = parse_param_specs("lr:float,epochs:int,resume:bool,note:string,mode:enum(fast|slow|safe)");
+    ASSERT_EQ(specs.size(), 5u);
+    EXPECT_EQ(specs[0].key, "lr");
+    EXPECT_EQ(specs[0].type, ParamType::Float);
+    EXPECT_EQ(specs[1].type, ParamType::Int);
+    EXPECT_EQ(specs[2].type, ParamType::Bool);
+    EXPECT_EQ(specs[3].type, ParamType::String);
+    EXPECT_EQ(specs[4].key, "mode");
+    EXPECT_EQ(specs[4].type, ParamType::Enum);
+    EXPECT_EQ(specs[4].values, (std::vector<std::string>{"fast", "slow", "safe"}));
+    EXPECT_EQ(specs[4].type_text(), "enum(fast|slow|safe)");
+    EXPECT_EQ(specs[0].type_text(), "float");
+    EXPECT_EQ(specs[1].type_text(), "int");
+    EXPECT_EQ(specs[2].type_text(), "bool");
+    EXPECT_EQ(specs[3].type_text(), "string");
+}
+
+TEST(ParseParamSpecs, EnumFirstThenMore) {
+    // The ',' split must not cut inside enum(...) and '|' must not leak into other params.
+    auto specs = parse_param_specs("mode:enum(a|b),n:int");
+    ASSERT_EQ(specs.size(), 2u);
+    EXPECT_EQ(specs[0].values, (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ(specs[1].key, "n");
+    EXPECT_EQ(specs[1].type, ParamType::Int);
+}
+
+TEST(ParseParamSpecs, TypeTextRoundTrips) {
+    for (const std::string& text : Strings{"x:int", "x:float", "x:bool", "x:string", "x:enum(a|b)", "x:enum(only)"}) {
+        ParamSpec spec = parse_param_spec(text);
+        EXPECT_EQ("x:" + spec.type_text(), text);
+        EXPECT_EQ(parse_param_spec("x:" + spec.type_text()), spec);
+    }
+}
+
+TEST(ParseParamSpecs, RefusesBadTypes) {
+    EXPECT_HAWF_ERROR(parse_param_specs("lr:double"), K::Usage, "\"double\"");
+    EXPECT_HAWF_ERROR(parse_param_specs("lr:Int"), K::Usage, "\"Int\"");
+    EXPECT_HAWF_ERROR(parse_param_specs("lr:"), K::Usage, "\"\"");
+    EXPECT_HAWF_ERROR(parse_param_specs("mode:enum()"), K::Usage, "enum()");
+    EXPECT_HAWF_ERROR(parse_param_specs("mode:enum(a|b"), K::Usage, "enum(a|b");
+    EXPECT_HAWF_ERROR(parse_param_specs("mode:enum(a||b)"), K::Usage, "\"\"");
+    EXPECT_HAWF_ERROR(parse_param_specs("mode:enum(a|a)"), K::Usage, "\"a\"");
+    EXPECT_HAWF_ERROR(parse_param_specs("mode:enum(a b|c)"), K::Usage, "a b");
+}
+
+TEST(ParseParamSpecs, RefusesBadKeysAndShapes) {
+    EXPECT_HAWF_ERROR(parse_param_specs("lr"), K::Usage, "\"lr\"");
+    EXPECT_HAWF_ERROR(parse_param_specs(""), K::Usage, "\"\"");
+    EXPECT_HAWF_ERROR(parse_param_specs("1lr:float"), K::Usage, "\"1lr\"");
+    EXPECT_HAWF_ERROR(parse_param_specs("l-r:float"), K::Usage, "\"l-r\"");
+    EXPECT_HAWF_ERROR(parse_param_specs(":float"), K::Usage, "\"\"");
+    EXPECT_HAWF_ERROR(parse_param_specs(std::string(65, 'k') + ":int"), K::Usage, std::string(65, 'k'));
+    EXPECT_NO_THROW(parse_param_specs(std::string(64, 'k') + ":int"));
+    EXPECT_HAWF_ERROR(parse_param_specs("lr:float,"), K::Usage, "\"\"");
+    EXPECT_HAWF_ERROR(parse_param_specs("lr:float,lr:int"), K::Usage, "\"lr\"");
+}
+
+// ---------------------------------------------------------------- parameter values
+
+ParamSpec spec_of(const std::string& text) { return parse_param_spec(text); }
+
+TEST(CheckParamValue, Int) {
+    const ParamSpec p = spec_of("n:int");
+    for (const std::string& v : Strings{"0", "42", "-3", "+7", "9223372036854775807", "-9223372036854775808"})
+        EXPECT_EQ(check_param_value(p, v, 4096), v);
+    for (const std::string& v : Strings{"", "-", "4.2", "1e3", "0x10", " 4", "4 ", "four", "9223372036854775808",
+                                "-9223372036854775809", "99999999999999999999999"})
+        EXPECT_HAWF_ERROR(check_param_value(p, v, 4096), K::Usage, "\"" + v + "\"");
+}
+
+TEST(CheckParamValue, Float) {
+    const ParamSpec p = spec_of("lr:float");
+    for (const std::string& v : Strings{"0.5", "1e-4", "-2.5E+3", "3", ".5", "1."})
+        EXPECT_EQ(check_param_value(p, v, 4096), v);
+    for (const std::string& v : Strings{"nan", "NaN", "inf", "-inf", "Infinity", "0x1p3", "0X10", "1e999", "", "1.5 ",
+                                " 1.5", "1,5", "abc", "1e"})
+        EXPECT_HAWF_ERROR(check_param_value(p, v, 4096), K::Usage, "\"" + v + "\"");
+}
+
+TEST(CheckParamValue, Bool) {
+    const ParamSpec p = spec_of("resume:bool");
+    EXPECT_EQ(check_param_value(p, "true", 4096), "true");
+    EXPECT_EQ(check_param_value(p, "false", 4096), "false");
+    for (const std::string& v : Strings{"True", "1", "yes", "", "false "})
+        EXPECT_HAWF_ERROR(check_param_value(p, v, 4096), K::Usage, "\"" + v + "\"");
+}
+
+TEST(CheckParamValue, EnumMembership) {
+    const ParamSpec p = spec_of("mode:enum(fast|slow)");
+    EXPECT_EQ(check_param_value(p, "fast", 4096), "fast");
+    EXPECT_EQ(check_param_value(p, "slow", 4096), "slow");
+    EXPECT_HAWF_ERROR(check_param_value(p, "medium", 4096), K::Usage, "\"medium\"");
+    EXPECT_HAWF_ERROR(check_param_value(p, "Fast", 4096), K::Usage, "\"Fast\"");
+    EXPECT_HAWF_ERROR(check_param_value(p, "fast|slow", 4096), K::Usage, "fast|slow");
+    // The refusal says what is allowed.
+    EXPECT_HAWF_ERROR(check_param_value(p, "medium", 4096), K::Usage, "fast|slow");
+}
+
+TEST(CheckParamValue, StringKeptVerbatim) {
+    const ParamSpec p = spec_of("note:string");
+    for (const std::string& v : Strings{std::string(""), std::string("line1\nline2\n"), std::string("a=b=c"),
+                                std::string("say \"hi\" and 'bye'"), std::string("$(rm -rf /); `x` \\ ;|&"),
+                                std::string("  padded  "), std::string("\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80")})
+        EXPECT_EQ(check_param_value(p, v, 4096), v);
+}
+
+TEST(CheckParamValue, SizeLimit) {
+    const ParamSpec p = spec_of("note:string");
+    EXPECT_EQ(check_param_value(p, std::string(16, 'a'), 16), std::string(16, 'a'));
+    EXPECT_HAWF_ERROR(check_param_value(p, std::string(17, 'a'), 16), K::Usage, "17 bytes");
+}
+
+TEST(CheckParamValue, RefusesNonUtf8) {
+    const ParamSpec p = spec_of("note:string");
+    // The bytes themselves cannot be shown; the message names the parameter and the offset.
+    for (const std::string& v : Strings{std::string("ab\xff"), std::string("\xc3"), std::string("\xc0\xaf"),
+                                std::string("x\x80y"), std::string("\xe2\x82"), std::string("\xf8\x88\x80\x80\x80")})
+        EXPECT_HAWF_ERROR(check_param_value(p, v, 4096), K::Usage, "value of note is not valid UTF-8");
+}
+
+TEST(CheckUtf8, RefusesWhatJsonCannotStore) {
+    // Surrogates, overlong 3/4-byte forms and code points above U+10FFFF are not UTF-8:
+    // nlohmann::json refuses to write them, so they must be refused here, up front.
+    for (const std::string& v : Strings{std::string("\xed\xa0\x80"), std::string("\xe0\x80\xaf"),
+                                std::string("\xf0\x80\x80\xaf"), std::string("\xf4\x90\x80\x80"),
+                                std::string("\xf5\x80\x80\x80")})
+        EXPECT_HAWF_ERROR(check_utf8(v, "comment"), K::Usage, "comment is not valid UTF-8");
+    for (const std::string& v : Strings{std::string("\xed\x9f\xbf"), std::string("\xf4\x8f\xbf\xbf"),
+                                std::string("\xe0\xa0\x80"), std::string("\xf0\x90\x80\x80"), std::string("\x7f")})
+        EXPECT_NO_THROW(check_utf8(v, "comment"));
+}
+
+TEST(CheckUtf8, AgreesWithJson) {
+    // Whatever check_utf8 accepts, a JSON record can hold, and the other way round
+    // (NUL aside, which JSON could hold but hawf refuses). Deterministic random bytes,
+    // biased to the multi-byte ranges.
+    std::uint32_t state = 12345;
+    auto next = [&] { return state = state * 1664525u + 1013904223u; };
+    const unsigned char interesting[] = {0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1,
+                                         0xc2, 0xdf, 0xe0, 0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3,
+                                         0xf4, 0xf5, 0xf7, 0xf8, 0xfe, 0xff};
+    int accepted = 0, refused = 0;
+    for (int n = 0; n < 200000; ++n) {
+        std::string s;
+        const std::size_t len = 1 + (next() >> 8) % 6;
+        for (std::size_t k = 0; k < len; ++k) {
+            const std::uint32_t r = next() >> 8;
+            s += static_cast<char>(r % 3 ? interesting[(r >> 4) % sizeof interesting] : (r >> 4) & 0xff);
+        }
+        if (s.find('\0') != std::string::npos) continue;
+        bool ours = true, theirs = true;
+        try {
+            check_utf8(s, "value");
+        } catch (const Error&) {
+            ours = false;
+        }
+        try {
+            (void)nlohmann::json(s).dump();
+        } catch (const nlohmann::json::exception&) {
+            theirs = false;
+        }
+        ASSERT_EQ(ours, theirs) << "bytes: " << testing::PrintToString(s);
+        (ours ? accepted : refused)++;
+    }
+    EXPECT_GT(accepted, 1000);
+    EXPECT_GT(refused, 1000);
+}
+
+TEST(CheckUtf8, RefusesNul) {
+    EXPECT_HAWF_ERROR(check_utf8(std::string("a\0b", 3), "comment"), K::Usage, "comment holds a NUL byte");
+}
+
+// ---------------------------------------------------------------- --set KEY=VALUE
+
+TEST(ParseAssignment, KeepsEqualsInValue) {
+    EXPECT_EQ(parse_assignment("lr=0.1"), (std::pair<std::string, std::string>{"lr", "0.1"}));
+    EXPECT_EQ(parse_assignment("expr=a=b==c"), (std::pair<std::string, std::string>{"expr", "a=b==c"}));
+    EXPECT_EQ(parse_assignment("note="), (std::pair<std::string, std::string>{"note", ""}));
+    EXPECT_EQ(parse_assignment("note=x\ny \"q\""), (std::pair<std::string, std::string>{"note", "x\ny \"q\""}));
+}
+
+TEST(ParseAssignment, RefusesMalformed) {
+    EXPECT_HAWF_ERROR(parse_assignment("lr"), K::Usage, "\"lr\"");
+    EXPECT_HAWF_ERROR(parse_assignment("=1"), K::Usage, "\"\"");
+    EXPECT_HAWF_ERROR(parse_assignment("l r=1"), K::Usage, "\"l r\"");
+    EXPECT_HAWF_ERROR(parse_assignment("9x=1"), K::Usage, "\"9x\"");
+}
+
+// ---------------------------------------------------------------- durations
+
+TEST(ParseDuration, Accepts) {
+    EXPECT_EQ(parse_duration("90s"), 90);
+    EXPECT_EQ(parse_duration("30m"), 1800);
+    EXPECT_EQ(parse_duration("24h"), 86400);
+    EXPECT_EQ(parse_duration("2d"), 172800);
+    EXPECT_EQ(parse_duration("1s"), 1);
+    EXPECT_EQ(parse_duration("365d"), 365LL * 86400);
+    EXPECT_EQ(parse_duration("8760h"), 365LL * 86400);
+}
+
+TEST(ParseDuration, Refuses) {
+    for (const std::string& v : Strings{"0s", "0d", "5x", "366d", "8761h", "", "1.5h", "s", "90", "-5m", "+5m", "5 m",
+                                "5S", "1h30m", "31536001s", "99999999999d"})
+        EXPECT_HAWF_ERROR(parse_duration(v), K::Usage, "\"" + v + "\"");
+}
+
+TEST(FormatDuration, PicksLargestUnit) {
+    EXPECT_EQ(format_duration(90), "90s");
+    EXPECT_EQ(format_duration(1800), "30m");
+    EXPECT_EQ(format_duration(86400), "1d");
+    EXPECT_EQ(format_duration(7200), "2h");
+    for (const std::string& v : Strings{"90s", "30m", "24h", "2d", "7h"})
+        EXPECT_EQ(parse_duration(format_duration(parse_duration(v))), parse_duration(v));
+}
+
+// ---------------------------------------------------------------- --hawf-then
+
+TEST(ParseThen, ScriptAndChoices) {
+    ThenSpec t = parse_then("next.sbatch:approve,retry");
+    EXPECT_EQ(t.script, "next.sbatch");
+    EXPECT_EQ(t.on, (std::vector<std::string>{"approve", "retry"}));
+    ThenSpec plain = parse_then("/home/u/next.sbatch");
+    EXPECT_EQ(plain.script, "/home/u/next.sbatch");
+    EXPECT_TRUE(plain.on.empty());
+}
+
+TEST(ParseThen, Refuses) {
+    EXPECT_HAWF_ERROR(parse_then(""), K::Usage, "\"\"");
+    EXPECT_HAWF_ERROR(parse_then(":approve"), K::Usage, "\":approve\"");
+    EXPECT_HAWF_ERROR(parse_then("x.sh:a,a"), K::Usage, "\"a\"");
+}
+
+}  // namespace
+}  // namespace hawf
