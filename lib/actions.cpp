@@ -72,23 +72,52 @@ Checkpoint open_checkpoint(const Spool& spool, const CheckpointSpec& spec, const
     ev.spec = spec;
     if (!spool.append(spec.owner_uid, spec.id, ev)) {
         Checkpoint existing = spool.load(spec.owner_uid, spec.id);
-        bool same = to_json(existing.spec) == to_json(spec);
-        if (!same || existing.state != State::Running)
-            throw Error(ErrorKind::Conflict, "checkpoint " + describe(existing) + " already exists");
+        if (to_json(existing.spec) != to_json(spec))
+            throw Error(ErrorKind::Conflict, "checkpoint " + spec.id.str() + " already exists with other options");
+        if (existing.state == State::Failed) {
+            append_next(spool, spec.owner_uid, spec.id, actor, [](const Checkpoint&) {
+                Event reopened;
+                reopened.type = EventType::Reopened;
+                return reopened;
+            });
+        } else if (existing.state != State::Running) {
+            throw Error(ErrorKind::Conflict, "checkpoint " + describe(existing) + " already: use another name");
+        }
     }
     spool.make_files_dir(spec.owner_uid, spec.id);
     return spool.load(spec.owner_uid, spec.id);
 }
 
 Checkpoint end_checkpoint(const Spool& spool, uid_t owner, const CheckpointId& id, int wait_status,
-                          const Actor& actor) {
-    return append_next(spool, owner, id, actor, [&](const Checkpoint&) {
-        Event ev;
-        bool ok = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
-        ev.type = ok ? EventType::Pending : EventType::Failed;
-        ev.exit_status = wait_status;
-        return ev;
-    });
+                          const Actor& actor, std::uint32_t node, std::uint32_t node_count) {
+    Checkpoint ckpt = spool.load(owner, id);
+    if (node_count > 1) {
+        if (!ckpt.nodes_ended.count(node))
+            ckpt = append_next(spool, owner, id, actor, [&](const Checkpoint&) {
+                Event ev;
+                ev.type = EventType::NodeEnded;
+                ev.node = node;
+                ev.exit_status = wait_status;
+                return ev;
+            });
+        if (ckpt.state != State::Running || ckpt.nodes_ended.size() < node_count) return ckpt;
+        wait_status = 0;
+        for (const auto& [n, status] : ckpt.nodes_ended)
+            if (wait_status == 0) wait_status = status;
+    }
+    try {
+        return append_next(spool, owner, id, actor, [&](const Checkpoint&) {
+            Event ev;
+            bool ok = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
+            ev.type = ok ? EventType::Pending : EventType::Failed;
+            ev.exit_status = wait_status;
+            return ev;
+        });
+    } catch (const Error& e) {
+        // Two last nodes may both see every node ended; the other one wrote it.
+        if (e.kind() != ErrorKind::Conflict || node_count == 1) throw;
+        return spool.load(owner, id);
+    }
 }
 
 void check_may_decide(const CheckpointSpec& spec, uid_t caller) {

@@ -23,14 +23,16 @@ struct Actor {
 // The calling process's real user, via VIA.
 Actor current_actor(const std::string& via);
 
-// Opens a checkpoint in state running (or, for inline checkpoints, pending) and
-// creates its files dir. Opening the same checkpoint again with the same spec while
-// it still runs is a no-op (a requeued job, a second task); anything else conflicts.
+// Opens a checkpoint in state running and creates its files dir. Opening it again
+// with the same spec is a no-op while it runs (another node of the step) and
+// reopens it when it failed (a requeued job); anything else conflicts.
 Checkpoint open_checkpoint(const Spool& spool, const CheckpointSpec& spec, const Actor& actor);
 
-// The marked step ended with WAIT_STATUS: pending on exit 0, failed otherwise.
+// Node NODE of a step on NODE_COUNT nodes ended with WAIT_STATUS (its first non-zero
+// task status). When every node has ended, the checkpoint becomes pending if all
+// exited 0, failed otherwise; whichever node sees that writes it.
 Checkpoint end_checkpoint(const Spool& spool, uid_t owner, const CheckpointId& id, int wait_status,
-                          const Actor& actor);
+                          const Actor& actor, std::uint32_t node = 0, std::uint32_t node_count = 1);
 
 enum class DecideMode { Decide, Amend };
 Checkpoint decide(const Spool& spool, uid_t owner, const CheckpointId& id, const Decision& decision,

@@ -14,7 +14,7 @@ Error corrupt(const std::string& message) { return Error(ErrorKind::Untrusted, "
 const std::pair<EventType, const char*> event_names[] = {
     {EventType::Opened, "opened"},   {EventType::Pending, "pending"}, {EventType::Failed, "failed"},
     {EventType::Decided, "decided"}, {EventType::Amended, "amended"}, {EventType::Revoked, "revoked"},
-    {EventType::Applied, "applied"},
+    {EventType::Applied, "applied"}, {EventType::NodeEnded, "node-ended"}, {EventType::Reopened, "reopened"},
 };
 const std::pair<State, const char*> state_names[] = {
     {State::Running, "running"}, {State::Pending, "pending"}, {State::Decided, "decided"},
@@ -44,6 +44,7 @@ void recheck(F&& f) {
     try {
         f();
     } catch (const Error& e) {
+        if (e.kind() == ErrorKind::Untrusted) throw;
         throw corrupt(e.what());
     }
 }
@@ -129,6 +130,8 @@ std::optional<State> transition(State from, EventType type) {
         case EventType::Amended: if (from == State::Decided) return State::Decided; break;
         case EventType::Revoked: if (from == State::Decided) return State::Pending; break;
         case EventType::Applied: if (from == State::Decided) return State::Applied; break;
+        case EventType::NodeEnded: if (from == State::Running) return State::Running; break;
+        case EventType::Reopened: if (from == State::Failed) return State::Running; break;  // a requeued job
     }
     return std::nullopt;
 }
@@ -152,6 +155,8 @@ Checkpoint fold(std::vector<Event> events) {
         }
         if (ev.type == EventType::Revoked) ckpt.decided.reset();
         if (ev.type == EventType::Pending) ckpt.pending_since = ev.at;
+        if (ev.type == EventType::NodeEnded) ckpt.nodes_ended[ev.node] = ev.exit_status;
+        if (ev.type == EventType::Reopened) ckpt.nodes_ended.clear();
         ckpt.state = *next;
     }
     ckpt.history = std::move(events);
@@ -186,7 +191,8 @@ CheckpointSpec spec_from_json(const json& j) {
             spec.then.push_back({field<std::string>(t, "script"), field<std::vector<std::string>>(t, "on")});
         spec.check();
     });
-    if (spec.scope != "step" && spec.scope != "job" && spec.scope != "inline") throw corrupt("bad scope");
+    if (spec.scope != "step" && spec.scope != "job" && spec.scope != "inline")
+        throw corrupt("bad scope \"" + spec.scope + "\": expected step, job or inline");
     return spec;
 }
 
@@ -199,7 +205,8 @@ json to_json(const Event& ev) {
               {"by", ev.by}, {"by_uid", ev.by_uid}, {"via", ev.via},     {"host", ev.host}};
     if (ev.spec) j["spec"] = to_json(*ev.spec);
     if (ev.decision) j["decision"] = to_json(*ev.decision);
-    if (ev.type == EventType::Failed) j["exit_status"] = ev.exit_status;
+    if (ev.type == EventType::Failed || ev.type == EventType::NodeEnded) j["exit_status"] = ev.exit_status;
+    if (ev.type == EventType::NodeEnded) j["node"] = ev.node;
     return j;
 }
 
@@ -225,7 +232,8 @@ Event event_from_json(const json& j) {
                                field<std::map<std::string, std::string>>(d, "params"),
                                field<std::string>(d, "comment")};
     }
-    if (ev.type == EventType::Failed) ev.exit_status = field<int>(j, "exit_status");
+    if (ev.type == EventType::Failed || ev.type == EventType::NodeEnded) ev.exit_status = field<int>(j, "exit_status");
+    if (ev.type == EventType::NodeEnded) ev.node = field<std::uint32_t>(j, "node");
     return ev;
 }
 

@@ -49,7 +49,7 @@ struct Limits {
 // The choice is one of the options, every parameter is declared and its value fits its type.
 void check_decision(const CheckpointSpec& spec, const Decision& decision, const Limits& limits);
 
-enum class EventType { Opened, Pending, Failed, Decided, Amended, Revoked, Applied };
+enum class EventType { Opened, Pending, Failed, Decided, Amended, Revoked, Applied, NodeEnded, Reopened };
 std::string to_string(EventType type);
 
 struct Event {
@@ -62,7 +62,8 @@ struct Event {
     std::string host;
     std::optional<CheckpointSpec> spec;    // Opened
     std::optional<Decision> decision;      // Decided, Amended
-    int exit_status = 0;                   // Failed: the wait status of the step
+    int exit_status = 0;                   // Failed, NodeEnded: a wait status
+    std::uint32_t node = 0;                // NodeEnded: which node of a multi-node step
 };
 
 enum class State { Running, Pending, Decided, Applied, Failed };
@@ -74,6 +75,7 @@ struct Checkpoint {
     State state = State::Running;
     std::optional<Event> decided;  // the Decided/Amended event in force, if any
     std::int64_t pending_since = 0;
+    std::map<std::uint32_t, int> nodes_ended;  // multi-node step: node -> wait status
     std::vector<Event> history;
 
     const Decision* decision() const { return decided ? &*decided->decision : nullptr; }

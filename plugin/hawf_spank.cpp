@@ -70,6 +70,11 @@ public:
         spank_get_item(sp_, S_JOB_NODEID, &id);
         return id;
     }
+    std::uint32_t node_count() const override {
+        std::uint32_t count = 1;
+        spank_get_item(sp_, S_JOB_NNODES, &count);
+        return count;
+    }
     JobUser user() const override {
         JobUser u;
         spank_get_item(sp_, S_JOB_UID, &u.uid);

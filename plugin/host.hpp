@@ -42,6 +42,7 @@ public:
     virtual Client client() const = 0;
     virtual StepIds step() const = 0;             // Stepd only
     virtual std::uint32_t node_id() const = 0;    // Stepd only: 0 on the step's first node
+    virtual std::uint32_t node_count() const = 0; // Stepd only: nodes of the job
     virtual JobUser user() const = 0;             // Stepd only
     virtual int task_exit_status() const = 0;     // in task_exit only: the wait status
     // The job's environment in slurmstepd, the process environment in srun/sbatch.

@@ -50,8 +50,7 @@ void StepSide::user_init(Host& host, const Request& request) {
     host.setenv("HAWF_CHECKPOINT", id.str());
     host.setenv("HAWF_CHECKPOINT_DIR", out.text);
     if (conf_path_ != default_config_path) host.setenv("HAWF_CONF", conf_path_);
-    // On a multi-node step every node sees the checkpoint; the first node ends it.
-    if (host.node_id() == 0) opened_ = id;
+    opened_ = id;
 }
 
 int StepSide::task_init(Host& host) {
@@ -68,9 +67,10 @@ void StepSide::exit(Host& host) {
     if (!opened_) return;
     const CheckpointId id = *opened_;
     const JobUser user = host.user();
+    const std::uint32_t node = host.node_id(), nodes = host.node_count();
     Outcome out = run_as_user(user, [&] {
         const Spool spool(load_config(conf_path_).spool);
-        end_checkpoint(spool, user.uid, id, exit_status_, current_actor("plugin"));
+        end_checkpoint(spool, user.uid, id, exit_status_, current_actor("plugin"), node, nodes);
         return std::string();
     });
     if (!out.ok) host.error("hawf: cannot end checkpoint " + id.str() + ": " + out.text);

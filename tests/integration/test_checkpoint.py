@@ -131,6 +131,26 @@ class ArrayJob(ClusterTestCase):
         self.assertEqual(mine, ["%d_1:eval" % job, "%d_2:eval" % job])
 
 
+class RequeuedJob(ClusterTestCase):
+
+    def test_requeued_job_reopens_its_checkpoint(self):
+        script = "#!/bin/bash\nif [ \"${SLURM_RESTART_COUNT:-0}\" = 0 ]; then touch started; sleep 60; fi\necho run\n"
+        job = self.hawf.sbatch(ALICE, script, "--requeue", "--hawf-checkpoint=rq")
+        ckpt = "%d:rq" % job
+        self.hawf.wait_state(ALICE, ckpt, "running")
+        r = self.hawf.run(ALICE, ["scontrol", "requeue", str(job)])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # Slurm delays a requeued job's start; its owner may bring it forward.
+        deadline = time.time() + 60
+        while self.hawf.cluster.job_info(job)["JobState"] != "PENDING" and time.time() < deadline:
+            time.sleep(0.2)
+        self.hawf.run(ALICE, ["scontrol", "update", "JobId=%d" % job, "StartTime=now"])
+        self.assertEqual(self.hawf.wait_job(job, timeout=180)["JobState"], "COMPLETED")
+        self.hawf.wait_state(ALICE, ckpt, "pending")
+        events = [e["event"] for e in json.loads(self.hawf.tool(ALICE, "hawf", "log", "--json", ckpt).stdout)]
+        self.assertEqual(events, ["opened", "failed", "reopened", "pending"])
+
+
 class FailedJob(ClusterTestCase):
 
     def test_failed_job_opens_nothing_to_decide(self):
@@ -175,6 +195,18 @@ class StepCheckpoint(ClusterTestCase):
         self.assertIn("BATCH=\n", out)
         self.assertIn("STEP=%d:inner\n" % job, out)
         self.hawf.wait_state(ALICE, "%d:inner" % job, "pending")
+
+    def test_multi_node_step_is_pending_only_if_every_node_succeeds(self):
+        ok = self.hawf.run(ALICE, ["srun", "-N2", "--hawf-checkpoint=both", "bash", "-c",
+                                   '[ $SLURM_NODEID = 0 ] && echo "$HAWF_CHECKPOINT"; true'])
+        self.assertEqual(ok.returncode, 0, ok.stderr)
+        self.hawf.wait_state(ALICE, ok.stdout.strip(), "pending")
+        bad = self.hawf.run(ALICE, ["srun", "-N2", "--hawf-checkpoint=second", "bash", "-c",
+                                    '[ $SLURM_NODEID = 0 ] && echo "$HAWF_CHECKPOINT"; exit $SLURM_NODEID'])
+        self.assertNotEqual(bad.returncode, 0)
+        shown = self.hawf.wait_state(ALICE, bad.stdout.strip(), "failed")
+        log = json.loads(self.hawf.tool(ALICE, "hawf", "log", "--json", shown["checkpoint"]).stdout)
+        self.assertEqual(sorted(e["node"] for e in log if e["event"] == "node-ended"), [0, 1])
 
     def test_failed_srun_step(self):
         r = self.hawf.run(ALICE, ["srun", "--hawf-checkpoint=bad", "bash", "-c", 'echo "$HAWF_CHECKPOINT"; exit 4'])

@@ -43,6 +43,7 @@ public:
     MOCK_METHOD(Client, client, (), (const, override));
     MOCK_METHOD(StepIds, step, (), (const, override));
     MOCK_METHOD(std::uint32_t, node_id, (), (const, override));
+    MOCK_METHOD(std::uint32_t, node_count, (), (const, override));
     MOCK_METHOD(JobUser, user, (), (const, override));
     MOCK_METHOD(int, task_exit_status, (), (const, override));
     MOCK_METHOD(std::optional<std::string>, getenv, (const std::string&), (const, override));
@@ -415,6 +416,7 @@ protected:
         ON_CALL(host_, step()).WillByDefault(Return(StepIds{4242, batch_step_id, 0, 0}));
         ON_CALL(host_, user()).WillByDefault(Return(user_));
         ON_CALL(host_, node_id()).WillByDefault(Return(0u));
+        ON_CALL(host_, node_count()).WillByDefault(Return(1u));
         ON_CALL(host_, task_exit_status()).WillByDefault(Return(0));
         ON_CALL(host_, getenv(_)).WillByDefault(Return(std::nullopt));
     }
@@ -552,15 +554,57 @@ TEST_F(StepSideTest, NoValArrayTaskIdUsesPlainJobId) {
     EXPECT_EQ(load("5002:eval").state, State::Running);
 }
 
-TEST_F(StepSideTest, OtherNodesDoNotEndTheCheckpoint) {
-    ON_CALL(host_, node_id()).WillByDefault(Return(1u));
+TEST_F(StepSideTest, MultiNodeStepEndsWhenTheLastNodeEnds) {
+    ON_CALL(host_, node_count()).WillByDefault(Return(2u));
     EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
-    EXPECT_CALL(host_, setenv("HAWF_CHECKPOINT", "4242:eval")).Times(1);
-    StepSide side(conf_);
-    side.user_init(host_, checkpoint_request());
-    side.task_exit(host_);
-    side.exit(host_);
+    StepSide first(conf_), second(conf_);
+    first.user_init(host_, checkpoint_request());
+    ON_CALL(host_, node_id()).WillByDefault(Return(1u));
+    second.user_init(host_, checkpoint_request());
+    second.task_exit(host_);
+    second.exit(host_);
+    EXPECT_EQ(load("4242:eval").state, State::Running);  // node 0 still runs
+    ON_CALL(host_, node_id()).WillByDefault(Return(0u));
+    first.task_exit(host_);
+    first.exit(host_);
+    EXPECT_EQ(load("4242:eval").state, State::Pending);
+}
+
+TEST_F(StepSideTest, MultiNodeStepFailsWhenAnyNodeFails) {
+    ON_CALL(host_, node_count()).WillByDefault(Return(2u));
+    EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
+    StepSide first(conf_), second(conf_);
+    first.user_init(host_, checkpoint_request());
+    first.task_exit(host_);
+    first.exit(host_);
     EXPECT_EQ(load("4242:eval").state, State::Running);
+    ON_CALL(host_, node_id()).WillByDefault(Return(1u));
+    ON_CALL(host_, task_exit_status()).WillByDefault(Return(3 << 8));
+    second.user_init(host_, checkpoint_request());
+    second.task_exit(host_);
+    second.exit(host_);
+    const Checkpoint c = load("4242:eval");
+    EXPECT_EQ(c.state, State::Failed);
+    EXPECT_EQ(c.history.back().exit_status, 3 << 8);
+}
+
+TEST_F(StepSideTest, RequeuedJobReopensItsFailedCheckpoint) {
+    EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
+    {
+        StepSide side(conf_);
+        side.user_init(host_, checkpoint_request());
+        ON_CALL(host_, task_exit_status()).WillByDefault(Return(SIGTERM));
+        side.task_exit(host_);
+        side.exit(host_);
+    }
+    EXPECT_EQ(load("4242:eval").state, State::Failed);
+    ON_CALL(host_, task_exit_status()).WillByDefault(Return(0));
+    StepSide rerun(conf_);
+    rerun.user_init(host_, checkpoint_request());
+    EXPECT_EQ(rerun.task_init(host_), 0);
+    rerun.task_exit(host_);
+    rerun.exit(host_);
+    EXPECT_EQ(load("4242:eval").state, State::Pending);
 }
 
 TEST_F(StepSideTest, UnmarkedStepDoesNothing) {
