@@ -5,36 +5,60 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <optional>
 
 #include "error.hpp"
 
 namespace hawf {
 namespace {
 
-// Appends the event MAKE builds from the current checkpoint; on a lost race, reads
-// again and lets MAKE decide anew (it throws when the new state forbids it).
+// Appends the event MAKE builds from the current checkpoint (nullopt while it has
+// no event yet); MAKE returns nullopt when there is nothing to write. On a lost
+// race it reads again and lets MAKE decide anew (it throws when the new state
+// forbids it). Returns the checkpoint as it is afterwards.
 template <typename Make>
 Checkpoint append_next(const Spool& spool, uid_t owner, const CheckpointId& id, const Actor& actor, Make make) {
     for (int attempt = 0; attempt < 100; ++attempt) {
-        Checkpoint ckpt = spool.load(owner, id);
-        Event ev = make(ckpt);
-        ev.seq = ckpt.last_seq() + 1;
-        ev.at = std::time(nullptr);
-        ev.by = actor.user;
-        ev.by_uid = actor.uid;
-        ev.via = actor.via;
-        ev.host = actor.host;
-        auto next = transition(ckpt.state, ev.type);
+        std::optional<Checkpoint> ckpt;
+        try {
+            ckpt = spool.load(owner, id);
+        } catch (const Error& e) {
+            if (e.kind() != ErrorKind::NotFound) throw;
+        }
+        std::optional<Event> ev = make(ckpt);
+        if (!ev) return *ckpt;
+        ev->seq = ckpt ? ckpt->last_seq() + 1 : 1;
+        ev->at = std::time(nullptr);
+        ev->by = actor.user;
+        ev->by_uid = actor.uid;
+        ev->via = actor.via;
+        ev->host = actor.host;
+        std::optional<State> next = ckpt ? transition(ckpt->state, ev->type)
+                                         : ev->type == EventType::Opened ? std::optional<State>(State::Running)
+                                         : ev->type == EventType::FollowUpAdded ? std::optional<State>(State::Expected)
+                                                                                : std::nullopt;
         if (!next)
-            throw Error(ErrorKind::Conflict, "cannot " + to_string(ev.type) + " " + id.str() + ": it is " +
-                                                 to_string(ckpt.state));
+            throw Error(ErrorKind::Conflict, "cannot add \"" + to_string(ev->type) + "\" to " + id.str() + ": it is " +
+                                                 (ckpt ? to_string(ckpt->state) : "not open"));
         // The index must never miss a pending checkpoint: add before, remove after.
         if (*next == State::Pending) spool.set_pending(owner, id, true);
-        if (!spool.append(owner, id, ev)) continue;
-        if (*next != State::Pending) spool.set_pending(owner, id, false);
+        if (!spool.append(owner, id, *ev)) continue;
+        if (*next != State::Pending && ckpt && ckpt->state == State::Pending) spool.set_pending(owner, id, false);
         return spool.load(owner, id);
     }
     throw Error(ErrorKind::Conflict, "too many concurrent changes to " + id.str() + ": try again");
+}
+
+// The checkpoint MAKE was given, which must exist.
+const Checkpoint& existing(const std::optional<Checkpoint>& c, const CheckpointId& id) {
+    if (!c || c->state == State::Expected) throw Error(ErrorKind::NotFound, "no checkpoint " + id.str() + " (not opened yet)");
+    return *c;
+}
+
+Event event(EventType type) {
+    Event ev;
+    ev.type = type;
+    return ev;
 }
 
 std::string describe(const Checkpoint& c) {
@@ -61,56 +85,46 @@ Actor current_actor(const std::string& via) {
 
 Checkpoint open_checkpoint(const Spool& spool, const CheckpointSpec& spec, const Actor& actor) {
     spec.check();
-    Event ev;
-    ev.seq = 1;
-    ev.type = EventType::Opened;
-    ev.at = std::time(nullptr);
-    ev.by = actor.user;
-    ev.by_uid = actor.uid;
-    ev.via = actor.via;
-    ev.host = actor.host;
-    ev.spec = spec;
-    if (!spool.append(spec.owner_uid, spec.id, ev)) {
-        Checkpoint existing = spool.load(spec.owner_uid, spec.id);
-        if (to_json(existing.spec) != to_json(spec))
-            throw Error(ErrorKind::Conflict, "checkpoint " + spec.id.str() + " already exists with other options");
-        if (existing.state == State::Failed) {
-            append_next(spool, spec.owner_uid, spec.id, actor, [](const Checkpoint&) {
-                Event reopened;
-                reopened.type = EventType::Reopened;
-                return reopened;
-            });
-        } else if (existing.state != State::Running) {
-            throw Error(ErrorKind::Conflict, "checkpoint " + describe(existing) + " already: use another name");
+    Checkpoint ckpt = append_next(spool, spec.owner_uid, spec.id, actor, [&](const std::optional<Checkpoint>& c) {
+        std::optional<Event> ev;
+        if (!c || c->state == State::Expected) {
+            ev = event(EventType::Opened);
+            ev->spec = spec;
+            return ev;
         }
-    }
+        if (to_json(c->spec) != to_json(spec))
+            throw Error(ErrorKind::Conflict, "checkpoint " + spec.id.str() + " already exists with other options");
+        if (c->state == State::Failed) return ev = event(EventType::Reopened);
+        if (c->state != State::Running)
+            throw Error(ErrorKind::Conflict, "checkpoint " + describe(*c) + " already: use another name");
+        return ev;  // another node of the same step opened it
+    });
     spool.make_files_dir(spec.owner_uid, spec.id);
-    return spool.load(spec.owner_uid, spec.id);
+    return ckpt;
 }
 
 Checkpoint end_checkpoint(const Spool& spool, uid_t owner, const CheckpointId& id, int wait_status,
                           const Actor& actor, std::uint32_t node, std::uint32_t node_count) {
-    Checkpoint ckpt = spool.load(owner, id);
     if (node_count > 1) {
-        if (!ckpt.nodes_ended.count(node))
-            ckpt = append_next(spool, owner, id, actor, [&](const Checkpoint&) {
-                Event ev;
-                ev.type = EventType::NodeEnded;
-                ev.node = node;
-                ev.exit_status = wait_status;
-                return ev;
-            });
+        Checkpoint ckpt = append_next(spool, owner, id, actor, [&](const std::optional<Checkpoint>& c) {
+            std::optional<Event> ev;
+            if (existing(c, id).nodes_ended.count(node)) return ev;
+            ev = event(EventType::NodeEnded);
+            ev->node = node;
+            ev->exit_status = wait_status;
+            return ev;
+        });
         if (ckpt.state != State::Running || ckpt.nodes_ended.size() < node_count) return ckpt;
         wait_status = 0;
         for (const auto& [n, status] : ckpt.nodes_ended)
             if (wait_status == 0) wait_status = status;
     }
     try {
-        return append_next(spool, owner, id, actor, [&](const Checkpoint&) {
-            Event ev;
+        return append_next(spool, owner, id, actor, [&](const std::optional<Checkpoint>& c) {
+            existing(c, id);
             bool ok = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
-            ev.type = ok ? EventType::Pending : EventType::Failed;
-            ev.exit_status = wait_status;
+            std::optional<Event> ev = event(ok ? EventType::Pending : EventType::Failed);
+            ev->exit_status = wait_status;
             return ev;
         });
     } catch (const Error& e) {
@@ -128,7 +142,8 @@ void check_may_decide(const CheckpointSpec& spec, uid_t caller) {
 
 Checkpoint decide(const Spool& spool, uid_t owner, const CheckpointId& id, const Decision& decision,
                   DecideMode mode, const Actor& actor, const Limits& limits) {
-    return append_next(spool, owner, id, actor, [&](const Checkpoint& c) {
+    return append_next(spool, owner, id, actor, [&](const std::optional<Checkpoint>& maybe) {
+        const Checkpoint& c = existing(maybe, id);
         check_may_decide(c.spec, actor.uid);
         check_decision(c.spec, decision, limits);
         if (mode == DecideMode::Decide && c.state != State::Pending) {
@@ -138,21 +153,53 @@ Checkpoint decide(const Spool& spool, uid_t owner, const CheckpointId& id, const
         if (mode == DecideMode::Amend && c.state != State::Decided)
             throw Error(ErrorKind::Conflict, "cannot amend " + describe(c) +
                                                  (c.state == State::Applied ? ": a follow-up already used it" : ""));
-        Event ev;
-        ev.type = mode == DecideMode::Decide ? EventType::Decided : EventType::Amended;
-        ev.decision = decision;
+        std::optional<Event> ev = event(mode == DecideMode::Decide ? EventType::Decided : EventType::Amended);
+        ev->decision = decision;
         return ev;
     });
 }
 
 Checkpoint revoke(const Spool& spool, uid_t owner, const CheckpointId& id, const Actor& actor) {
-    return append_next(spool, owner, id, actor, [&](const Checkpoint& c) {
+    return append_next(spool, owner, id, actor, [&](const std::optional<Checkpoint>& maybe) {
+        const Checkpoint& c = existing(maybe, id);
         check_may_decide(c.spec, actor.uid);
         if (c.state != State::Decided)
             throw Error(ErrorKind::Conflict, "cannot revoke " + describe(c) +
                                                  (c.state == State::Applied ? ": a follow-up already used it" : ""));
-        Event ev;
-        ev.type = EventType::Revoked;
+        return std::optional<Event>(event(EventType::Revoked));
+    });
+}
+
+Checkpoint add_followup(const Spool& spool, const FollowUp& followup, const Actor& actor) {
+    return append_next(spool, followup.owner_uid, followup.of, actor, [&](const std::optional<Checkpoint>& c) {
+        if (c && c->state != State::Expected && c->state != State::Running && c->state != State::Pending)
+            throw Error(ErrorKind::Conflict, "cannot add a follow-up: " + describe(*c));
+        if (c && c->followup(followup.job)) return std::optional<Event>();
+        std::optional<Event> ev = event(EventType::FollowUpAdded);
+        ev->followup = followup;
+        return ev;
+    });
+}
+
+Checkpoint take_default(const Spool& spool, uid_t owner, const CheckpointId& id, std::int64_t now,
+                        const Actor& actor) {
+    return append_next(spool, owner, id, actor, [&](const std::optional<Checkpoint>& maybe) {
+        const Checkpoint& c = existing(maybe, id);
+        std::optional<Event> ev;
+        if (c.state != State::Pending || !c.deadline() || now < c.deadline()) return ev;  // decided, or not yet due
+        ev = event(EventType::Decided);
+        ev->decision = Decision{c.spec.default_choice, {}, "no decision before the deadline"};
+        return ev;
+    });
+}
+
+Checkpoint mark_applied(const Spool& spool, uid_t owner, const CheckpointId& id, const std::string& job,
+                        const Actor& actor) {
+    return append_next(spool, owner, id, actor, [&](const std::optional<Checkpoint>& maybe) {
+        std::optional<Event> ev;
+        if (existing(maybe, id).state != State::Decided) return ev;  // applied already by another follow-up
+        ev = event(EventType::Applied);
+        ev->job = job;
         return ev;
     });
 }

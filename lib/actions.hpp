@@ -39,6 +39,20 @@ Checkpoint decide(const Spool& spool, uid_t owner, const CheckpointId& id, const
                   DecideMode mode, const Actor& actor, const Limits& limits);
 Checkpoint revoke(const Spool& spool, uid_t owner, const CheckpointId& id, const Actor& actor);
 
+// Registers a follow-up job; allowed until the checkpoint is decided, also before
+// its job has opened it. Adding the same job again changes nothing.
+Checkpoint add_followup(const Spool& spool, const FollowUp& followup, const Actor& actor);
+
+// If the checkpoint is pending and its deadline has passed at NOW, records its
+// default choice (decided_by "timeout"). Racing a human, the first writer wins;
+// either way the checkpoint returned holds exactly one decision.
+Checkpoint take_default(const Spool& spool, uid_t owner, const CheckpointId& id, std::int64_t now,
+                        const Actor& actor);
+
+// The follow-up JOB started with the decision: it can no longer be amended or revoked.
+Checkpoint mark_applied(const Spool& spool, uid_t owner, const CheckpointId& id, const std::string& job,
+                        const Actor& actor);
+
 // Finds whose checkpoint ID is, for a caller with uid CALLER. The caller's own
 // checkpoint wins; otherwise exactly one other owner must hold it.
 uid_t find_owner(const Spool& spool, const CheckpointId& id, uid_t caller);

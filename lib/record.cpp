@@ -15,8 +15,10 @@ const std::pair<EventType, const char*> event_names[] = {
     {EventType::Opened, "opened"},   {EventType::Pending, "pending"}, {EventType::Failed, "failed"},
     {EventType::Decided, "decided"}, {EventType::Amended, "amended"}, {EventType::Revoked, "revoked"},
     {EventType::Applied, "applied"}, {EventType::NodeEnded, "node-ended"}, {EventType::Reopened, "reopened"},
+    {EventType::FollowUpAdded, "follow-up"},
 };
 const std::pair<State, const char*> state_names[] = {
+    {State::Expected, "expected"},
     {State::Running, "running"}, {State::Pending, "pending"}, {State::Decided, "decided"},
     {State::Applied, "applied"}, {State::Failed, "failed"},
 };
@@ -123,7 +125,10 @@ State parse_state(const std::string& text) {
 
 std::optional<State> transition(State from, EventType type) {
     switch (type) {
-        case EventType::Opened: return std::nullopt;  // only as the first event
+        case EventType::Opened: if (from == State::Expected) return State::Running; break;
+        case EventType::FollowUpAdded:
+            if (from == State::Expected || from == State::Running || from == State::Pending) return from;
+            break;
         case EventType::Pending: if (from == State::Running) return State::Pending; break;
         case EventType::Failed: if (from == State::Running) return State::Failed; break;
         case EventType::Decided: if (from == State::Pending) return State::Decided; break;
@@ -137,14 +142,32 @@ std::optional<State> transition(State from, EventType type) {
 }
 
 Checkpoint fold(std::vector<Event> events) {
-    if (events.empty() || events[0].type != EventType::Opened || !events[0].spec)
-        throw corrupt("history does not start with an \"opened\" event");
     Checkpoint ckpt;
-    ckpt.spec = *events[0].spec;
+    if (!events.empty() && events[0].type == EventType::Opened && events[0].spec) {
+        ckpt.spec = *events[0].spec;
+        ckpt.state = State::Running;
+    } else if (!events.empty() && events[0].type == EventType::FollowUpAdded && events[0].followup) {
+        ckpt.spec.id = events[0].followup->of;  // the rest comes with "opened"
+        ckpt.spec.owner_uid = events[0].followup->owner_uid;
+        ckpt.state = State::Expected;
+    } else {
+        throw corrupt("history does not start with an \"opened\" or \"follow-up\" event");
+    }
     for (std::size_t i = 0; i < events.size(); ++i) {
         const Event& ev = events[i];
         if (ev.seq != i + 1) throw corrupt("event " + std::to_string(ev.seq) + " out of sequence");
+        if (ev.type == EventType::FollowUpAdded) {
+            const FollowUp& f = *ev.followup;
+            if (!(f.of == ckpt.spec.id) || f.owner_uid != ckpt.spec.owner_uid || ckpt.followup(f.job))
+                throw corrupt("follow-up " + f.job + " does not belong to " + ckpt.spec.id.str() + " or is there twice");
+            ckpt.followups.push_back(f);
+        }
         if (i == 0) continue;
+        if (ev.type == EventType::Opened) {
+            if (!ev.spec || !(ev.spec->id == ckpt.spec.id) || ev.spec->owner_uid != ckpt.spec.owner_uid)
+                throw corrupt("\"opened\" event for another checkpoint");
+            ckpt.spec = *ev.spec;
+        }
         auto next = transition(ckpt.state, ev.type);
         if (!next)
             throw corrupt("event \"" + to_string(ev.type) + "\" not allowed in state " + to_string(ckpt.state));
@@ -170,7 +193,8 @@ json to_json(const CheckpointSpec& spec) {
     for (const auto& t : spec.then) then.push_back({{"script", t.script}, {"on", t.on}});
     return {{"checkpoint", spec.id.str()}, {"owner_uid", spec.owner_uid}, {"owner", spec.owner},
             {"scope", spec.scope},         {"options", spec.options},     {"params", params},
-            {"timeout_s", spec.timeout_s}, {"default", spec.default_choice}, {"then", then}};
+            {"timeout_s", spec.timeout_s}, {"default", spec.default_choice}, {"then", then},
+            {"signal", spec.signal}};
 }
 
 CheckpointSpec spec_from_json(const json& j) {
@@ -193,6 +217,8 @@ CheckpointSpec spec_from_json(const json& j) {
     });
     if (spec.scope != "step" && spec.scope != "job" && spec.scope != "inline")
         throw corrupt("bad scope \"" + spec.scope + "\": expected step, job or inline");
+    spec.signal = field_or<std::string>(j, "signal", "");
+    if (!spec.signal.empty()) recheck([&] { check_signal(spec.signal); });
     return spec;
 }
 
@@ -207,6 +233,10 @@ json to_json(const Event& ev) {
     if (ev.decision) j["decision"] = to_json(*ev.decision);
     if (ev.type == EventType::Failed || ev.type == EventType::NodeEnded) j["exit_status"] = ev.exit_status;
     if (ev.type == EventType::NodeEnded) j["node"] = ev.node;
+    if (ev.followup)
+        j["follow_up"] = {{"checkpoint", ev.followup->of.str()}, {"owner_uid", ev.followup->owner_uid},
+                          {"job", ev.followup->job}, {"script", ev.followup->script}, {"on", ev.followup->on}};
+    if (ev.type == EventType::Applied) j["job"] = ev.job;
     return j;
 }
 
@@ -234,7 +264,38 @@ Event event_from_json(const json& j) {
     }
     if (ev.type == EventType::Failed || ev.type == EventType::NodeEnded) ev.exit_status = field<int>(j, "exit_status");
     if (ev.type == EventType::NodeEnded) ev.node = field<std::uint32_t>(j, "node");
+    if (ev.type == EventType::FollowUpAdded) {
+        const json f = field<json>(j, "follow_up");
+        FollowUp up;
+        recheck([&] {
+            up.of = parse_checkpoint_id(field<std::string>(f, "checkpoint"));
+            up.owner_uid = field<uid_t>(f, "owner_uid");
+            up.job = field<std::string>(f, "job");
+            check_job_id(up.job);
+            up.script = field<std::string>(f, "script");
+            check_utf8(up.script, "follow-up script");
+            up.on = field<std::vector<std::string>>(f, "on");
+            for (const auto& c : up.on) check_name(c, "choice");
+        });
+        ev.followup = up;
+    }
+    if (ev.type == EventType::Applied) {
+        ev.job = field<std::string>(j, "job");
+        recheck([&] { check_job_id(ev.job); });
+    }
     return ev;
+}
+
+std::vector<std::string> Checkpoint::releasing_choices(const FollowUp& f) const {
+    if (!f.on.empty()) return f.on;
+    if (spec.options.empty()) return {};
+    return {spec.options.front()};
+}
+
+const FollowUp* Checkpoint::followup(const std::string& job) const {
+    for (const auto& f : followups)
+        if (f.job == job) return &f;
+    return nullptr;
 }
 
 json decision_json(const Checkpoint& ckpt) {

@@ -29,6 +29,7 @@ struct CheckpointSpec {
     std::int64_t timeout_s = 0;        // 0: no timeout
     std::string default_choice;        // required when timeout_s > 0
     std::vector<ThenSpec> then;        // follow-ups declared with --hawf-then
+    std::string signal;                // sent to the running job on a decision ("USR1"), or ""
 
     const ParamSpec* param(const std::string& key) const;
     bool has_option(const std::string& choice) const;
@@ -49,7 +50,19 @@ struct Limits {
 // The choice is one of the options, every parameter is declared and its value fits its type.
 void check_decision(const CheckpointSpec& spec, const Decision& decision, const Limits& limits);
 
-enum class EventType { Opened, Pending, Failed, Decided, Amended, Revoked, Applied, NodeEnded, Reopened };
+// A job waiting in Slurm's queue (held, afterok on the checkpoint's job) for a
+// decision whose choice is in ON; empty ON means the checkpoint's first option.
+struct FollowUp {
+    CheckpointId of;   // the checkpoint it follows
+    uid_t owner_uid = 0;
+    std::string job;   // its Slurm job id
+    std::string script;
+    std::vector<std::string> on;
+};
+
+enum class EventType {
+    Opened, Pending, Failed, Decided, Amended, Revoked, Applied, NodeEnded, Reopened, FollowUpAdded
+};
 std::string to_string(EventType type);
 
 struct Event {
@@ -64,9 +77,12 @@ struct Event {
     std::optional<Decision> decision;      // Decided, Amended
     int exit_status = 0;                   // Failed, NodeEnded: a wait status
     std::uint32_t node = 0;                // NodeEnded: which node of a multi-node step
+    std::optional<FollowUp> followup;      // FollowUpAdded
+    std::string job;                       // Applied: the follow-up that started with the decision
 };
 
-enum class State { Running, Pending, Decided, Applied, Failed };
+// Expected: follow-ups wait for a checkpoint its job has not opened yet.
+enum class State { Expected, Running, Pending, Decided, Applied, Failed };
 std::string to_string(State state);
 State parse_state(const std::string& text);
 
@@ -76,11 +92,15 @@ struct Checkpoint {
     std::optional<Event> decided;  // the Decided/Amended event in force, if any
     std::int64_t pending_since = 0;
     std::map<std::uint32_t, int> nodes_ended;  // multi-node step: node -> wait status
+    std::vector<FollowUp> followups;
     std::vector<Event> history;
 
     const Decision* decision() const { return decided ? &*decided->decision : nullptr; }
 
     std::int64_t deadline() const { return spec.timeout_s && pending_since ? pending_since + spec.timeout_s : 0; }
+    // The choices that release follow-up F (its own, or the first option).
+    std::vector<std::string> releasing_choices(const FollowUp& f) const;
+    const FollowUp* followup(const std::string& job) const;
     std::uint64_t last_seq() const { return history.empty() ? 0 : history.back().seq; }
 };
 

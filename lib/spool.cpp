@@ -129,6 +129,17 @@ Fd Spool::open_files_dir(uid_t owner, const CheckpointId& id) const {
     return ckpt ? open_dir(ckpt.get(), "files", Trust{owner}, files_dir(owner, id)) : Fd();
 }
 
+std::string Spool::write_delivery(uid_t owner, const CheckpointId& id, const std::string& job,
+                                 const std::string& json) const {
+    Fd ckpt = open_checkpoint(owner, id, false);
+    if (!ckpt) throw not_found(id);
+    const std::string rel = "ckpt/" + id.job_id + "/" + id.name + "/delivered";
+    Fd dir = make_dir(ckpt.get(), "delivered", Trust{owner}, path(owner, rel));
+    const std::string name = job + ".json";
+    create_file(dir.get(), name, json, path(owner, rel + "/" + name));  // a requeued follow-up keeps the first
+    return path(owner, rel + "/" + name);
+}
+
 void Spool::set_pending(uid_t owner, const CheckpointId& id, bool pending) const {
     Fd user = open_user(owner, pending);
     if (!user) return;

@@ -42,6 +42,10 @@ public:
     void make_files_dir(uid_t owner, const CheckpointId& id) const;
     Fd open_files_dir(uid_t owner, const CheckpointId& id) const;  // empty Fd if missing
 
+    // The decision as follow-up JOB received it (HAWF_DECISION_FILE); written once.
+    std::string write_delivery(uid_t owner, const CheckpointId& id, const std::string& job,
+                               const std::string& json) const;
+
     void set_pending(uid_t owner, const CheckpointId& id, bool pending) const;
     std::vector<CheckpointId> pending_ids(uid_t owner) const;  // from the index
     std::vector<CheckpointId> all_ids(uid_t owner) const;       // walks the whole tree

@@ -260,6 +260,12 @@ std::string format_duration(std::int64_t s) {
     return std::to_string(s) + "s";
 }
 
+void check_signal(const std::string& name) {
+    for (const char* ok : {"USR1", "USR2", "HUP", "INT", "TERM", "CONT"})
+        if (name == ok) return;
+    throw usage("bad signal " + quote(name) + ": use USR1, USR2, HUP, INT, TERM or CONT (without SIG)");
+}
+
 ThenSpec parse_then(const std::string& text) {
     ThenSpec then;
     auto colon = text.rfind(':');

@@ -58,6 +58,9 @@ std::string format_duration(std::int64_t seconds);
 // Text that goes into a JSON record must be valid UTF-8 (no other bytes survive JSON).
 void check_utf8(const std::string& text, const std::string& what);
 
+// A signal name hawf may send to a running job: USR1, USR2, HUP, INT, TERM, CONT.
+void check_signal(const std::string& name);
+
 // --hawf-then=SCRIPT[:CHOICE,...]
 struct ThenSpec {
     std::string script;

@@ -91,6 +91,13 @@ public:
         spank_get_item(sp_, S_TASK_EXIT_STATUS, &status);
         return status;
     }
+    std::vector<std::string> job_env() const override {
+        char** env = nullptr;
+        std::vector<std::string> copy;  // Slurm owns the array
+        if (spank_get_item(sp_, S_JOB_ENV, &env) == ESPANK_SUCCESS && env)
+            for (char** e = env; *e; ++e) copy.emplace_back(*e);
+        return copy;
+    }
     std::optional<std::string> getenv(const std::string& name) const override {
         if (where() != Where::Stepd) {
             const char* value = std::getenv(name.c_str());
@@ -154,6 +161,7 @@ spank_opt_cb_f callback_for(Opt id) {
         case Opt::Timeout: return option_callback<Opt::Timeout>;
         case Opt::Default: return option_callback<Opt::Default>;
         case Opt::Then: return option_callback<Opt::Then>;
+        case Opt::After: return option_callback<Opt::After>;
     }
     return nullptr;
 }

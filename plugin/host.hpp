@@ -45,6 +45,7 @@ public:
     virtual std::uint32_t node_count() const = 0; // Stepd only: nodes of the job
     virtual JobUser user() const = 0;             // Stepd only
     virtual int task_exit_status() const = 0;     // in task_exit only: the wait status
+    virtual std::vector<std::string> job_env() const = 0;  // Stepd only: "NAME=value" entries
     // The job's environment in slurmstepd, the process environment in srun/sbatch.
     virtual std::optional<std::string> getenv(const std::string& name) const = 0;
     virtual void setenv(const std::string& name, const std::string& value) = 0;

@@ -4,7 +4,7 @@
 
 namespace hawf::plugin {
 
-const OptionInfo option_table[6] = {
+const OptionInfo option_table[7] = {
     {Opt::Checkpoint, "hawf-checkpoint", "NAME",
      "[hawf] open checkpoint NAME when this step (srun) or job (sbatch) ends with exit 0"},
     {Opt::Options, "hawf-options", "A,B,...", "[hawf] choices a reviewer may pick (default approve,reject)"},
@@ -12,6 +12,7 @@ const OptionInfo option_table[6] = {
     {Opt::Timeout, "hawf-timeout", "DURATION", "[hawf] take --hawf-default when undecided after DURATION (90s, 30m, 24h, 2d)"},
     {Opt::Default, "hawf-default", "CHOICE", "[hawf] choice taken when the timeout passes undecided"},
     {Opt::Then, "hawf-then", "SCRIPT[:CHOICE,...]", "[hawf] follow-up batch script released by those choices"},
+    {Opt::After, "hawf-after", "JOBID:NAME", "[hawf] (set by hawf on the follow-ups it submits) run with that decision"},
 };
 
 namespace {
@@ -32,7 +33,15 @@ void Request::set(Opt id, const std::string& value) {
             case Opt::Params: parse_param_specs(value); params_ = value; break;
             case Opt::Timeout: parse_duration(value); timeout_ = value; break;
             case Opt::Default: check_name(value, "choice"); default_ = value; break;
-            case Opt::Then: parse_then(value); then_.push_back(value); break;
+            case Opt::Then:
+                // Slurm hands slurmstepd one value per option: a second would be lost.
+                if (then_ && *then_ != value)
+                    throw Error(ErrorKind::Usage, "given twice: for several follow-ups (branches) use "
+                                                  "hawf-await --then=SCRIPT --on=CHOICE JOBID:NAME");
+                parse_then(value);
+                then_ = value;
+                break;
+            case Opt::After: parse_checkpoint_id(value); after_ = value; break;
         }
     } catch (const Error& e) {
         throw Error(ErrorKind::Usage, std::string("--") + name_of(id) + ": " + e.what());
@@ -40,7 +49,11 @@ void Request::set(Opt id, const std::string& value) {
 }
 
 bool Request::any() const {
-    return checkpoint_ || options_ || params_ || timeout_ || default_ || !then_.empty();
+    return checkpoint_ || options_ || params_ || timeout_ || default_ || then_ || after_;
+}
+
+std::optional<CheckpointId> Request::after() const {
+    return after_ ? std::optional<CheckpointId>(parse_checkpoint_id(*after_)) : std::nullopt;
 }
 
 CheckpointSpec Request::spec(const CheckpointId& id, uid_t owner_uid, const std::string& owner,
@@ -57,7 +70,7 @@ CheckpointSpec Request::spec(const CheckpointId& id, uid_t owner_uid, const std:
     if (params_) spec.params = parse_param_specs(*params_);
     if (timeout_) spec.timeout_s = parse_duration(*timeout_);
     if (default_) spec.default_choice = *default_;
-    for (const auto& t : then_) spec.then.push_back(parse_then(t));
+    if (then_) spec.then.push_back(parse_then(*then_));
     spec.check();
     return spec;
 }

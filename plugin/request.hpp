@@ -12,7 +12,7 @@
 
 namespace hawf::plugin {
 
-enum class Opt { Checkpoint, Options, Params, Timeout, Default, Then };
+enum class Opt { Checkpoint, Options, Params, Timeout, Default, Then, After };
 
 struct OptionInfo {
     Opt id;
@@ -20,7 +20,7 @@ struct OptionInfo {
     const char* arginfo;
     const char* usage;
 };
-extern const OptionInfo option_table[6];
+extern const OptionInfo option_table[7];
 
 class Request {
 public:
@@ -29,14 +29,15 @@ public:
 
     bool any() const;
     const std::optional<std::string>& checkpoint() const { return checkpoint_; }
+    const std::optional<std::string>& then() const { return then_; }
+    std::optional<CheckpointId> after() const;
 
     // The checkpoint these options describe; throws Error(Usage) for a bad combination.
     CheckpointSpec spec(const CheckpointId& id, uid_t owner_uid, const std::string& owner, const std::string& scope,
                         const std::vector<std::string>& default_options) const;
 
 private:
-    std::optional<std::string> checkpoint_, options_, params_, timeout_, default_;
-    std::vector<std::string> then_;
+    std::optional<std::string> checkpoint_, options_, params_, timeout_, default_, then_, after_;
 };
 
 }  // namespace hawf::plugin

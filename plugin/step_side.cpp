@@ -1,7 +1,11 @@
 #include "step_side.hpp"
 
+#include <ctime>
+
 #include "actions.hpp"
 #include "config.hpp"
+#include "error.hpp"
+#include "followups.hpp"
 #include "run_as_user.hpp"
 #include "submit_side.hpp"
 
@@ -21,26 +25,82 @@ std::optional<std::string> checkpoint_scope(const Host& host, const Request& req
     return std::nullopt;
 }
 
+constexpr std::uint32_t no_val = 0xfffffffe;  // NO_VAL: srun steps report it as the array task id
+
 std::string job_id_text(const StepIds& ids) {
-    constexpr std::uint32_t no_val = 0xfffffffe;  // NO_VAL: srun steps report it as the task id
     if (ids.array_job_id && ids.array_task_id != no_val)
         return std::to_string(ids.array_job_id) + "_" + std::to_string(ids.array_task_id);
     return std::to_string(ids.job_id);
 }
 
+// The environment a follow-up's sbatch runs with: the job's own (so the follow-up
+// gets the user's environment, not slurmstepd's), without what describes this job
+// or its step (SLURM_*, except where slurm.conf is, and HAWF_*): sbatch would
+// otherwise take them as options, the --hawf-checkpoint of this job among them.
+std::vector<std::string> followup_environment(const std::vector<std::string>& job_env) {
+    std::vector<std::string> env;
+    for (const auto& entry : job_env) {
+        const bool job_specific = (entry.rfind("SLURM_", 0) == 0 && entry.rfind("SLURM_CONF=", 0) != 0) ||
+                                  entry.rfind("HAWF_", 0) == 0;
+        if (!job_specific) env.push_back(entry);
+    }
+    return env;
+}
+
+// Submits the --hawf-then scripts of a checkpoint that just opened, held until its
+// decision, and registers them; a requeued job does not submit them again.
+void submit_followups(const Spool& spool, const Checkpoint& ckpt, const std::string& submit_dir,
+                      const std::vector<std::string>& env) {
+    const Slurm slurm;
+    for (const auto& then : ckpt.spec.then) {
+        const std::string script = then.script[0] == '/' ? then.script : submit_dir + "/" + then.script;
+        bool submitted = false;
+        for (const auto& f : ckpt.followups) submitted = submitted || f.script == script;
+        if (submitted) continue;
+        const std::string job = slurm.submit({"--hold", "--dependency=afterok:" + ckpt.spec.id.job_id,
+                                              "--kill-on-invalid-dep=yes", "--hawf-after=" + ckpt.spec.id.str()},
+                                             script, submit_dir, &env);
+        add_followup(spool, FollowUp{ckpt.spec.id, ckpt.spec.owner_uid, job, script, then.on}, current_actor("plugin"));
+    }
+}
+
 }  // namespace
 
 void StepSide::user_init(Host& host, const Request& request) {
-    const auto scope = checkpoint_scope(host, request);
-    if (!scope) return;
+    if (const auto after = request.after(); after && host.step().step_id == batch_step_id) start_followup_job(host, *after);
+    if (failure_) return;
+    if (const auto scope = checkpoint_scope(host, request)) open(host, request, *scope);
+}
+
+void StepSide::start_followup_job(Host& host, const CheckpointId& after) {
+    const StepIds ids = host.step();
+    const std::string job = std::to_string(ids.array_job_id && ids.array_task_id != no_val ? ids.array_job_id : ids.job_id);
+    const JobUser user = host.user();
+    Outcome out = run_as_user(user, [&] {
+        const Spool spool(load_config(conf_path_).spool);
+        nlohmann::json env = start_followup(spool, Slurm(), user.uid, after, job, std::time(nullptr));
+        return env.dump();
+    });
+    if (!out.ok) {
+        failure_ = out.text;
+        return;
+    }
+    for (const auto& [name, value] : nlohmann::json::parse(out.text).get<Environment>()) host.setenv(name, value);
+}
+
+void StepSide::open(Host& host, const Request& request, const std::string& scope) {
     const StepIds ids = host.step();
     const CheckpointId id{job_id_text(ids), *request.checkpoint()};
     const JobUser user = host.user();
+    const bool submits_followups = host.node_id() == 0 && request.then();
+    const std::string submit_dir = host.getenv("SLURM_SUBMIT_DIR").value_or("/");
+    const std::vector<std::string> env = submits_followups ? followup_environment(host.job_env()) : std::vector<std::string>{};
     Outcome out = run_as_user(user, [&] {
         const Config config = load_config(conf_path_);
         const Spool spool(config.spool);
-        const CheckpointSpec spec = request.spec(id, user.uid, user_name(user.uid), *scope, config.default_options);
-        open_checkpoint(spool, spec, current_actor("plugin"));
+        const CheckpointSpec spec = request.spec(id, user.uid, user_name(user.uid), scope, config.default_options);
+        const Checkpoint ckpt = open_checkpoint(spool, spec, current_actor("plugin"));
+        if (submits_followups) submit_followups(spool, ckpt, submit_dir, env);
         return spool.files_dir(user.uid, id);
     });
     if (!out.ok) {
@@ -70,7 +130,11 @@ void StepSide::exit(Host& host) {
     const std::uint32_t node = host.node_id(), nodes = host.node_count();
     Outcome out = run_as_user(user, [&] {
         const Spool spool(load_config(conf_path_).spool);
-        end_checkpoint(spool, user.uid, id, exit_status_, current_actor("plugin"), node, nodes);
+        const Checkpoint ckpt = end_checkpoint(spool, user.uid, id, exit_status_, current_actor("plugin"), node, nodes);
+        std::string refused;
+        for (const auto& change : schedule_deadline(Slurm(), ckpt))
+            if (!change.error.empty()) refused += "; follow-up " + change.job + ": " + change.error;
+        if (!refused.empty()) throw Error(ErrorKind::System, "cannot schedule the deadline" + refused);
         return std::string();
     });
     if (!out.ok) host.error("hawf: cannot end checkpoint " + id.str() + ": " + out.text);

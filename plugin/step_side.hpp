@@ -1,5 +1,6 @@
 // The part of the plugin in slurmstepd (root, on the compute node): it opens the
-// checkpoint when the marked step starts and ends it when the step ends. Every
+// checkpoint when the marked step starts (submitting its --hawf-then follow-ups)
+// and ends it when the step ends; in a follow-up job it delivers the decision. Every
 // spool access happens in a child fully dropped to the job's user (run_as_user).
 // No callback here ever fails in a way that drains a node: a failure to open is
 // kept and raised in task_init, which fails only this job.
@@ -23,9 +24,12 @@ public:
     void exit(Host& host);
 
 private:
+    void start_followup_job(Host& host, const CheckpointId& after);
+    void open(Host& host, const Request& request, const std::string& scope);
+
     std::string conf_path_;
     std::optional<CheckpointId> opened_;  // set when this stepd must end the checkpoint
-    std::optional<std::string> failure_;  // why the checkpoint could not be opened
+    std::optional<std::string> failure_;  // why this job must not run (raised in task_init)
     int exit_status_ = 0;                 // first non-zero task wait status
 };
 

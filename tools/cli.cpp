@@ -28,7 +28,7 @@ void usage_error(const std::string& message) { throw Error(ErrorKind::Usage, mes
 Context load_context() {
     Config config = load_config(config_path_from_env());
     Spool spool(config.spool);
-    return Context{std::move(config), std::move(spool)};
+    return Context{std::move(config), std::move(spool), Slurm()};
 }
 
 uid_t owner_of(const Context& ctx, const CheckpointId& id, const std::string& user_flag) {
@@ -48,6 +48,29 @@ void act_as_owner(uid_t owner) {
 }
 
 void print_json(const nlohmann::json& json) { std::cout << json.dump(2) << "\n"; }
+
+bool report(const std::vector<FollowUpChange>& changes, bool quiet) {
+    bool ok = true;
+    for (const auto& c : changes) {
+        if (!c.error.empty()) {
+            std::cerr << "hawf: follow-up " << c.job << " not " << c.action << ": " << c.error << "\n";
+            ok = false;
+        } else if (!quiet) {
+            std::cout << "follow-up " << c.job << " " << c.action << "\n";
+        }
+    }
+    return ok;
+}
+
+nlohmann::json to_json(const std::vector<FollowUpChange>& changes) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& c : changes) {
+        nlohmann::json j = {{"job", c.job}, {"action", c.action}};
+        if (!c.error.empty()) j["error"] = c.error;
+        list.push_back(j);
+    }
+    return list;
+}
 
 std::string shell_quote(const std::string& text) {
     std::string out = "'";

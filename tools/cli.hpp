@@ -11,6 +11,8 @@
 
 #include "actions.hpp"
 #include "config.hpp"
+#include "followups.hpp"
+#include "slurm.hpp"
 #include "spool.hpp"
 
 namespace hawf::cli {
@@ -29,6 +31,7 @@ int run(const char* prog, const std::function<int()>& body);
 struct Context {
     Config config;
     Spool spool;
+    Slurm slurm;
 };
 Context load_context();
 
@@ -40,6 +43,11 @@ uid_t owner_of(const Context& ctx, const CheckpointId& id, const std::string& us
 void act_as_owner(uid_t owner);
 
 void print_json(const nlohmann::json& json);
+
+// Prints what happened to the follow-ups (one line each Slurm refused, on stderr);
+// returns false if Slurm refused any change.
+bool report(const std::vector<FollowUpChange>& changes, bool quiet);
+nlohmann::json to_json(const std::vector<FollowUpChange>& changes);
 
 // Single-quoted for a POSIX shell; safe for any bytes.
 std::string shell_quote(const std::string& text);

@@ -1,10 +1,12 @@
-// hawf-await CKPT [--timeout=DUR] [--poll] [--env] [--json]
-// Waits for the decision at a checkpoint and prints it.
+// hawf-await: the waiting side. Waits for (or polls) the decision at a checkpoint,
+// chains a follow-up job to it, or opens a checkpoint inside a running job.
 #include <getopt.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <iostream>
 
@@ -15,90 +17,229 @@ using namespace hawf;
 
 namespace {
 
-const char* const usage_text = R"(Usage: hawf-await [OPTIONS] CKPT
-Wait until checkpoint CKPT (JOBID:NAME) is decided and print the choice.
+const char* const usage_text = R"(Usage: hawf-await [--timeout=DUR | --poll] [--env | --json] CKPT
+       hawf-await --then=SCRIPT [--on=CHOICE,...] CKPT [-- SBATCH-ARGS...]
+       hawf-await --open=NAME [--options=A,B] [--params=K:TYPE,...]
+                  [--timeout=DUR --default=CHOICE] [--signal=SIG]
+Wait until checkpoint CKPT (JOBID:NAME) is decided and print the choice; or
+submit SCRIPT now as a follow-up held until CKPT is decided with a choice in
+--on (default: the first option) and print its job id; or, inside a running
+job, open checkpoint NAME now while the job keeps computing.
 
-  --timeout=DUR   give up after DUR (90s, 30m, 24h, 2d) and exit 75
+  --timeout=DUR   give up after DUR (90s, 30m, 24h, 2d) and exit 75; with
+                  --open: take --default when undecided after DUR
   --poll          do not wait: exit 75 at once if not decided
   --env           print export lines (HAWF_DECISION, HAWF_PARAM_<KEY>, ...) for eval
-  --json          print the decision as one JSON object
+  --json          print one JSON object
   --user NAME     whose checkpoint, when several users have one by that id
+  --then=SCRIPT   submit SCRIPT (relative to here) as a follow-up of CKPT
+  --on=A,B        the choices that release it
+  --open=NAME     open checkpoint NAME of this job ($SLURM_JOB_ID)
+  --options, --params, --default
+                  as --hawf-options, --hawf-params, --hawf-default of sbatch
+  --signal=SIG    send SIG (USR1, USR2, HUP, INT, TERM, CONT) to this job's
+                  steps when the checkpoint is decided; none by default (an
+                  untrapped SIGUSR1 kills a process)
   -h, --help      show this help
 
-Exit status: 0 decided, 75 still pending, 2 usage error, 1 any other error
-(including a checkpoint whose step failed: there is nothing to decide).
+A checkpoint whose job is still queued is waited for. Past a checkpoint's
+deadline with no decision, its owner's hawf-await records the default.
+Exit status: 0 decided (or follow-up submitted, checkpoint opened), 75 still
+pending, 2 usage error, 1 any other error (including a checkpoint whose step
+failed: there is nothing to decide).
 )";
 
-// The environment a follow-up sees, as "export NAME='value'" lines.
-void print_env(const Checkpoint& ckpt) {
-    const Decision& d = *ckpt.decision();
-    auto line = [](const std::string& name, const std::string& value) {
-        std::cout << "export " << name << "=" << cli::shell_quote(value) << "\n";
-    };
-    line("HAWF_AFTER", ckpt.spec.id.str());
-    line("HAWF_DECISION", d.choice);
-    line("HAWF_DECIDED_BY", ckpt.decided->by);
-    line("HAWF_COMMENT", d.comment);
-    for (const auto& [key, value] : d.params) {
-        std::string upper = key;
-        std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return std::toupper(c); });
-        line("HAWF_PARAM_" + upper, value);
-    }
-}
+struct Args {
+    std::string ckpt, user, then, on, open, options, params, default_choice, signal;
+    std::vector<std::string> sbatch_args;
+    std::int64_t timeout = -1;
+    bool poll = false, env = false, json = false;
+};
 
-int await_main(int argc, char** argv) {
+Args parse_args(int argc, char** argv) {
     static const option long_options[] = {
         {"timeout", required_argument, nullptr, 't'}, {"poll", no_argument, nullptr, 'p'},
         {"env", no_argument, nullptr, 'e'},           {"json", no_argument, nullptr, 'j'},
-        {"user", required_argument, nullptr, 'u'},    {"help", no_argument, nullptr, 'h'},
-        {nullptr, 0, nullptr, 0}};
-    std::int64_t timeout = -1;  // wait forever
-    bool poll = false, env = false, json = false;
-    std::string user;
+        {"user", required_argument, nullptr, 'u'},    {"then", required_argument, nullptr, 'T'},
+        {"on", required_argument, nullptr, 'O'},      {"open", required_argument, nullptr, 'o'},
+        {"options", required_argument, nullptr, 'C'}, {"params", required_argument, nullptr, 'P'},
+        {"default", required_argument, nullptr, 'D'}, {"signal", required_argument, nullptr, 'S'},
+        {"help", no_argument, nullptr, 'h'},          {nullptr, 0, nullptr, 0}};
+    Args a;
+    // Everything after "--" belongs to sbatch, not to us.
+    int own = argc;
+    for (int i = 1; i < argc; ++i)
+        if (std::strcmp(argv[i], "--") == 0) {
+            own = i;
+            break;
+        }
+    a.sbatch_args.assign(argv + std::min(own + 1, argc), argv + argc);
     opterr = 0;
-    for (int c; (c = getopt_long(argc, argv, "h", long_options, nullptr)) != -1;) {
+    for (int c; (c = getopt_long(own, argv, "h", long_options, nullptr)) != -1;) {
         switch (c) {
-            case 't': timeout = parse_duration(optarg); break;
-            case 'p': poll = true; break;
-            case 'e': env = true; break;
-            case 'j': json = true; break;
-            case 'u': user = optarg; break;
-            case 'h': std::cout << usage_text; return cli::exit_ok;
+            case 't': a.timeout = parse_duration(optarg); break;
+            case 'p': a.poll = true; break;
+            case 'e': a.env = true; break;
+            case 'j': a.json = true; break;
+            case 'u': a.user = optarg; break;
+            case 'T': a.then = optarg; break;
+            case 'O': a.on = optarg; break;
+            case 'o': a.open = optarg; break;
+            case 'C': a.options = optarg; break;
+            case 'P': a.params = optarg; break;
+            case 'D': a.default_choice = optarg; break;
+            case 'S': check_signal(optarg), a.signal = optarg; break;
+            case 'h': std::cout << usage_text; std::exit(cli::exit_ok);
             default: cli::usage_error("unknown option " + std::string(argv[optind - 1]) + ": see hawf-await --help");
         }
     }
-    if (argc - optind != 1) cli::usage_error("expected one checkpoint JOBID:NAME: see hawf-await --help");
-    if (env && json) cli::usage_error("--env and --json exclude each other");
-    if (poll && timeout >= 0) cli::usage_error("--poll and --timeout exclude each other");
-    const CheckpointId id = parse_checkpoint_id(argv[optind]);
+    std::vector<std::string> positional(argv + optind, argv + own);
+    const bool opening = !a.open.empty();
+    if (!opening && (!a.options.empty() || !a.params.empty() || !a.default_choice.empty() || !a.signal.empty()))
+        cli::usage_error("--options, --params, --default and --signal go with --open=NAME");
+    if (a.then.empty() && (!a.on.empty() || !a.sbatch_args.empty()))
+        cli::usage_error("--on and SBATCH-ARGS go with --then=SCRIPT");
+    if (opening && (!a.then.empty() || a.poll || a.env || !positional.empty()))
+        cli::usage_error("--open=NAME takes no checkpoint and no --then, --poll or --env");
+    if (!opening) {
+        if (positional.size() != 1) cli::usage_error("expected one checkpoint JOBID:NAME: see hawf-await --help");
+        a.ckpt = positional[0];
+    }
+    if (a.env && a.json) cli::usage_error("--env and --json exclude each other");
+    if (a.poll && a.timeout >= 0) cli::usage_error("--poll and --timeout exclude each other");
+    return a;
+}
 
+// hawf-await --open: this job's checkpoint, pending now, while the job runs on.
+int open_inline(const Args& a) {
+    const char* job = std::getenv("SLURM_JOB_ID");
+    if (!job) cli::usage_error("--open works inside a Slurm job: SLURM_JOB_ID is not set");
+    const char* array_job = std::getenv("SLURM_ARRAY_JOB_ID");
+    const char* array_task = std::getenv("SLURM_ARRAY_TASK_ID");
+    CheckpointSpec spec;
+    spec.id = {array_job && array_task ? std::string(array_job) + "_" + array_task : job, a.open};
+    check_job_id(spec.id.job_id);
+    check_name(spec.id.name);
     cli::Context ctx = cli::load_context();
-    const uid_t owner = cli::owner_of(ctx, id, user);
-    const std::int64_t give_up = timeout >= 0 ? std::time(nullptr) + timeout : -1;
+    spec.owner_uid = getuid();
+    spec.owner = user_name(getuid());
+    spec.scope = "inline";
+    spec.options = a.options.empty() ? ctx.config.default_options : parse_choices(a.options);
+    if (!a.params.empty()) spec.params = parse_param_specs(a.params);
+    if (a.timeout >= 0) spec.timeout_s = a.timeout;
+    spec.default_choice = a.default_choice;
+    spec.signal = a.signal;
+    const Actor actor = current_actor("cli");
+    open_checkpoint(ctx.spool, spec, actor);
+    Checkpoint ckpt = end_checkpoint(ctx.spool, spec.owner_uid, spec.id, 0, actor);
+    const bool ok = cli::report(schedule_deadline(ctx.slurm, ckpt), a.json);
+    const std::string dir = ctx.spool.files_dir(spec.owner_uid, spec.id);
+    if (a.json) cli::print_json({{"checkpoint", spec.id.str()}, {"state", to_string(ckpt.state)}, {"files_dir", dir}});
+    else std::cout << spec.id.str() << "\n";
+    return ok ? cli::exit_ok : cli::exit_error;
+}
+
+// hawf-await --then: submit SCRIPT held behind CKPT's job and register it.
+int chain(const Args& a) {
+    const CheckpointId id = parse_checkpoint_id(a.ckpt);
+    std::vector<std::string> on;
+    if (!a.on.empty()) on = parse_choices(a.on, "--on");
+    if (access(a.then.c_str(), R_OK) != 0)
+        cli::usage_error("--then: cannot read script \"" + a.then + "\": " + std::strerror(errno));
+    cli::Context ctx = cli::load_context();
+    const uid_t owner = getuid();
+    try {  // refuse at once what could never run
+        Checkpoint c = ctx.spool.load(owner, id);
+        for (const auto& choice : on)
+            if (c.state != State::Expected && !c.spec.has_option(choice))
+                cli::usage_error("--on choice \"" + choice + "\" is not an option of " + id.str());
+        if (c.decision() || c.state == State::Failed)
+            throw Error(ErrorKind::Conflict, id.str() + " is " + to_string(c.state) + ": too late for a follow-up");
+    } catch (const Error& e) {
+        if (e.kind() != ErrorKind::NotFound) throw;  // its job has not started yet: fine
+    }
+    std::vector<std::string> args = {"--hold", "--dependency=afterok:" + id.job_id, "--kill-on-invalid-dep=yes",
+                                     "--hawf-after=" + id.str()};
+    args.insert(args.end(), a.sbatch_args.begin(), a.sbatch_args.end());
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd)) throw system_error("cannot get the current directory", errno);
+    const std::string script = a.then[0] == '/' ? a.then : std::string(cwd) + "/" + a.then;
+    const std::string job = ctx.slurm.submit(args, script, cwd);
+    Checkpoint ckpt;
+    try {
+        ckpt = add_followup(ctx.spool, FollowUp{id, owner, job, script, on}, current_actor("cli"));
+    } catch (const Error& e) {
+        ctx.slurm.cancel(job);  // decided meanwhile: the follow-up would never be released
+        throw Error(e.kind(), std::string(e.what()) + " (follow-up " + job + " cancelled)");
+    }
+    // Already pending with a deadline: it must become eligible then, like the others.
+    const bool scheduled = cli::report(schedule_deadline(ctx.slurm, ckpt, job), true);
+    if (a.json) cli::print_json({{"checkpoint", id.str()}, {"job", job}, {"script", script}, {"on", on}});
+    else std::cout << job << "\n";
+    return scheduled ? cli::exit_ok : cli::exit_error;
+}
+
+// Whether CKPT's job may still open it: it is queued or running in Slurm.
+bool job_may_still_open(const Slurm& slurm, const CheckpointId& id) {
+    auto job = slurm.show(id.job_id);
+    if (!job) return false;
+    const std::string state = (*job)["JobState"];
+    return state == "PENDING" || state == "RUNNING" || state == "CONFIGURING" || state == "SUSPENDED" ||
+           state == "REQUEUED";
+}
+
+int wait(const Args& a) {
+    const CheckpointId id = parse_checkpoint_id(a.ckpt);
+    cli::Context ctx = cli::load_context();
+    std::optional<uid_t> owner;
+    const std::int64_t give_up = a.timeout >= 0 ? std::time(nullptr) + a.timeout : -1;
     for (;;) {
-        Checkpoint ckpt = ctx.spool.load(owner, id);
-        if (ckpt.state == State::Failed)
+        std::optional<Checkpoint> ckpt;
+        try {
+            if (!owner) owner = cli::owner_of(ctx, id, a.user);
+            ckpt = ctx.spool.load(*owner, id);
+        } catch (const Error& e) {
+            if (e.kind() != ErrorKind::NotFound) throw;
+            if (!job_may_still_open(ctx.slurm, id))
+                throw Error(ErrorKind::NotFound, "no checkpoint " + id.str() + ", and its job is not queued or running");
+        }
+        if (ckpt && ckpt->state == State::Failed)
             throw Error(ErrorKind::Conflict, id.str() + " failed (its step did not exit 0): there is nothing to decide");
-        if (ckpt.decision()) {
-            if (json) cli::print_json(decision_json(ckpt));
-            else if (env) print_env(ckpt);
-            else std::cout << ckpt.decision()->choice << "\n";
+        const std::int64_t now = std::time(nullptr);
+        if (ckpt && !ckpt->decision() && ckpt->deadline() && now >= ckpt->deadline() && getuid() == *owner) {
+            Actor timeout = current_actor("timeout");
+            timeout.user = "timeout";
+            ckpt = take_default(ctx.spool, *owner, id, now, timeout);
+            if (ckpt->decided->via == "timeout") cli::report(sync_followups(ctx.slurm, *ckpt), true);
+        }
+        if (ckpt && ckpt->decision()) {
+            if (a.json) cli::print_json(decision_json(*ckpt));
+            else if (a.env)
+                for (const auto& [name, value] : decision_environment(*ckpt, ctx.spool.files_dir(*owner, id)))
+                    std::cout << "export " << name << "=" << cli::shell_quote(value) << "\n";
+            else std::cout << ckpt->decision()->choice << "\n";
             return cli::exit_ok;
         }
-        const std::int64_t now = std::time(nullptr);
-        if (poll || (give_up >= 0 && now >= give_up)) {
-            if (json) cli::print_json({{"checkpoint", id.str()}, {"state", to_string(ckpt.state)}});
-            else std::cerr << "hawf-await: " << id.str() << " is " << to_string(ckpt.state) << "\n";
+        if (a.poll || (give_up >= 0 && now >= give_up)) {
+            const std::string state = ckpt ? to_string(ckpt->state) : "not opened yet";
+            if (a.json) cli::print_json({{"checkpoint", id.str()}, {"state", state}});
+            else std::cerr << "hawf-await: " << id.str() << " is " << state << "\n";
             return cli::exit_pending;
         }
         std::int64_t nap = ctx.config.poll_interval_s;
         if (give_up >= 0) nap = std::min(nap, give_up - now);
-        sleep(static_cast<unsigned>(nap));
+        if (ckpt && ckpt->deadline() > now) nap = std::min(nap, ckpt->deadline() - now);
+        sleep(static_cast<unsigned>(std::max<std::int64_t>(nap, 1)));
     }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    return cli::run("hawf-await", [&] { return await_main(argc, argv); });
+    return cli::run("hawf-await", [&] {
+        const Args a = parse_args(argc, argv);
+        if (!a.open.empty()) return open_inline(a);
+        if (!a.then.empty()) return chain(a);
+        return wait(a);
+    });
 }

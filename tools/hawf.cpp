@@ -185,16 +185,39 @@ json checkpoint_files(const Spool& spool, uid_t owner, const CheckpointId& id, s
     return files;
 }
 
+// The follow-ups of a checkpoint with their state in Slurm ("gone" once Slurm forgot them).
+json followup_states(const Slurm& slurm, const Checkpoint& c) {
+    json list = json::array();
+    for (const auto& f : c.followups) {
+        std::string state = "unknown", reason;
+        try {
+            if (auto job = slurm.show(f.job)) {
+                state = (*job)["JobState"];
+                reason = (*job)["Reason"] == "None" ? "" : (*job)["Reason"];
+            } else {
+                state = "gone";
+            }
+        } catch (const Error& e) {
+            reason = e.what();
+        }
+        list.push_back({{"job", f.job}, {"script", f.script}, {"on", c.releasing_choices(f)},
+                        {"state", state}, {"reason", reason}});
+    }
+    return list;
+}
+
 int cmd_show(const Args& args) {
     auto [ctx, owner, c] = load_one(args, "show");
     std::string report;
     json files = checkpoint_files(ctx.spool, owner, c.spec.id, &report);
+    json followups = followup_states(ctx.slurm, c);
     if (args.json) {
         json j = summary_json(c);
         j["spec"] = to_json(c.spec);
         j["files_dir"] = ctx.spool.files_dir(owner, c.spec.id);
         j["files"] = files;
         j["report"] = report;
+        j["follow_ups"] = followups;
         cli::print_json(j);
         return cli::exit_ok;
     }
@@ -214,6 +237,12 @@ int cmd_show(const Args& args) {
                   << " (" << c.decided->via << ")\n";
         for (const auto& [key, value] : d->params) std::cout << "  " << key << " = " << value << "\n";
         if (!d->comment.empty()) std::cout << "comment:    " << d->comment << "\n";
+    }
+    for (const auto& f : followups) {
+        std::cout << "follow-up:  " << f["job"].get<std::string>() << " " << f["script"].get<std::string>() << " (on "
+                  << join(f["on"].get<std::vector<std::string>>()) << "): " << f["state"].get<std::string>();
+        if (!f["reason"].get<std::string>().empty()) std::cout << " (" << f["reason"].get<std::string>() << ")";
+        std::cout << "\n";
     }
     std::cout << "files:      " << ctx.spool.files_dir(owner, c.spec.id) << "\n";
     for (const auto& f : files)

@@ -209,12 +209,8 @@ TEST_F(ActionsTest, NothingChangesOnceApplied) {
     const CheckpointSpec spec = make_spec("203:eval", me_);
     make_pending(spec);
     decide(spool_, me_, spec.id, Decision{"approve", {}, ""}, DecideMode::Decide, cli_, limits_);
-    Event applied;
-    applied.seq = 4;
-    applied.type = EventType::Applied;
-    applied.by = "follow-up";
-    applied.via = "plugin";
-    ASSERT_TRUE(spool_.append(me_, spec.id, applied));
+    EXPECT_EQ(mark_applied(spool_, me_, spec.id, "204", cli_).state, State::Applied);
+    EXPECT_EQ(mark_applied(spool_, me_, spec.id, "205", cli_).history.size(), 4u);  // once only
     EXPECT_HAWF_ERROR(decide(spool_, me_, spec.id, Decision{"reject", {}, ""}, DecideMode::Amend, cli_, limits_),
                       K::Conflict, "already used it");
     EXPECT_HAWF_ERROR(revoke(spool_, me_, spec.id, cli_), K::Conflict, "already used it");

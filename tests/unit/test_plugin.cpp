@@ -46,6 +46,7 @@ public:
     MOCK_METHOD(std::uint32_t, node_count, (), (const, override));
     MOCK_METHOD(JobUser, user, (), (const, override));
     MOCK_METHOD(int, task_exit_status, (), (const, override));
+    MOCK_METHOD(std::vector<std::string>, job_env, (), (const, override));
     MOCK_METHOD(std::optional<std::string>, getenv, (const std::string&), (const, override));
     MOCK_METHOD(void, setenv, (const std::string&, const std::string&), (override));
     MOCK_METHOD(void, error, (const std::string&), (override));
@@ -76,7 +77,7 @@ TEST_F(SubmitTest, OptionTableNamesAllOptions) {
     std::vector<std::string> names;
     for (const auto& o : option_table) names.push_back(o.name);
     EXPECT_EQ(names, (std::vector<std::string>{"hawf-checkpoint", "hawf-options", "hawf-params", "hawf-timeout",
-                                               "hawf-default", "hawf-then"}));
+                                               "hawf-default", "hawf-then", "hawf-after"}));
 }
 
 TEST_F(SubmitTest, GoodOptionValuesAreAcceptedSilently) {

@@ -40,6 +40,7 @@ Event make_event(std::uint64_t seq, EventType type) {
         ev.via = "plugin";
     }
     if (type == EventType::Decided || type == EventType::Amended) ev.decision = Decision{"approve", {}, ""};
+    if (type == EventType::Applied) ev.job = "4243";
     return ev;
 }
 

@@ -1,0 +1,58 @@
+// Keeps the follow-up jobs waiting in Slurm in line with their checkpoint. The
+// spool holds the truth (the decision, the follow-ups' job ids and choices); these
+// functions only tell slurmctld, and may safely run again.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "actions.hpp"
+#include "record.hpp"
+#include "slurm.hpp"
+
+namespace hawf {
+
+struct FollowUpChange {
+    std::string job;
+    std::string action;  // "released", "cancelled", "held", "eligible at <time>"
+    std::string error;   // what Slurm refused, or ""
+};
+
+// For a decided (or applied) checkpoint: releases, with begin time now, the
+// follow-ups the choice is for and cancels the others. For a pending one (after a
+// revoke): holds them again, or with a deadline moves their begin time back to it.
+// SKIP names a follow-up to leave alone (the one that is starting).
+std::vector<FollowUpChange> sync_followups(const Slurm& slurm, const Checkpoint& ckpt, const std::string& skip = "");
+
+// A checkpoint with a timeout just became pending: its follow-ups become eligible at
+// the deadline, so the first to start takes the default unless someone decides.
+// ONLY: just that follow-up (one registered late), "" for all.
+std::vector<FollowUpChange> schedule_deadline(const Slurm& slurm, const Checkpoint& ckpt, const std::string& only = "");
+
+// hawf-decide --time/--partition/--nodes: applies ASSIGNMENTS ("TimeLimit=1:00:00")
+// to the follow-ups CHOICE would release, before anything is released. Throws
+// Error(System) naming the job and what Slurm refused.
+void reshape_followups(const Slurm& slurm, const Checkpoint& ckpt, const std::string& choice,
+                       const std::vector<std::string>& assignments);
+
+// What a follow-up job gets: a name and value for each environment variable.
+using Environment = std::vector<std::pair<std::string, std::string>>;
+
+// HAWF_AFTER, HAWF_AFTER_DIR (what the checkpoint's step left), HAWF_DECISION,
+// HAWF_DECIDED_BY, HAWF_COMMENT, HAWF_PARAM_<KEY> and, if DECISION_FILE is given,
+// HAWF_DECISION_FILE, for a decided checkpoint.
+Environment decision_environment(const Checkpoint& ckpt, const std::string& files_dir,
+                                 const std::string& decision_file = "");
+
+// Follow-up JOB of checkpoint ID is starting (in its job, as its user). Past the
+// deadline with no decision, records the default (and releases or cancels the other
+// follow-ups accordingly). Marks the decision applied, writes the decision file,
+// and returns the environment; throws Error(Conflict) with the reason if this job
+// must not run: not decided, or decided for a choice this follow-up is not for.
+Environment start_followup(const Spool& spool, const Slurm& slurm, uid_t owner, const CheckpointId& id,
+                           const std::string& job, std::int64_t now);
+
+// "released 43, cancelled 44" for people; "" when there were no follow-ups.
+std::string describe(const std::vector<FollowUpChange>& changes);
+
+}  // namespace hawf

@@ -1,0 +1,281 @@
+"""Gated follow-ups on a real cluster: held afterok jobs released (or cancelled) by
+the decision, delivery of the decision into them, timeouts taken without a daemon,
+in-job checkpoints, decisions that reshape the follow-up, and restarts."""
+
+import json
+import os
+import pwd
+import subprocess
+import time
+import unittest
+
+from hawftest import ALICE, ClusterTestCase
+
+TRAIN = "#!/bin/bash\necho trained > \"$HAWF_CHECKPOINT_DIR/report.md\"\n"
+
+# A follow-up that records what it was given; an inner srun step checks that every
+# task sees the decision too.
+FOLLOW = r"""#!/bin/bash
+name=$(basename "$SLURM_JOB_NAME" .sh)
+printf '%s' "$HAWF_DECISION" > "$name.decision"
+printf '%s' "$HAWF_DECIDED_BY" > "$name.by"
+printf '%s' "$HAWF_PARAM_NOTE" > "$name.note"
+printf '%s' "$HAWF_PARAM_LR" > "$name.lr"
+cp "$HAWF_DECISION_FILE" "$name.json"
+ls "$HAWF_AFTER_DIR" > "$name.afterdir"
+srun bash -c 'printf "%s|%s" "$HAWF_AFTER" "$HAWF_PARAM_NOTE"' > "$name.step"
+"""
+
+NOTE = 'multi\nline "quoted" \'single\' a=b=c $HOME `x`'
+
+
+class FollowUpTestCase(ClusterTestCase):
+
+    def script(self, name, text=FOLLOW):
+        """An executable script of Alice's in her working directory."""
+        path = os.path.join(self.hawf.cluster.user_dir(ALICE), name)
+        with open(path, "w") as f:
+            f.write(text)
+        entry = pwd.getpwnam(ALICE)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+        os.chmod(path, 0o755)
+        return path
+
+    def read(self, name):
+        path = os.path.join(self.hawf.cluster.user_dir(ALICE), name)
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return f.read()
+
+    def clear(self, *names):
+        for name in names:
+            for ext in (".decision", ".by", ".note", ".lr", ".json", ".afterdir", ".step"):
+                path = os.path.join(self.hawf.cluster.user_dir(ALICE), name + ext)
+                if os.path.exists(path):
+                    os.unlink(path)
+
+    def followups(self, ckpt):
+        return {f["script"].rsplit("/", 1)[-1]: f for f in self.hawf.show(ALICE, ckpt)["follow_ups"]}
+
+    def job(self, jobid):
+        return self.hawf.cluster.job_info(jobid)
+
+    def train_with_branches(self, *extra):
+        """A training job whose checkpoint has two follow-ups: finetune.sh (chained by
+        --hawf-then) for "continue", cleanup.sh (by hawf-await --then) for "stop"."""
+        self.script("finetune.sh")
+        self.script("cleanup.sh")
+        self.clear("finetune", "cleanup")
+        job = self.hawf.sbatch(ALICE, TRAIN, "-H", "--hawf-checkpoint=eval", "--hawf-options=continue,stop",
+                               "--hawf-params=lr:float,note:string", "--hawf-then=finetune.sh:continue", *extra)
+        r = self.hawf.tool(ALICE, "hawf-await", "--then=cleanup.sh", "--on=stop", "%d:eval" % job)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.hawf.run(ALICE, ["scontrol", "release", str(job)]).returncode, 0)
+        self.assertEqual(self.hawf.wait_job(job)["JobState"], "COMPLETED")
+        ckpt = "%d:eval" % job
+        return job, ckpt
+
+
+class Branches(FollowUpTestCase):
+
+    def test_decision_releases_one_branch_and_cancels_the_other(self):
+        job, ckpt = self.train_with_branches()
+        self.hawf.wait_state(ALICE, ckpt, "pending")
+        ups = self.followups(ckpt)
+        self.assertEqual(sorted(ups), ["cleanup.sh", "finetune.sh"])
+        self.assertEqual(ups["finetune.sh"]["on"], ["continue"])
+        # Nothing of Alice's runs while the checkpoint waits: both are held.
+        time.sleep(3)
+        for name, f in ups.items():
+            info = self.job(f["job"])
+            self.assertEqual((info["JobState"], info["Reason"]), ("PENDING", "JobHeldUser"), name)
+            self.assertIn("afterok:%d" % job, info["Dependency"])
+        self.assertIsNone(self.read("finetune.decision"))
+
+        r = self.hawf.tool(ALICE, "hawf-decide", ckpt, "continue", "--set", "lr=1e-4", "--set", "note=" + NOTE,
+                           "-m", "go on")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("follow-up %s released" % ups["finetune.sh"]["job"], r.stdout)
+        self.assertIn("follow-up %s cancelled" % ups["cleanup.sh"]["job"], r.stdout)
+        self.assertEqual(self.hawf.wait_job(int(ups["finetune.sh"]["job"]))["JobState"], "COMPLETED",
+                         self.hawf.output(ALICE, int(ups["finetune.sh"]["job"])))
+        self.assertEqual(self.job(ups["cleanup.sh"]["job"])["JobState"], "CANCELLED")
+        self.assertIsNone(self.read("cleanup.decision"))
+
+        # Delivered verbatim, to the batch script and to every task of its steps.
+        self.assertEqual(self.read("finetune.decision"), "continue")
+        self.assertEqual(self.read("finetune.lr"), "1e-4")
+        self.assertEqual(self.read("finetune.note"), NOTE)
+        self.assertEqual(self.read("finetune.by"), ALICE)
+        self.assertEqual(self.read("finetune.step"), ckpt + "|" + NOTE)
+        self.assertEqual(self.read("finetune.afterdir"), "report.md\n")
+        delivered = json.loads(self.read("finetune.json"))
+        self.assertEqual((delivered["choice"], delivered["params"]["note"], delivered["comment"]),
+                         ("continue", NOTE, "go on"))
+
+        # The decision is applied: it can no longer change.
+        self.assertEqual(self.hawf.show(ALICE, ckpt)["state"], "applied")
+        for args in (["--amend", ckpt, "stop"], ["--revoke", ckpt]):
+            r = self.hawf.tool(ALICE, "hawf-decide", *args)
+            self.assertOneLineError(r, "already used it")
+
+    def test_failed_job_cancels_its_followups(self):
+        self.script("finetune.sh")
+        job = self.hawf.sbatch(ALICE, "#!/bin/bash\nexit 2\n", "--hawf-checkpoint=eval",
+                               "--hawf-then=finetune.sh")
+        self.assertEqual(self.hawf.wait_job(job)["JobState"], "FAILED")
+        follow = self.followups("%d:eval" % job)["finetune.sh"]["job"]
+        info = self.hawf.wait_job(int(follow))
+        self.assertEqual((info["JobState"], info["Reason"]), ("CANCELLED", "DependencyNeverSatisfied"))
+
+    def test_bad_then_is_refused_at_submission(self):
+        self.script("a.sh")
+        self.script("b.sh")
+        for args, needle in ((["--hawf-then=nosuch.sh"], "nosuch.sh"),
+                             (["--hawf-then=a.sh", "--hawf-then=b.sh"], "hawf-await --then")):
+            r = self.hawf.run(ALICE, ["sbatch", "--hawf-checkpoint=eval"] + args + ["--wrap", "true"])
+            self.assertOneLineError(r, needle)
+            self.assertEqual(r.stdout, "")
+
+
+class ChainFromLoginShell(FollowUpTestCase):
+
+    def test_follow_up_chained_before_the_job_starts(self):
+        self.script("next.sh")
+        self.clear("next")
+        job = self.hawf.sbatch(ALICE, TRAIN, "-H", "--hawf-checkpoint=eval", "--hawf-params=lr:float")
+        ckpt = "%d:eval" % job
+        # The job has not started: waiting is fine, it is queued.
+        poll = self.hawf.tool(ALICE, "hawf-await", "--poll", ckpt)
+        self.assertEqual(poll.returncode, 75, poll.stderr)
+        r = self.hawf.tool(ALICE, "hawf-await", "--then=next.sh", "--on=approve", ckpt, "--", "--job-name=next")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        follow = int(r.stdout)
+        self.assertEqual(self.job(follow)["JobName"], "next")
+        self.assertEqual(self.hawf.show(ALICE, ckpt)["state"], "expected")
+        self.assertEqual(self.hawf.run(ALICE, ["scontrol", "release", str(job)]).returncode, 0)
+        self.hawf.wait_job(job)
+        self.hawf.wait_state(ALICE, ckpt, "pending")
+        r = self.hawf.tool(ALICE, "hawf-decide", ckpt, "approve", "--set", "lr=0.5")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.hawf.wait_job(follow)["JobState"], "COMPLETED")
+        self.assertEqual(self.read("next.lr"), "0.5")
+        # Too late now.
+        late = self.hawf.tool(ALICE, "hawf-await", "--then=next.sh", ckpt)
+        self.assertOneLineError(late, ckpt, "too late")
+
+    def test_a_job_that_never_opens_its_checkpoint_is_not_waited_for(self):
+        job = self.hawf.sbatch(ALICE, "#!/bin/bash\ntrue\n")
+        self.hawf.wait_job(job)
+        r = self.hawf.tool(ALICE, "hawf-await", "%d:eval" % job)
+        self.assertEqual(r.returncode, 1)
+        self.assertOneLineError(r, "%d:eval" % job, "not queued or running")
+
+
+class Timeouts(FollowUpTestCase):
+
+    def test_timeout_takes_the_default_by_itself(self):
+        job, ckpt = self.train_with_branches("--hawf-timeout=15s", "--hawf-default=stop")
+        shown = self.hawf.wait_state(ALICE, ckpt, "pending")
+        self.assertIn("deadline", shown)
+        ups = self.followups(ckpt)
+        for f in ups.values():
+            self.assertEqual(self.job(f["job"])["JobState"], "PENDING")
+        cleanup = self.hawf.wait_job(int(ups["cleanup.sh"]["job"]), timeout=90)
+        finetune = self.hawf.wait_job(int(ups["finetune.sh"]["job"]), timeout=90)
+        self.assertEqual(cleanup["JobState"], "COMPLETED")
+        self.assertEqual(self.read("cleanup.decision"), "stop")
+        self.assertEqual(self.read("cleanup.by"), "timeout")
+        # The branch the default is not for ends at once, its script never runs.
+        self.assertIn(finetune["JobState"], ("FAILED", "CANCELLED"))
+        self.assertIsNone(self.read("finetune.decision"))
+        shown = self.hawf.show(ALICE, ckpt)
+        self.assertEqual((shown["state"], shown["decision"]["decided_by"]), ("applied", "timeout"))
+
+    def test_human_and_timeout_race_leaves_exactly_one_decision(self):
+        job, ckpt = self.train_with_branches("--hawf-timeout=8s", "--hawf-default=stop")
+        shown = self.hawf.wait_state(ALICE, ckpt, "pending")
+        deadline = time.mktime(time.strptime(shown["deadline"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+        time.sleep(max(0, deadline - time.time()))
+        env = dict(self.hawf.cluster.env, **self.hawf.env())
+        procs = [subprocess.Popen(["runuser", "-u", ALICE, "--", "hawf-decide", ckpt, "continue"], env=env, cwd="/",
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        procs += [subprocess.Popen(["runuser", "-u", ALICE, "--", "hawf-await", ckpt], env=env, cwd="/",
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        results = [p.communicate(timeout=60) + (p.returncode,) for p in procs]
+        ups = self.followups(ckpt)
+        for f in ups.values():
+            self.hawf.wait_job(int(f["job"]), timeout=90)
+        log = json.loads(self.hawf.tool(ALICE, "hawf", "log", "--json", ckpt).stdout)
+        decided = [e for e in log if e["event"] == "decided"]
+        self.assertEqual(len(decided), 1, log)
+        winner = decided[0]["decision"]["choice"]
+        self.assertEqual(decided[0]["by"], ALICE if winner == "continue" else "timeout")
+        for out, err, rc in results[3:]:
+            self.assertEqual((rc, out), (0, winner + "\n"), err)
+        self.assertEqual(sum(rc == 0 for _, _, rc in results[:3]), 1 if winner == "continue" else 0)
+        ran = "finetune" if winner == "continue" else "cleanup"
+        self.assertEqual(self.read(ran + ".decision"), winner)
+        self.assertIsNone(self.read(("cleanup" if ran == "finetune" else "finetune") + ".decision"))
+
+
+class RunningJob(FollowUpTestCase):
+
+    def test_in_job_checkpoint_decided_while_the_job_runs(self):
+        script = r"""#!/bin/bash
+got=
+trap 'got=USR1' USR1
+hawf-await --open=mid --options=go,halt --signal=USR1
+for i in $(seq 1 240); do
+  [ -n "$got" ] && break
+  sleep 0.25
+done
+choice=$(hawf-await --poll "$SLURM_JOB_ID:mid")
+echo "SIGNAL=$got CHOICE=$choice"
+"""
+        job = self.hawf.sbatch(ALICE, script)
+        ckpt = "%d:mid" % job
+        self.hawf.wait_state(ALICE, ckpt, "pending")
+        self.assertEqual(self.job(job)["JobState"], "RUNNING")
+        r = self.hawf.tool(ALICE, "hawf-decide", ckpt, "go")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("signalled USR1", r.stdout)
+        self.assertEqual(self.hawf.wait_job(job)["JobState"], "COMPLETED")
+        self.assertIn("SIGNAL=USR1 CHOICE=go", self.hawf.output(ALICE, job))
+
+
+class Reshape(FollowUpTestCase):
+
+    def test_decision_changes_the_followups_time_limit(self):
+        job, ckpt = self.train_with_branches()
+        self.hawf.wait_state(ALICE, ckpt, "pending")
+        ups = self.followups(ckpt)
+        refused = self.hawf.tool(ALICE, "hawf-decide", ckpt, "continue", "--partition=nosuch")
+        self.assertEqual(refused.returncode, 1)
+        self.assertOneLineError(refused, ups["finetune.sh"]["job"], "nothing released")
+        self.assertEqual(self.hawf.show(ALICE, ckpt)["state"], "pending")
+        self.assertEqual(self.job(ups["finetune.sh"]["job"])["Reason"], "JobHeldUser")
+        r = self.hawf.tool(ALICE, "hawf-decide", ckpt, "continue", "--time=00:05:00")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.job(ups["finetune.sh"]["job"])["TimeLimit"], "00:05:00")
+        self.assertEqual(self.hawf.wait_job(int(ups["finetune.sh"]["job"]))["JobState"], "COMPLETED")
+
+
+class Restarts(FollowUpTestCase):
+
+    def test_pending_checkpoint_survives_daemon_restarts(self):
+        job, ckpt = self.train_with_branches()
+        self.hawf.wait_state(ALICE, ckpt, "pending")
+        ups = self.followups(ckpt)
+        self.hawf.cluster.restart_controller()
+        self.hawf.cluster.restart_nodes()
+        self.assertEqual(self.job(ups["finetune.sh"]["job"])["Reason"], "JobHeldUser")
+        r = self.hawf.tool(ALICE, "hawf-decide", ckpt, "continue", "--set", "lr=2e-3")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.hawf.wait_job(int(ups["finetune.sh"]["job"]))["JobState"], "COMPLETED")
+        self.assertEqual(self.read("finetune.lr"), "2e-3")
+
+
+if __name__ == "__main__":
+    unittest.main()
