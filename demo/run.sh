@@ -1,7 +1,8 @@
 #!/bin/bash
 # The hawf demo on a private real Slurm cluster (run as root, after a build):
-# a small training job stops at checkpoint "eval", its owner looks at it,
-# decides with a new learning rate, and reads the decision back.
+# a small training job stops at checkpoint "eval" while its fine-tune follow-up
+# waits held in the queue; its owner looks at it, decides with a new learning
+# rate, and the follow-up starts at once and trains on with that rate.
 #   demo/run.sh [BUILD_DIR]     (default: build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +28,7 @@ source "$demo/cluster/env.sh"
 
 work="$demo/work"
 install -d -m 755 -o "$user" "$work"
-install -m 644 -o "$user" demo/train.py demo/train.sbatch "$work/"
+install -m 644 -o "$user" demo/train.py demo/train.sbatch demo/finetune.sbatch "$work/"
 
 # Runs a command line as the demo user, in the work directory, showing it first.
 as_user() {
@@ -42,16 +43,20 @@ show() {
 }
 
 echo "A private Slurm cluster is running (two nodes); you are $user on its login node."
-show "sbatch --hawf-checkpoint=eval --hawf-options=continue,stop --hawf-params=lr:float train.sbatch" | tee "$demo/submit.out"
+show "sbatch --hawf-checkpoint=eval --hawf-options=continue,stop --hawf-params=lr:float --hawf-then=finetune.sbatch:continue train.sbatch" | tee "$demo/submit.out"
 job=$(awk '/Submitted batch job/ {print $4}' "$demo/submit.out")
 printf '\n(training; the job ends at its checkpoint and frees its node)\n'
 until as_user "hawf ls" | grep -q "^$job:eval "; do sleep 0.5; done
 show "squeue --me"
 show "hawf ls"
 show "hawf show $job:eval"
-show "hawf-decide $job:eval continue --set lr=0.02 -m 'loss still falling; go on with a lower rate'"
+show "hawf-decide $job:eval continue --set lr=0.5 -m 'loss still falling slowly; raise the rate'"
 show "hawf-await $job:eval"
 show "hawf-await --env $job:eval"
+follow=$(as_user "hawf show --json $job:eval" | python3 -c 'import json,sys; print(json.load(sys.stdin)["follow_ups"][0]["job"])')
+printf '\n(the fine-tune job was released by the decision)\n'
+until as_user "squeue -h -j $follow -t all -o %T" | grep -qE 'COMPLETED|FAILED|CANCELLED'; do sleep 0.5; done
+show "cat finetune-$follow.out"
 show "hawf log $job:eval"
 echo
-echo "Done: the decision is recorded in the spool; follow-up jobs read it from there."
+echo "Done: no node waited for the decision; the fine-tune job ran with the rate chosen."

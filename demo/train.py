@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """A tiny training run for the hawf demo: fits y = 3x - 1 by gradient descent on
 synthetic data generated in-process (no downloads), then leaves what a reviewer
-needs in $HAWF_CHECKPOINT_DIR: metrics.json, report.md and the model itself."""
+needs in $HAWF_CHECKPOINT_DIR: metrics.json, report.md and the model itself.
+
+    train.py LR EPOCHS [MODEL.json]    (MODEL.json: resume from that model)"""
 
 import json
 import os
@@ -15,6 +17,11 @@ out = os.environ.get("HAWF_CHECKPOINT_DIR", ".")
 rng = random.Random(42)
 data = [(x, 3 * x - 1 + rng.gauss(0, 0.1)) for x in (rng.uniform(-1, 1) for _ in range(512))]
 w = b = 0.0
+if len(sys.argv) > 3:
+    with open(sys.argv[3]) as f:
+        model = json.load(f)
+    w, b = model["w"], model["b"]
+    print("resumed from %s (w %.3f, b %.3f), learning rate %g" % (sys.argv[3], w, b, lr), flush=True)
 history = []
 for epoch in range(1, epochs + 1):
     gw = gb = 0.0
@@ -36,4 +43,4 @@ with open(os.path.join(out, "report.md"), "w") as f:
     f.write("# Evaluation after %d epochs\n\n" % epochs)
     f.write("| metric | value |\n|---|---|\n| learning rate | %g |\n| loss (MSE) | %.4f |\n" % (lr, history[-1]))
     f.write("| loss 5 epochs ago | %.4f |\n| w, b | %.3f, %.3f (target 3, -1) |\n\n" % (history[-6], w, b))
-    f.write("Loss is still falling: continue, perhaps with a lower learning rate.\n")
+    f.write("Loss is still falling, slowly: continue, perhaps with a higher learning rate.\n")
