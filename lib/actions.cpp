@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 #include <optional>
 
@@ -196,8 +197,22 @@ Checkpoint take_default(const Spool& spool, uid_t owner, const CheckpointId& id,
 Checkpoint mark_applied(const Spool& spool, uid_t owner, const CheckpointId& id, const std::string& job,
                         const Actor& actor) {
     return append_next(spool, owner, id, actor, [&](const std::optional<Checkpoint>& maybe) {
+        // Checked here, against the log as it is when writing: a revoke or an amend
+        // may have come after the caller looked.
+        const Checkpoint& c = existing(maybe, id);
+        if (c.state != State::Decided && c.state != State::Applied)
+            throw Error(ErrorKind::Conflict, "cannot apply " + describe(c) + ": it has no decision");
+        if (const FollowUp* f = c.followup(job)) {
+            const std::vector<std::string> on = c.releasing_choices(*f);
+            if (std::find(on.begin(), on.end(), c.decision()->choice) == on.end()) {
+                std::string choices;
+                for (const auto& o : on) choices += (choices.empty() ? "" : ",") + o;
+                throw Error(ErrorKind::Conflict, "cannot apply " + describe(c) + " in follow-up " + job +
+                                                     ": it runs only for " + choices);
+            }
+        }
         std::optional<Event> ev;
-        if (existing(maybe, id).state != State::Decided) return ev;  // applied already by another follow-up
+        if (c.state == State::Applied) return ev;  // applied already by another follow-up
         ev = event(EventType::Applied);
         ev->job = job;
         return ev;

@@ -50,6 +50,8 @@ Checkpoint take_default(const Spool& spool, uid_t owner, const CheckpointId& id,
                         const Actor& actor);
 
 // The follow-up JOB started with the decision: it can no longer be amended or revoked.
+// Throws Error(Conflict), writing nothing, if no decision is in force (revoked) or
+// JOB is a registered follow-up that the decision in force does not release.
 Checkpoint mark_applied(const Spool& spool, uid_t owner, const CheckpointId& id, const std::string& job,
                         const Actor& actor);
 

@@ -43,7 +43,7 @@ std::vector<FollowUpChange> sync_followups(const Slurm& slurm, const Checkpoint&
                 if (ckpt.spec.timeout_s) slurm.update(f.job, {"StartTime=now"});  // it waited for the deadline
                 slurm.release(f.job);
             }));
-        } else if (d) {
+        } else if (d || ckpt.state == State::Failed) {  // a failed checkpoint will never release them
             changes.push_back(change(f.job, "cancelled", [&] { slurm.cancel(f.job); }));
         } else if (ckpt.state == State::Pending && ckpt.deadline()) {
             const std::string at = slurm_time(ckpt.deadline());

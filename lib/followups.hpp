@@ -21,6 +21,7 @@ struct FollowUpChange {
 // For a decided (or applied) checkpoint: releases, with begin time now, the
 // follow-ups the choice is for and cancels the others. For a pending one (after a
 // revoke): holds them again, or with a deadline moves their begin time back to it.
+// For a failed one: cancels them all (an srun step can fail in a job that succeeds).
 // SKIP names a follow-up to leave alone (the one that is starting).
 std::vector<FollowUpChange> sync_followups(const Slurm& slurm, const Checkpoint& ckpt, const std::string& skip = "");
 

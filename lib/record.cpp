@@ -120,7 +120,7 @@ std::string to_string(State state) {
 State parse_state(const std::string& text) {
     for (const auto& [s, name] : state_names)
         if (text == name) return s;
-    throw Error(ErrorKind::Usage, "bad state \"" + text + "\": use running, pending, decided, applied or failed");
+    throw Error(ErrorKind::Usage, "bad state \"" + text + "\": use expected, running, pending, decided, applied or failed");
 }
 
 std::optional<State> transition(State from, EventType type) {
@@ -157,6 +157,7 @@ Checkpoint fold(std::vector<Event> events) {
         const Event& ev = events[i];
         if (ev.seq != i + 1) throw corrupt("event " + std::to_string(ev.seq) + " out of sequence");
         if (ev.type == EventType::FollowUpAdded) {
+            if (!ev.followup) throw corrupt("follow-up event without a follow-up");
             const FollowUp& f = *ev.followup;
             if (!(f.of == ckpt.spec.id) || f.owner_uid != ckpt.spec.owner_uid || ckpt.followup(f.job))
                 throw corrupt("follow-up " + f.job + " does not belong to " + ckpt.spec.id.str() + " or is there twice");

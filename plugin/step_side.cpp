@@ -95,20 +95,29 @@ void StepSide::open(Host& host, const Request& request, const std::string& scope
     const bool submits_followups = host.node_id() == 0 && request.then();
     const std::string submit_dir = host.getenv("SLURM_SUBMIT_DIR").value_or("/");
     const std::vector<std::string> env = submits_followups ? followup_environment(host.job_env()) : std::vector<std::string>{};
+    // The child answers {"dir": ...} once the checkpoint is open, plus {"error": ...}
+    // if its follow-up could not be submitted: the step then fails, and ends it.
     Outcome out = run_as_user(user, [&] {
         const Config config = load_config(conf_path_);
         const Spool spool(config.spool);
         const CheckpointSpec spec = request.spec(id, user.uid, user_name(user.uid), scope, config.default_options);
         const Checkpoint ckpt = open_checkpoint(spool, spec, current_actor("plugin"));
-        if (submits_followups) submit_followups(spool, ckpt, submit_dir, env);
-        return spool.files_dir(user.uid, id);
+        nlohmann::json answer = {{"dir", spool.files_dir(user.uid, id)}};
+        try {
+            if (submits_followups) submit_followups(spool, ckpt, submit_dir, env);
+        } catch (const std::exception& e) {
+            answer["error"] = std::string("cannot submit the --hawf-then follow-up: ") + e.what();
+        }
+        return answer.dump();
     });
     if (!out.ok) {
         failure_ = "cannot open checkpoint " + id.str() + ": " + out.text;
         return;
     }
+    const nlohmann::json answer = nlohmann::json::parse(out.text);
+    if (answer.contains("error")) failure_ = answer["error"].get<std::string>();
     host.setenv("HAWF_CHECKPOINT", id.str());
-    host.setenv("HAWF_CHECKPOINT_DIR", out.text);
+    host.setenv("HAWF_CHECKPOINT_DIR", answer["dir"].get<std::string>());
     if (conf_path_ != default_config_path) host.setenv("HAWF_CONF", conf_path_);
     opened_ = id;
 }
@@ -130,11 +139,14 @@ void StepSide::exit(Host& host) {
     const std::uint32_t node = host.node_id(), nodes = host.node_count();
     Outcome out = run_as_user(user, [&] {
         const Spool spool(load_config(conf_path_).spool);
-        const Checkpoint ckpt = end_checkpoint(spool, user.uid, id, exit_status_, current_actor("plugin"), node, nodes);
+        // A step whose tasks never started (task_init refused them) did not succeed.
+        const int status = failure_ && exit_status_ == 0 ? 1 << 8 : exit_status_;
+        const Checkpoint ckpt = end_checkpoint(spool, user.uid, id, status, current_actor("plugin"), node, nodes);
+        const auto changes = ckpt.state == State::Failed ? sync_followups(Slurm(), ckpt) : schedule_deadline(Slurm(), ckpt);
         std::string refused;
-        for (const auto& change : schedule_deadline(Slurm(), ckpt))
-            if (!change.error.empty()) refused += "; follow-up " + change.job + ": " + change.error;
-        if (!refused.empty()) throw Error(ErrorKind::System, "cannot schedule the deadline" + refused);
+        for (const auto& change : changes)
+            if (!change.error.empty()) refused += "; follow-up " + change.job + " not " + change.action + ": " + change.error;
+        if (!refused.empty()) throw Error(ErrorKind::System, "Slurm refused" + refused);
         return std::string();
     });
     if (!out.ok) host.error("hawf: cannot end checkpoint " + id.str() + ": " + out.text);

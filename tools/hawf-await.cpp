@@ -203,6 +203,8 @@ int wait(const Args& a) {
             if (!job_may_still_open(ctx.slurm, id))
                 throw Error(ErrorKind::NotFound, "no checkpoint " + id.str() + ", and its job is not queued or running");
         }
+        if (ckpt && ckpt->state == State::Expected && !job_may_still_open(ctx.slurm, id))
+            throw Error(ErrorKind::NotFound, id.str() + " was never opened, and its job is not queued or running");
         if (ckpt && ckpt->state == State::Failed)
             throw Error(ErrorKind::Conflict, id.str() + " failed (its step did not exit 0): there is nothing to decide");
         const std::int64_t now = std::time(nullptr);

@@ -98,8 +98,12 @@ int decide_main(int argc, char** argv) {
     const uid_t owner = cli::owner_of(ctx, id, user);
     const Checkpoint before = ctx.spool.load(owner, id);
     check_may_decide(before.spec, getuid());
-    if (!reshape.empty()) {
-        check_decision(before.spec, decision, ctx.config.limits);  // refuse a bad choice before touching Slurm
+    if (!reshape.empty()) {  // refuse what decide() would refuse before touching Slurm
+        check_decision(before.spec, decision, ctx.config.limits);
+        const State needed = amend ? State::Decided : State::Pending;
+        if (before.state != needed)
+            throw Error(ErrorKind::Conflict, "cannot " + std::string(amend ? "amend " : "decide ") + id.str() +
+                                                 ": it is " + to_string(before.state));
         reshape_followups(ctx.slurm, before, decision.choice, reshape);
     }
     const Actor actor = current_actor("cli");
@@ -107,24 +111,21 @@ int decide_main(int argc, char** argv) {
     Checkpoint ckpt = revoking ? revoke(ctx.spool, owner, id, actor)
                                : decide(ctx.spool, owner, id, decision,
                                         amend ? DecideMode::Amend : DecideMode::Decide, actor, ctx.config.limits);
-    std::vector<FollowUpChange> changes = sync_followups(ctx.slurm, ckpt);
+    const std::vector<FollowUpChange> changes = sync_followups(ctx.slurm, ckpt);
     // A checkpoint opened with --signal tells its still running job at once.
+    std::string signalled;
     if (!revoking && !ckpt.spec.signal.empty()) {
         auto job = ctx.slurm.show(id.job_id);
         if (job && (*job)["JobState"] == "RUNNING") {
-            FollowUpChange signalled{id.job_id, "signalled " + ckpt.spec.signal, ""};
-            try {
-                ctx.slurm.signal(id.job_id, ckpt.spec.signal);
-            } catch (const Error& e) {
-                signalled.error = e.what();
-            }
-            changes.push_back(signalled);
+            ctx.slurm.signal(id.job_id, ckpt.spec.signal);
+            signalled = ckpt.spec.signal;
         }
     }
     if (json) {
         nlohmann::json out = decision_json(ckpt);
         if (out.is_null()) out = {{"checkpoint", id.str()}, {"state", to_string(ckpt.state)}};
         out["follow_ups"] = cli::to_json(changes);
+        if (!signalled.empty()) out["signalled"] = signalled;
         cli::print_json(out);
     } else if (revoking) {
         std::cout << "revoked the decision at " << id.str() << ": it is pending again\n";
@@ -133,6 +134,7 @@ int decide_main(int argc, char** argv) {
         for (const auto& [key, value] : decision.params) std::cout << " " << key << "=" << value;
         std::cout << "\n";
     }
+    if (!signalled.empty() && !json) std::cout << "sent SIG" << signalled << " to job " << id.job_id << "\n";
     return cli::report(changes, json) ? cli::exit_ok : cli::exit_error;
 }
 

@@ -25,8 +25,8 @@ Look at checkpoints and decisions, and check an install.
 
   hawf ls [--all] [--state=STATE] [--json]
                        pending checkpoints you own (root: everyone's);
-                       --all: in any state; --state: running, pending,
-                       decided, applied or failed
+                       --all: in any state; --state: expected, running,
+                       pending, decided, applied or failed
   hawf show CKPT [--user=NAME] [--json]
                        one checkpoint: options, parameters, deadline,
                        decision, the files its step left, its report.md

@@ -240,7 +240,7 @@ echo "SIGNAL=$got CHOICE=$choice"
         self.assertEqual(self.job(job)["JobState"], "RUNNING")
         r = self.hawf.tool(ALICE, "hawf-decide", ckpt, "go")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("signalled USR1", r.stdout)
+        self.assertIn("sent SIGUSR1 to job %d" % job, r.stdout)
         self.assertEqual(self.hawf.wait_job(job)["JobState"], "COMPLETED")
         self.assertIn("SIGNAL=USR1 CHOICE=go", self.hawf.output(ALICE, job))
 
