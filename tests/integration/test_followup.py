@@ -126,8 +126,27 @@ class Branches(FollowUpTestCase):
                                "--hawf-then=finetune.sh")
         self.assertEqual(self.hawf.wait_job(job)["JobState"], "FAILED")
         follow = self.followups("%d:eval" % job)["finetune.sh"]["job"]
-        info = self.hawf.wait_job(int(follow))
-        self.assertEqual((info["JobState"], info["Reason"]), ("CANCELLED", "DependencyNeverSatisfied"))
+        # hawf cancels it when the checkpoint fails; Slurm would too (afterok, kill-on-invalid-dep).
+        self.assertEqual(self.hawf.wait_job(int(follow))["JobState"], "CANCELLED")
+
+    def test_failed_step_checkpoint_cancels_its_followups_even_if_the_job_succeeds(self):
+        self.script("finetune.sh")
+        job = self.hawf.sbatch(ALICE, "#!/bin/bash\nsrun --hawf-checkpoint=step --hawf-then=finetune.sh false\nexit 0\n")
+        self.assertEqual(self.hawf.wait_job(job)["JobState"], "COMPLETED")
+        self.hawf.wait_state(ALICE, "%d:step" % job, "failed")
+        follow = self.followups("%d:step" % job)["finetune.sh"]["job"]
+        self.assertEqual(self.hawf.wait_job(int(follow))["JobState"], "CANCELLED")
+
+    def test_followup_that_cannot_be_submitted_fails_the_job_and_ends_the_checkpoint(self):
+        path = self.script("vanishing.sh")
+        job = self.hawf.sbatch(ALICE, TRAIN, "-H", "--hawf-checkpoint=eval", "--hawf-then=vanishing.sh")
+        os.unlink(path)
+        self.assertEqual(self.hawf.run(ALICE, ["scontrol", "release", str(job)]).returncode, 0)
+        self.assertEqual(self.hawf.wait_job(job)["JobState"], "FAILED")
+        lines = [l for l in self.hawf.output(ALICE, job).splitlines() if "hawf:" in l]
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("cannot submit the --hawf-then follow-up", lines[0])
+        self.hawf.wait_state(ALICE, "%d:eval" % job, "failed")
 
     def test_bad_then_is_refused_at_submission(self):
         self.script("a.sh")
