@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 
 #include "error.hpp"
 
@@ -148,6 +149,23 @@ void remove_file(int dir, const std::string& name, const std::string& shown) {
     if (unlinkat(dir, name.c_str(), 0) != 0 && errno != ENOENT)
         throw system_error("cannot remove " + shown, errno);
     fsync_dir(dir, shown);
+}
+
+void remove_tree(int dir, const std::string& name, const std::string& shown) {
+    if (unlinkat(dir, name.c_str(), 0) == 0 || errno == ENOENT) return;
+    if (errno != EISDIR && errno != EPERM) throw system_error("cannot remove " + shown, errno);
+    int fd = openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) throw system_error("cannot open " + shown, errno);
+    Fd sub(fd);
+    DIR* d = fdopendir(dup(sub.get()));
+    if (!d) throw system_error("cannot read " + shown, errno);
+    std::vector<std::string> names;
+    while (struct dirent* e = readdir(d))
+        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) names.emplace_back(e->d_name);
+    closedir(d);
+    for (const auto& n : names) remove_tree(sub.get(), n, shown + "/" + n);
+    if (unlinkat(dir, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
+        throw system_error("cannot remove " + shown, errno);
 }
 
 std::vector<std::string> list_dir(int dir) {

@@ -58,6 +58,10 @@ bool create_file(int dir, const std::string& name, const std::string& data, cons
 // Removes NAME under DIR; missing is fine.
 void remove_file(int dir, const std::string& name, const std::string& shown);
 
+// Removes NAME under DIR and, if it is a directory, everything in it, never
+// following a symbolic link (a link is removed, not what it points to).
+void remove_tree(int dir, const std::string& name, const std::string& shown);
+
 // Entry names under DIR, excluding "." and ".." and names starting with '.'.
 std::vector<std::string> list_dir(int dir);
 

@@ -140,6 +140,18 @@ std::string Spool::write_delivery(uid_t owner, const CheckpointId& id, const std
     return path(owner, rel + "/" + name);
 }
 
+void Spool::remove(uid_t owner, const CheckpointId& id) const {
+    set_pending(owner, id, false);
+    Fd user = open_user(owner, false);
+    if (!user) return;
+    Fd ckpt = open_dir(user.get(), "ckpt", Trust{owner}, path(owner, "ckpt"));
+    Fd job = ckpt ? open_dir(ckpt.get(), id.job_id, Trust{owner}, path(owner, "ckpt/" + id.job_id)) : Fd();
+    if (!job) return;
+    remove_tree(job.get(), id.name, path(owner, "ckpt/" + id.job_id + "/" + id.name));
+    if (unlinkat(ckpt.get(), id.job_id.c_str(), AT_REMOVEDIR) != 0 && errno != ENOTEMPTY && errno != EEXIST)
+        throw system_error("cannot remove " + path(owner, "ckpt/" + id.job_id), errno);
+}
+
 void Spool::set_pending(uid_t owner, const CheckpointId& id, bool pending) const {
     Fd user = open_user(owner, pending);
     if (!user) return;

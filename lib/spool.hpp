@@ -46,6 +46,10 @@ public:
     std::string write_delivery(uid_t owner, const CheckpointId& id, const std::string& job,
                                const std::string& json) const;
 
+    // Removes the checkpoint with its log and files (hawf gc), and its job's
+    // directory once empty.
+    void remove(uid_t owner, const CheckpointId& id) const;
+
     void set_pending(uid_t owner, const CheckpointId& id, bool pending) const;
     std::vector<CheckpointId> pending_ids(uid_t owner) const;  // from the index
     std::vector<CheckpointId> all_ids(uid_t owner) const;       // walks the whole tree

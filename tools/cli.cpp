@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <iostream>
 
 #include "error.hpp"
@@ -38,13 +39,19 @@ uid_t owner_of(const Context& ctx, const CheckpointId& id, const std::string& us
     return pw->pw_uid;
 }
 
-void act_as_owner(uid_t owner) {
+AsOwner::AsOwner(uid_t owner) {
     if (geteuid() != 0 || owner == 0) return;
     struct passwd* pw = getpwuid(owner);
     gid_t gid = pw ? pw->pw_gid : static_cast<gid_t>(owner);
     gid_t groups[] = {gid};
     if (setgroups(1, groups) != 0 || setegid(gid) != 0 || seteuid(owner) != 0)
         throw system_error("cannot act as uid " + std::to_string(owner), errno);
+    switched_ = true;
+}
+
+AsOwner::~AsOwner() {
+    // Back to root (the real and saved uid never changed); failing that, stop.
+    if (switched_ && (seteuid(0) != 0 || setegid(0) != 0 || setgroups(0, nullptr) != 0)) std::abort();
 }
 
 void print_json(const nlohmann::json& json) { std::cout << json.dump(2) << "\n"; }

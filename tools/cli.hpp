@@ -38,9 +38,19 @@ Context load_context();
 // Resolves whose checkpoint ID is (USER_FLAG: --user, "" when not given).
 uid_t owner_of(const Context& ctx, const CheckpointId& id, const std::string& user_flag);
 
-// Root writes a user's records as that user (effective ids), so every record stays
-// owned by its checkpoint's owner, also on NFS with root squashed. Others: no-op.
-void act_as_owner(uid_t owner);
+// Root writes a user's records as that user (effective ids) while this object
+// lives, so every record stays owned by its checkpoint's owner, also on NFS with
+// root squashed. For anyone else it does nothing.
+class AsOwner {
+public:
+    explicit AsOwner(uid_t owner);
+    ~AsOwner();
+    AsOwner(const AsOwner&) = delete;
+    AsOwner& operator=(const AsOwner&) = delete;
+
+private:
+    bool switched_ = false;
+};
 
 void print_json(const nlohmann::json& json);
 

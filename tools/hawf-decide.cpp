@@ -107,7 +107,7 @@ int decide_main(int argc, char** argv) {
         reshape_followups(ctx.slurm, before, decision.choice, reshape);
     }
     const Actor actor = current_actor("cli");
-    cli::act_as_owner(owner);
+    const cli::AsOwner as_owner(owner);
     Checkpoint ckpt = revoking ? revoke(ctx.spool, owner, id, actor)
                                : decide(ctx.spool, owner, id, decision,
                                         amend ? DecideMode::Amend : DecideMode::Decide, actor, ctx.config.limits);

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <iomanip>
 #include <map>
 #include <iostream>
@@ -35,6 +36,10 @@ Look at checkpoints and decisions, and check an install.
                        your checkpoints; root: everyone's)
   hawf doctor [--plugin=PATH] [--json]
                        check the config, the spool and the plugin
+  hawf gc --older-than=DUR [--dry-run] [--json]
+                       remove your applied and failed checkpoints (root:
+                       everyone's) whose last event is older than DUR
+                       (e.g. 30d), with their files
 
 --user names the owner when several users have a checkpoint of that id.
 Exit status: 0 success, 1 error (doctor: a check failed), 2 usage error.
@@ -42,7 +47,8 @@ Exit status: 0 success, 1 error (doctor: a check failed), 2 usage error.
 
 struct Args {
     std::vector<std::string> positional;
-    bool json = false, all = false;
+    bool json = false, all = false, dry_run = false;
+    std::int64_t older_than = 0;
     std::string state, plugin = HAWF_PLUGIN_PATH, user;
 };
 
@@ -51,12 +57,13 @@ Args parse_args(int argc, char** argv, const std::string& command) {
     static const option long_options[] = {
         {"json", no_argument, nullptr, 'j'},          {"all", no_argument, nullptr, 'a'},
         {"state", required_argument, nullptr, 's'},   {"plugin", required_argument, nullptr, 'p'},
-        {"user", required_argument, nullptr, 'u'},    {"help", no_argument, nullptr, 'h'},
+        {"user", required_argument, nullptr, 'u'},    {"older-than", required_argument, nullptr, 'o'},
+        {"dry-run", no_argument, nullptr, 'n'},       {"help", no_argument, nullptr, 'h'},
         {nullptr, 0, nullptr, 0}};
     const std::map<std::string, std::string> allowed = {
-        {"ls", "jas"}, {"show", "ju"}, {"log", "ju"}, {"doctor", "jp"}};
+        {"ls", "jas"}, {"show", "ju"}, {"log", "ju"}, {"doctor", "jp"}, {"gc", "jon"}};
     auto it = allowed.find(command);
-    if (it == allowed.end()) cli::usage_error("unknown command \"" + command + "\": use ls, show, log or doctor");
+    if (it == allowed.end()) cli::usage_error("unknown command \"" + command + "\": use ls, show, log, doctor or gc");
     Args args;
     opterr = 0;
     optind = 2;
@@ -73,6 +80,8 @@ Args parse_args(int argc, char** argv, const std::string& command) {
             case 's': parse_state(optarg), args.state = optarg; break;
             case 'p': args.plugin = optarg; break;
             case 'u': args.user = optarg; break;
+            case 'o': args.older_than = parse_duration(optarg); break;
+            case 'n': args.dry_run = true; break;
         }
     }
     args.positional.assign(argv + optind, argv + argc);
@@ -338,8 +347,30 @@ int cmd_doctor(const Args& args) {
     return failed ? cli::exit_error : cli::exit_ok;
 }
 
+// Applied and failed checkpoints are history: nothing reads them any more but people.
+int cmd_gc(const Args& args) {
+    if (!args.positional.empty()) cli::usage_error("hawf gc takes no arguments");
+    if (!args.older_than) cli::usage_error("hawf gc needs --older-than=DUR (e.g. 30d)");
+    cli::Context ctx = cli::load_context();
+    const std::int64_t cutoff = std::time(nullptr) - args.older_than;
+    json removed = json::array();
+    for (const auto& c : collect(ctx.spool, false)) {
+        if ((c.state != State::Applied && c.state != State::Failed) || c.history.back().at >= cutoff) continue;
+        if (!args.dry_run) {
+            const cli::AsOwner as_owner(c.spec.owner_uid);
+            ctx.spool.remove(c.spec.owner_uid, c.spec.id);
+        }
+        removed.push_back({{"checkpoint", c.spec.id.str()}, {"owner", c.spec.owner}, {"state", to_string(c.state)}});
+        if (!args.json)
+            std::cout << (args.dry_run ? "would remove " : "removed ") << c.spec.id.str() << " (" << c.spec.owner
+                      << ", " << to_string(c.state) << ")\n";
+    }
+    if (args.json) cli::print_json(removed);
+    return cli::exit_ok;
+}
+
 int hawf_main(int argc, char** argv) {
-    if (argc < 2) cli::usage_error("missing command: ls, show, log or doctor (see hawf --help)");
+    if (argc < 2) cli::usage_error("missing command: ls, show, log, doctor or gc (see hawf --help)");
     const std::string command = argv[1];
     if (command == "-h" || command == "--help" || command == "help") {
         std::cout << usage_text;
@@ -349,6 +380,7 @@ int hawf_main(int argc, char** argv) {
     if (command == "ls") return cmd_ls(args);
     if (command == "show") return cmd_show(args);
     if (command == "log") return cmd_log(args);
+    if (command == "gc") return cmd_gc(args);
     return cmd_doctor(args);
 }
 

@@ -172,6 +172,31 @@ class FailedJob(ClusterTestCase):
         self.assertEqual(log[1]["exit_status"] >> 8, 3)
 
 
+class GarbageCollection(ClusterTestCase):
+
+    def test_gc_removes_only_old_ended_checkpoints(self):
+        failed = self.hawf.sbatch(ALICE, "#!/bin/bash\nexit 1\n", "--hawf-checkpoint=old")
+        pending = self.hawf.sbatch(ALICE, "#!/bin/bash\ntrue\n", "--hawf-checkpoint=open")
+        bobs = self.hawf.sbatch(BOB, "#!/bin/bash\nexit 1\n", "--hawf-checkpoint=old")
+        for user, ckpt, state in ((ALICE, "%d:old" % failed, "failed"), (ALICE, "%d:open" % pending, "pending"),
+                                  (BOB, "%d:old" % bobs, "failed")):
+            self.hawf.wait_state(user, ckpt, state)
+        time.sleep(2)
+        dry = self.hawf.tool(ALICE, "hawf", "gc", "--older-than=1s", "--dry-run")
+        self.assertEqual(dry.stdout, "would remove %d:old (%s, failed)\n" % (failed, ALICE), dry.stderr)
+        self.assertEqual(self.hawf.show(ALICE, "%d:old" % failed)["state"], "failed")
+        gone = self.hawf.tool(ALICE, "hawf", "gc", "--older-than=1s", "--json")
+        self.assertEqual([c["checkpoint"] for c in json.loads(gone.stdout)], ["%d:old" % failed])
+        self.assertEqual(self.hawf.tool(ALICE, "hawf", "show", "%d:old" % failed).returncode, 1)
+        self.assertEqual(self.hawf.show(ALICE, "%d:open" % pending)["state"], "pending")
+        self.assertEqual(self.hawf.show(BOB, "%d:old" % bobs)["state"], "failed")
+        # Root collects everyone's, writing as each owner.
+        r = self.hawf.cluster.run(["hawf", "gc", "--older-than=1s"], env=self.hawf.env())
+        self.assertIn("removed %d:old (%s, failed)" % (bobs, BOB), r.stdout, r.stderr)
+        self.assertEqual(self.hawf.tool(BOB, "hawf", "show", "%d:old" % bobs).returncode, 1)
+        self.assertFalse(any(p.endswith("/ckpt/%d" % bobs) for p in self.hawf.spool_files()))
+
+
 class StepCheckpoint(ClusterTestCase):
 
     def test_srun_step_from_login_shell(self):
