@@ -106,10 +106,11 @@ Environment decision_environment(const Checkpoint& ckpt, const std::string& file
 Environment start_followup(const Spool& spool, const Slurm& slurm, uid_t owner, const CheckpointId& id,
                            const std::string& job, std::int64_t now) {
     Checkpoint ckpt = spool.load(owner, id);
-    const FollowUp* self = ckpt.followup(job);
-    if (!self)
+    const FollowUp* registered = ckpt.followup(job);
+    if (!registered)
         throw Error(ErrorKind::Conflict, "job " + job + " is not a follow-up of " + id.str() +
                                              " (hawf-await --then or --hawf-then registers follow-ups)");
+    const FollowUp self = *registered;  // a copy: ckpt is reassigned below
     if (ckpt.state == State::Pending) {
         Actor timeout = current_actor("timeout");
         timeout.user = "timeout";
@@ -120,9 +121,9 @@ Environment start_followup(const Spool& spool, const Slurm& slurm, uid_t owner, 
     if (!d)
         throw Error(ErrorKind::Conflict, id.str() + " is " + to_string(ckpt.state) +
                                              ", not decided: this follow-up was released by hand");
-    if (!releases(ckpt, *self, d->choice)) {
+    if (!releases(ckpt, self, d->choice)) {
         std::string on;
-        for (const auto& c : ckpt.releasing_choices(*self)) on += (on.empty() ? "" : ",") + c;
+        for (const auto& c : ckpt.releasing_choices(self)) on += (on.empty() ? "" : ",") + c;
         throw Error(ErrorKind::Conflict, id.str() + " was decided \"" + d->choice + "\" by " + ckpt.decided->by +
                                              ": this follow-up runs only for " + on);
     }

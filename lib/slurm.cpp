@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 
@@ -77,17 +78,18 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
         throw system_error("cannot fork", errno);
     }
     CommandResult result;
-    const std::time_t give_up = std::time(nullptr) + timeout_s;
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
     pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
     int open_fds = 2;
     bool timed_out = false;
     while (open_fds > 0) {
-        const long left = give_up - std::time(nullptr);
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(give_up - std::chrono::steady_clock::now()).count();
         if (left <= 0) {
             timed_out = true;
             break;
         }
-        int ready = poll(fds, 2, static_cast<int>(left * 1000));
+        int ready = poll(fds, 2, static_cast<int>(left));
         if (ready < 0 && errno == EINTR) continue;
         if (ready <= 0) continue;
         for (int i = 0; i < 2; ++i) {

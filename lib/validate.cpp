@@ -1,5 +1,6 @@
 #include "validate.hpp"
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -150,7 +151,10 @@ std::vector<ParamSpec> parse_param_specs(const std::string& text) {
     int depth = 0;
     auto flush = [&] {
         ParamSpec spec = parse_param_spec(current);
-        if (!seen.insert(spec.key).second) throw usage("parameter " + quote(spec.key) + " declared twice");
+        // Keys become HAWF_PARAM_<KEY>: two that differ only in case would share it.
+        std::string upper = spec.key;
+        for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        if (!seen.insert(upper).second) throw usage("parameter " + quote(spec.key) + " declared twice (names ignore case)");
         specs.push_back(spec);
         current.clear();
     };

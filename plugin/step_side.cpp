@@ -142,7 +142,12 @@ void StepSide::exit(Host& host) {
         // A step whose tasks never started (task_init refused them) did not succeed.
         const int status = failure_ && exit_status_ == 0 ? 1 << 8 : exit_status_;
         const Checkpoint ckpt = end_checkpoint(spool, user.uid, id, status, current_actor("plugin"), node, nodes);
-        const auto changes = ckpt.state == State::Failed ? sync_followups(Slurm(), ckpt) : schedule_deadline(Slurm(), ckpt);
+        // A failed srun step's follow-ups would wait for ever if the job succeeds: cancel
+        // them. Those of a failed batch step are Slurm's (afterok, kill-on-invalid-dep):
+        // it cancels them when the job fails, and keeps them when the job is requeued,
+        // which reopens the checkpoint without submitting them again.
+        const bool cancel = ckpt.state == State::Failed && ckpt.spec.scope == "step";
+        const auto changes = cancel ? sync_followups(Slurm(), ckpt) : schedule_deadline(Slurm(), ckpt);
         std::string refused;
         for (const auto& change : changes)
             if (!change.error.empty()) refused += "; follow-up " + change.job + " not " + change.action + ": " + change.error;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -423,6 +424,303 @@ TEST_F(ActionsTest, RacingOpensAreIdempotent) {
     const Checkpoint c = spool_.load(me_, spec.id);
     EXPECT_EQ(c.history.size(), 1u);
     EXPECT_TRUE(spool_.open_files_dir(me_, spec.id));
+}
+
+// ---------------------------------------------------------------- follow-ups
+
+FollowUp followup_of(const CheckpointSpec& spec, const std::string& job, std::vector<std::string> on = {}) {
+    return FollowUp{spec.id, spec.owner_uid, job, "/home/u/" + job + ".sbatch", std::move(on)};
+}
+
+CheckpointSpec with_timeout(CheckpointSpec spec, std::int64_t seconds, const std::string& fallback) {
+    spec.timeout_s = seconds;
+    spec.default_choice = fallback;
+    return spec;
+}
+
+TEST_F(ActionsTest, AddFollowUpBeforeOpenCreatesAnExpectedCheckpoint) {
+    const CheckpointSpec spec = make_spec("700:eval", me_);
+    Checkpoint c = add_followup(spool_, followup_of(spec, "701", {"retry"}), cli_);
+    EXPECT_EQ(c.state, State::Expected);
+    EXPECT_TRUE(spool_.exists(me_, spec.id));
+    ASSERT_EQ(c.history.size(), 1u);
+    EXPECT_EQ(c.history[0].type, EventType::FollowUpAdded);
+    EXPECT_EQ(c.history[0].via, "cli");
+    ASSERT_EQ(c.followups.size(), 1u);
+    EXPECT_EQ(c.followups[0].job, "701");
+    EXPECT_EQ(c.followups[0].on, (std::vector<std::string>{"retry"}));
+    EXPECT_EQ(c.followups[0].script, "/home/u/701.sbatch");
+    c = spool_.load(me_, spec.id);
+    EXPECT_EQ(c.state, State::Expected);
+    EXPECT_EQ(c.spec.id, spec.id);
+    EXPECT_FALSE(contains(spool_.pending_ids(me_), spec.id));
+    // Nothing but opening and more follow-ups is possible yet.
+    EXPECT_HAWF_ERROR(decide(spool_, me_, spec.id, Decision{"approve", {}, ""}, DecideMode::Decide, cli_, limits_),
+                      K::NotFound, "not opened yet");
+    EXPECT_HAWF_ERROR(end_checkpoint(spool_, me_, spec.id, 0, plugin_), K::NotFound, "700:eval");
+    EXPECT_HAWF_ERROR(revoke(spool_, me_, spec.id, cli_), K::NotFound, "700:eval");
+    EXPECT_HAWF_ERROR(mark_applied(spool_, me_, spec.id, "701", plugin_), K::NotFound, "700:eval");
+    EXPECT_HAWF_ERROR(take_default(spool_, me_, spec.id, std::time(nullptr) + 1000000, plugin_), K::NotFound,
+                      "700:eval");
+    EXPECT_EQ(spool_.load(me_, spec.id).history.size(), 1u);
+}
+
+TEST_F(ActionsTest, AddFollowUpIsIdempotentForTheSameJob) {
+    const CheckpointSpec spec = make_spec("702:eval", me_);
+    add_followup(spool_, followup_of(spec, "703"), cli_);
+    Checkpoint c = add_followup(spool_, followup_of(spec, "703"), cli_);
+    EXPECT_EQ(c.history.size(), 1u);
+    c = add_followup(spool_, followup_of(spec, "704", {"reject"}), cli_);
+    EXPECT_EQ(c.history.size(), 2u);
+    EXPECT_EQ(c.followups.size(), 2u);
+    open_checkpoint(spool_, spec, plugin_);
+    c = add_followup(spool_, followup_of(spec, "704", {"reject"}), cli_);
+    EXPECT_EQ(c.history.size(), 3u);  // still once
+    EXPECT_EQ(c.followups.size(), 2u);
+}
+
+TEST_F(ActionsTest, OpenAfterFollowUpsRunsAndKeepsThem) {
+    const CheckpointSpec spec = make_spec("705:eval", me_);
+    add_followup(spool_, followup_of(spec, "706"), cli_);
+    add_followup(spool_, followup_of(spec, "707", {"reject", "retry"}), cli_);
+    Checkpoint c = open_checkpoint(spool_, spec, plugin_);
+    EXPECT_EQ(c.state, State::Running);
+    EXPECT_EQ(to_json(c.spec), to_json(spec));
+    ASSERT_EQ(c.followups.size(), 2u);
+    EXPECT_EQ(c.followups[0].job, "706");
+    EXPECT_EQ(c.followups[1].job, "707");
+    EXPECT_EQ(c.releasing_choices(c.followups[0]), (std::vector<std::string>{"approve"}));
+    ASSERT_EQ(c.history.size(), 3u);
+    EXPECT_EQ(c.history[2].type, EventType::Opened);
+    EXPECT_TRUE(spool_.open_files_dir(me_, spec.id));
+    // Another node opening it too changes nothing; the usual life follows.
+    EXPECT_EQ(open_checkpoint(spool_, spec, plugin_).history.size(), 3u);
+    c = end_checkpoint(spool_, me_, spec.id, 0, plugin_);
+    EXPECT_EQ(c.state, State::Pending);
+    EXPECT_TRUE(contains(spool_.pending_ids(me_), spec.id));
+    EXPECT_EQ(c.followups.size(), 2u);
+}
+
+TEST_F(ActionsTest, AddFollowUpWhileRunningAndPendingKeepsTheIndex) {
+    const CheckpointSpec spec = make_spec("708:eval", me_);
+    open_checkpoint(spool_, spec, plugin_);
+    Checkpoint c = add_followup(spool_, followup_of(spec, "709"), cli_);
+    EXPECT_EQ(c.state, State::Running);
+    EXPECT_FALSE(contains(spool_.pending_ids(me_), spec.id));
+    end_checkpoint(spool_, me_, spec.id, 0, plugin_);
+    c = add_followup(spool_, followup_of(spec, "710"), cli_);
+    EXPECT_EQ(c.state, State::Pending);
+    EXPECT_EQ(c.followups.size(), 2u);
+    EXPECT_TRUE(contains(spool_.pending_ids(me_), spec.id));
+    c = decide(spool_, me_, spec.id, Decision{"approve", {}, ""}, DecideMode::Decide, cli_, limits_);
+    EXPECT_FALSE(contains(spool_.pending_ids(me_), spec.id));
+}
+
+TEST_F(ActionsTest, AddFollowUpRefusedOnceDecidedAppliedOrFailed) {
+    const CheckpointSpec spec = make_spec("711:eval", me_);
+    make_pending(spec);
+    decide(spool_, me_, spec.id, Decision{"approve", {}, ""}, DecideMode::Decide, cli_, limits_);
+    EXPECT_HAWF_ERROR(add_followup(spool_, followup_of(spec, "712"), cli_), K::Conflict, "711:eval is decided");
+    mark_applied(spool_, me_, spec.id, "799", plugin_);
+    EXPECT_HAWF_ERROR(add_followup(spool_, followup_of(spec, "712"), cli_), K::Conflict, "711:eval is applied");
+    EXPECT_EQ(spool_.load(me_, spec.id).history.size(), 4u);
+    EXPECT_TRUE(spool_.load(me_, spec.id).followups.empty());
+
+    const CheckpointSpec failing = make_spec("713:eval", me_);
+    open_checkpoint(spool_, failing, plugin_);
+    end_checkpoint(spool_, me_, failing.id, 1 << 8, plugin_);
+    EXPECT_HAWF_ERROR(add_followup(spool_, followup_of(failing, "714"), cli_), K::Conflict, "cannot add a follow-up");
+    EXPECT_EQ(spool_.load(me_, failing.id).history.size(), 2u);
+}
+
+TEST_F(ActionsTest, TakeDefaultOnlyAfterTheDeadline) {
+    const CheckpointSpec spec = with_timeout(make_spec("720:eval", me_), 3600, "reject");
+    open_checkpoint(spool_, spec, plugin_);
+    const Actor timeout{"timeout", me_, "timeout", "node2"};
+    // Running: no deadline yet.
+    EXPECT_EQ(take_default(spool_, me_, spec.id, std::time(nullptr) + 100000, timeout).state, State::Running);
+    Checkpoint c = end_checkpoint(spool_, me_, spec.id, 0, plugin_);
+    const std::int64_t deadline = c.deadline();
+    ASSERT_EQ(deadline, c.pending_since + 3600);
+    c = take_default(spool_, me_, spec.id, deadline - 1, timeout);
+    EXPECT_EQ(c.state, State::Pending);
+    EXPECT_EQ(c.history.size(), 2u);
+    EXPECT_TRUE(contains(spool_.pending_ids(me_), spec.id));
+
+    c = take_default(spool_, me_, spec.id, deadline, timeout);
+    EXPECT_EQ(c.state, State::Decided);
+    ASSERT_TRUE(c.decision());
+    EXPECT_EQ(c.decision()->choice, "reject");
+    EXPECT_TRUE(c.decision()->params.empty());
+    EXPECT_EQ(c.decided->by, "timeout");
+    EXPECT_EQ(c.decided->via, "timeout");
+    EXPECT_EQ(c.decided->host, "node2");
+    EXPECT_EQ(c.history.back().type, EventType::Decided);
+    EXPECT_FALSE(contains(spool_.pending_ids(me_), spec.id));
+    // Once decided, nothing more.
+    c = take_default(spool_, me_, spec.id, deadline + 100000, timeout);
+    EXPECT_EQ(c.history.size(), 3u);
+    EXPECT_EQ(count_events(spool_.load(me_, spec.id), EventType::Decided), 1u);
+}
+
+TEST_F(ActionsTest, TakeDefaultLeavesAHumanDecisionAlone) {
+    const CheckpointSpec spec = with_timeout(make_spec("721:eval", me_), 60, "reject");
+    make_pending(spec);
+    decide(spool_, me_, spec.id, Decision{"retry", {{"lr", "0.5"}}, "by hand"}, DecideMode::Decide, cli_, limits_);
+    const Checkpoint c = take_default(spool_, me_, spec.id, std::time(nullptr) + 100000, plugin_);
+    EXPECT_EQ(c.state, State::Decided);
+    EXPECT_EQ(c.decision()->choice, "retry");
+    EXPECT_EQ(c.decided->via, "cli");
+    EXPECT_EQ(c.history.size(), 3u);
+}
+
+TEST_F(ActionsTest, TakeDefaultWithoutTimeoutNeverDecides) {
+    const CheckpointSpec spec = make_spec("722:eval", me_);
+    make_pending(spec);
+    const Checkpoint c = take_default(spool_, me_, spec.id, std::time(nullptr) + 10 * 365 * 86400, plugin_);
+    EXPECT_EQ(c.state, State::Pending);
+    EXPECT_EQ(c.history.size(), 2u);
+}
+
+TEST_F(ActionsTest, TakeDefaultAfterRevokeUsesTheFirstPendingTime) {
+    const CheckpointSpec spec = with_timeout(make_spec("723:eval", me_), 600, "approve");
+    const Checkpoint pending = make_pending(spec);
+    decide(spool_, me_, spec.id, Decision{"reject", {}, ""}, DecideMode::Decide, cli_, limits_);
+    revoke(spool_, me_, spec.id, cli_);
+    const Checkpoint c = take_default(spool_, me_, spec.id, pending.pending_since + 600, plugin_);
+    EXPECT_EQ(c.state, State::Decided);
+    EXPECT_EQ(c.decision()->choice, "approve");
+}
+
+// Right after the deadline, follow-ups (take_default) and people (decide) race:
+// one decision is written, and everybody ends up seeing that same one.
+TEST_F(ActionsTest, RacingDefaultAndDecideAgreeOnOneDecision) {
+    constexpr int rounds = 4;
+    constexpr int racers = 10;
+    for (int round = 0; round < rounds; ++round) {
+        const CheckpointSpec spec =
+            with_timeout(make_spec("730_" + std::to_string(round) + ":eval", me_), 60, "reject");
+        const Checkpoint pending = make_pending(spec);
+        const std::int64_t now = pending.deadline() + 1;
+        int gate[2], report[2];
+        ASSERT_EQ(pipe(gate), 0);
+        ASSERT_EQ(pipe(report), 0);
+        for (int i = 0; i < racers; ++i) {
+            pid_t pid = fork();
+            ASSERT_GE(pid, 0);
+            if (pid == 0) {
+                close(gate[1]);
+                close(report[0]);
+                char c;
+                while (read(gate[0], &c, 1) < 0 && errno == EINTR) {
+                }
+                std::string seen = "error";
+                try {
+                    Checkpoint after;
+                    if (i % 2 == 0) {
+                        after = take_default(spool_, me_, spec.id, now, Actor{"timeout", me_, "timeout", "n"});
+                    } else {
+                        try {
+                            after = decide(spool_, me_, spec.id, Decision{"approve", {}, "human " + std::to_string(i)},
+                                           DecideMode::Decide, cli_, limits_);
+                        } catch (const Error& e) {
+                            if (e.kind() != K::Conflict) throw;
+                            after = spool_.load(me_, spec.id);
+                        }
+                    }
+                    const Decision* d = after.decision();
+                    seen = d ? d->choice + "|" + d->comment + "|" + std::to_string(after.decided->seq) : "none";
+                } catch (const std::exception& e) {
+                    seen = std::string("error ") + e.what();
+                }
+                seen += "\n";
+                const ssize_t n = write(report[1], seen.data(), seen.size());
+                _exit(n == static_cast<ssize_t>(seen.size()) ? 0 : 1);
+            }
+        }
+        close(gate[0]);
+        close(report[1]);
+        close(gate[1]);  // release them all at once
+        std::string lines;
+        char buf[4096];
+        for (;;) {
+            const ssize_t n = read(report[0], buf, sizeof buf);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            lines.append(buf, static_cast<std::size_t>(n));
+        }
+        close(report[0]);
+        for (int i = 0; i < racers; ++i) {
+            int status = 0;
+            ASSERT_GT(wait(&status), 0);
+            EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        }
+        const Checkpoint c = spool_.load(me_, spec.id);
+        EXPECT_EQ(count_events(c, EventType::Decided), 1u) << "round " << round;
+        EXPECT_EQ(c.history.size(), 3u);
+        ASSERT_TRUE(c.decision());
+        const std::string truth =
+            c.decision()->choice + "|" + c.decision()->comment + "|" + std::to_string(c.decided->seq) + "\n";
+        std::string expected;
+        for (int i = 0; i < racers; ++i) expected += truth;
+        EXPECT_EQ(lines, expected) << "round " << round;
+        if (c.decided->via == "timeout") {
+            EXPECT_EQ(c.decision()->choice, "reject");
+            EXPECT_EQ(c.decided->by, "timeout");
+        } else {
+            EXPECT_EQ(c.decision()->choice, "approve");
+        }
+        EXPECT_FALSE(contains(spool_.pending_ids(me_), spec.id));
+    }
+}
+
+TEST_F(ActionsTest, MarkAppliedRecordsTheJobOnce) {
+    const CheckpointSpec spec = make_spec("740:eval", me_);
+    make_pending(spec);
+    decide(spool_, me_, spec.id, Decision{"approve", {}, ""}, DecideMode::Decide, cli_, limits_);
+    Checkpoint c = mark_applied(spool_, me_, spec.id, "741", plugin_);
+    EXPECT_EQ(c.state, State::Applied);
+    EXPECT_EQ(c.history.back().type, EventType::Applied);
+    EXPECT_EQ(c.history.back().job, "741");
+    EXPECT_EQ(c.decision()->choice, "approve");  // the decision stays readable
+    c = mark_applied(spool_, me_, spec.id, "742", plugin_);
+    EXPECT_EQ(c.history.size(), 4u);
+    EXPECT_EQ(c.history.back().job, "741");
+    EXPECT_HAWF_ERROR(decide(spool_, me_, spec.id, Decision{"reject", {}, ""}, DecideMode::Amend, cli_, limits_),
+                      K::Conflict, "a follow-up already used it");
+    EXPECT_HAWF_ERROR(revoke(spool_, me_, spec.id, cli_), K::Conflict, "a follow-up already used it");
+    EXPECT_EQ(spool_.load(me_, spec.id).history.size(), 4u);
+}
+
+// A follow-up starting races a revoke or an amend: what it applies must still be a
+// decision, and one it is for; otherwise nothing is written.
+TEST_F(ActionsTest, MarkAppliedNeedsADecisionInForce) {
+    const CheckpointSpec spec = make_spec("743:eval", me_);
+    make_pending(spec);
+    EXPECT_HAWF_ERROR(mark_applied(spool_, me_, spec.id, "744", plugin_), K::Conflict, "743:eval is pending");
+    decide(spool_, me_, spec.id, Decision{"approve", {}, ""}, DecideMode::Decide, cli_, limits_);
+    revoke(spool_, me_, spec.id, cli_);
+    EXPECT_HAWF_ERROR(mark_applied(spool_, me_, spec.id, "744", plugin_), K::Conflict, "743:eval is pending");
+    const Checkpoint c = spool_.load(me_, spec.id);
+    EXPECT_EQ(c.state, State::Pending);
+    EXPECT_EQ(count_events(c, EventType::Applied), 0u);
+}
+
+TEST_F(ActionsTest, MarkAppliedRefusesAFollowUpTheDecisionIsNotFor) {
+    const CheckpointSpec spec = make_spec("745:eval", me_);
+    add_followup(spool_, followup_of(spec, "746"), cli_);              // first option: approve
+    add_followup(spool_, followup_of(spec, "747", {"reject"}), cli_);
+    make_pending(spec);
+    decide(spool_, me_, spec.id, Decision{"approve", {}, ""}, DecideMode::Decide, cli_, limits_);
+    decide(spool_, me_, spec.id, Decision{"reject", {}, ""}, DecideMode::Amend, cli_, limits_);
+    EXPECT_HAWF_ERROR(mark_applied(spool_, me_, spec.id, "746", plugin_), K::Conflict, "\"reject\"");
+    EXPECT_EQ(spool_.load(me_, spec.id).state, State::Decided);
+    Checkpoint c = mark_applied(spool_, me_, spec.id, "747", plugin_);
+    EXPECT_EQ(c.state, State::Applied);
+    EXPECT_EQ(c.history.back().job, "747");
+    // Applied for "reject": the approve follow-up still may not use it.
+    EXPECT_HAWF_ERROR(mark_applied(spool_, me_, spec.id, "746", plugin_), K::Conflict, "\"reject\"");
+    EXPECT_EQ(mark_applied(spool_, me_, spec.id, "747", plugin_).history.size(), c.history.size());
 }
 
 // ---------------------------------------------------------------- find_owner

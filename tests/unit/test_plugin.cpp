@@ -13,6 +13,8 @@
 
 #include "actions.hpp"
 #include "error.hpp"
+#include "fake_slurm.hpp"
+#include "followups.hpp"
 #include "helpers.hpp"
 #include "host.hpp"
 #include "request.hpp"
@@ -698,6 +700,355 @@ TEST_F(StepSideTest, BrokenConfigFailsTheJobNotTheNode) {
     EXPECT_TRUE(one_line(line)) << line;
     EXPECT_THAT(line, StartsWith("hawf: "));
     EXPECT_THAT(line, HasSubstr(conf_ + ":2:"));
+}
+
+// ================================================================ requests with follow-ups
+
+TEST(RequestFollowUps, SecondDifferentThenIsRefused) {
+    Request r;
+    r.set(Opt::Then, "next.sbatch:approve");
+    EXPECT_NO_THROW(r.set(Opt::Then, "next.sbatch:approve"));  // the same again is harmless
+    EXPECT_HAWF_ERROR(r.set(Opt::Then, "other.sbatch"), ErrorKind::Usage, "hawf-await --then");
+    EXPECT_HAWF_ERROR(r.set(Opt::Then, "next.sbatch:reject"), ErrorKind::Usage, "--hawf-then: given twice");
+    EXPECT_EQ(r.then(), "next.sbatch:approve");
+
+    StrictMock<MockHost> host;
+    std::string line;
+    EXPECT_CALL(host, error(_)).WillOnce(SaveArg<0>(&line));
+    EXPECT_EQ(submit_option(host, r, Opt::Then, "third.sbatch"), -1);
+    EXPECT_TRUE(one_line(line)) << line;
+    EXPECT_THAT(line, StartsWith("hawf: --hawf-then: "));
+    EXPECT_THAT(line, HasSubstr("hawf-await --then"));
+}
+
+TEST(RequestFollowUps, AfterNamesACheckpoint) {
+    Request r;
+    EXPECT_FALSE(r.after());
+    r.set(Opt::After, "4242_3:eval");
+    ASSERT_TRUE(r.after());
+    EXPECT_EQ(*r.after(), parse_checkpoint_id("4242_3:eval"));
+    EXPECT_TRUE(r.any());
+    Request bad;
+    EXPECT_HAWF_ERROR(bad.set(Opt::After, "4242"), ErrorKind::Usage, "--hawf-after");
+    EXPECT_FALSE(bad.any());
+}
+
+// ================================================================ step side with follow-ups (root only)
+
+// A fake sbatch/scontrol/scancel, found through the job's PATH (sbatch runs with the
+// job's environment) and through this process's PATH (Slurm() elsewhere).
+class FollowUpStepTest : public StepSideTest {
+protected:
+    void SetUp() override {
+        StepSideTest::SetUp();
+        if (IsSkipped()) return;
+        submit_dir_ = base_ / "submit";
+        ASSERT_EQ(mkdir(submit_dir_.c_str(), 0755), 0);
+        ON_CALL(host_, getenv("SLURM_SUBMIT_DIR")).WillByDefault(Return(submit_dir_));
+        ON_CALL(host_, job_env()).WillByDefault(Return(std::vector<std::string>{
+            "PATH=" + fake_.bindir() + ":/usr/bin:/bin",
+            "HOME=/nonexistent",
+            "FOO=bar baz",
+            "EMPTY=",
+            "SLURM_JOB_ID=4242",
+            "SLURM_JOBID=4242",
+            "SLURM_SUBMIT_DIR=" + submit_dir_,
+            "SLURM_CONF=/etc/slurm/slurm.conf",
+            "SLURMD_NODENAME=node1",
+            "HAWF_CHECKPOINT=4242:other",
+            "HAWF_STEP_CHECKPOINT=eval",
+        }));
+    }
+
+    CheckpointSpec spec() const {
+        CheckpointSpec s;
+        s.id = parse_checkpoint_id("4242:eval");
+        s.owner_uid = nobody;
+        s.owner = user_name(nobody);
+        s.scope = "job";
+        s.options = {"approve", "reject"};
+        s.params = parse_param_specs("lr:float,note:string");
+        return s;
+    }
+    // As the job user: checkpoint 4242:eval pending with follow-up JOB (for ON),
+    // decided with DECISION if given.
+    void prepare(const std::string& job, std::vector<std::string> on, const std::optional<Decision>& decision) {
+        const int rc = test::run_as(nobody, nogroup, [&] {
+            const Spool spool(spool_root_);
+            const Actor actor{user_name(nobody), nobody, "cli", "login1"};
+            add_followup(spool, FollowUp{spec().id, nobody, job, "/w/next.sbatch", on}, actor);
+            open_checkpoint(spool, spec(), actor);
+            end_checkpoint(spool, nobody, spec().id, 0, actor);
+            if (decision) decide(spool, nobody, spec().id, *decision, DecideMode::Decide, actor, Limits());
+            return 0;
+        });
+        ASSERT_EQ(rc, 0);
+    }
+    static Request after_request() {
+        Request r;
+        r.set(Opt::After, "4242:eval");
+        return r;
+    }
+    // Runs a follow-up job's batch step (job 4243 unless given) and returns task_init's result.
+    int start(std::uint32_t job = 4243) {
+        ON_CALL(host_, step()).WillByDefault(Return(StepIds{job, batch_step_id, 0, 0}));
+        StepSide side(conf_);
+        side.user_init(host_, after_request());
+        const int rc = side.task_init(host_);
+        side.task_exit(host_);
+        side.exit(host_);
+        return rc;
+    }
+    static Request then_request(const char* then, const char* timeout = nullptr) {
+        Request r;
+        r.set(Opt::Checkpoint, "eval");
+        r.set(Opt::Then, then);
+        if (timeout) {
+            r.set(Opt::Timeout, timeout);
+            r.set(Opt::Default, "reject");
+        }
+        return r;
+    }
+    std::string delivered(const std::string& job) const {
+        return spool_root_ + "/" + std::to_string(nobody) + "/ckpt/4242/eval/delivered/" + job + ".json";
+    }
+
+    test::FakeSlurm fake_;
+    test::PathPrepend path_{fake_.bindir()};
+    std::string submit_dir_;
+};
+
+TEST_F(FollowUpStepTest, DeliversTheDecision) {
+    const std::string note = "say \"hi\"\n'x' $(id)";
+    prepare("4243", {}, Decision{"approve", {{"lr", "0.1"}, {"note", note}}, "go on\nreally"});
+    const std::string dir = Spool(spool_root_).files_dir(nobody, spec().id);
+    EXPECT_CALL(host_, setenv(_, _)).Times(0);
+    EXPECT_CALL(host_, setenv("HAWF_AFTER", "4242:eval")).Times(1);
+    EXPECT_CALL(host_, setenv("HAWF_AFTER_DIR", dir)).Times(1);
+    EXPECT_CALL(host_, setenv("HAWF_DECISION", "approve")).Times(1);
+    EXPECT_CALL(host_, setenv("HAWF_DECIDED_BY", user_name(nobody))).Times(1);
+    EXPECT_CALL(host_, setenv("HAWF_COMMENT", "go on\nreally")).Times(1);
+    EXPECT_CALL(host_, setenv("HAWF_PARAM_LR", "0.1")).Times(1);
+    EXPECT_CALL(host_, setenv("HAWF_PARAM_NOTE", note)).Times(1);
+    EXPECT_CALL(host_, setenv("HAWF_DECISION_FILE", delivered("4243"))).Times(1);
+    EXPECT_CALL(host_, error(_)).Times(0);
+    EXPECT_EQ(start(), 0);
+
+    const Checkpoint c = load("4242:eval");
+    EXPECT_EQ(c.state, State::Applied);
+    EXPECT_EQ(c.history.back().job, "4243");
+    EXPECT_EQ(c.history.back().by_uid, nobody);
+    struct stat st;
+    ASSERT_EQ(stat(delivered("4243").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, nobody);
+    EXPECT_EQ(nlohmann::json::parse(test::read_text(delivered("4243")))["params"]["note"], note);
+    EXPECT_TRUE(fake_.calls().empty());
+}
+
+TEST_F(FollowUpStepTest, NotRegisteredFailsTheJob) {
+    prepare("4243", {}, Decision{"approve", {}, ""});
+    EXPECT_CALL(host_, setenv(_, _)).Times(0);
+    std::string line;
+    EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
+    EXPECT_EQ(start(4299), -1);
+    EXPECT_TRUE(one_line(line)) << line;
+    EXPECT_THAT(line, StartsWith("hawf: "));
+    EXPECT_THAT(line, HasSubstr("job 4299 is not a follow-up of 4242:eval"));
+    EXPECT_EQ(load("4242:eval").state, State::Decided);
+}
+
+TEST_F(FollowUpStepTest, WrongBranchFailsTheJob) {
+    prepare("4243", {"reject"}, Decision{"approve", {}, ""});
+    EXPECT_CALL(host_, setenv(_, _)).Times(0);
+    std::string line;
+    EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
+    EXPECT_EQ(start(), -1);
+    EXPECT_TRUE(one_line(line)) << line;
+    EXPECT_THAT(line, StartsWith("hawf: "));
+    EXPECT_THAT(line, HasSubstr("decided \"approve\""));
+    EXPECT_THAT(line, HasSubstr("runs only for reject"));
+    EXPECT_EQ(load("4242:eval").state, State::Decided);
+    struct stat st;
+    EXPECT_NE(stat(delivered("4243").c_str(), &st), 0);
+}
+
+TEST_F(FollowUpStepTest, UndecidedFailsTheJob) {
+    prepare("4243", {}, std::nullopt);
+    EXPECT_CALL(host_, setenv(_, _)).Times(0);
+    std::string line;
+    EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
+    EXPECT_EQ(start(), -1);
+    EXPECT_TRUE(one_line(line)) << line;
+    EXPECT_THAT(line, StartsWith("hawf: "));
+    EXPECT_THAT(line, HasSubstr("released by hand"));
+    EXPECT_EQ(load("4242:eval").state, State::Pending);
+}
+
+TEST_F(FollowUpStepTest, AfterOnAnSrunStepDoesNothing) {
+    prepare("4243", {}, Decision{"approve", {}, ""});
+    ON_CALL(host_, step()).WillByDefault(Return(StepIds{4243, 0, 0, 0}));
+    EXPECT_CALL(host_, setenv(_, _)).Times(0);
+    EXPECT_CALL(host_, error(_)).Times(0);
+    EXPECT_CALL(host_, user()).Times(0);
+    StepSide side(conf_);
+    side.user_init(host_, after_request());
+    EXPECT_EQ(side.task_init(host_), 0);
+    side.exit(host_);
+    EXPECT_EQ(load("4242:eval").state, State::Decided);
+}
+
+TEST_F(FollowUpStepTest, ThenSubmitsAHeldFollowUpOnNodeZero) {
+    EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
+    EXPECT_CALL(host_, error(_)).Times(0);
+    StepSide side(conf_);
+    side.user_init(host_, then_request("next.sbatch:approve"));
+    EXPECT_EQ(side.task_init(host_), 0);
+
+    const std::string script = submit_dir_ + "/next.sbatch";
+    EXPECT_EQ(fake_.calls(),
+              (std::vector<std::vector<std::string>>{{"sbatch", "--parsable", "--hold", "--dependency=afterok:4242",
+                                                      "--kill-on-invalid-dep=yes", "--hawf-after=4242:eval", script}}));
+    EXPECT_EQ(fake_.sbatch_cwd(), submit_dir_);
+    const std::vector<std::string> env = fake_.sbatch_env();
+    for (const char* kept : {"FOO=bar baz", "EMPTY=", "HOME=/nonexistent", "SLURM_CONF=/etc/slurm/slurm.conf",
+                             "SLURMD_NODENAME=node1"})
+        EXPECT_THAT(env, ::testing::Contains(std::string(kept)));
+    for (const auto& entry : env) {
+        EXPECT_FALSE(entry.rfind("SLURM_", 0) == 0 && entry.rfind("SLURM_CONF=", 0) != 0) << entry;
+        EXPECT_THAT(entry, ::testing::Not(StartsWith("HAWF_")));
+    }
+
+    Checkpoint c = load("4242:eval");
+    EXPECT_EQ(c.state, State::Running);
+    ASSERT_EQ(c.followups.size(), 1u);
+    EXPECT_EQ(c.followups[0].job, "123");
+    EXPECT_EQ(c.followups[0].script, script);
+    EXPECT_EQ(c.followups[0].on, (std::vector<std::string>{"approve"}));
+    EXPECT_EQ(c.followups[0].owner_uid, nobody);
+    EXPECT_EQ(c.history.back().type, EventType::FollowUpAdded);
+    EXPECT_EQ(c.history.back().by_uid, nobody);
+
+    // The job is requeued (its tasks killed): the follow-up is left to Slurm (afterok
+    // keeps it for the requeued job), the checkpoint reopened, nothing submitted again.
+    ON_CALL(host_, task_exit_status()).WillByDefault(Return(SIGTERM));
+    side.task_exit(host_);
+    side.exit(host_);
+    EXPECT_EQ(load("4242:eval").state, State::Failed);
+    EXPECT_EQ(fake_.calls().size(), 1u);
+    ON_CALL(host_, task_exit_status()).WillByDefault(Return(0));
+    StepSide rerun(conf_);
+    rerun.user_init(host_, then_request("next.sbatch:approve"));
+    EXPECT_EQ(rerun.task_init(host_), 0);
+    EXPECT_EQ(fake_.calls().size(), 1u);
+    c = load("4242:eval");
+    EXPECT_EQ(c.state, State::Running);
+    EXPECT_EQ(c.followups.size(), 1u);
+    rerun.task_exit(host_);
+    rerun.exit(host_);
+    EXPECT_EQ(load("4242:eval").state, State::Pending);
+    EXPECT_EQ(fake_.calls().size(), 1u);  // no timeout: nothing to schedule
+}
+
+TEST_F(FollowUpStepTest, AbsoluteThenScriptIsUsedAsIs) {
+    EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
+    StepSide side(conf_);
+    side.user_init(host_, then_request("/opt/jobs/next.sbatch"));
+    EXPECT_EQ(side.task_init(host_), 0);
+    const auto calls = fake_.calls();
+    ASSERT_EQ(calls.size(), 1u);
+    EXPECT_EQ(calls[0].back(), "/opt/jobs/next.sbatch");
+    EXPECT_TRUE(load("4242:eval").followups[0].on.empty());
+}
+
+TEST_F(FollowUpStepTest, OtherNodesDoNotSubmit) {
+    ON_CALL(host_, node_id()).WillByDefault(Return(1u));
+    ON_CALL(host_, node_count()).WillByDefault(Return(2u));
+    EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
+    EXPECT_CALL(host_, job_env()).Times(0);
+    EXPECT_CALL(host_, error(_)).Times(0);
+    StepSide side(conf_);
+    side.user_init(host_, then_request("next.sbatch:approve"));
+    EXPECT_EQ(side.task_init(host_), 0);
+    EXPECT_TRUE(fake_.calls().empty());
+    const Checkpoint c = load("4242:eval");
+    EXPECT_EQ(c.state, State::Running);
+    EXPECT_TRUE(c.followups.empty());
+}
+
+// The step fails (its tasks never start) and still ends its checkpoint.
+TEST_F(FollowUpStepTest, RefusedSubmissionFailsTheStepAndEndsTheCheckpoint) {
+    fake_.fail("sbatch", "sbatch: error: Batch job submission failed: Invalid account or account/partition combination\n");
+    EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
+    EXPECT_CALL(host_, task_exit_status()).Times(0);
+    std::string line;
+    EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
+    StepSide side(conf_);
+    side.user_init(host_, then_request("next.sbatch"));
+    EXPECT_EQ(side.task_init(host_), -1);
+    EXPECT_TRUE(one_line(line)) << line;
+    EXPECT_THAT(line, StartsWith("hawf: cannot submit the --hawf-then follow-up: sbatch " + submit_dir_ +
+                                 "/next.sbatch: sbatch: error: Batch job submission failed: Invalid account"));
+    EXPECT_EQ(load("4242:eval").state, State::Running);
+    EXPECT_TRUE(load("4242:eval").followups.empty());
+    side.exit(host_);
+    const Checkpoint c = load("4242:eval");
+    EXPECT_EQ(c.state, State::Failed);
+    EXPECT_EQ(c.history.back().exit_status, 1 << 8);
+}
+
+TEST_F(FollowUpStepTest, FailedSrunStepCancelsItsFollowUps) {
+    ON_CALL(host_, step()).WillByDefault(Return(StepIds{4242, 3, 0, 0}));
+    ON_CALL(host_, getenv(step_marker_env)).WillByDefault(Return(std::string("eval")));
+    ON_CALL(host_, task_exit_status()).WillByDefault(Return(1 << 8));
+    EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
+    EXPECT_CALL(host_, error(_)).Times(0);
+    StepSide side(conf_);
+    side.user_init(host_, then_request("next.sbatch"));
+    EXPECT_EQ(side.task_init(host_), 0);
+    side.task_exit(host_);
+    side.exit(host_);
+    const Checkpoint c = load("4242:eval");
+    EXPECT_EQ(c.spec.scope, "step");
+    EXPECT_EQ(c.state, State::Failed);
+    const auto calls = fake_.calls();
+    ASSERT_EQ(calls.size(), 2u);
+    EXPECT_EQ(calls[0][0], "sbatch");
+    EXPECT_EQ(calls[1], (std::vector<std::string>{"scancel", "123"}));
+}
+
+TEST_F(FollowUpStepTest, TimeoutSchedulesTheFollowUpWhenTheStepEnds) {
+    EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
+    EXPECT_CALL(host_, error(_)).Times(0);
+    StepSide side(conf_);
+    side.user_init(host_, then_request("next.sbatch:approve", "1h"));
+    EXPECT_EQ(side.task_init(host_), 0);
+    side.task_exit(host_);
+    side.exit(host_);
+    const Checkpoint c = load("4242:eval");
+    ASSERT_EQ(c.state, State::Pending);
+    const std::string at = slurm_time(c.deadline());
+    const auto calls = fake_.calls();
+    ASSERT_EQ(calls.size(), 3u);
+    EXPECT_EQ(calls[0][0], "sbatch");
+    EXPECT_EQ(calls[1], (std::vector<std::string>{"scontrol", "update", "JobId=123", "StartTime=" + at}));
+    EXPECT_EQ(calls[2], (std::vector<std::string>{"scontrol", "release", "123"}));
+}
+
+TEST_F(FollowUpStepTest, RefusedSchedulingIsReported) {
+    fake_.fail("update.123", "scontrol: error: Access/permission denied\n");
+    EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
+    std::string line;
+    EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
+    StepSide side(conf_);
+    side.user_init(host_, then_request("next.sbatch", "1h"));
+    EXPECT_EQ(side.task_init(host_), 0);
+    side.task_exit(host_);
+    side.exit(host_);
+    EXPECT_EQ(load("4242:eval").state, State::Pending);  // ended all the same
+    EXPECT_TRUE(one_line(line)) << line;
+    EXPECT_THAT(line, StartsWith("hawf: cannot end checkpoint 4242:eval: "));
+    EXPECT_THAT(line, HasSubstr("follow-up 123"));
+    EXPECT_THAT(line, HasSubstr("Access/permission denied"));
 }
 
 }  // namespace

@@ -373,5 +373,223 @@ TEST(States, Names) {
     EXPECT_HAWF_ERROR(parse_state("done"), K::Usage, "\"done\"");
 }
 
+// ---------------------------------------------------------------- follow-ups
+
+FollowUp make_followup(const std::string& job, std::vector<std::string> on = {}) {
+    return FollowUp{parse_checkpoint_id("4242_3:eval"), 1001, job, "/home/alice/next.sbatch", std::move(on)};
+}
+
+Event followup_event(std::uint64_t seq, const FollowUp& f) {
+    Event ev = make_event(seq, EventType::FollowUpAdded);
+    ev.followup = f;
+    return ev;
+}
+
+TEST(RecordJson, FollowUpRoundTrips) {
+    const Event ev = followup_event(1, make_followup("4243_7", {"approve", "retry"}));
+    const json j = to_json(ev);
+    EXPECT_EQ(j["event"], "follow-up");
+    EXPECT_EQ(to_string(EventType::FollowUpAdded), "follow-up");
+    EXPECT_EQ(j["follow_up"]["checkpoint"], "4242_3:eval");
+    EXPECT_EQ(j["follow_up"]["owner_uid"], 1001);
+    EXPECT_EQ(j["follow_up"]["job"], "4243_7");
+    EXPECT_EQ(j["follow_up"]["script"], "/home/alice/next.sbatch");
+    EXPECT_EQ(j["follow_up"]["on"], json({"approve", "retry"}));
+    const Event back = round_trip(ev);
+    EXPECT_EQ(back.type, EventType::FollowUpAdded);
+    ASSERT_TRUE(back.followup);
+    EXPECT_EQ(back.followup->of, parse_checkpoint_id("4242_3:eval"));
+    EXPECT_EQ(back.followup->owner_uid, 1001u);
+    EXPECT_EQ(back.followup->job, "4243_7");
+    EXPECT_EQ(back.followup->script, "/home/alice/next.sbatch");
+    EXPECT_EQ(back.followup->on, (std::vector<std::string>{"approve", "retry"}));
+    EXPECT_EQ(to_json(back), j);
+    // No choices: released by the first option.
+    const Event plain = round_trip(followup_event(2, make_followup("4244")));
+    ASSERT_TRUE(plain.followup);
+    EXPECT_TRUE(plain.followup->on.empty());
+}
+
+TEST(RecordJson, FollowUpIsRevalidatedWhenRead) {
+    auto with = [](const std::function<void(json&)>& edit) {
+        json j = to_json(followup_event(2, make_followup("4243", {"approve"})));
+        edit(j["follow_up"]);
+        return j;
+    };
+    EXPECT_HAWF_ERROR(event_from_json(with([](json& f) { f["job"] = "43; rm -rf /"; })), K::Untrusted, "job id");
+    EXPECT_HAWF_ERROR(event_from_json(with([](json& f) { f["job"] = ""; })), K::Untrusted, "job id");
+    EXPECT_HAWF_ERROR(event_from_json(with([](json& f) { f["checkpoint"] = "4242:../x"; })), K::Untrusted, "../x");
+    EXPECT_HAWF_ERROR(event_from_json(with([](json& f) { f["on"] = {"ok", "no way"}; })), K::Untrusted, "no way");
+    EXPECT_HAWF_ERROR(event_from_json(with([](json& f) { f["script"] = "bad \xff"; })), K::Untrusted, "script");
+    EXPECT_HAWF_ERROR(event_from_json(with([](json& f) { f["owner_uid"] = "alice"; })), K::Untrusted, "owner_uid");
+    EXPECT_HAWF_ERROR(event_from_json(with([](json& f) { f.erase("script"); })), K::Untrusted, "\"script\"");
+    json j = to_json(followup_event(2, make_followup("4243")));
+    j.erase("follow_up");
+    EXPECT_HAWF_ERROR(event_from_json(j), K::Untrusted, "\"follow_up\"");
+}
+
+TEST(RecordJson, AppliedCarriesTheJob) {
+    Event ev = make_event(5, EventType::Applied);
+    ev.job = "4300_2";
+    const json j = to_json(ev);
+    EXPECT_EQ(j["job"], "4300_2");
+    EXPECT_EQ(round_trip(ev).job, "4300_2");
+    json missing = j;
+    missing.erase("job");
+    EXPECT_HAWF_ERROR(event_from_json(missing), K::Untrusted, "\"job\"");
+    json bad = j;
+    bad["job"] = "../4300";
+    EXPECT_HAWF_ERROR(event_from_json(bad), K::Untrusted, "../4300");
+    // Only "applied" carries a job.
+    EXPECT_FALSE(to_json(make_event(2, EventType::Pending)).contains("job"));
+}
+
+TEST(RecordJson, SpecSignalRoundTripsAndIsChecked) {
+    Event ev = make_event(1, EventType::Opened);
+    ev.spec->signal = "USR1";
+    EXPECT_EQ(to_json(ev)["spec"]["signal"], "USR1");
+    EXPECT_EQ(round_trip(ev).spec->signal, "USR1");
+    EXPECT_EQ(round_trip(make_event(1, EventType::Opened)).spec->signal, "");
+    for (const char* bad : {"KILL", "SIGUSR1", "usr1", "9", " USR1"}) {
+        json j = to_json(ev);
+        j["spec"]["signal"] = bad;
+        SCOPED_TRACE(bad);
+        EXPECT_HAWF_ERROR(event_from_json(j), K::Untrusted, "signal");
+    }
+    json j = to_json(ev);
+    j["spec"]["signal"] = 10;
+    EXPECT_HAWF_ERROR(event_from_json(j), K::Untrusted, "\"signal\"");
+    // Records written before the field existed read as no signal.
+    j["spec"].erase("signal");
+    EXPECT_EQ(event_from_json(j).spec->signal, "");
+}
+
+TEST(Fold, FollowUpsBeforeOpenedAreExpected) {
+    std::vector<Event> h = {followup_event(1, make_followup("4243")),
+                            followup_event(2, make_followup("4244", {"reject"}))};
+    Checkpoint c = fold(h);
+    EXPECT_EQ(c.state, State::Expected);
+    EXPECT_EQ(c.spec.id, parse_checkpoint_id("4242_3:eval"));
+    EXPECT_EQ(c.spec.owner_uid, 1001u);
+    EXPECT_TRUE(c.spec.options.empty());
+    ASSERT_EQ(c.followups.size(), 2u);
+    EXPECT_EQ(c.followups[0].job, "4243");
+    EXPECT_EQ(c.followups[1].job, "4244");
+    EXPECT_FALSE(c.decision());
+    EXPECT_EQ(c.deadline(), 0);
+    EXPECT_TRUE(decision_json(c).is_null());
+
+    h.push_back(make_event(3, EventType::Opened));
+    c = fold(h);
+    EXPECT_EQ(c.state, State::Running);
+    EXPECT_EQ(to_json(c.spec), to_json(make_spec()));
+    ASSERT_EQ(c.followups.size(), 2u);  // kept
+    EXPECT_EQ(c.followups[1].on, (std::vector<std::string>{"reject"}));
+
+    h.push_back(followup_event(4, make_followup("4245")));  // running: allowed
+    h.push_back(make_event(5, EventType::Pending));
+    h.push_back(followup_event(6, make_followup("4246")));  // pending: allowed
+    c = fold(h);
+    EXPECT_EQ(c.state, State::Pending);
+    EXPECT_EQ(c.pending_since, h[4].at);
+    ASSERT_EQ(c.followups.size(), 4u);
+    EXPECT_EQ(c.followups[3].job, "4246");
+
+    h.push_back(decided(7, EventType::Decided, "reject"));
+    c = fold(h);
+    EXPECT_EQ(c.state, State::Decided);
+    EXPECT_EQ(c.followups.size(), 4u);
+}
+
+TEST(Fold, FollowUpsOnlyWhileExpectedRunningOrPending) {
+    const Event o = make_event(1, EventType::Opened);
+    Event failed = make_event(2, EventType::Failed);
+    failed.exit_status = 1 << 8;
+    const Event p = make_event(2, EventType::Pending);
+    EXPECT_HAWF_ERROR(fold({o, failed, followup_event(3, make_followup("4243"))}), K::Untrusted,
+                      "\"follow-up\" not allowed in state failed");
+    EXPECT_HAWF_ERROR(fold({o, p, decided(3, EventType::Decided, "approve"), followup_event(4, make_followup("4243"))}),
+                      K::Untrusted, "\"follow-up\" not allowed in state decided");
+    EXPECT_HAWF_ERROR(fold({o, p, decided(3, EventType::Decided, "approve"), make_event(4, EventType::Applied),
+                            followup_event(5, make_followup("4243"))}),
+                      K::Untrusted, "\"follow-up\" not allowed in state applied");
+    // An expected checkpoint has nothing to decide, end or apply.
+    const Event f = followup_event(1, make_followup("4243"));
+    for (EventType t : {EventType::Pending, EventType::Failed, EventType::Decided, EventType::Applied,
+                        EventType::Revoked, EventType::NodeEnded, EventType::Reopened}) {
+        SCOPED_TRACE(to_string(t));
+        EXPECT_HAWF_ERROR(fold({f, make_event(2, t)}), K::Untrusted, "not allowed in state expected");
+    }
+}
+
+TEST(Fold, RefusesDuplicateOrForeignFollowUps) {
+    const Event o = make_event(1, EventType::Opened);
+    EXPECT_HAWF_ERROR(fold({o, followup_event(2, make_followup("4243")), followup_event(3, make_followup("4243"))}),
+                      K::Untrusted, "follow-up 4243");
+    EXPECT_HAWF_ERROR(fold({followup_event(1, make_followup("4243")), followup_event(2, make_followup("4243"))}),
+                      K::Untrusted, "twice");
+    FollowUp other_ckpt = make_followup("4243");
+    other_ckpt.of = parse_checkpoint_id("4242_3:train");
+    EXPECT_HAWF_ERROR(fold({o, followup_event(2, other_ckpt)}), K::Untrusted, "does not belong to 4242_3:eval");
+    EXPECT_HAWF_ERROR(fold({followup_event(1, make_followup("4243")), followup_event(2, other_ckpt)}), K::Untrusted,
+                      "does not belong");
+    FollowUp other_owner = make_followup("4243");
+    other_owner.owner_uid = 1002;
+    EXPECT_HAWF_ERROR(fold({o, followup_event(2, other_owner)}), K::Untrusted, "does not belong");
+    Event no_followup = make_event(2, EventType::FollowUpAdded);
+    EXPECT_HAWF_ERROR(fold({o, no_followup}), K::Untrusted, "follow-up event without a follow-up");
+    no_followup.seq = 1;
+    EXPECT_HAWF_ERROR(fold({no_followup}), K::Untrusted, "\"follow-up\"");
+}
+
+TEST(Fold, OpenedAfterExpectedMustDescribeTheSameCheckpoint) {
+    const Event f = followup_event(1, make_followup("4243"));
+    Event other_name = make_event(2, EventType::Opened);
+    other_name.spec->id = parse_checkpoint_id("4242_3:train");
+    EXPECT_HAWF_ERROR(fold({f, other_name}), K::Untrusted, "\"opened\" event for another checkpoint");
+    Event other_owner = make_event(2, EventType::Opened);
+    other_owner.spec->owner_uid = 1002;
+    EXPECT_HAWF_ERROR(fold({f, other_owner}), K::Untrusted, "\"opened\" event for another checkpoint");
+    Event no_spec = make_event(2, EventType::Opened);
+    no_spec.spec.reset();
+    EXPECT_HAWF_ERROR(fold({f, no_spec}), K::Untrusted, "\"opened\"");
+    // Opened once only.
+    EXPECT_HAWF_ERROR(fold({f, make_event(2, EventType::Opened), make_event(3, EventType::Opened)}), K::Untrusted,
+                      "\"opened\" not allowed in state running");
+}
+
+TEST(Transition, FollowUpsAndExpected) {
+    EXPECT_EQ(transition(State::Expected, EventType::Opened), State::Running);
+    for (State s : {State::Expected, State::Running, State::Pending})
+        EXPECT_EQ(transition(s, EventType::FollowUpAdded), s) << to_string(s);
+    for (State s : {State::Decided, State::Applied, State::Failed})
+        EXPECT_FALSE(transition(s, EventType::FollowUpAdded)) << to_string(s);
+    for (EventType t : {EventType::Pending, EventType::Failed, EventType::Decided, EventType::Amended,
+                        EventType::Revoked, EventType::Applied, EventType::NodeEnded, EventType::Reopened})
+        EXPECT_FALSE(transition(State::Expected, t)) << to_string(t);
+}
+
+TEST(Checkpoint, ReleasingChoicesAndFollowUpLookup) {
+    Checkpoint c = fold({make_event(1, EventType::Opened), followup_event(2, make_followup("4243")),
+                         followup_event(3, make_followup("4244", {"reject", "retry"}))});
+    const FollowUp* first = c.followup("4243");
+    const FollowUp* second = c.followup("4244");
+    ASSERT_TRUE(first);
+    ASSERT_TRUE(second);
+    EXPECT_EQ(first->job, "4243");
+    EXPECT_EQ(c.followup("4245"), nullptr);
+    EXPECT_EQ(c.followup(""), nullptr);
+    EXPECT_EQ(c.releasing_choices(*first), (std::vector<std::string>{"approve"}));  // the first option
+    EXPECT_EQ(c.releasing_choices(*second), (std::vector<std::string>{"reject", "retry"}));
+    // Before "opened" the options are not known yet.
+    const Checkpoint expected = fold({followup_event(1, make_followup("4243"))});
+    EXPECT_TRUE(expected.releasing_choices(expected.followups[0]).empty());
+}
+
+TEST(States, ExpectedHasAName) {
+    EXPECT_EQ(to_string(State::Expected), "expected");
+    EXPECT_EQ(parse_state("expected"), State::Expected);
+}
+
 }  // namespace
 }  // namespace hawf

@@ -1,0 +1,127 @@
+// A fake Slurm for the unit tests: tiny sbatch, scontrol and scancel shell scripts
+// in a temporary bindir. Each call appends its argv (name, then the arguments,
+// tab-separated) as one line to calls.log and prints what the real command would:
+//
+//   sbatch            "123" (or the content of sbatch.out); dumps its environment to
+//                     sbatch.env and its working directory to sbatch.cwd
+//   scontrol show job -o J   the content of show.J, else "Invalid job id specified"
+//   any call          fails with exit 1 and the content of fail.KEY on stderr if that
+//                     file exists, KEY being sbatch, release.J, hold.J, update.J,
+//                     show.J or cancel.J (scancel, also with --signal)
+//
+// The scripts use only shell builtins (and /usr/bin/env for the dump), so they work
+// with any environment. The state directory is world-writable so that a job user
+// (run_as_user) can call them too.
+#pragma once
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "helpers.hpp"
+
+namespace hawf::test {
+
+class FakeSlurm {
+public:
+    FakeSlurm() : bin_(root_ / "bin"), state_(root_ / "state") {
+        if (mkdir(bin_.c_str(), 0755) != 0 || mkdir(state_.c_str(), 0755) != 0)
+            throw std::runtime_error("cannot create the fake Slurm dirs");
+        chmod(state_.c_str(), 0777);
+        const std::string script =
+            "#!/bin/sh\n"
+            "dir='" + state_ + "'\n"
+            "name=${0##*/}\n"
+            "{ printf '%s' \"$name\"; for a in \"$@\"; do printf '\\t%s' \"$a\"; done; printf '\\n'; } >> \"$dir/calls.log\"\n"
+            "eval \"last=\\${$#}\"\n"
+            "case \"$name $1\" in\n"
+            "  'sbatch '*) /usr/bin/env > \"$dir/sbatch.env\"; pwd > \"$dir/sbatch.cwd\"; key=sbatch ;;\n"
+            "  'scontrol update') key=\"update.${2#JobId=}\" ;;\n"
+            "  'scontrol show') key=\"show.$last\" ;;\n"
+            "  'scontrol '*) key=\"$1.$2\" ;;\n"
+            "  'scancel '*) key=\"cancel.$last\" ;;\n"
+            "  *) key=unknown ;;\n"
+            "esac\n"
+            "emit() { while IFS= read -r line || [ -n \"$line\" ]; do printf '%s\\n' \"$line\"; done < \"$1\"; }\n"
+            "if [ -f \"$dir/fail.$key\" ]; then emit \"$dir/fail.$key\" >&2; exit 1; fi\n"
+            "case \"$key\" in\n"
+            "  sbatch) if [ -f \"$dir/sbatch.out\" ]; then emit \"$dir/sbatch.out\"; else echo 123; fi ;;\n"
+            "  show.*) if [ -f \"$dir/$key\" ]; then emit \"$dir/$key\"; else\n"
+            "            echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1; fi ;;\n"
+            "esac\n"
+            "exit 0\n";
+        for (const char* name : {"sbatch", "scontrol", "scancel"}) write_text(bin_ + "/" + name, script, 0755);
+    }
+
+    const std::string& bindir() const { return bin_; }
+    std::string state(const std::string& name) const { return state_ + "/" + name; }
+
+    // Makes the call with KEY fail with MESSAGE (its stderr).
+    void fail(const std::string& key, const std::string& message) const { write_text(state("fail." + key), message); }
+    void ok(const std::string& key) const { unlink(state("fail." + key).c_str()); }
+    void set_output(const std::string& key, const std::string& out) const { write_text(state(key), out); }
+
+    // Every call so far, oldest first: {"scontrol", "release", "43"}.
+    std::vector<std::vector<std::string>> calls() const {
+        std::vector<std::vector<std::string>> out;
+        std::istringstream in(read_text(state("calls.log")));
+        std::string line;
+        while (std::getline(in, line)) {
+            std::vector<std::string> argv;
+            std::string::size_type start = 0;
+            for (;;) {
+                auto tab = line.find('\t', start);
+                argv.push_back(line.substr(start, tab - start));
+                if (tab == std::string::npos) break;
+                start = tab + 1;
+            }
+            out.push_back(argv);
+        }
+        return out;
+    }
+    void clear_calls() const { unlink(state("calls.log").c_str()); }
+
+    // The environment sbatch last ran with, one "NAME=value" per entry.
+    std::vector<std::string> sbatch_env() const {
+        std::vector<std::string> out;
+        std::istringstream in(read_text(state("sbatch.env")));
+        std::string line;
+        while (std::getline(in, line)) out.push_back(line);
+        return out;
+    }
+    std::string sbatch_cwd() const {
+        std::string cwd = read_text(state("sbatch.cwd"));
+        if (!cwd.empty() && cwd.back() == '\n') cwd.pop_back();
+        return cwd;
+    }
+
+private:
+    TempDir root_{0755};
+    std::string bin_, state_;
+};
+
+// Prepends DIR to this process's PATH for the lifetime of the object.
+class PathPrepend {
+public:
+    explicit PathPrepend(const std::string& dir) {
+        const char* old = std::getenv("PATH");
+        had_ = old != nullptr;
+        if (old) old_ = old;
+        setenv("PATH", (dir + ":" + (had_ ? old_ : std::string("/usr/bin:/bin"))).c_str(), 1);
+    }
+    ~PathPrepend() {
+        if (had_) setenv("PATH", old_.c_str(), 1);
+        else unsetenv("PATH");
+    }
+    PathPrepend(const PathPrepend&) = delete;
+    PathPrepend& operator=(const PathPrepend&) = delete;
+
+private:
+    bool had_ = false;
+    std::string old_;
+};
+
+}  // namespace hawf::test

@@ -1,0 +1,489 @@
+// followups.hpp: keeping the follow-up jobs in Slurm in line with their checkpoint,
+// and starting a follow-up with its decision (against a fake Slurm bindir).
+#include "followups.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "error.hpp"
+#include "fake_slurm.hpp"
+#include "helpers.hpp"
+
+namespace hawf {
+namespace {
+
+using K = ErrorKind;
+using test::FakeSlurm;
+using test::TempDir;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using Argv = std::vector<std::string>;
+
+bool same_change(const FollowUpChange& c, const std::string& job, const std::string& action) {
+    return c.job == job && c.action == action && c.error.empty();
+}
+
+std::string env_value(const Environment& env, const std::string& name) {
+    for (const auto& [n, v] : env)
+        if (n == name) return v;
+    return "<unset>";
+}
+
+bool env_has(const Environment& env, const std::string& name) {
+    return std::any_of(env.begin(), env.end(), [&](const auto& e) { return e.first == name; });
+}
+
+class FollowUpsTest : public ::testing::Test {
+protected:
+    FollowUpsTest() : spool_(root_.path()) {}
+
+    // Options approve, reject, retry; follow-ups 101 (no choices: approve),
+    // 102 (reject) and 103 (approve, retry).
+    CheckpointSpec spec(const std::string& id, std::int64_t timeout_s = 0) const {
+        CheckpointSpec s;
+        s.id = parse_checkpoint_id(id);
+        s.owner_uid = me_;
+        s.owner = user_name(me_);
+        s.scope = "job";
+        s.options = {"approve", "reject", "retry"};
+        s.params = parse_param_specs("lr:float,note:string,batchSize:int");
+        if (timeout_s) {
+            s.timeout_s = timeout_s;
+            s.default_choice = "reject";
+        }
+        return s;
+    }
+    Checkpoint pending_with_followups(const CheckpointSpec& s) {
+        open_checkpoint(spool_, s, plugin_);
+        add_followup(spool_, FollowUp{s.id, me_, "101", "/w/a.sbatch", {}}, plugin_);
+        add_followup(spool_, FollowUp{s.id, me_, "102", "/w/b.sbatch", {"reject"}}, cli_);
+        add_followup(spool_, FollowUp{s.id, me_, "103", "/w/c.sbatch", {"approve", "retry"}}, cli_);
+        return end_checkpoint(spool_, me_, s.id, 0, plugin_);
+    }
+    Checkpoint decided(const CheckpointSpec& s, const std::string& choice,
+                       std::map<std::string, std::string> params = {}, const std::string& comment = "") {
+        pending_with_followups(s);
+        return decide(spool_, me_, s.id, Decision{choice, std::move(params), comment}, DecideMode::Decide, cli_,
+                      limits_);
+    }
+
+    TempDir root_{0755};
+    Spool spool_;
+    FakeSlurm fake_;
+    Slurm slurm_{fake_.bindir()};
+    uid_t me_ = geteuid();
+    Actor plugin_{user_name(geteuid()), geteuid(), "plugin", "node1"};
+    Actor cli_{user_name(geteuid()), geteuid(), "cli", "login1"};
+    Limits limits_;
+};
+
+// ---------------------------------------------------------------- sync_followups
+
+TEST_F(FollowUpsTest, DecidedReleasesTheChosenAndCancelsTheOthers) {
+    const Checkpoint c = decided(spec("100:eval"), "approve");
+    const auto changes = sync_followups(slurm_, c);
+    ASSERT_EQ(changes.size(), 3u);
+    EXPECT_TRUE(same_change(changes[0], "101", "released"));
+    EXPECT_TRUE(same_change(changes[1], "102", "cancelled"));
+    EXPECT_TRUE(same_change(changes[2], "103", "released"));
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scontrol", "release", "101"},
+                                                {"scancel", "102"},
+                                                {"scontrol", "release", "103"}}));
+    EXPECT_EQ(describe(changes), "released 101, cancelled 102, released 103");
+}
+
+TEST_F(FollowUpsTest, DecidedWithOnlyOneBranch) {
+    const Checkpoint c = decided(spec("100:eval"), "reject");
+    const auto changes = sync_followups(slurm_, c);
+    ASSERT_EQ(changes.size(), 3u);
+    EXPECT_TRUE(same_change(changes[0], "101", "cancelled"));
+    EXPECT_TRUE(same_change(changes[1], "102", "released"));
+    EXPECT_TRUE(same_change(changes[2], "103", "cancelled"));
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scancel", "101"},
+                                                {"scontrol", "release", "102"},
+                                                {"scancel", "103"}}));
+}
+
+TEST_F(FollowUpsTest, WithATimeoutTheBeginTimeIsResetFirst) {
+    const Checkpoint c = decided(spec("100:eval", 3600), "retry");
+    sync_followups(slurm_, c);
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scancel", "101"},
+                                                {"scancel", "102"},
+                                                {"scontrol", "update", "JobId=103", "StartTime=now"},
+                                                {"scontrol", "release", "103"}}));
+}
+
+TEST_F(FollowUpsTest, SkipLeavesTheStartingFollowUpAlone) {
+    const Checkpoint c = decided(spec("100:eval"), "approve");
+    const auto changes = sync_followups(slurm_, c, "103");
+    ASSERT_EQ(changes.size(), 2u);
+    EXPECT_EQ(changes[0].job, "101");
+    EXPECT_EQ(changes[1].job, "102");
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scontrol", "release", "101"}, {"scancel", "102"}}));
+}
+
+TEST_F(FollowUpsTest, AppliedSyncsLikeDecided) {
+    const CheckpointSpec s = spec("100:eval");
+    decided(s, "approve");
+    const Checkpoint c = mark_applied(spool_, me_, s.id, "101", plugin_);
+    ASSERT_EQ(c.state, State::Applied);
+    sync_followups(slurm_, c, "101");
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scancel", "102"}, {"scontrol", "release", "103"}}));
+}
+
+TEST_F(FollowUpsTest, RevokedWithoutDeadlineHoldsAgain) {
+    const CheckpointSpec s = spec("100:eval");
+    decided(s, "approve");
+    const Checkpoint c = revoke(spool_, me_, s.id, cli_);
+    const auto changes = sync_followups(slurm_, c);
+    ASSERT_EQ(changes.size(), 3u);
+    for (const auto& ch : changes) EXPECT_EQ(ch.action, "held") << ch.job;
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scontrol", "hold", "101"},
+                                                {"scontrol", "hold", "102"},
+                                                {"scontrol", "hold", "103"}}));
+}
+
+TEST_F(FollowUpsTest, RevokedWithDeadlineMovesTheBeginTimeBack) {
+    const CheckpointSpec s = spec("100:eval", 7200);
+    decided(s, "approve");
+    const Checkpoint c = revoke(spool_, me_, s.id, cli_);
+    ASSERT_GT(c.deadline(), 0);
+    const std::string at = slurm_time(c.deadline());
+    const auto changes = sync_followups(slurm_, c);
+    ASSERT_EQ(changes.size(), 3u);
+    for (const auto& ch : changes) EXPECT_TRUE(same_change(ch, ch.job, "eligible at " + at)) << ch.job;
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scontrol", "update", "JobId=101", "StartTime=" + at},
+                                                {"scontrol", "update", "JobId=102", "StartTime=" + at},
+                                                {"scontrol", "update", "JobId=103", "StartTime=" + at}}));
+}
+
+TEST_F(FollowUpsTest, RunningOrExpectedChangesNothing) {
+    const CheckpointSpec s = spec("100:eval");
+    Checkpoint c = add_followup(spool_, FollowUp{s.id, me_, "101", "/w/a.sbatch", {}}, cli_);
+    ASSERT_EQ(c.state, State::Expected);
+    EXPECT_TRUE(sync_followups(slurm_, c).empty());
+    c = open_checkpoint(spool_, s, plugin_);
+    EXPECT_TRUE(sync_followups(slurm_, c).empty());
+    EXPECT_TRUE(fake_.calls().empty());
+}
+
+TEST_F(FollowUpsTest, FailedCancelsThemAll) {
+    const CheckpointSpec s = spec("100:eval");
+    open_checkpoint(spool_, s, plugin_);
+    add_followup(spool_, FollowUp{s.id, me_, "101", "/w/a.sbatch", {}}, cli_);
+    add_followup(spool_, FollowUp{s.id, me_, "102", "/w/b.sbatch", {"reject"}}, cli_);
+    const Checkpoint c = end_checkpoint(spool_, me_, s.id, 1 << 8, plugin_);
+    ASSERT_EQ(c.state, State::Failed);
+    const auto changes = sync_followups(slurm_, c);
+    ASSERT_EQ(changes.size(), 2u);
+    EXPECT_TRUE(same_change(changes[0], "101", "cancelled"));
+    EXPECT_TRUE(same_change(changes[1], "102", "cancelled"));
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scancel", "101"}, {"scancel", "102"}}));
+}
+
+TEST_F(FollowUpsTest, AlreadyEndedJobsAreNotErrors) {
+    const Checkpoint c = decided(spec("100:eval"), "approve");
+    fake_.fail("cancel.102", "scancel: error: Kill job error on job id 102: Job/step already completing or completed\n");
+    auto changes = sync_followups(slurm_, c);
+    ASSERT_EQ(changes.size(), 3u);
+    EXPECT_TRUE(same_change(changes[1], "102", "already ended"));
+    EXPECT_TRUE(same_change(changes[2], "103", "released"));  // the others still happen
+
+    fake_.fail("cancel.102", "scancel: error: Kill job error on job id 102: Job has already finished\n");
+    EXPECT_TRUE(same_change(sync_followups(slurm_, c)[1], "102", "already ended"));
+    fake_.fail("cancel.102", "scancel: error: Kill job error on job id 102: Invalid job id specified\n");
+    EXPECT_TRUE(same_change(sync_followups(slurm_, c)[1], "102", "already ended"));
+
+    const Checkpoint pending = revoke(spool_, me_, c.spec.id, cli_);
+    fake_.fail("hold.101", "scontrol: error: Job has already finished\n");
+    changes = sync_followups(slurm_, pending);
+    EXPECT_TRUE(same_change(changes[0], "101", "already ended"));
+    EXPECT_TRUE(same_change(changes[1], "102", "held"));
+}
+
+TEST_F(FollowUpsTest, FailedReleaseCarriesTheError) {
+    const Checkpoint c = decided(spec("100:eval"), "approve");
+    fake_.fail("release.101", "scontrol: error: Job has already finished\n");
+    fake_.fail("cancel.102", "scancel: error: Access/permission denied\n");
+    const auto changes = sync_followups(slurm_, c);
+    ASSERT_EQ(changes.size(), 3u);
+    EXPECT_EQ(changes[0].action, "released");
+    EXPECT_THAT(changes[0].error, HasSubstr("scontrol release 101: scontrol: error: Job has already finished"));
+    EXPECT_EQ(changes[1].action, "cancelled");
+    EXPECT_THAT(changes[1].error, HasSubstr("Access/permission denied"));
+    EXPECT_TRUE(same_change(changes[2], "103", "released"));
+}
+
+TEST_F(FollowUpsTest, FailedBeginTimeUpdateDoesNotRelease) {
+    const Checkpoint c = decided(spec("100:eval", 60), "reject");
+    fake_.fail("update.102", "scontrol: error: Invalid job id specified\n");
+    const auto changes = sync_followups(slurm_, c);
+    ASSERT_EQ(changes.size(), 3u);
+    EXPECT_EQ(changes[1].action, "released");
+    EXPECT_THAT(changes[1].error, HasSubstr("Invalid job id specified"));
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scancel", "101"},
+                                                {"scontrol", "update", "JobId=102", "StartTime=now"},
+                                                {"scancel", "103"}}));
+}
+
+// ---------------------------------------------------------------- schedule_deadline
+
+TEST_F(FollowUpsTest, ScheduleDeadlineMakesFollowUpsEligibleAtTheDeadline) {
+    const Checkpoint c = pending_with_followups(spec("100:eval", 600));
+    const std::string at = slurm_time(c.deadline());
+    const auto changes = schedule_deadline(slurm_, c);
+    ASSERT_EQ(changes.size(), 3u);
+    for (const auto& ch : changes) EXPECT_TRUE(same_change(ch, ch.job, "eligible at " + at)) << ch.job;
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scontrol", "update", "JobId=101", "StartTime=" + at},
+                                                {"scontrol", "release", "101"},
+                                                {"scontrol", "update", "JobId=102", "StartTime=" + at},
+                                                {"scontrol", "release", "102"},
+                                                {"scontrol", "update", "JobId=103", "StartTime=" + at},
+                                                {"scontrol", "release", "103"}}));
+}
+
+TEST_F(FollowUpsTest, ScheduleDeadlineOnlyOne) {
+    const Checkpoint c = pending_with_followups(spec("100:eval", 600));
+    const std::string at = slurm_time(c.deadline());
+    const auto changes = schedule_deadline(slurm_, c, "102");
+    ASSERT_EQ(changes.size(), 1u);
+    EXPECT_EQ(changes[0].job, "102");
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scontrol", "update", "JobId=102", "StartTime=" + at},
+                                                {"scontrol", "release", "102"}}));
+}
+
+TEST_F(FollowUpsTest, ScheduleDeadlineOnlyWhenPendingWithADeadline) {
+    // No timeout.
+    Checkpoint c = pending_with_followups(spec("100:eval"));
+    EXPECT_TRUE(schedule_deadline(slurm_, c).empty());
+    // Running, and decided.
+    const CheckpointSpec s = spec("200:eval", 600);
+    c = open_checkpoint(spool_, s, plugin_);
+    add_followup(spool_, FollowUp{s.id, me_, "201", "/w/a.sbatch", {}}, cli_);
+    EXPECT_TRUE(schedule_deadline(slurm_, spool_.load(me_, s.id)).empty());
+    end_checkpoint(spool_, me_, s.id, 0, plugin_);
+    c = decide(spool_, me_, s.id, Decision{"approve", {}, ""}, DecideMode::Decide, cli_, limits_);
+    EXPECT_TRUE(schedule_deadline(slurm_, c).empty());
+    EXPECT_TRUE(fake_.calls().empty());
+}
+
+TEST_F(FollowUpsTest, ScheduleDeadlineReportsRefusals) {
+    const Checkpoint c = pending_with_followups(spec("100:eval", 600));
+    fake_.fail("release.101", "scontrol: error: Access/permission denied\n");
+    const auto changes = schedule_deadline(slurm_, c);
+    ASSERT_EQ(changes.size(), 3u);
+    EXPECT_THAT(changes[0].error, HasSubstr("Access/permission denied"));
+    EXPECT_TRUE(changes[1].error.empty());
+}
+
+// ---------------------------------------------------------------- reshape_followups
+
+TEST_F(FollowUpsTest, ReshapeChangesExactlyTheFollowUpsTheChoiceReleases) {
+    const Checkpoint c = pending_with_followups(spec("100:eval"));
+    reshape_followups(slurm_, c, "approve", {"TimeLimit=1:00:00", "Partition=gpu"});
+    EXPECT_EQ(fake_.calls(),
+              (std::vector<Argv>{{"scontrol", "update", "JobId=101", "TimeLimit=1:00:00", "Partition=gpu"},
+                                 {"scontrol", "update", "JobId=103", "TimeLimit=1:00:00", "Partition=gpu"}}));
+    fake_.clear_calls();
+    reshape_followups(slurm_, c, "reject", {"NumNodes=2"});
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scontrol", "update", "JobId=102", "NumNodes=2"}}));
+    fake_.clear_calls();
+    reshape_followups(slurm_, c, "approve", {});
+    EXPECT_TRUE(fake_.calls().empty());
+}
+
+TEST_F(FollowUpsTest, ReshapeStopsAtTheFirstRefusal) {
+    const Checkpoint c = pending_with_followups(spec("100:eval"));
+    fake_.fail("update.101", "scontrol: error: Requested partition configuration not available now\n");
+    EXPECT_HAWF_ERROR(reshape_followups(slurm_, c, "approve", {"Partition=huge"}), K::System,
+                      "follow-up 101 not changed, nothing released");
+    EXPECT_HAWF_ERROR(reshape_followups(slurm_, c, "approve", {"Partition=huge"}), K::System,
+                      "Requested partition configuration not available now");
+    for (const auto& call : fake_.calls()) EXPECT_EQ(call[2], "JobId=101");  // 103 was not tried
+
+    fake_.ok("update.101");
+    fake_.fail("update.103", "scontrol: error: Invalid time limit specification\n");
+    fake_.clear_calls();
+    EXPECT_HAWF_ERROR(reshape_followups(slurm_, c, "approve", {"TimeLimit=99"}), K::System,
+                      "follow-up 103 not changed, nothing released (already changed: 101)");
+    EXPECT_EQ(fake_.calls().size(), 2u);
+    for (const auto& call : fake_.calls()) EXPECT_EQ(call[1], "update");  // nothing released
+}
+
+// ---------------------------------------------------------------- decision_environment
+
+TEST_F(FollowUpsTest, DecisionEnvironment) {
+    const std::string note = "line1\nline2 \"double\" 'single' $(id) `x` \\ \xe2\x82\xac";
+    const Checkpoint c = decided(spec("100:eval"), "retry", {{"lr", "1e-4"}, {"note", note}, {"batchSize", "64"}},
+                                 "comment with\nnewline and \"quotes\"");
+    const std::string dir = spool_.files_dir(me_, c.spec.id);
+    const Environment env = decision_environment(c, dir, "/spool/delivered/101.json");
+    const Environment expected = {
+        {"HAWF_AFTER", "100:eval"},
+        {"HAWF_AFTER_DIR", dir},
+        {"HAWF_DECISION", "retry"},
+        {"HAWF_DECIDED_BY", user_name(me_)},
+        {"HAWF_COMMENT", "comment with\nnewline and \"quotes\""},
+        {"HAWF_PARAM_BATCHSIZE", "64"},
+        {"HAWF_PARAM_LR", "1e-4"},
+        {"HAWF_PARAM_NOTE", note},
+        {"HAWF_DECISION_FILE", "/spool/delivered/101.json"},
+    };
+    EXPECT_EQ(env, expected);
+
+    const Environment without_file = decision_environment(c, dir);
+    EXPECT_FALSE(env_has(without_file, "HAWF_DECISION_FILE"));
+    EXPECT_EQ(without_file.size(), expected.size() - 1);
+}
+
+TEST_F(FollowUpsTest, DecisionEnvironmentWithoutParams) {
+    const Checkpoint c = decided(spec("100:eval"), "approve");
+    const Environment env = decision_environment(c, "/d");
+    EXPECT_EQ(env, (Environment{{"HAWF_AFTER", "100:eval"},
+                                {"HAWF_AFTER_DIR", "/d"},
+                                {"HAWF_DECISION", "approve"},
+                                {"HAWF_DECIDED_BY", user_name(me_)},
+                                {"HAWF_COMMENT", ""}}));
+}
+
+// ---------------------------------------------------------------- start_followup
+
+TEST_F(FollowUpsTest, StartRefusesAJobThatIsNotRegistered) {
+    const CheckpointSpec s = spec("100:eval");
+    decided(s, "approve");
+    EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, s.id, "999", std::time(nullptr)), K::Conflict,
+                      "job 999 is not a follow-up of 100:eval");
+    EXPECT_EQ(spool_.load(me_, s.id).state, State::Decided);
+    EXPECT_TRUE(fake_.calls().empty());
+}
+
+TEST_F(FollowUpsTest, StartRefusesWhenNotDecidedBeforeTheDeadline) {
+    const CheckpointSpec s = spec("100:eval", 3600);
+    const Checkpoint c = pending_with_followups(s);
+    EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, s.id, "102", c.deadline() - 1), K::Conflict,
+                      "released by hand");
+    EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, s.id, "102", c.deadline() - 1), K::Conflict,
+                      "100:eval is pending, not decided");
+    const Checkpoint after = spool_.load(me_, s.id);
+    EXPECT_EQ(after.state, State::Pending);
+    EXPECT_EQ(after.history.size(), c.history.size());
+    EXPECT_TRUE(fake_.calls().empty());
+    struct stat st;
+    EXPECT_NE(stat((root_ / (std::to_string(me_) + "/ckpt/100/eval/delivered")).c_str(), &st), 0);
+}
+
+TEST_F(FollowUpsTest, StartRefusesWhileRunningOrWithoutTimeout) {
+    const CheckpointSpec s = spec("100:eval");
+    open_checkpoint(spool_, s, plugin_);
+    add_followup(spool_, FollowUp{s.id, me_, "101", "/w/a.sbatch", {}}, cli_);
+    EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, s.id, "101", std::time(nullptr)), K::Conflict,
+                      "100:eval is running, not decided");
+    end_checkpoint(spool_, me_, s.id, 0, plugin_);
+    EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, s.id, "101", std::time(nullptr) + 100000000), K::Conflict,
+                      "released by hand");
+    EXPECT_EQ(spool_.load(me_, s.id).state, State::Pending);
+}
+
+TEST_F(FollowUpsTest, StartPastTheDeadlineTakesTheDefaultAndSyncsTheOthers) {
+    const CheckpointSpec s = spec("100:eval", 60);
+    const Checkpoint c = pending_with_followups(s);
+    const Environment env = start_followup(spool_, slurm_, me_, s.id, "102", c.deadline() + 5);
+    const Checkpoint after = spool_.load(me_, s.id);
+    EXPECT_EQ(after.state, State::Applied);
+    ASSERT_TRUE(after.decision());
+    EXPECT_EQ(after.decision()->choice, "reject");
+    EXPECT_EQ(after.decided->by, "timeout");
+    EXPECT_EQ(after.decided->via, "timeout");
+    EXPECT_EQ(after.history.back().job, "102");
+    EXPECT_EQ(env_value(env, "HAWF_DECISION"), "reject");
+    EXPECT_EQ(env_value(env, "HAWF_DECIDED_BY"), "timeout");
+    // The starting one is left alone; the others follow the default.
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scancel", "101"}, {"scancel", "103"}}));
+}
+
+TEST_F(FollowUpsTest, StartPastTheDeadlineForAnotherBranchRefusesButSyncs) {
+    const CheckpointSpec s = spec("100:eval", 60);
+    const Checkpoint c = pending_with_followups(s);
+    EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, s.id, "103", c.deadline()), K::Conflict,
+                      "this follow-up runs only for approve,retry");
+    const Checkpoint after = spool_.load(me_, s.id);
+    EXPECT_EQ(after.state, State::Decided);  // the default is taken, not applied
+    EXPECT_EQ(after.decision()->choice, "reject");
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scancel", "101"},
+                                                {"scontrol", "update", "JobId=102", "StartTime=now"},
+                                                {"scontrol", "release", "102"}}));
+}
+
+TEST_F(FollowUpsTest, StartRefusesAFollowUpTheChoiceIsNotFor) {
+    const CheckpointSpec s = spec("100:eval");
+    decided(s, "reject");
+    EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, s.id, "101", std::time(nullptr)), K::Conflict,
+                      "100:eval was decided \"reject\" by " + user_name(me_) + ": this follow-up runs only for approve");
+    EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, s.id, "103", std::time(nullptr)), K::Conflict,
+                      "runs only for approve,retry");
+    EXPECT_EQ(spool_.load(me_, s.id).state, State::Decided);
+    EXPECT_TRUE(fake_.calls().empty());
+}
+
+TEST_F(FollowUpsTest, StartMarksAppliedAndDeliversTheDecision) {
+    const CheckpointSpec s = spec("100:eval");
+    decided(s, "approve", {{"lr", "0.01"}, {"note", "a\nb"}}, "ship it");
+    const Environment env = start_followup(spool_, slurm_, me_, s.id, "103", std::time(nullptr));
+    const Checkpoint after = spool_.load(me_, s.id);
+    EXPECT_EQ(after.state, State::Applied);
+    EXPECT_EQ(after.history.back().type, EventType::Applied);
+    EXPECT_EQ(after.history.back().job, "103");
+
+    const std::string file = root_ / (std::to_string(me_) + "/ckpt/100/eval/delivered/103.json");
+    EXPECT_EQ(test::read_text(file), decision_json(after).dump(2) + "\n");
+    const auto delivered = nlohmann::json::parse(test::read_text(file));
+    EXPECT_EQ(delivered["choice"], "approve");
+    EXPECT_EQ(delivered["params"]["note"], "a\nb");
+    EXPECT_EQ(delivered["comment"], "ship it");
+    EXPECT_EQ(delivered["checkpoint"], "100:eval");
+
+    EXPECT_EQ(env, decision_environment(after, spool_.files_dir(me_, s.id), file));
+    EXPECT_EQ(env_value(env, "HAWF_DECISION_FILE"), file);
+    EXPECT_EQ(env_value(env, "HAWF_PARAM_NOTE"), "a\nb");
+    EXPECT_TRUE(fake_.calls().empty());  // a decided checkpoint's follow-ups were synced by the decider
+}
+
+TEST_F(FollowUpsTest, RequeuedFollowUpKeepsTheFirstDelivery) {
+    const CheckpointSpec s = spec("100:eval");
+    decided(s, "approve");
+    const Environment first = start_followup(spool_, slurm_, me_, s.id, "101", std::time(nullptr));
+    const std::string file = env_value(first, "HAWF_DECISION_FILE");
+    const std::string original = test::read_text(file);
+    ASSERT_FALSE(original.empty());
+    const std::size_t events = spool_.load(me_, s.id).history.size();
+    // Mark the file: a second start must not replace it.
+    test::write_text(file, "{\"first\": true}\n");
+    const Environment second = start_followup(spool_, slurm_, me_, s.id, "101", std::time(nullptr));
+    EXPECT_EQ(second, first);
+    EXPECT_EQ(test::read_text(file), "{\"first\": true}\n");
+    EXPECT_EQ(spool_.load(me_, s.id).history.size(), events);
+
+    // Another follow-up of the same choice starts too: its own file, no new event.
+    const Environment other = start_followup(spool_, slurm_, me_, s.id, "103", std::time(nullptr));
+    EXPECT_THAT(env_value(other, "HAWF_DECISION_FILE"), HasSubstr("/delivered/103.json"));
+    EXPECT_EQ(test::read_text(env_value(other, "HAWF_DECISION_FILE")), original);
+    EXPECT_EQ(spool_.load(me_, s.id).history.size(), events);
+    EXPECT_EQ(spool_.load(me_, s.id).history.back().job, "101");
+    // The other branch still may not run.
+    EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, s.id, "102", std::time(nullptr)), K::Conflict,
+                      "runs only for reject");
+}
+
+TEST_F(FollowUpsTest, StartOfAnUnknownCheckpointIsNotFound) {
+    EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, parse_checkpoint_id("555:none"), "556", std::time(nullptr)),
+                      K::NotFound, "555:none");
+}
+
+}  // namespace
+}  // namespace hawf
