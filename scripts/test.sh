@@ -8,3 +8,6 @@ scripts/install-deps.sh
 cmake -S . -B build -DHAWF_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j"$(nproc)"
 ctest --test-dir build --output-on-failure
+# The packages: build the .deb and the RPMs, install the .debs, and run the
+# integration suite again against the installed files (purged afterwards).
+bash scripts/package-test.sh

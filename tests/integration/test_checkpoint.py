@@ -3,6 +3,7 @@ when it ends, its owner looks at it and decides from a login shell, and the
 decision is read back."""
 
 import json
+import os
 import subprocess
 import time
 import unittest
@@ -137,11 +138,15 @@ class RequeuedJob(ClusterTestCase):
         script = "#!/bin/bash\nif [ \"${SLURM_RESTART_COUNT:-0}\" = 0 ]; then touch started; sleep 60; fi\necho run\n"
         job = self.hawf.sbatch(ALICE, script, "--requeue", "--hawf-checkpoint=rq")
         ckpt = "%d:rq" % job
-        self.hawf.wait_state(ALICE, ckpt, "running")
+        started = os.path.join(self.hawf.cluster.user_dir(ALICE), "started")
+        deadline = time.time() + 60
+        while not os.path.exists(started) and time.time() < deadline:
+            time.sleep(0.1)
         r = self.hawf.run(ALICE, ["scontrol", "requeue", str(job)])
         self.assertEqual(r.returncode, 0, r.stderr)
-        # Slurm delays a requeued job's start; its owner may bring it forward.
-        deadline = time.time() + 60
+        # The killed run ends its checkpoint as failed; Slurm delays the requeued
+        # job's start (for that, among others), and its owner may bring it forward.
+        self.hawf.wait_state(ALICE, ckpt, "failed")
         while self.hawf.cluster.job_info(job)["JobState"] != "PENDING" and time.time() < deadline:
             time.sleep(0.2)
         self.hawf.run(ALICE, ["scontrol", "update", "JobId=%d" % job, "StartTime=now"])
