@@ -149,12 +149,23 @@ int cmd_ls(const Args& args) {
         cli::print_json(list);
         return cli::exit_ok;
     }
-    std::cout << std::left << std::setw(24) << "CHECKPOINT" << std::setw(9) << "STATE" << std::setw(12) << "OWNER"
-              << std::setw(24) << "OPTIONS" << "DEADLINE\n";
+    // Columns as wide as their widest value, two spaces apart.
+    std::size_t id_w = 10, owner_w = 5, options_w = 7;
+    for (const auto& c : shown) {
+        id_w = std::max(id_w, c.spec.id.str().size());
+        owner_w = std::max(owner_w, c.spec.owner.size());
+        options_w = std::max(options_w, join(c.spec.options).size());
+    }
+    auto row = [&](const std::string& id, const std::string& state, const std::string& owner,
+                   const std::string& options, const std::string& deadline) {
+        std::cout << std::left << std::setw(static_cast<int>(id_w + 2)) << id << std::setw(10) << state
+                  << std::setw(static_cast<int>(owner_w + 2)) << owner << std::setw(static_cast<int>(options_w + 2))
+                  << options << deadline << "\n";
+    };
+    row("CHECKPOINT", "STATE", "OWNER", "OPTIONS", "DEADLINE");
     for (const auto& c : shown)
-        std::cout << std::setw(24) << c.spec.id.str() << std::setw(9) << to_string(c.state) << std::setw(12)
-                  << c.spec.owner << std::setw(24) << join(c.spec.options)
-                  << (c.deadline() ? format_time(c.deadline()) : "-") << "\n";
+        row(c.spec.id.str(), to_string(c.state), c.spec.owner, join(c.spec.options),
+            c.deadline() ? format_time(c.deadline()) : "-");
     return cli::exit_ok;
 }
 
