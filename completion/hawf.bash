@@ -67,14 +67,14 @@ _hawf()
     _init_completion -s -n : || return
 
     if ((cword == 1)); then
-        COMPREPLY=($(compgen -W 'ls show log doctor help --help' -- "$cur"))
+        COMPREPLY=($(compgen -W 'ls show log doctor gc help --help' -- "$cur"))
         return
     fi
     local command=${words[1]}
 
     case $prev in
         --state)
-            COMPREPLY=($(compgen -W 'running pending decided applied failed' -- "$cur"))
+            COMPREPLY=($(compgen -W 'expected running pending decided applied failed' -- "$cur"))
             return
             ;;
         --user)
@@ -85,6 +85,10 @@ _hawf()
             _filedir so
             return
             ;;
+        --older-than)
+            COMPREPLY=($(compgen -W '7d 30d 90d' -- "$cur"))
+            return
+            ;;
     esac
     $split && return
 
@@ -93,6 +97,7 @@ _hawf()
         ls) opts='--all --state= --json --help' ;;
         show | log) opts='--user= --json --help' ;;
         doctor) opts='--plugin= --json --help' ;;
+        gc) opts='--older-than= --dry-run --json --help' ;;
         *) return ;;
     esac
     if [[ $cur == -* ]]; then
@@ -116,7 +121,7 @@ _hawf_decide()
     _init_completion -s -n : || return
 
     local positionals
-    _hawf_positionals 1 '--set -m --message --user'
+    _hawf_positionals 1 '--set -m --message --user --time --partition --nodes'
     local ckpt=${positionals[0]-}
 
     case $prev in
@@ -141,7 +146,7 @@ _hawf_decide()
     $split && return
 
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--set --message --amend --revoke --user= --json --help' -- "$cur"))
+        COMPREPLY=($(compgen -W '--set --message --amend --revoke --time= --partition= --nodes= --user= --json --help' -- "$cur"))
         [[ ${COMPREPLY-} == *= ]] && compopt -o nospace
         return
     fi
@@ -170,6 +175,14 @@ _hawf_await()
             COMPREPLY=($(compgen -W '90s 30m 24h 2d' -- "$cur"))
             return
             ;;
+        --then)
+            _filedir
+            return
+            ;;
+        --signal)
+            COMPREPLY=($(compgen -W 'USR1 USR2 HUP INT TERM CONT' -- "$cur"))
+            return
+            ;;
         --user)
             COMPREPLY=($(compgen -u -- "$cur"))
             return
@@ -178,13 +191,13 @@ _hawf_await()
     $split && return
 
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--timeout= --poll --env --json --user= --help' -- "$cur"))
+        COMPREPLY=($(compgen -W '--timeout= --poll --env --json --user= --then= --on= --open= --options= --params= --default= --signal= --help' -- "$cur"))
         [[ ${COMPREPLY-} == *= ]] && compopt -o nospace
         return
     fi
 
     local positionals
-    _hawf_positionals 1 '--timeout --user'
+    _hawf_positionals 1 '--timeout --user --then --on --open --options --params --default --signal'
     ((${#positionals[@]} == 0)) && _hawf_complete_checkpoints pending
 }
 

@@ -134,15 +134,15 @@ expect() {
   fi
 }
 
-expect "hawf " "--help doctor help log ls show"
+expect "hawf " "--help doctor gc help log ls show"
 expect "hawf l" "log ls"
 expect "hawf ls --" "--all --help --json --state="
-expect "hawf ls --state=" "applied decided failed pending running"
+expect "hawf ls --state=" "applied decided expected failed pending running"
 expect "hawf ls --state=p" "pending"
 expect "hawf ls --state d" "decided"
 expect "hawf doctor --" "--help --json --plugin="
-expect "hawf-decide --" "--amend --help --json --message --revoke --set --user="
-expect "hawf-await --" "--env --help --json --poll --timeout= --user="
+expect "hawf-decide --" "--amend --help --json --message --nodes= --partition= --revoke --set --time= --user="
+expect "hawf-await --" "--default= --env --help --json --on= --open= --options= --params= --poll --signal= --then= --timeout= --user="
 expect "hawf-await --timeout=" "24h 2d 30m 90s"
 expect "hawf-decide x" ""
 expect "hawf-decide 4242:eval continue -m " ""
