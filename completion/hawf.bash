@@ -61,6 +61,13 @@ _hawf_complete_checkpoints()
     __ltrim_colon_completions "$cur"
 }
 
+# Completes option names; those ending in "=" take no space after them.
+_hawf_complete_options()
+{
+    COMPREPLY=($(compgen -W "$1" -- "$cur"))
+    [[ ${COMPREPLY-} == *= ]] && compopt -o nospace
+}
+
 _hawf()
 {
     local cur prev words cword split
@@ -101,8 +108,7 @@ _hawf()
         *) return ;;
     esac
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W "$opts" -- "$cur"))
-        [[ ${COMPREPLY-} == *= ]] && compopt -o nospace
+        _hawf_complete_options "$opts"
         return
     fi
 
@@ -146,8 +152,7 @@ _hawf_decide()
     $split && return
 
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--set --message --amend --revoke --time= --partition= --nodes= --user= --json --help' -- "$cur"))
-        [[ ${COMPREPLY-} == *= ]] && compopt -o nospace
+        _hawf_complete_options '--set --message --amend --revoke --time= --partition= --nodes= --user= --json --help'
         return
     fi
 
@@ -191,8 +196,7 @@ _hawf_await()
     $split && return
 
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--timeout= --poll --env --json --user= --then= --on= --open= --options= --params= --default= --signal= --help' -- "$cur"))
-        [[ ${COMPREPLY-} == *= ]] && compopt -o nospace
+        _hawf_complete_options '--timeout= --poll --env --json --user= --then= --on= --open= --options= --params= --default= --signal= --help'
         return
     fi
 
