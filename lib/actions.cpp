@@ -136,9 +136,11 @@ Checkpoint end_checkpoint(const Spool& spool, uid_t owner, const CheckpointId& i
 }
 
 void check_may_decide(const CheckpointSpec& spec, uid_t caller) {
-    if (caller != 0 && caller != spec.owner_uid)
-        throw Error(ErrorKind::Denied, spec.id.str() + " belongs to " + spec.owner +
-                                           ": only " + spec.owner + " and root may decide it");
+    if (caller != 0 && caller != spec.owner_uid) {
+        const std::string owner = user_name(spec.owner_uid);  // also before "opened" named them
+        throw Error(ErrorKind::Denied, spec.id.str() + " belongs to " + owner + ": only " + owner +
+                                           " and root may decide it");
+    }
 }
 
 Checkpoint decide(const Spool& spool, uid_t owner, const CheckpointId& id, const Decision& decision,
