@@ -1,0 +1,1000 @@
+#!/usr/bin/env python3
+"""hawf benchmarks on a private real Slurm cluster (tests/integration/cluster.py).
+
+Run through bench/run.sh [BUILD_DIR] (as root). Starts one private cluster (munged,
+slurmctld, two one-CPU slurmd) with hawf in its plugstack, runs every benchmark,
+compares each with its baseline measured in the same run, prints a table of
+medians, p90 and ratios, and writes it (and all raw samples, as JSON) to
+BUILD_DIR/bench-results.{md,json}. Timings are printed, never asserted: the exit
+status is 0 unless something broke (a job failed, or a checkpoint in the race did
+not end with exactly one decision: exit 3).
+
+Benchmarks (see docs/benchmarks.md for the method and the reasons behind it):
+  overhead   srun true and sbatch --wait with hawf in plugstack.conf vs not
+             (interleaved, plugstack.conf rewritten between samples: srun, sbatch
+             and slurmstepd read it at every launch, checked first); and the cost
+             of --hawf-checkpoint on a step
+  latency    hawf-decide returning -> the follow-up's first instruction, vs
+             scontrol release of an equivalent held job -> its first instruction
+  idle       allocated core-seconds while a human takes D seconds to decide,
+             from Slurm's own records (slurmctld's allocation times in ms, and
+             jobcomp/filetxt in whole seconds): hawf's held follow-up vs a job
+             that keeps its allocation and blocks in hawf-await
+  scale      hawf ls / show / hawf-decide with 1 000 vs 100 000 history
+             checkpoints and 10 000 pending: time and strace -c -f syscall counts
+  race       1 000 checkpoints past their deadline, decided by 8 concurrent
+             hawf-decide loops plus hawf-await taking the default: decisions/s vs
+             one decider alone, and exactly one decision per checkpoint
+"""
+
+import argparse
+import calendar
+import json
+import math
+import os
+import platform
+import pwd
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+from cluster import SYSTEM_PATH, TERMINAL_STATES, USERS, Cluster, parse_scontrol  # noqa: E402
+
+USER = USERS[0]
+TOOLS = ("hawf", "hawf-decide", "hawf-await")
+
+# Syscalls that read or change file system metadata (strace -c names).
+METADATA_CALLS = {
+    "open", "openat", "openat2", "creat", "stat", "fstat", "lstat", "newfstatat", "statx", "access",
+    "faccessat", "faccessat2", "mkdir", "mkdirat", "link", "linkat", "unlink", "unlinkat", "rename",
+    "renameat", "renameat2", "rmdir", "getdents", "getdents64", "readlink", "readlinkat", "chmod",
+    "fchmod", "fchmodat", "chown", "fchown", "fchownat", "lchown", "symlink", "symlinkat", "utimensat",
+}
+SYNC_CALLS = {"fsync", "fdatasync", "sync", "syncfs"}
+
+
+def log(text):
+    print("[%7.1fs] %s" % (time.monotonic() - T0, text), file=sys.stderr, flush=True)
+
+
+T0 = time.monotonic()
+
+
+# ---------------------------------------------------------------------------
+# Statistics
+
+def median(xs):
+    return statistics.median(xs)
+
+
+def p90(xs):
+    xs = sorted(xs)
+    if len(xs) == 1:
+        return xs[0]
+    pos = 0.9 * (len(xs) - 1)             # linear interpolation between ranks
+    lo = int(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def ratio_ci(a, b, rounds=2000, seed=1):
+    """95% bootstrap interval of median(a)/median(b), resampling each independently."""
+    if len(a) < 5 or len(b) < 5:
+        return None
+    rng = random.Random(seed)
+    ratios = []
+    for _ in range(rounds):
+        ma = median([rng.choice(a) for _ in a])
+        mb = median([rng.choice(b) for _ in b])
+        if mb > 0:
+            ratios.append(ma / mb)
+    ratios.sort()
+    return ratios[int(0.025 * len(ratios))], ratios[int(0.975 * len(ratios)) - 1]
+
+
+def paired_ratio_ci(a, b, rounds=2000, seed=1):
+    """95% bootstrap interval of mean(a)/mean(b), resampling the pairs (a[k], b[k])."""
+    if len(a) < 5 or len(a) != len(b):
+        return None
+    rng = random.Random(seed)
+    ratios = []
+    for _ in range(rounds):
+        idx = [rng.randrange(len(a)) for _ in a]
+        ratios.append(sum(a[i] for i in idx) / sum(b[i] for i in idx))
+    ratios.sort()
+    return ratios[int(0.025 * len(ratios))], ratios[int(0.975 * len(ratios)) - 1]
+
+
+def abba(n):
+    """Order of n samples each of 'a' and 'b': a b b a a b b a ... (cancels linear drift)."""
+    order = []
+    for i in range(n):
+        order += ["a", "b"] if i % 2 == 0 else ["b", "a"]
+    return order
+
+
+# ---------------------------------------------------------------------------
+# The bench: a private cluster with hawf installed in miniature
+
+class Bench:
+
+    def __init__(self, build, workdir):
+        self.build = build
+        self.root = workdir
+        self.bindir = os.path.join(self.root, "bin")
+        os.makedirs(self.bindir, 0o755)
+        self.plugin = os.path.join(self.bindir, "hawf.so")
+        shutil.copy(os.path.join(build, "plugin", "hawf.so"), self.plugin)
+        for tool in TOOLS:
+            shutil.copy(os.path.join(build, "tools", tool), self.bindir)
+        shutil.copy(os.environ["HAWF_BENCH_GEN"], os.path.join(self.bindir, "hawf-bench-gen"))
+        for name in os.listdir(self.bindir):
+            os.chmod(os.path.join(self.bindir, name), 0o755)
+        self.pw = pwd.getpwnam(USER)
+        self.uid, self.gid = self.pw.pw_uid, self.pw.pw_gid
+        self.spool, self.conf = self.make_spool("spool")
+        self.cluster = Cluster(workdir=os.path.join(self.root, "cluster"), plugin=self.plugin,
+                               plugin_args=["conf=" + self.conf], keep=True)
+        self.plugstack = os.path.join(self.cluster.workdir, "etc", "plugstack.conf")
+        self.plugstack_line = "required %s conf=%s\n" % (self.plugin, self.conf)
+
+    def make_spool(self, name, parent=None):
+        """A spool (root-owned, 1777) and a hawf.yaml naming it."""
+        spool = os.path.join(parent or self.root, name)
+        os.mkdir(spool)
+        os.chmod(spool, 0o1777)
+        conf = os.path.join(self.root, name + ".yaml")
+        with open(conf, "w") as f:
+            f.write("spool: %s\npoll_interval: 1s\n" % spool)
+        os.chmod(conf, 0o644)
+        return spool, conf
+
+    def start(self):
+        self.cluster.start()
+        self.home = self.cluster.user_dir(USER)     # the user's working directory
+
+    def stop(self):
+        self.cluster.stop()
+
+    # -- plugstack.conf ---------------------------------------------------
+
+    def set_plugin(self, loaded):
+        """Rewrites the cluster's plugstack.conf (atomically) with or without hawf."""
+        tmp = self.plugstack + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(self.plugstack_line if loaded else "# hawf not loaded\n")
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, self.plugstack)
+
+    # -- running things as the user ---------------------------------------
+
+    def env(self, conf=None):
+        return {"PATH": self.bindir + ":" + SYSTEM_PATH, "SLURM_CONF": self.cluster.conf, "LANG": "C.UTF-8",
+                "HOME": self.pw.pw_dir, "USER": USER, "LOGNAME": USER, "HAWF_CONF": conf or self.conf}
+
+    def popen(self, argv, conf=None, cwd=None, **kw):
+        kw.setdefault("stdout", subprocess.PIPE)
+        kw.setdefault("stderr", subprocess.PIPE)
+        return subprocess.Popen([str(a) for a in argv], user=self.uid, group=self.gid, extra_groups=[],
+                                env=self.env(conf), cwd=cwd or self.home, stdin=subprocess.DEVNULL,
+                                text=True, **kw)
+
+    def run(self, argv, conf=None, cwd=None, check=True, timeout=300):
+        """Runs argv (no shell) directly as the test user (setuid in the child, no PAM)."""
+        p = self.popen(argv, conf, cwd)
+        out, err = p.communicate(timeout=timeout)
+        if check and p.returncode != 0:
+            raise RuntimeError("%s failed (exit %d): %s %s" % (" ".join(map(str, argv)), p.returncode, out, err))
+        return subprocess.CompletedProcess(argv, p.returncode, out, err)
+
+    def timed(self, argv, conf=None, check=True):
+        """(seconds, end time) of one run; the clock is read right around the child."""
+        t0 = time.perf_counter()
+        p = self.run(argv, conf=conf, check=check)
+        t1 = time.perf_counter()
+        return t1 - t0, time.time(), p
+
+    def script(self, name, text):
+        path = os.path.join(self.home, name)
+        with open(path, "w") as f:
+            f.write(text)
+        os.chown(path, self.uid, self.gid)
+        os.chmod(path, 0o755)
+        return path
+
+    def sbatch(self, *args):
+        out = self.run(["sbatch", "--parsable"] + list(args)).stdout.strip()
+        return int(out.split(";")[0])
+
+    # -- Slurm and spool state ---------------------------------------------
+
+    def job_state(self, job):
+        p = subprocess.run(["scontrol", "show", "job", "-o", str(job)], env=self.cluster.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        return parse_scontrol(p.stdout.strip().splitlines()[0]).get("JobState") if "JobId=" in p.stdout else None
+
+    def wait_job(self, job, timeout=120):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.job_state(job) in TERMINAL_STATES:
+                return
+            time.sleep(0.05)
+        raise RuntimeError("job %s did not finish in %ds" % (job, timeout))
+
+    def events(self, ckpt, spool=None):
+        """The checkpoint's events, read straight from the spool (as root)."""
+        job, name = ckpt.split(":")
+        d = os.path.join(spool or self.spool, str(self.uid), "ckpt", job, name, "log")
+        try:
+            names = sorted(n for n in os.listdir(d) if n.isdigit())
+        except FileNotFoundError:
+            return []
+        out = []
+        for n in names:
+            with open(os.path.join(d, n)) as f:
+                out.append(json.load(f))
+        return out
+
+    def wait_event(self, ckpt, kind, timeout=120):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for ev in self.events(ckpt):
+                if ev["event"] == kind:
+                    return ev
+            time.sleep(0.05)
+        raise RuntimeError("%s: no %s event after %ds\n%s" % (ckpt, kind, timeout, self.cluster.daemon_logs()))
+
+    def event_path(self, ckpt, seq, spool=None):
+        job, name = ckpt.split(":")
+        return os.path.join(spool or self.spool, str(self.uid), "ckpt", job, name, "log", "%08d" % seq)
+
+    def allocations(self, jobs):
+        """{job: (start, end)} in epoch seconds with milliseconds, from slurmctld's own
+        log: when it allocated the job's CPUs (main scheduler or backfill) and when the
+        job completed (the times jobcomp records in whole seconds)."""
+        pattern = re.compile(r"^\[(\S+?)\.(\d{3})\] (?:sched: Allocate JobId=(\d+) |"
+                             r"sched/backfill: _start_job: Started JobId=(\d+) |_job_complete: JobId=(\d+) done)")
+        found = {}
+        with open(os.path.join(self.cluster.workdir, "log", "slurmctld.log")) as f:
+            for line in f:
+                m = pattern.match(line)
+                if not m:
+                    continue
+                t = slurm_time(m.group(1)) + int(m.group(2)) / 1000.0
+                if m.group(3) or m.group(4):
+                    found.setdefault(int(m.group(3) or m.group(4)), [None, None])[0] = t
+                else:
+                    found.setdefault(int(m.group(5)), [None, None])[1] = t
+        missing = [j for j in jobs if j not in found or None in found[j]]
+        if missing:
+            raise RuntimeError("no allocation record in slurmctld.log for jobs %s" % missing)
+        return {j: tuple(found[j]) for j in jobs}
+
+    def backfill_ticks(self):
+        """Times (ms) at which slurmctld's backfill loop started a job, oldest first."""
+        pattern = re.compile(r"^\[(\S+?)\.(\d{3})\] sched/backfill: _start_job: Started JobId=")
+        ticks = []
+        with open(os.path.join(self.cluster.workdir, "log", "slurmctld.log")) as f:
+            for line in f:
+                m = pattern.match(line)
+                if m:
+                    ticks.append(slurm_time(m.group(1)) + int(m.group(2)) / 1000.0)
+        if not ticks:
+            raise RuntimeError("slurmctld's backfill loop has started no job yet")
+        return ticks
+
+    def step_log(self, jobs):
+        """{job: {launch, start, exited, done}} of step JOB.0, from the slurmd logs (ms)."""
+        keys = (("launch", re.compile(r"^\[(\S+?)\.(\d{3})\] launch task StepId=(\d+)\.0 request")),
+                ("start", re.compile(r"^\[(\S+?)\.(\d{3})\] \[(\d+)\.0\] starting \d+ tasks")),
+                ("exited", re.compile(r"^\[(\S+?)\.(\d{3})\] \[(\d+)\.0\] task 0 \(\d+\) exited")),
+                ("done", re.compile(r"^\[(\S+?)\.(\d{3})\] \[(\d+)\.0\] done with job")))
+        wanted = set(jobs)
+        found = {}
+        logdir = os.path.join(self.cluster.workdir, "log")
+        for name in os.listdir(logdir):
+            if not (name.startswith("slurmd.") and name.endswith(".log")):
+                continue
+            with open(os.path.join(logdir, name)) as f:
+                for line in f:
+                    for key, pattern in keys:
+                        m = pattern.match(line)
+                        if m and int(m.group(3)) in wanted:
+                            found.setdefault(int(m.group(3)), {})[key] = \
+                                slurm_time(m.group(1)) + int(m.group(2)) / 1000.0
+        missing = [j for j in jobs if len(found.get(j, {})) != 4]
+        if missing:
+            raise RuntimeError("incomplete slurmd log records for steps %s" % missing)
+        return found
+
+    def jobcomp(self):
+        """Slurm's own completion records: {job id: fields} from jobcomp/filetxt."""
+        records = {}
+        with open(os.path.join(self.cluster.workdir, "log", "jobcomp.log")) as f:
+            for line in f:
+                fields = parse_scontrol(line)
+                if "JobId" in fields:
+                    records[int(fields["JobId"])] = fields
+        return records
+
+    def wait_jobcomp(self, jobs, timeout=30):
+        deadline = time.monotonic() + timeout
+        while True:
+            recs = self.jobcomp()
+            if all(j in recs for j in jobs):
+                return recs
+            if time.monotonic() > deadline:
+                raise RuntimeError("no jobcomp record for %s" % [j for j in jobs if j not in recs])
+            time.sleep(0.2)
+
+
+def read_stamp(path, timeout=120):
+    """The float a job wrote as its first instruction (echo $EPOCHREALTIME > path)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+            if text:
+                return float(text)
+        except FileNotFoundError:
+            pass
+        time.sleep(0.002)
+    raise RuntimeError("%s never written" % path)
+
+
+def slurm_time(text):
+    """Epoch seconds of a Slurm time stamp (local time, whole seconds)."""
+    return int(time.mktime(time.strptime(text, "%Y-%m-%dT%H:%M:%S")))
+
+
+def hawf_time(text):
+    """Epoch seconds of a hawf record time stamp (UTC, whole seconds)."""
+    return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+# ---------------------------------------------------------------------------
+# Results
+
+class Results:
+
+    def __init__(self):
+        self.rows = []      # table rows
+        self.notes = []     # lines printed under the table
+        self.raw = {}       # raw samples, for the JSON file
+
+    def timing(self, section, metric, hawf, base, goal=None, label=("hawf", "baseline"), unit="ms", scale=1000.0,
+               paired=False):
+        """A row from two sample lists (seconds); ratio = median(hawf) / median(base), or for
+        paired samples (hawf[k] and base[k] taken under the same conditions) the ratio of
+        the means with a bootstrap over the pairs."""
+        self.raw[section + ": " + metric] = {label[0]: hawf, label[1]: base}
+        if paired:
+            r = statistics.fmean(hawf) / statistics.fmean(base)
+            ci = paired_ratio_ci(hawf, base)
+        else:
+            r = median(hawf) / median(base) if median(base) > 0 else float("inf")
+            ci = ratio_ci(hawf, base)
+        met = None if goal is None else r <= goal
+        self.rows.append({
+            "section": section, "metric": metric, "n": "%d / %d" % (len(hawf), len(base)),
+            "hawf": "%s / %s" % (fmt(median(hawf) * scale), fmt(p90(hawf) * scale)),
+            "base": "%s / %s" % (fmt(median(base) * scale), fmt(p90(base) * scale)),
+            "unit": unit, "ratio": ("%.3f" % r + (" (%.3f-%.3f)" % ci if ci else "") + (" means, paired" if paired else "")),
+            "goal": "" if goal is None else "<= %.2fx" % goal,
+            "met": "" if met is None else ("yes" if met else "NO"), "labels": label})
+        return r
+
+    def value(self, section, metric, hawf, base, ratio, goal, met, unit="", n=""):
+        self.rows.append({"section": section, "metric": metric, "n": n, "hawf": hawf, "base": base, "unit": unit,
+                          "ratio": ratio, "goal": goal, "met": "" if met is None else ("yes" if met else "NO"),
+                          "labels": None})
+
+    def table(self):
+        head = ("| benchmark | metric | n | hawf median / p90 | baseline median / p90 | unit "
+                "| ratio (95% CI) | goal | met |")
+        lines = [head, "|" + "---|" * 9]
+        for r in self.rows:
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                r["section"], r["metric"], r["n"], r["hawf"], r["base"], r["unit"], r["ratio"], r["goal"], r["met"]))
+        return "\n".join(lines)
+
+
+def fmt(x):
+    if x >= 100:
+        return "%.0f" % x
+    if x >= 10:
+        return "%.1f" % x
+    return "%.2f" % x
+
+
+# ---------------------------------------------------------------------------
+# 0. plugstack.conf is read at every launch
+
+def check_plugstack_per_launch(b):
+    """srun and slurmstepd read plugstack.conf at every launch: a rewritten file takes
+    effect for the next step (slurmstepd is the parent of the task; root may read its maps)."""
+    probe = ["srun", "-N1", "bash", "-c", 'echo "$(cat /proc/$PPID/comm) $(grep -c hawf.so /proc/$PPID/maps)"']
+    seen = []
+    for loaded in (True, False, True):
+        b.set_plugin(loaded)
+        out = subprocess.run(probe, env=b.cluster.env, cwd=b.cluster.workdir, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True).stdout.split()
+        opt = b.run(["srun", "--hawf-checkpoint=probe%d" % len(seen), "true"], check=False).returncode
+        seen.append((loaded, out, opt))
+    for loaded, out, opt in seen:
+        stepd_has_it = len(out) == 2 and out[0] == "slurmstepd" and out[1] != "0"
+        if stepd_has_it != loaded or (opt == 0) != loaded:
+            raise RuntimeError("plugstack.conf is not read per launch: %s" % seen)
+    return "plugstack.conf rewritten between samples takes effect at the next launch " \
+           "(checked: hawf.so mapped in slurmstepd and --hawf-* known to srun exactly when listed)"
+
+
+# ---------------------------------------------------------------------------
+# 1. Plugin overhead
+
+def bench_overhead(b, res, n_srun, n_sbatch, n_ckpt):
+    log("overhead: srun true, %d with / %d without hawf, interleaved" % (n_srun, n_srun))
+    samples = {"a": [], "b": []}
+    for who in abba(n_srun):
+        b.set_plugin(who == "a")
+        samples[who].append(b.timed(["srun", "true"])[0])
+    b.set_plugin(True)
+    res.timing("overhead", "srun true (wall)", samples["a"], samples["b"], goal=1.02,
+               label=("hawf loaded", "not loaded"))
+
+    log("overhead: sbatch --wait of an empty job, %d with / %d without, interleaved" % (n_sbatch, n_sbatch))
+    b.script("empty.sh", '#!/bin/bash\necho $EPOCHREALTIME > "%s/empty.$SLURM_JOB_ID"\n' % b.home)
+    wait = {"a": [], "b": []}
+    start = {"a": [], "b": []}
+    for who in abba(n_sbatch):
+        b.set_plugin(who == "a")
+        t_submit = time.time()
+        secs, _, p = b.timed(["sbatch", "--wait", "--parsable", "-o", "/dev/null", "empty.sh"])
+        job = int(p.stdout.strip().split(";")[0])
+        wait[who].append(secs)
+        start[who].append(read_stamp(os.path.join(b.home, "empty.%d" % job)) - t_submit)
+    b.set_plugin(True)
+    res.timing("overhead", "sbatch --wait, empty job (wall)", wait["a"], wait["b"], goal=1.02,
+               label=("hawf loaded", "not loaded"))
+    res.timing("overhead", "sbatch -> empty job's first instruction", start["a"], start["b"],
+               label=("hawf loaded", "not loaded"))
+
+    log("overhead: srun with / without --hawf-checkpoint, %d each, interleaved" % n_ckpt)
+    b.set_plugin(True)
+    wall = {"a": [], "b": []}
+    jobs = {"a": [], "b": []}
+    for i, who in enumerate(abba(n_ckpt)):
+        args = ["srun"] + (["--hawf-checkpoint=c%d" % i] if who == "a" else []) + ["bash", "-c", "echo $SLURM_JOB_ID"]
+        secs, _, p = b.timed(args)
+        wall[who].append(secs)
+        jobs[who].append(int(p.stdout.split()[0]))
+        if who == "a":
+            b.wait_event("%d:c%d" % (jobs["a"][-1], i), "pending", timeout=30)
+    # Where the checkpoint's work happens, from slurmstepd's own log lines (ms): opening
+    # (user_init) between the launch request and the tasks starting; ending (exit)
+    # between the task's exit and the step being done.
+    steps = b.step_log([j for js in jobs.values() for j in js])
+    start = {k: [steps[j]["start"] - steps[j]["launch"] for j in js] for k, js in jobs.items()}
+    end = {k: [steps[j]["done"] - steps[j]["exited"] for j in js] for k, js in jobs.items()}
+    lab = ("--hawf-checkpoint", "no checkpoint")
+    res.timing("overhead", "srun step with vs without --hawf-checkpoint (wall)", wall["a"], wall["b"], label=lab)
+    res.timing("overhead", "step start: launch request -> task starts (slurmd log)", start["a"], start["b"],
+               label=lab)
+    res.timing("overhead", "step end: task exits -> step done (slurmd log)", end["a"], end["b"], label=lab)
+
+
+# ---------------------------------------------------------------------------
+# 2. Decision -> follow-up start
+
+def bench_latency(b, res, n):
+    log("latency: preparing %d checkpoints with a held follow-up and %d equivalent held jobs" % (n, n))
+    b.set_plugin(True)
+    b.script("train.sh", "#!/bin/bash\ntrue\n")
+    b.script("follow.sh", '#!/bin/bash\necho $EPOCHREALTIME > "%s/ts.$SLURM_JOB_ID"\n' % b.home)
+    hawf, raw, deps = [], [], []
+    for _ in range(n):
+        job = b.sbatch("-o", "/dev/null", "--hawf-checkpoint=eval", "--hawf-then=follow.sh", "train.sh")
+        hawf.append("%d:eval" % job)
+        # The same shape in raw Slurm: held, afterok on a job that runs meanwhile.
+        deps.append(b.sbatch("-o", "/dev/null", "train.sh"))
+        raw.append(b.sbatch("--hold", "--dependency=afterok:%d" % deps[-1], "--kill-on-invalid-dep=yes",
+                            "follow.sh"))
+    calibration = [b.sbatch("--hold", "-o", "/dev/null", "train.sh") for _ in range(2)]
+    follow = {}
+    for ckpt in hawf:
+        b.wait_event(ckpt, "pending")
+        follow[ckpt] = int([e for e in b.events(ckpt) if e["event"] == "follow-up"][0]["follow_up"]["job"])
+    for job in deps:
+        b.wait_job(job)
+
+    # Slurm 22.05 starts a released job from its backfill loop, once a second here
+    # (bf_interval=1): the wait for that tick is uniform over 0-1 s whatever released
+    # the job, and would drown a difference of milliseconds. So the two sides are
+    # paired: sample k of each side is released at the same phase before a tick, the
+    # phases spread evenly over the second (common random numbers). The tick is
+    # known from slurmctld's log of the jobs it started.
+    for job in calibration:
+        b.run(["scontrol", "release", str(job)])
+        b.wait_job(job)
+        time.sleep(0.3)
+    phases = [(i + 0.5) / n for i in range(n)]
+    random.Random(4).shuffle(phases)
+    duration = {"a": [0.012], "b": [0.005]}       # expected command durations, updated
+    log("latency: %d hawf-decide vs %d scontrol release, interleaved, phase-matched" % (n, n))
+    lat, wait, launch = {"a": [], "b": []}, {"a": [], "b": []}, {"a": [], "b": []}
+    decide = []
+    it = {"a": iter(hawf), "b": iter(raw)}
+    count = {"a": 0, "b": 0}
+    for who in abba(n):
+        phase = phases[count[who]]
+        count[who] += 1
+        b.set_plugin(who == "a")            # raw Slurm: hawf not even loaded
+        ticks = b.backfill_ticks()
+        period = tick_period(ticks)
+        d = median(duration[who])
+        now = time.time()
+        k = math.ceil((now + 0.05 + phase + d - ticks[-1]) / period)
+        time.sleep(max(0.0, ticks[-1] + k * period - phase - d - time.time()))
+        if who == "a":
+            ckpt = next(it["a"])
+            secs, t_ret, _ = b.timed(["hawf-decide", ckpt, "approve"])
+            decide.append(secs)
+            job = follow[ckpt]
+        else:
+            job = next(it["b"])
+            secs, t_ret, _ = b.timed(["scontrol", "release", str(job)])
+        duration[who].append(secs)
+        first = read_stamp(os.path.join(b.home, "ts.%d" % job))
+        b.wait_job(job)                  # the next sample starts on idle nodes
+        started = b.allocations([job])[job][0]
+        lat[who].append(first - t_ret)
+        wait[who].append(started - t_ret)
+        launch[who].append(first - started)
+    b.set_plugin(True)
+    lab = ("hawf-decide", "scontrol release")
+    res.timing("latency", "command returns -> follow-up's first instruction", lat["a"], lat["b"], goal=1.10,
+               label=lab, paired=True)
+    res.timing("latency", "  of which: command returns -> slurmctld starts the job", wait["a"], wait["b"],
+               label=lab, paired=True)
+    res.timing("latency", "  of which: job started -> its first instruction", launch["a"], launch["b"], label=lab,
+               paired=True)
+    res.raw["latency: hawf-decide duration"] = decide
+    res.value("latency", "hawf-decide itself (record + scontrol release)",
+              "%s / %s" % (fmt(median(decide) * 1000), fmt(p90(decide) * 1000)), "-", "-", "", None, unit="ms",
+              n=str(len(decide)))
+
+
+def tick_period(ticks):
+    """The backfill loop's period, from the times it started jobs (about 1 s + its run time)."""
+    periods = []
+    for t0, t1 in zip(ticks, ticks[1:]):
+        k = round(t1 - t0)
+        if 1 <= k <= 30:
+            periods.append((t1 - t0) / k)
+    return median(periods) if periods else 1.0
+
+
+# ---------------------------------------------------------------------------
+# 3. Idle compute while the human thinks
+
+def bench_idle(b, res, plan):
+    b.set_plugin(True)
+    b.script("idle-train.sh", "#!/bin/bash\ntrue\n")
+    b.script("idle-resume.sh", '#!/bin/bash\necho $EPOCHREALTIME > "%s/resumed.$SLURM_JOB_ID"\n' % b.home)
+    b.script("idle-naive.sh", "#!/bin/bash\n"
+             "hawf-await --open=eval >/dev/null || exit 1\n"        # the checkpoint: training is done
+             'hawf-await "$SLURM_JOB_ID:eval" >/dev/null || exit 1\n'  # blocks, allocation held
+             'echo $EPOCHREALTIME > "%s/resumed.$SLURM_JOB_ID"\n' % b.home)
+    runs = []
+
+    def hawf_flow(delay, out):
+        job = b.sbatch("-o", "/dev/null", "--hawf-checkpoint=eval", "--hawf-then=idle-resume.sh", "idle-train.sh")
+        ckpt = "%d:eval" % job
+        b.wait_event(ckpt, "pending")
+        time.sleep(delay)                                     # the human thinks
+        b.run(["hawf-decide", ckpt, "approve"])
+        follow = int([e for e in b.events(ckpt) if e["event"] == "follow-up"][0]["follow_up"]["job"])
+        b.wait_job(follow)
+        out.update(kind="hawf", delay=delay, ckpt=ckpt, jobs=[job, follow], resume_job=follow)
+
+    def naive_flow(delay, out):
+        job = b.sbatch("-o", "/dev/null", "idle-naive.sh")
+        ckpt = "%d:eval" % job
+        b.wait_event(ckpt, "pending")
+        time.sleep(delay)
+        b.run(["hawf-decide", ckpt, "approve"])
+        b.wait_job(job)
+        out.update(kind="naive", delay=delay, ckpt=ckpt, jobs=[job], resume_job=None)
+
+    for delay, pairs in plan:
+        for i in range(pairs):
+            log("idle: D=%ds, pair %d/%d (hawf and naive side by side)" % (delay, i + 1, pairs))
+            outs = [{}, {}]
+            flows = [hawf_flow, naive_flow] if i % 2 == 0 else [naive_flow, hawf_flow]
+            threads = [threading.Thread(target=f, args=(delay, o)) for f, o in zip(flows, outs)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            for o in outs:
+                if "jobs" not in o:
+                    raise RuntimeError("idle benchmark flow failed: %s" % outs)
+            runs += outs
+
+    all_jobs = [j for r in runs for j in r["jobs"]]
+    recs = b.wait_jobcomp(all_jobs)
+    alloc = b.allocations(all_jobs)
+    mismatches = []
+    table = {}
+    for r in runs:
+        for j in r["jobs"]:
+            rec = recs[j]
+            if rec["JobState"] != "COMPLETED":
+                raise RuntimeError("idle benchmark job %s: %s" % (j, rec["JobState"]))
+            # The controller's millisecond times must round down to jobcomp's seconds.
+            if (int(alloc[j][0]) != slurm_time(rec["StartTime"]) or int(alloc[j][1]) != slurm_time(rec["EndTime"])):
+                mismatches.append(j)
+        # The checkpoint: when its pending record was written (the spool file's mtime).
+        pending = [e for e in b.events(r["ckpt"]) if e["event"] == "pending"][0]
+        c = os.stat(b.event_path(r["ckpt"], pending["seq"])).st_mtime_ns / 1e9
+        c_whole = hawf_time(pending["at"])
+        # Resumption: the follow-up's start (hawf); the naive job's end (its resumed
+        # part is one echo, so it ends as it resumes).
+        if r["resume_job"]:
+            end_ms, end_s = alloc[r["resume_job"]][0], slurm_time(recs[r["resume_job"]]["StartTime"])
+        else:
+            end_ms, end_s = alloc[r["jobs"][0]][1], slurm_time(recs[r["jobs"][0]]["EndTime"])
+        held_ms = sum(int(recs[j]["ProcCnt"]) * max(0.0, min(alloc[j][1], end_ms) - max(alloc[j][0], c))
+                      for j in r["jobs"])
+        held_s = sum(int(recs[j]["ProcCnt"]) * max(0, min(slurm_time(recs[j]["EndTime"]), end_s) -
+                                                   max(slurm_time(recs[j]["StartTime"]), c_whole))
+                     for j in r["jobs"])
+        total = sum(int(recs[j]["ProcCnt"]) * (slurm_time(recs[j]["EndTime"]) - slurm_time(recs[j]["StartTime"]))
+                    for j in r["jobs"])
+        r.update(window_s=end_ms - c, held_core_s=held_ms, held_core_s_whole=held_s, total_core_s=total,
+                 alloc={j: alloc[j] for j in r["jobs"]})
+        table.setdefault(r["delay"], {"hawf": [], "naive": []})[r["kind"]].append(r)
+    res.raw["idle: runs"] = runs
+    if mismatches:
+        res.notes.append("idle: slurmctld.log and jobcomp disagree for jobs %s" % mismatches)
+    for delay, kinds in sorted(table.items()):
+        def col(kind, key, form):
+            xs = [r[key] for r in kinds[kind]]
+            return xs, (form + " (max " + form + ")") % (median(xs), max(xs))
+        h, hs = col("hawf", "held_core_s", "%.3f")
+        nv, ns = col("naive", "held_core_s", "%.2f")
+        res.value("idle compute", "D=%ds: core-s allocated, checkpoint -> resumption (ms records)" % delay,
+                  hs, ns, "%.4f" % (median(h) / median(nv)), "hawf 0 (< 0.1: teardown)",
+                  max(h) < 0.1, unit="core-s", n="%d / %d" % (len(h), len(nv)))
+        h, hs = col("hawf", "held_core_s_whole", "%g")
+        nv, ns = col("naive", "held_core_s_whole", "%g")
+        res.value("idle compute", "D=%ds: the same from jobcomp (whole seconds)" % delay,
+                  hs, ns, "%.2f" % (median(h) / median(nv)), "", None, unit="core-s",
+                  n="%d / %d" % (len(h), len(nv)))
+        h, hs = col("hawf", "total_core_s", "%g")
+        nv, ns = col("naive", "total_core_s", "%g")
+        res.value("idle compute", "D=%ds: whole workflow, jobcomp (whole seconds)" % delay,
+                  hs, ns, "%.2f" % (median(h) / median(nv)), "", None, unit="core-s",
+                  n="%d / %d" % (len(h), len(nv)))
+
+
+# ---------------------------------------------------------------------------
+# 4. Spool at scale
+
+def generate(b, name, history, pending, extra=(), parent=None):
+    spool, conf = b.make_spool(name, parent)
+    p = b.run(["hawf-bench-gen", spool, "--history=%d" % history, "--pending=%d" % pending] + list(extra),
+              conf=conf, timeout=1800)
+    return spool, conf, p.stdout.split()
+
+
+def mount_tmpfs(path, res):
+    """A private tmpfs for the big spools: generating them is not slowed by (nor slows)
+    the other disk traffic of the machine, and removing 800 000 entries is one umount
+    instead of minutes of unlinks. Falls back to a plain directory."""
+    os.mkdir(path, 0o755)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8g,mode=0755", "hawf-bench", path],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if p.returncode != 0:
+        res.notes.append("scale: no tmpfs (%s): spools on %s, slow to remove" % (p.stdout.strip(), path))
+        return None
+    res.notes.append("scale: the two big spools live on a private tmpfs (see docs/benchmarks.md)")
+    return path
+
+
+def strace_counts(b, argv, conf):
+    """{syscall: calls} of one run under strace -c -f (as the user)."""
+    out = os.path.join(b.home, "strace.out")
+    if os.path.exists(out):
+        os.unlink(out)
+    b.run(["strace", "-f", "-c", "-o", out, "--"] + argv, conf=conf)
+    counts = {}
+    with open(out) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 5 and parts[-1] != "total" and parts[0][0].isdigit():
+                counts[parts[-1]] = int(parts[3])
+    return counts
+
+
+def bench_scale(b, res, spools, n_ls, n_one):
+    (spool_a, conf_a, pend_a), (spool_b, conf_b, pend_b) = spools
+    pend_a, pend_b = list(pend_a), list(pend_b)
+    random.Random(2).shuffle(pend_a)
+    random.Random(3).shuffle(pend_b)
+    log("scale: hawf ls, %d each, 1k vs 100k history, interleaved" % n_ls)
+    ls = {"a": [], "b": []}
+    for who in abba(n_ls):
+        ls[who].append(b.timed(["hawf", "ls"], conf=conf_b if who == "b" else conf_a)[0])
+    log("scale: hawf show and hawf-decide, %d each" % n_one)
+    show = {"a": [], "b": []}
+    dec = {"a": [], "b": []}
+    it = {"a": iter(pend_a), "b": iter(pend_b)}
+    for who in abba(n_one):
+        conf = conf_b if who == "b" else conf_a
+        show[who].append(b.timed(["hawf", "show", next(it[who])], conf=conf)[0])
+    for who in abba(n_one):
+        conf = conf_b if who == "b" else conf_a
+        dec[who].append(b.timed(["hawf-decide", next(it[who]), "approve"], conf=conf)[0])
+    lab = ("100k history", "1k history")
+    res.timing("scale", "hawf ls (10 000 pending)", ls["b"], ls["a"], goal=1.2, label=lab)
+    res.timing("scale", "hawf show CKPT", show["b"], show["a"], goal=1.2, label=lab)
+    res.timing("scale", "hawf-decide CKPT", dec["b"], dec["a"], goal=1.2, label=lab)
+
+    if not shutil.which("strace"):
+        res.notes.append("strace not installed: syscall counts skipped (scripts/install-deps.sh installs it)")
+        return
+    log("scale: strace -c -f counts")
+    for what, argv_of in (("hawf ls (10 000 pending)", lambda c: ["hawf", "ls"]),
+                          ("hawf show CKPT", lambda c: ["hawf", "show", c]),
+                          ("hawf-decide CKPT", lambda c: ["hawf-decide", c, "approve"])):
+        counts = {}
+        for key, conf in (("a", conf_a), ("b", conf_b)):
+            counts[key] = strace_counts(b, argv_of(next(it[key])), conf)
+        meta = {k: sum(n for s, n in c.items() if s in METADATA_CALLS) for k, c in counts.items()}
+        sync = {k: sum(n for s, n in c.items() if s in SYNC_CALLS) for k, c in counts.items()}
+        detail = {k: {s: n for s, n in sorted(c.items()) if s in METADATA_CALLS | SYNC_CALLS}
+                  for k, c in counts.items()}
+        res.raw["scale: strace " + what] = detail
+        res.value("scale", what + ": metadata syscalls (fsyncs)", "%d (%d)" % (meta["b"], sync["b"]),
+                  "%d (%d)" % (meta["a"], sync["a"]), "%.3f" % (meta["b"] / meta["a"]), "equal",
+                  meta["a"] == meta["b"], unit="calls", n="1 / 1")
+
+
+# ---------------------------------------------------------------------------
+# 5. Concurrency: 8 deciders and a timeout writer
+
+DECIDER = r"""
+while read -r c; do
+  hawf-decide "$c" approve >/dev/null 2>>"$1.err"
+  echo "$c $?"
+done < "$1" > "$1.rc"
+"""
+TIMEOUT_WRITER = r"""
+while read -r c; do
+  hawf-await --poll "$c" >/dev/null 2>>"$1.err"
+  echo "$c $?"
+done < "$1" > "$1.rc"
+"""
+
+
+def run_workers(b, conf, workers):
+    """Starts every (script, list of checkpoints) at once; returns wall seconds and exit codes."""
+    procs = []
+    files = []
+    for i, (script, ckpts) in enumerate(workers):
+        path = os.path.join(b.home, "race.%s.%d" % (os.path.basename(conf), i))
+        with open(path, "w") as f:
+            f.write("\n".join(ckpts) + "\n")
+        os.chown(path, b.uid, b.gid)
+        files.append(path)
+    t0 = time.perf_counter()
+    for (script, _), path in zip(workers, files):
+        procs.append(b.popen(["bash", "-c", script, "worker", path], conf=conf))
+    for p in procs:
+        p.communicate()
+    wall = time.perf_counter() - t0
+    codes = []
+    for path in files:
+        with open(path + ".rc") as f:
+            codes.append([line.split() for line in f if line.strip()])
+    return wall, codes
+
+
+def bench_race(b, res, n):
+    log("race: %d checkpoints past their deadline" % n)
+    spool, conf, ckpts = generate(b, "race", 0, n, ["--first-job=3000000", "--timeout=60", "--ago=3600"])
+    spool1, conf1, ckpts1 = generate(b, "race1", 0, n, ["--first-job=4000000"])
+    # Each checkpoint is given to two deciders, which reach it at about the same moment
+    # (both walk their lists in order); the timeout writer walks all of them backwards.
+    deciders = [[c for i, c in enumerate(ckpts) if i % 8 in (k, (k + 1) % 8)] for k in range(8)]
+    workers = [(DECIDER, d) for d in deciders] + [(TIMEOUT_WRITER, list(reversed(ckpts)))]
+    log("race: 8 deciders + 1 timeout writer")
+    wall, codes = run_workers(b, conf, workers)
+    log("race: baseline, 1 decider alone")
+    wall1, codes1 = run_workers(b, conf1, [(DECIDER, ckpts1)])
+
+    # Exactly one decision per checkpoint, read straight from the records.
+    problems = []
+    human = set()
+    timeout = 0
+    for c in ckpts:
+        evs = b.events(c, spool)
+        decided = [e for e in evs if e["event"] in ("decided", "amended", "revoked")]
+        if len(decided) != 1 or decided[0]["event"] != "decided":
+            problems.append("%s: %s" % (c, [e["event"] for e in evs]))
+            continue
+        if decided[0]["via"] == "timeout" and decided[0]["by"] == "timeout":
+            timeout += 1
+        elif decided[0]["via"] == "cli" and decided[0]["by"] == USER:
+            human.add(c)
+        else:
+            problems.append("%s: decided by %s via %s" % (c, decided[0]["by"], decided[0]["via"]))
+    wins = {}
+    for worker in codes[:8]:
+        for c, rc in worker:
+            if rc == "0":
+                wins[c] = wins.get(c, 0) + 1
+            elif rc != "1":
+                problems.append("%s: hawf-decide exit %s" % (c, rc))
+    for c, rc in codes[8]:
+        if rc != "0":
+            problems.append("%s: hawf-await exit %s" % (c, rc))
+    if set(wins) != human or any(v != 1 for v in wins.values()):
+        problems.append("hawf-decide successes do not match the records")
+    left = os.listdir(os.path.join(spool, str(b.uid), "pending"))
+    if left:
+        problems.append("%d entries left in the pending index" % len(left))
+    attempts = sum(len(w) for w in codes)
+    rate, rate1 = n / wall, n / wall1
+    res.raw["race"] = {"wall_s": wall, "wall_1_s": wall1, "human": len(human), "timeout": timeout,
+                       "attempts": attempts, "problems": problems[:50]}
+    res.value("race", "%d checkpoints: decisions/s, 8 deciders + timeout writer vs 1 decider alone" % n,
+              "%.0f" % rate, "%.0f" % rate1, "%.2f" % (rate / rate1), "", None, unit="decisions/s",
+              n="%d / %d attempts" % (attempts, len(codes1[0])))
+    res.value("race", "attempts/s (each hawf-decide or hawf-await run)", "%.0f" % (attempts / wall),
+              "%.0f" % (len(codes1[0]) / wall1), "%.2f" % ((attempts / wall) / (len(codes1[0]) / wall1)), "", None,
+              unit="runs/s", n="%d / %d" % (attempts, len(codes1[0])))
+    res.value("race", "checkpoints with exactly one decision (human / timeout)",
+              "%d / %d (%d / %d)" % (n - len([p for p in problems if ":" in p]), n, len(human), timeout),
+              "-", "-", "all", not problems, n=str(n))
+    if problems:
+        res.notes.append("race problems: %s" % "; ".join(problems[:10]))
+    shutil.rmtree(spool, ignore_errors=True)
+    shutil.rmtree(spool1, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+
+def machine():
+    def first(path, key):
+        try:
+            with open(path) as f:
+                for line in f:
+                    if line.startswith(key):
+                        return line.split(":", 1)[1].strip()
+        except OSError:
+            pass
+        return "?"
+    try:
+        with open("/etc/debian_version") as f:
+            debian = f.read().strip()
+    except OSError:
+        debian = "?"
+    slurm = subprocess.run(["slurmctld", "-V"], stdout=subprocess.PIPE, text=True).stdout.strip()
+    return {"cpu": first("/proc/cpuinfo", "model name"), "cores": os.cpu_count(),
+            "memory": first("/proc/meminfo", "MemTotal"), "kernel": platform.release(),
+            "debian": debian, "slurm": slurm,
+            "fs": subprocess.run(["findmnt", "-no", "FSTYPE", "-T", "/tmp"], stdout=subprocess.PIPE,
+                                 text=True).stdout.strip()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--build", required=True, help="build directory (plugin/hawf.so, tools/)")
+    parser.add_argument("--quick", action="store_true", help="few samples, small spools (to try the script)")
+    parser.add_argument("--only", help="comma-separated: overhead,latency,idle,scale,race")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench: run as root (it starts a private Slurm cluster)")
+    only = set(args.only.split(",")) if args.only else {"overhead", "latency", "idle", "scale", "race"}
+    q = args.quick
+    n_srun, n_sbatch, n_ckpt = (10, 4, 6) if q else (200, 50, 60)
+    n_lat = 4 if q else 40
+    idle_plan = [(5, 1), (10, 1)] if q else [(5, 3), (30, 2)]
+    hist_small, hist_big, pending = (100, 1000, 1000) if q else (1000, 100000, 10000)
+    n_ls, n_one = (3, 6) if q else (20, 200)
+    n_race = 200 if q else 1000
+
+    info = machine()
+    load0 = os.getloadavg()
+    workdir = tempfile.mkdtemp(prefix="hawf-bench-", dir="/tmp")
+    os.chmod(workdir, 0o755)
+    keep = os.environ.get("HAWF_KEEP_WORKDIR", "") not in ("", "0")
+    res = Results()
+    b = Bench(os.path.realpath(args.build), workdir)
+    gen = None
+    scalefs = None
+    try:
+        log("starting the private cluster in %s" % workdir)
+        b.start()
+        res.notes.append(check_plugstack_per_launch(b))
+        # The big spools are generated in the background while the idle benchmark
+        # mostly sleeps (its numbers come from whole-second Slurm records).
+        gen_out = {}
+
+        def gen_spools():
+            try:
+                gen_out["spools"] = [
+                    generate(b, "scale-1k", hist_small, pending, ["--first-job=1000000"], scalefs),
+                    generate(b, "scale-100k", hist_big, pending, ["--first-job=1000000"], scalefs)]
+            except Exception as e:        # reported when the scale benchmark needs them
+                gen_out["error"] = e
+        if "overhead" in only:
+            bench_overhead(b, res, n_srun, n_sbatch, n_ckpt)
+        if "latency" in only:
+            bench_latency(b, res, n_lat)
+        if "scale" in only:
+            scalefs = mount_tmpfs(os.path.join(workdir, "scalefs"), res)
+            log("scale: generating spools (%d and %d history, %d pending each) in the background"
+                % (hist_small, hist_big, pending))
+            gen = threading.Thread(target=gen_spools)
+            gen.start()
+        if "idle" in only:
+            bench_idle(b, res, idle_plan)
+        if gen:
+            gen.join()
+            if "error" in gen_out:
+                raise gen_out["error"]
+            bench_scale(b, res, gen_out["spools"], n_ls, n_one)
+        if "race" in only:
+            bench_race(b, res, n_race)
+    finally:
+        if gen:
+            gen.join()
+        b.stop()
+        if scalefs:
+            if subprocess.run(["umount", scalefs]).returncode != 0:
+                subprocess.run(["umount", "-l", scalefs])
+        if not keep:
+            log("removing %s" % workdir)
+            shutil.rmtree(workdir, ignore_errors=True)
+            log("removed")
+    load1 = os.getloadavg()
+    elapsed = time.monotonic() - T0
+
+    lines = ["", "hawf benchmarks (%s): hawf vs the baseline of the same run; times: median / p90" %
+             time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "",
+             res.table(), ""]
+    lines += ["- " + n for n in res.notes]
+    lines.append("- ratio: median of the hawf column / median of the baseline column (\"means, paired\": "
+                 "ratio of the means of phase-matched pairs); 95% CI by bootstrap; met: ratio within the goal")
+    lines.append("- machine: %(cpu)s, %(cores)s cores, %(memory)s RAM, Linux %(kernel)s, Debian %(debian)s, "
+                 "%(slurm)s, /tmp on %(fs)s" % info)
+    lines.append("- load average 1/5/15 min: %.2f %.2f %.2f at start, %.2f %.2f %.2f at end; total %.0f s%s" % (
+        load0 + load1 + (elapsed, " (--quick)" if q else "")))
+    text = "\n".join(lines) + "\n"
+    print(text)
+    out = os.path.join(os.path.realpath(args.build), "bench-results")
+    with open(out + ".md", "w") as f:
+        f.write(text)
+    with open(out + ".json", "w") as f:
+        json.dump({"machine": info, "load": [load0, load1], "elapsed_s": elapsed, "rows": res.rows,
+                   "notes": res.notes, "samples": res.raw}, f, indent=1, default=str)
+    log("written %s.md and %s.json" % (out, out))
+    if res.raw.get("race", {}).get("problems"):
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

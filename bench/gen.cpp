@@ -1,0 +1,155 @@
+// hawf-bench-gen: fills a spool with many checkpoints quickly, for the benchmarks.
+//
+//   hawf-bench-gen SPOOL --history=N --pending=M [--first-job=J] [--timeout=S --ago=S]
+//
+// Run as the checkpoints' owner (the benchmark runs it as the test user). Writes
+// exactly the records hawf writes — the events are built and serialized with the
+// core library's own Event and to_json — in the spool layout of lib/spool.hpp, with
+// hawf's ownership and modes (directories 0755, records 0644, owned by the caller).
+// The only difference: no temporary name, fsync or link per record (that is what
+// makes 100 000 checkpoints take seconds instead of many minutes). Every checkpoint
+// is checked by loading it back through Spool::load, so the tools accept them.
+//
+// History checkpoints (jobs J, J+1, ...): opened, pending, decided, applied.
+// Pending checkpoints (the next M jobs): opened, pending, plus their entry in the
+// pending index. With --timeout=S the pending ones have a timeout of S seconds and
+// default "reject", and became pending --ago seconds ago (past their deadline when
+// ago > S: a racing hawf-await then records the default).
+// Prints the pending checkpoint ids, one a line, on stdout.
+#include <fcntl.h>
+#include <getopt.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <iostream>
+#include <string>
+
+#include "actions.hpp"
+#include "error.hpp"
+#include "record.hpp"
+#include "spool.hpp"
+
+using namespace hawf;
+
+namespace {
+
+[[noreturn]] void die(const std::string& what, int err = 0) {
+    std::cerr << "hawf-bench-gen: " << what << (err ? std::string(": ") + std::strerror(err) : "") << "\n";
+    std::exit(1);
+}
+
+// mkdirat + open, like the spool's make_dir (mode 0755, umask 022).
+int dir_at(int parent, const std::string& name) {
+    if (mkdirat(parent, name.c_str(), 0755) != 0 && errno != EEXIST) die("cannot create " + name, errno);
+    int fd = openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) die("cannot open " + name, errno);
+    return fd;
+}
+
+void file_at(int dir, const std::string& name, const std::string& data) {
+    int fd = openat(dir, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) die("cannot create " + name, errno);
+    if (write(fd, data.data(), data.size()) != static_cast<ssize_t>(data.size())) die("cannot write " + name, errno);
+    close(fd);
+}
+
+std::string seq_name(std::uint64_t seq) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "%08llu", static_cast<unsigned long long>(seq));
+    return buf;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    static const option long_options[] = {
+        {"history", required_argument, nullptr, 'H'}, {"pending", required_argument, nullptr, 'P'},
+        {"first-job", required_argument, nullptr, 'J'}, {"timeout", required_argument, nullptr, 'T'},
+        {"ago", required_argument, nullptr, 'A'},     {nullptr, 0, nullptr, 0}};
+    long history = 0, pending = 0, first_job = 1000000, timeout = 0, ago = 3600;
+    for (int c; (c = getopt_long(argc, argv, "", long_options, nullptr)) != -1;) {
+        switch (c) {
+            case 'H': history = std::atol(optarg); break;
+            case 'P': pending = std::atol(optarg); break;
+            case 'J': first_job = std::atol(optarg); break;
+            case 'T': timeout = std::atol(optarg); break;
+            case 'A': ago = std::atol(optarg); break;
+            default: die("usage: hawf-bench-gen SPOOL --history=N --pending=M [--first-job=J] [--timeout=S --ago=S]");
+        }
+    }
+    if (argc - optind != 1 || history < 0 || pending < 0) die("usage: hawf-bench-gen SPOOL --history=N --pending=M");
+    umask(022);
+    const Spool spool(argv[optind]);
+    const uid_t uid = geteuid();
+    const Actor plugin = current_actor("plugin"), cli = current_actor("cli");
+    const std::int64_t now = std::time(nullptr);
+    try {
+        Fd root = spool.open_root();
+        Fd user(dir_at(root.get(), std::to_string(uid)));
+        check_dir(user.get(), Trust{uid}, "spool tree");
+        Fd ckpts(dir_at(user.get(), "ckpt"));
+        Fd index(dir_at(user.get(), "pending"));
+
+        auto write_checkpoint = [&](long job, bool decided) {
+            CheckpointSpec spec;
+            spec.id = {std::to_string(job), "eval"};
+            spec.owner_uid = uid;
+            spec.owner = plugin.user;
+            spec.scope = "job";
+            spec.options = {"approve", "reject"};
+            spec.params = parse_param_specs("lr:float");
+            if (!decided && timeout > 0) {
+                spec.timeout_s = timeout;
+                spec.default_choice = "reject";
+            }
+            const std::int64_t opened_at = decided ? now - 86400 : now - ago - 60;
+            Event events[4];
+            events[0].type = EventType::Opened;
+            events[0].spec = spec;
+            events[1].type = EventType::Pending;
+            events[2].type = EventType::Decided;
+            events[2].decision = Decision{"approve", {{"lr", "1e-4"}}, "looks good"};
+            events[3].type = EventType::Applied;
+            events[3].job = std::to_string(job + 50000000);
+            const int count = decided ? 4 : 2;
+            Fd jobdir(dir_at(ckpts.get(), spec.id.job_id));
+            Fd name(dir_at(jobdir.get(), spec.id.name));
+            Fd log(dir_at(name.get(), "log"));
+            Fd files(dir_at(name.get(), "files"));
+            for (int i = 0; i < count; ++i) {
+                Event& ev = events[i];
+                const Actor& who = i == 2 ? cli : plugin;
+                ev.seq = static_cast<std::uint64_t>(i + 1);
+                ev.at = i == 0 ? opened_at : decided ? opened_at + 600 * i : now - ago;
+                ev.by = who.user;
+                ev.by_uid = who.uid;
+                ev.via = who.via;
+                ev.host = who.host;
+                file_at(log.get(), seq_name(ev.seq), to_json(ev).dump() + "\n");
+            }
+            if (!decided) file_at(index.get(), spec.id.str(), "");
+            return spec.id;
+        };
+
+        for (long i = 0; i < history; ++i) {
+            const CheckpointId id = write_checkpoint(first_job + i, true);
+            if (i % 1000 == 0 || i == history - 1) spool.load(uid, id);  // the tools accept them
+        }
+        for (long i = 0; i < pending; ++i) {
+            const CheckpointId id = write_checkpoint(first_job + history + i, false);
+            Checkpoint c = spool.load(uid, id);  // cheap next to writing; proves every one loads
+            if (c.state != State::Pending) die(id.str() + " is not pending");
+            std::cout << id.str() << "\n";
+        }
+        if (history > 0 && spool.load(uid, {std::to_string(first_job), "eval"}).state != State::Applied)
+            die("history checkpoint is not applied");
+    } catch (const Error& e) {
+        die(e.what());
+    }
+    return 0;
+}
