@@ -147,8 +147,15 @@ class RequeuedJob(ClusterTestCase):
         # The killed run ends its checkpoint as failed; Slurm delays the requeued
         # job's start (for that, among others), and its owner may bring it forward.
         self.hawf.wait_state(ALICE, ckpt, "failed")
-        while self.hawf.cluster.job_info(job)["JobState"] != "PENDING" and time.time() < deadline:
+        # Not before the killed run is cleaned up on its node (slurmd otherwise refuses
+        # the relaunch: "Job 1 already killed, do not launch batch job").
+        def settled():
+            nodes = self.hawf.cluster.run(["sinfo", "-h", "-N", "-o", "%T"]).stdout.split()
+            return self.hawf.cluster.job_info(job)["JobState"] == "PENDING" and \
+                not any("completing" in n for n in nodes)
+        while not settled() and time.time() < deadline:
             time.sleep(0.2)
+        time.sleep(1)
         self.hawf.run(ALICE, ["scontrol", "update", "JobId=%d" % job, "StartTime=now"])
         self.assertEqual(self.hawf.wait_job(job, timeout=180)["JobState"], "COMPLETED")
         self.hawf.wait_state(ALICE, ckpt, "pending")
