@@ -46,7 +46,7 @@ std::vector<FollowUpChange> sync_followups(const Slurm& slurm, const Checkpoint&
         } else if (d || ckpt.state == State::Failed) {  // a failed checkpoint will never release them
             changes.push_back(change(f.job, "cancelled", [&] { slurm.cancel(f.job); }));
         } else if (ckpt.state == State::Pending && ckpt.deadline()) {
-            const std::string at = slurm_time(ckpt.deadline());
+            const std::string at = format_local_time(ckpt.deadline());
             changes.push_back(change(f.job, "eligible at " + at, [&] { slurm.update(f.job, {"StartTime=" + at}); }));
         } else if (ckpt.state == State::Pending) {
             changes.push_back(change(f.job, "held", [&] { slurm.hold(f.job); }));
@@ -58,7 +58,7 @@ std::vector<FollowUpChange> sync_followups(const Slurm& slurm, const Checkpoint&
 std::vector<FollowUpChange> schedule_deadline(const Slurm& slurm, const Checkpoint& ckpt, const std::string& only) {
     std::vector<FollowUpChange> changes;
     if (ckpt.state != State::Pending || !ckpt.deadline()) return changes;
-    const std::string at = slurm_time(ckpt.deadline());
+    const std::string at = format_local_time(ckpt.deadline());
     for (const auto& f : ckpt.followups)
         if (only.empty() || f.job == only) changes.push_back(change(f.job, "eligible at " + at, [&] {
             slurm.update(f.job, {"StartTime=" + at});

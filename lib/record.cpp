@@ -311,14 +311,22 @@ json decision_json(const Checkpoint& ckpt) {
     return j;
 }
 
-std::string format_time(std::int64_t unix_seconds) {
+namespace {
+
+std::string format_with(std::int64_t unix_seconds, bool utc) {
     std::time_t t = unix_seconds;
     std::tm tm{};
-    gmtime_r(&t, &tm);
+    if (utc) gmtime_r(&t, &tm);
+    else localtime_r(&t, &tm);
     char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    std::strftime(buf, sizeof buf, utc ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%dT%H:%M:%S", &tm);
     return buf;
 }
+
+}  // namespace
+
+std::string format_time(std::int64_t unix_seconds) { return format_with(unix_seconds, true); }
+std::string format_local_time(std::int64_t unix_seconds) { return format_with(unix_seconds, false); }
 
 std::int64_t parse_time(const std::string& text) {
     std::tm tm{};

@@ -122,6 +122,8 @@ CheckpointSpec spec_from_json(const nlohmann::json& json);
 nlohmann::json decision_json(const Checkpoint& ckpt);
 
 std::string format_time(std::int64_t unix_seconds);  // 2026-11-27T01:02:03Z
+// The same in local time without the zone ("2026-11-27T02:02:03"), as Slurm takes it.
+std::string format_local_time(std::int64_t unix_seconds);
 std::int64_t parse_time(const std::string& text);
 
 }  // namespace hawf

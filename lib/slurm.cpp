@@ -170,13 +170,4 @@ std::optional<std::map<std::string, std::string>> Slurm::show(const std::string&
     return fields;
 }
 
-std::string slurm_time(std::int64_t unix_seconds) {
-    std::time_t t = unix_seconds;
-    std::tm tm{};
-    localtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    return buf;
-}
-
 }  // namespace hawf

@@ -52,7 +52,5 @@ private:
     std::string bindir_;
 };
 
-// "2026-11-27T01:02:03" in local time, as scontrol's StartTime= wants it.
-std::string slurm_time(std::int64_t unix_seconds);
 
 }  // namespace hawf

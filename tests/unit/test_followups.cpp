@@ -154,7 +154,7 @@ TEST_F(FollowUpsTest, RevokedWithDeadlineMovesTheBeginTimeBack) {
     decided(s, "approve");
     const Checkpoint c = revoke(spool_, me_, s.id, cli_);
     ASSERT_GT(c.deadline(), 0);
-    const std::string at = slurm_time(c.deadline());
+    const std::string at = format_local_time(c.deadline());
     const auto changes = sync_followups(slurm_, c);
     ASSERT_EQ(changes.size(), 3u);
     for (const auto& ch : changes) EXPECT_TRUE(same_change(ch, ch.job, "eligible at " + at)) << ch.job;
@@ -236,7 +236,7 @@ TEST_F(FollowUpsTest, FailedBeginTimeUpdateDoesNotRelease) {
 
 TEST_F(FollowUpsTest, ScheduleDeadlineMakesFollowUpsEligibleAtTheDeadline) {
     const Checkpoint c = pending_with_followups(spec("100:eval", 600));
-    const std::string at = slurm_time(c.deadline());
+    const std::string at = format_local_time(c.deadline());
     const auto changes = schedule_deadline(slurm_, c);
     ASSERT_EQ(changes.size(), 3u);
     for (const auto& ch : changes) EXPECT_TRUE(same_change(ch, ch.job, "eligible at " + at)) << ch.job;
@@ -250,7 +250,7 @@ TEST_F(FollowUpsTest, ScheduleDeadlineMakesFollowUpsEligibleAtTheDeadline) {
 
 TEST_F(FollowUpsTest, ScheduleDeadlineOnlyOne) {
     const Checkpoint c = pending_with_followups(spec("100:eval", 600));
-    const std::string at = slurm_time(c.deadline());
+    const std::string at = format_local_time(c.deadline());
     const auto changes = schedule_deadline(slurm_, c, "102");
     ASSERT_EQ(changes.size(), 1u);
     EXPECT_EQ(changes[0].job, "102");

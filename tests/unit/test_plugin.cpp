@@ -70,6 +70,15 @@ protected:
         return r;
     }
 
+    // An srun in a job (JOB_ID, or none), inside a batch job whose checkpoint is
+    // INHERITED (HAWF_CHECKPOINT, or none); every other variable is unset.
+    static void as_srun(NiceMock<MockHost>& host, const char* job_id = nullptr, const char* inherited = nullptr) {
+        ON_CALL(host, client()).WillByDefault(Return(Client::Srun));
+        ON_CALL(host, getenv(_)).WillByDefault(Return(std::nullopt));
+        if (job_id) ON_CALL(host, getenv("SLURM_JOB_ID")).WillByDefault(Return(std::string(job_id)));
+        if (inherited) ON_CALL(host, getenv("HAWF_CHECKPOINT")).WillByDefault(Return(std::string(inherited)));
+    }
+
     TempDir dir_;
     TempDir spool_{0755};
     std::string conf_ = dir_ / "hawf.yaml";
@@ -250,8 +259,7 @@ TEST_F(SubmitTest, MissingSpoolRefusedWhenOptionsUsed) {
 
 TEST_F(SubmitTest, SrunMarksItsStep) {
     NiceMock<MockHost> host;
-    ON_CALL(host, client()).WillByDefault(Return(Client::Srun));
-    ON_CALL(host, getenv(_)).WillByDefault(Return(std::nullopt));
+    as_srun(host);
     EXPECT_CALL(host, error(_)).Times(0);
     EXPECT_CALL(host, setenv(step_marker_env, "eval")).Times(1);
     EXPECT_CALL(host, setenv(testing::Ne(std::string(step_marker_env)), _)).Times(0);
@@ -262,9 +270,7 @@ TEST_F(SubmitTest, SrunMarksItsStep) {
 
 TEST_F(SubmitTest, SrunInsideAllocationMarksItsStep) {
     NiceMock<MockHost> host;
-    ON_CALL(host, client()).WillByDefault(Return(Client::Srun));
-    ON_CALL(host, getenv(_)).WillByDefault(Return(std::nullopt));
-    ON_CALL(host, getenv("SLURM_JOB_ID")).WillByDefault(Return(std::string("4242")));
+    as_srun(host, "4242");
     EXPECT_CALL(host, setenv("HAWF_STEP_CHECKPOINT", "eval")).Times(1);
     const Request r = request({{Opt::Checkpoint, "eval"}});
     EXPECT_EQ(submit_post_opt(host, r, conf_), 0);
@@ -272,10 +278,7 @@ TEST_F(SubmitTest, SrunInsideAllocationMarksItsStep) {
 
 TEST_F(SubmitTest, SrunInheritingTheBatchCheckpointIsNotMarked) {
     NiceMock<MockHost> host;
-    ON_CALL(host, client()).WillByDefault(Return(Client::Srun));
-    ON_CALL(host, getenv(_)).WillByDefault(Return(std::nullopt));
-    ON_CALL(host, getenv("SLURM_JOB_ID")).WillByDefault(Return(std::string("4242")));
-    ON_CALL(host, getenv("HAWF_CHECKPOINT")).WillByDefault(Return(std::string("4242:eval")));
+    as_srun(host, "4242", "4242:eval");
     EXPECT_CALL(host, setenv(_, _)).Times(0);
     EXPECT_CALL(host, error(_)).Times(0);
     const Request r = request({{Opt::Checkpoint, "eval"}});
@@ -284,10 +287,7 @@ TEST_F(SubmitTest, SrunInheritingTheBatchCheckpointIsNotMarked) {
 
 TEST_F(SubmitTest, SrunWithAnotherCheckpointThanTheBatchJobIsMarked) {
     NiceMock<MockHost> host;
-    ON_CALL(host, client()).WillByDefault(Return(Client::Srun));
-    ON_CALL(host, getenv(_)).WillByDefault(Return(std::nullopt));
-    ON_CALL(host, getenv("SLURM_JOB_ID")).WillByDefault(Return(std::string("4242")));
-    ON_CALL(host, getenv("HAWF_CHECKPOINT")).WillByDefault(Return(std::string("4242:train")));
+    as_srun(host, "4242", "4242:train");
     EXPECT_CALL(host, setenv("HAWF_STEP_CHECKPOINT", "eval")).Times(1);
     const Request r = request({{Opt::Checkpoint, "eval"}});
     EXPECT_EQ(submit_post_opt(host, r, conf_), 0);
@@ -1026,7 +1026,7 @@ TEST_F(FollowUpStepTest, TimeoutSchedulesTheFollowUpWhenTheStepEnds) {
     side.exit(host_);
     const Checkpoint c = load("4242:eval");
     ASSERT_EQ(c.state, State::Pending);
-    const std::string at = slurm_time(c.deadline());
+    const std::string at = format_local_time(c.deadline());
     const auto calls = fake_.calls();
     ASSERT_EQ(calls.size(), 3u);
     EXPECT_EQ(calls[0][0], "sbatch");

@@ -1,5 +1,6 @@
 // slurm.hpp: running commands without a shell, and the Slurm commands hawf issues
 // (checked against a fake bindir that logs every call).
+#include "record.hpp"
 #include "slurm.hpp"
 
 #include <signal.h>
@@ -273,10 +274,10 @@ TEST(SlurmTime, LocalTimeWithoutZone) {
     const std::string saved = old ? old : "";
     setenv("TZ", "UTC", 1);
     tzset();
-    EXPECT_EQ(slurm_time(1790000000), "2026-09-21T14:13:20");
+    EXPECT_EQ(format_local_time(1790000000), "2026-09-21T14:13:20");
     setenv("TZ", "Europe/Berlin", 1);
     tzset();
-    const std::string berlin = slurm_time(1790000000);
+    const std::string berlin = format_local_time(1790000000);
     if (old) setenv("TZ", saved.c_str(), 1);
     else unsetenv("TZ");
     tzset();
