@@ -22,6 +22,8 @@ Benchmarks (see docs/benchmarks.md for the method and the reasons behind it):
              that keeps its allocation and blocks in hawf-await
   scale      hawf ls / show / hawf-decide with 1 000 vs 100 000 history
              checkpoints and 10 000 pending: time and strace -c -f syscall counts
+  bounds     root's hawf ls --all and hawf log over one user's 20 000 pending
+             checkpoints vs 1 000: peak memory (the per-user limit and streaming)
   race       1 000 checkpoints past their deadline, decided by 8 concurrent
              hawf-decide loops plus hawf-await taking the default: decisions/s vs
              one decider alone, and exactly one decision per checkpoint
@@ -771,6 +773,50 @@ def bench_scale(b, res, spools, n_ls, n_one):
                   meta["a"] == meta["b"], unit="calls", n="1 / 1")
 
 
+def root_peak_rss(b, argv, conf):
+    """(peak resident KiB, seconds) of one run of ARGV as root, from the kernel's rusage."""
+    env = b.env(conf)
+    env.update({"HOME": "/root", "USER": "root", "LOGNAME": "root"})
+    t0 = time.perf_counter()
+    p = subprocess.Popen(argv, env=env, cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    err = p.stderr.read()
+    p.stderr.close()
+    if p.returncode != 0:
+        raise RuntimeError("%s failed (exit %d): %s" % (" ".join(argv), p.returncode, err))
+    return usage.ru_maxrss, time.perf_counter() - t0
+
+
+def bench_bounds(b, res, small, big, n):
+    """Root's listings over one user's flood of pending checkpoints stay within a fixed
+    memory bound: peak RSS with BIG pending vs SMALL, with the default per-user limit
+    (limits.max_checkpoints) and with the limit raised above BIG (streaming alone)."""
+    log("bounds: generating %d and %d pending checkpoints of one user" % (small, big))
+    spools = {}
+    for key, count in (("small", small), ("big", big)):
+        spool, conf = b.make_spool("bounds-%s" % key)
+        b.run(["hawf-bench-gen", spool, "--history=0", "--pending=%d" % count, "--first-job=3000000"], conf=conf,
+              timeout=1800)
+        raised = conf[:-len(".yaml")] + "-raised.yaml"
+        with open(raised, "w") as f:
+            f.write("spool: %s\npoll_interval: 1s\nlimits:\n  max_checkpoints: %d\n" % (spool, big + 1))
+        os.chmod(raised, 0o644)
+        spools[key] = (conf, raised)
+    for what, argv in (("hawf ls --all", ["hawf", "ls", "--all"]), ("hawf log", ["hawf", "log"])):
+        for limit, index in (("default limit", 0), ("limit raised to %d" % (big + 1), 1)):
+            rss = {"small": [], "big": []}
+            for who in abba(n):
+                rss[who].append(root_peak_rss(b, argv, spools[who][index])[0])
+            res.raw["bounds: %s, %s" % (what, limit)] = rss
+            ratio = median(rss["big"]) / median(rss["small"])
+            res.value("bounds", "root's %s, %s: peak RSS" % (what, limit), "%d" % median(rss["big"]),
+                      "%d" % median(rss["small"]), "%.2f" % ratio, "<= 1.5" if index == 0 else "",
+                      ratio <= 1.5 if index == 0 else None, unit="KiB (%d vs %d pending)" % (big, small),
+                      n="%d / %d" % (n, n))
+
+
 # ---------------------------------------------------------------------------
 # 5. Concurrency: 8 deciders and a timeout writer
 
@@ -903,11 +949,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", required=True, help="build directory (plugin/hawf.so, tools/)")
     parser.add_argument("--quick", action="store_true", help="few samples, small spools (to try the script)")
-    parser.add_argument("--only", help="comma-separated: overhead,latency,idle,scale,race")
+    parser.add_argument("--only", help="comma-separated: overhead,latency,idle,scale,bounds,race")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench: run as root (it starts a private Slurm cluster)")
-    only = set(args.only.split(",")) if args.only else {"overhead", "latency", "idle", "scale", "race"}
+    only = set(args.only.split(",")) if args.only else {"overhead", "latency", "idle", "scale", "bounds", "race"}
     q = args.quick
     n_srun, n_sbatch, n_ckpt = (10, 4, 6) if q else (200, 50, 60)
     n_lat = 4 if q else 40
@@ -957,6 +1003,8 @@ def main():
             if "error" in gen_out:
                 raise gen_out["error"]
             bench_scale(b, res, gen_out["spools"], n_ls, n_one)
+        if "bounds" in only:
+            bench_bounds(b, res, 100 if q else 1000, 2000 if q else 20000, 3 if q else 5)
         if "race" in only:
             bench_race(b, res, n_race)
     finally:

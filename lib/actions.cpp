@@ -74,18 +74,35 @@ std::string describe(const Checkpoint& c) {
 std::string user_name(uid_t uid) {
     struct passwd pw, *result = nullptr;
     char buf[4096];
-    if (getpwuid_r(uid, &pw, buf, sizeof buf, &result) == 0 && result) return pw.pw_name;
+    if (getpwuid_r(uid, &pw, buf, sizeof buf, &result) == 0 && result) {
+        try {  // a directory service may hold names a record could not be read back with
+            check_user_name(pw.pw_name, "user name");
+            return pw.pw_name;
+        } catch (const Error&) {
+        }
+    }
     return std::to_string(uid);
 }
 
 Actor current_actor(const std::string& via) {
     char host[256] = "";
     gethostname(host, sizeof host - 1);
-    return Actor{user_name(getuid()), getuid(), via, host};
+    std::string name = host;
+    try {
+        check_host_name(name, "host name");
+    } catch (const Error&) {
+        name = "unknown";
+    }
+    return Actor{user_name(getuid()), getuid(), via, name};
+}
+
+void check_room_for_checkpoint(const Spool& spool, uid_t owner) {
+    check_checkpoint_count(spool.all_ids(owner).size() + 1, spool.limits());
 }
 
 Checkpoint open_checkpoint(const Spool& spool, const CheckpointSpec& spec, const Actor& actor) {
-    spec.check();
+    spec.check(spool.limits());
+    if (!spool.exists(spec.owner_uid, spec.id)) check_room_for_checkpoint(spool, spec.owner_uid);
     Checkpoint ckpt = append_next(spool, spec.owner_uid, spec.id, actor, [&](const std::optional<Checkpoint>& c) {
         std::optional<Event> ev;
         if (!c || c->state == State::Expected) {
@@ -221,15 +238,28 @@ Checkpoint mark_applied(const Spool& spool, uid_t owner, const CheckpointId& id,
     });
 }
 
-uid_t find_owner(const Spool& spool, const CheckpointId& id, uid_t caller) {
-    if (caller != 0 && spool.exists(caller, id)) return caller;
-    std::vector<uid_t> owners = spool.owners_of(id);
-    if (owners.size() == 1) return owners[0];
-    if (owners.empty()) throw Error(ErrorKind::NotFound, "no checkpoint " + id.str() + " in spool " + spool.root());
-    std::string names;
-    for (uid_t uid : owners) names += (names.empty() ? "" : ", ") + user_name(uid);
-    throw Error(ErrorKind::Conflict, "checkpoint " + id.str() + " exists for several users (" + names +
-                                         "): give --user=NAME");
+uid_t find_owner(const Slurm& slurm, const CheckpointId& id, uid_t caller, std::optional<uid_t> named) {
+    if (const std::optional<JobInfo> job = slurm.job(id.job_id)) {
+        if (named && *named != job->uid)
+            throw Error(ErrorKind::Usage, "--user " + user_name(*named) + ": job " + id.job_id + " belongs to " +
+                                              user_name(job->uid));
+        return job->uid;
+    }
+    if (named) {
+        if (caller != 0 && *named != caller)
+            throw Error(ErrorKind::Denied, "--user " + user_name(*named) + ": only root may name another user");
+        return *named;
+    }
+    if (caller == 0)
+        throw Error(ErrorKind::Usage, "Slurm no longer knows job " + id.job_id + ": give --user=NAME, its owner");
+    return caller;
+}
+
+void check_may_read(const CheckpointId& id, uid_t owner, uid_t caller) {
+    if (caller != 0 && caller != owner) {
+        const std::string name = user_name(owner);
+        throw Error(ErrorKind::Denied, id.str() + " belongs to " + name + ": only " + name + " and root may see it");
+    }
 }
 
 }  // namespace hawf

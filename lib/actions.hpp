@@ -6,9 +6,11 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 
 #include "record.hpp"
+#include "slurm.hpp"
 #include "spool.hpp"
 
 namespace hawf {
@@ -25,8 +27,12 @@ Actor current_actor(const std::string& via);
 
 // Opens a checkpoint in state running and creates its files dir. Opening it again
 // with the same spec is a no-op while it runs (another node of the step) and
-// reopens it when it failed (a requeued job); anything else conflicts.
+// reopens it when it failed (a requeued job); anything else conflicts. A new one is
+// refused past the spool's limits (its spec, and the owner's max_checkpoints).
 Checkpoint open_checkpoint(const Spool& spool, const CheckpointSpec& spec, const Actor& actor);
+
+// Refuses (Error Denied) a new checkpoint of OWNER past the spool's max_checkpoints.
+void check_room_for_checkpoint(const Spool& spool, uid_t owner);
 
 // Node NODE of a step on NODE_COUNT nodes ended with WAIT_STATUS (its first non-zero
 // task status). When every node has ended, the checkpoint becomes pending if all
@@ -55,12 +61,17 @@ Checkpoint take_default(const Spool& spool, uid_t owner, const CheckpointId& id,
 Checkpoint mark_applied(const Spool& spool, uid_t owner, const CheckpointId& id, const std::string& job,
                         const Actor& actor);
 
-// Finds whose checkpoint ID is, for a caller with uid CALLER. The caller's own
-// checkpoint wins; otherwise exactly one other owner must hold it.
-uid_t find_owner(const Spool& spool, const CheckpointId& id, uid_t caller);
+// Whose checkpoint ID is, for a caller with uid CALLER: the user of its job as Slurm
+// knows it, never whoever has a directory of that name in the spool. For a job Slurm
+// has forgotten: NAMED (--user) if given, else the caller; root must name the owner.
+// A NAMED owner that contradicts Slurm, or names someone else for a non-root
+// caller, is refused.
+uid_t find_owner(const Slurm& slurm, const CheckpointId& id, uid_t caller, std::optional<uid_t> named = {});
 
-// Owner mode: only the owner and root may change a checkpoint.
+// Owner mode: only the owner and root may change a checkpoint...
 void check_may_decide(const CheckpointSpec& spec, uid_t caller);
+// ...or see it: what a job left and its history are private.
+void check_may_read(const CheckpointId& id, uid_t owner, uid_t caller);
 
 // "alice" for a uid, or the number if it has no name.
 std::string user_name(uid_t uid);

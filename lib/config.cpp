@@ -15,12 +15,15 @@
 namespace hawf {
 namespace {
 
-// A YAML value reduced to what hawf.yaml uses: a scalar or a list of scalars.
+// A YAML value reduced to what hawf.yaml uses: a scalar, a list of scalars, or a
+// mapping of keys to values (limits:).
 struct Value {
     std::vector<std::string> items;
     bool is_list = false;
+    std::vector<std::pair<std::string, Value>> entries;  // a mapping, in file order
+    bool is_map = false;
     std::size_t line = 0;      // where the value starts
-    std::size_t key_line = 0;  // where its key is (differs for a block list)
+    std::size_t key_line = 0;  // where its key is (differs for a block list or mapping)
 };
 
 class Parser {
@@ -82,13 +85,32 @@ private:
     static std::string scalar(const yaml_event_t& ev) {
         return std::string(reinterpret_cast<const char*>(ev.data.scalar.value), ev.data.scalar.length);
     }
-    Value value() {
+    Value value(int depth = 0) {
         Value v;
         yaml_event_t ev = next();
         v.line = ev.start_mark.line + 1;
         if (ev.type == YAML_SCALAR_EVENT) {
             v.items.push_back(scalar(ev));
             return done(ev), v;
+        }
+        if (ev.type == YAML_MAPPING_START_EVENT) {
+            // Nested mappings are read whole (bounded), so an unknown key is refused by name.
+            if (depth >= 8) throw fail(ev, "mappings nested too deeply");
+            done(ev);
+            v.is_map = true;
+            std::set<std::string> seen;
+            for (;;) {
+                ev = next();
+                if (ev.type == YAML_MAPPING_END_EVENT) return done(ev), v;
+                if (ev.type != YAML_SCALAR_EVENT) throw fail(ev, "expected a key");
+                std::string key = scalar(ev);
+                std::size_t key_line = ev.start_mark.line + 1;
+                done(ev);
+                if (!seen.insert(key).second) throw error_at(key_line, "duplicate key \"" + key + "\"");
+                Value entry = value(depth + 1);
+                entry.key_line = key_line;
+                v.entries.emplace_back(std::move(key), std::move(entry));
+            }
         }
         if (ev.type != YAML_SEQUENCE_START_EVENT) throw fail(ev, "expected a value or a list of values");
         done(ev);
@@ -117,6 +139,7 @@ std::string config_path_from_env() {
 Config load_config(const std::string& path) {
     Config config;
     config.path = path;
+    config.limits.source = path;  // also for the defaults of a missing file: where to set them
     std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "re"), std::fclose);
     if (!file) {
         if (errno == ENOENT) return config;
@@ -124,46 +147,84 @@ Config load_config(const std::string& path) {
     }
     config.found = true;
     Parser parser(file.get(), path);
-    parser.parse([&](const std::string& key, const Value& v) {
-        auto scalar = [&] {
-            if (v.is_list || v.items.size() != 1) throw parser.error_at(v.line, key + ": expected a single value");
-            return v.items[0];
-        };
-        auto number = [&](std::int64_t lo, std::int64_t hi) {
-            std::string s = scalar();
+    const Limits ceilings = Limits::ceilings();
+    // Each limit: where it lives, its lowest value and its ceiling.
+    struct LimitKey {
+        const char* name;
+        std::size_t Limits::*field;
+        std::size_t lo;
+    };
+    const LimitKey limit_keys[] = {
+        {"max_param_bytes", &Limits::max_param_bytes, 1},   {"max_comment_bytes", &Limits::max_comment_bytes, 0},
+        {"max_options", &Limits::max_options, 1},           {"max_params", &Limits::max_params, 0},
+        {"max_checkpoints", &Limits::max_checkpoints, 1},   {"max_record_bytes", &Limits::max_record_bytes, 65536},
+        {"max_events", &Limits::max_events, 100},
+    };
+    std::set<std::string> limits_set;  // max_param_bytes may also be given at the top level
+    std::size_t options_line = 0;      // default_options, else limits.max_options, to name a conflict
+    auto scalar_of = [&](const std::string& key, const Value& v) {
+        if (v.is_list || v.is_map || v.items.size() != 1)
+            throw parser.error_at(v.line, key + ": expected a single value");
+        return v.items[0];
+    };
+    auto set_limit = [&](const std::string& name, const Value& v, const std::string& shown) {
+        for (const LimitKey& k : limit_keys) {
+            if (name != k.name) continue;
+            if (!limits_set.insert(name).second)
+                throw parser.error_at(v.key_line, shown + ": set twice (at the top level and under limits:)");
+            const std::size_t hi = ceilings.*k.field;
+            const std::string s = scalar_of(shown, v);
             char* end = nullptr;
             errno = 0;
             long long n = std::strtoll(s.c_str(), &end, 10);
-            if (s.empty() || *end || errno || n < lo || n > hi)
-                throw parser.error_at(v.line, key + ": bad value \"" + s + "\": use a whole number from " +
-                                                  std::to_string(lo) + " to " + std::to_string(hi));
-            return static_cast<std::int64_t>(n);
-        };
+            if (s.empty() || *end || errno || n < static_cast<long long>(k.lo) || static_cast<std::size_t>(n) > hi)
+                throw parser.error_at(v.line, shown + ": bad value \"" + s + "\": use a whole number from " +
+                                                  std::to_string(k.lo) + " to " + std::to_string(hi));
+            config.limits.*k.field = static_cast<std::size_t>(n);
+            if (name == "max_options" && !options_line) options_line = v.line;
+            return true;
+        }
+        return false;
+    };
+    parser.parse([&](const std::string& key, const Value& v) {
+        auto scalar = [&] { return scalar_of(key, v); };
         try {
             if (key == "spool") {
                 config.spool = scalar();
                 if (config.spool.empty() || config.spool[0] != '/')
                     throw Error(ErrorKind::Usage, "bad spool \"" + config.spool + "\": use an absolute path");
             } else if (key == "default_options") {
+                if (v.is_map) throw parser.error_at(v.line, key + ": expected a list of choices");
                 std::string joined;
                 for (const auto& item : v.items) joined += (joined.empty() ? "" : ",") + item;
                 config.default_options = parse_choices(joined, "default_options");
-            } else if (key == "max_param_bytes") {
-                config.limits.max_param_bytes = number(1, 1 << 20);
-            } else if (key == "max_comment_bytes") {
-                config.limits.max_comment_bytes = number(0, 1 << 24);
+                options_line = v.key_line;
+            } else if (key == "max_param_bytes" || key == "max_comment_bytes") {
+                set_limit(key, v, key);  // the older spelling, outside limits:
+            } else if (key == "limits") {
+                if (!v.is_map) throw parser.error_at(v.line, "limits: expected a mapping of limit: number");
+                for (const auto& [name, entry] : v.entries)
+                    if (!set_limit(name, entry, "limits." + name))
+                        throw parser.error_at(entry.key_line, "unknown key \"limits." + name +
+                                                                  "\": allowed are max_param_bytes, max_comment_bytes, "
+                                                                  "max_options, max_params, max_checkpoints, "
+                                                                  "max_record_bytes, max_events");
             } else if (key == "poll_interval") {
                 config.poll_interval_s = parse_duration(scalar());
             } else {
                 throw parser.error_at(v.key_line, "unknown key \"" + key +
-                                                  "\": allowed are spool, default_options, max_param_bytes, "
-                                                  "max_comment_bytes, poll_interval");
+                                                  "\": allowed are spool, default_options, limits, poll_interval");
             }
         } catch (const Error& e) {
             if (e.kind() == ErrorKind::Config) throw;
             throw parser.error_at(v.line, e.what());
         }
     });
+    // Checkpoints that take the default options must be possible at all.
+    if (config.default_options.size() > config.limits.max_options)
+        throw parser.error_at(options_line, "default_options: " + std::to_string(config.default_options.size()) +
+                                                " choices, " +
+                                                at_most(config.limits.max_options, "max_options", config.limits));
     return config;
 }
 

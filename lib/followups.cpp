@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <ctime>
+#include <functional>
+#include <optional>
+#include <thread>
 
 #include "error.hpp"
 
@@ -13,57 +17,167 @@ bool releases(const Checkpoint& ckpt, const FollowUp& f, const std::string& choi
     return std::find(on.begin(), on.end(), choice) != on.end();
 }
 
-// Runs one Slurm change, turning a refusal into the change's error text. Holding or
-// cancelling a job that has already ended is not a refusal: there is nothing to stop.
-template <typename F>
-FollowUpChange change(const std::string& job, const std::string& action, F&& body) {
-    FollowUpChange c{job, action, ""};
+// What squeue shows of a change: made, not (yet) made, or moot because the job
+// has ended (nothing left to hold or cancel).
+enum class Seen { Done, NotDone, Ended };
+using Check = std::function<Seen(const std::optional<JobInfo>&)>;
+
+bool has_ended(const std::string& state) {
+    for (const char* s : {"COMPLETED", "COMPLETING", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED",
+                          "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY", "SPECIAL_EXIT", "REVOKED"})
+        if (state == s) return true;
+    return false;
+}
+
+// Released: no longer held and, if it waited for a deadline, eligible now (a few
+// seconds of clock skew allowed); a job that runs or ran was released too.
+Check released(bool begin_now) {
+    return [begin_now](const std::optional<JobInfo>& j) {
+        if (!j || j->held || j->state == "CANCELLED") return Seen::NotDone;
+        if (j->state == "PENDING" && begin_now && j->eligible > std::time(nullptr) + 5) return Seen::NotDone;
+        return Seen::Done;
+    };
+}
+
+Seen cancelled(const std::optional<JobInfo>& j) {
+    if (j && (j->state == "CANCELLED" || j->state == "COMPLETING")) return Seen::Done;
+    return !j || has_ended(j->state) ? Seen::Ended : Seen::NotDone;
+}
+
+Seen held(const std::optional<JobInfo>& j) {
+    if (!j || has_ended(j->state)) return Seen::Ended;
+    return j->held ? Seen::Done : Seen::NotDone;
+}
+
+// Waits for the deadline AT (and, with RELEASED, no longer held).
+Check eligible_at(std::int64_t at, bool released) {
+    return [at, released](const std::optional<JobInfo>& j) {
+        return j && j->state == "PENDING" && j->eligible == at && !(released && j->held) ? Seen::Done
+                                                                                          : Seen::NotDone;
+    };
+}
+
+// Slurm's answers that the job has ended: to hold or cancel it, there is nothing to stop.
+bool says_ended(const std::string& text) {
+    return text.find("already finished") != std::string::npos ||
+           text.find("already completing or completed") != std::string::npos ||
+           text.find("Invalid job id") != std::string::npos;
+}
+
+// Failures that are no answer from slurmctld (timed out, no connection, our own
+// timeout): it may have done it, may still do it, or never got the request. When
+// slurmctld does not answer within MessageTimeout, scontrol 22.05 release, hold and
+// update say "Unexpected message received"; scancel and squeue say "Socket timed out".
+bool no_answer(const std::string& text) {
+    for (const char* s : {"Unexpected message received", "timed out", "Unable to contact", "Zero Bytes were transmitted",
+                          "Communication connection", "send/recv", "Connection refused", "Connection reset",
+                          "Broken pipe", "no answer within", "killed by signal"})
+        if (text.find(s) != std::string::npos) return true;
+    return false;
+}
+
+std::string failure_of(const std::function<void()>& body) {
     try {
         body();
+        return "";
     } catch (const Error& e) {
-        const std::string text = e.what();
-        const bool ended = text.find("already finished") != std::string::npos ||
-                           text.find("already completing or completed") != std::string::npos ||
-                           text.find("Invalid job id") != std::string::npos;
-        if (ended && (action == "cancelled" || action == "held")) c.action = "already ended";
-        else c.error = text;
+        return e.what();
     }
+}
+
+// Runs one Slurm change (BODY, idempotent) and makes sure of its outcome. A failure
+// is checked against what squeue shows (SEEN): the change may be made all the same.
+// A refusal stays a refusal; with no answer, hawf asks again and repeats the command
+// (a lost request is sent again) until PATIENCE runs out, and then says it cannot
+// tell rather than that it was not done.
+FollowUpChange change(const Slurm& slurm, const std::string& job, const std::string& action,
+                      const std::function<void()>& body, const Check& seen, const Patience& patience) {
+    FollowUpChange c{job, action, "", false};
+    std::string failure = failure_of(body);
+    if (failure.empty()) return c;
+    const bool stops = action == "cancelled" || action == "held";
+    const auto give_up = std::chrono::steady_clock::now() + patience.total;
+    auto pause = patience.first;
+    for (;;) {
+        if (says_ended(failure)) {
+            if (stops) c.action = "already ended";
+            else c.error = failure;
+            return c;
+        }
+        std::optional<Seen> shows;
+        try {
+            shows = seen(slurm.job(job));
+        } catch (const Error&) {  // slurmctld does not answer this either
+        }
+        if (shows == Seen::Done) return c;
+        if (shows == Seen::Ended && stops) {
+            c.action = "already ended";
+            return c;
+        }
+        if (!no_answer(failure)) {
+            c.error = failure;
+            return c;
+        }
+        if (std::chrono::steady_clock::now() + pause > give_up) break;
+        std::this_thread::sleep_for(pause);
+        pause = std::min<std::chrono::milliseconds>(pause * 2, std::chrono::seconds(8));
+        // Slurm answers again and has not done it: the request may be lost, send it again.
+        if (shows) {
+            failure = failure_of(body);
+            if (failure.empty()) return c;
+        }
+    }
+    c.error = "Slurm did not answer: follow-up " + job + " may or may not be " + action + " (check squeue --jobs=" +
+              job + ")";
+    c.unsure = true;
     return c;
 }
 
 }  // namespace
 
-std::vector<FollowUpChange> sync_followups(const Slurm& slurm, const Checkpoint& ckpt, const std::string& skip) {
+std::vector<FollowUpChange> sync_followups(const Slurm& slurm, const Checkpoint& ckpt, const std::string& skip,
+                                           const Patience& patience) {
     std::vector<FollowUpChange> changes;
     const Decision* d = ckpt.decision();
     for (const auto& f : ckpt.followups) {
         if (f.job == skip) continue;
         if (d && releases(ckpt, f, d->choice)) {
-            changes.push_back(change(f.job, "released", [&] {
-                if (ckpt.spec.timeout_s) slurm.update(f.job, {"StartTime=now"});  // it waited for the deadline
-                slurm.release(f.job);
-            }));
+            const bool waited = ckpt.spec.timeout_s != 0;  // it waited for the deadline
+            changes.push_back(change(
+                slurm, f.job, "released",
+                [&] {
+                    if (waited) slurm.update(f.job, {"StartTime=now"});
+                    slurm.release(f.job);
+                },
+                released(waited), patience));
         } else if (d || ckpt.state == State::Failed) {  // a failed checkpoint will never release them
-            changes.push_back(change(f.job, "cancelled", [&] { slurm.cancel(f.job); }));
+            changes.push_back(change(slurm, f.job, "cancelled", [&] { slurm.cancel(f.job); }, cancelled, patience));
         } else if (ckpt.state == State::Pending && ckpt.deadline()) {
             const std::string at = format_local_time(ckpt.deadline());
-            changes.push_back(change(f.job, "eligible at " + at, [&] { slurm.update(f.job, {"StartTime=" + at}); }));
+            changes.push_back(change(slurm, f.job, "eligible at " + at,
+                                     [&] { slurm.update(f.job, {"StartTime=" + at}); },
+                                     eligible_at(ckpt.deadline(), false), patience));
         } else if (ckpt.state == State::Pending) {
-            changes.push_back(change(f.job, "held", [&] { slurm.hold(f.job); }));
+            changes.push_back(change(slurm, f.job, "held", [&] { slurm.hold(f.job); }, held, patience));
         }
     }
     return changes;
 }
 
-std::vector<FollowUpChange> schedule_deadline(const Slurm& slurm, const Checkpoint& ckpt, const std::string& only) {
+std::vector<FollowUpChange> schedule_deadline(const Slurm& slurm, const Checkpoint& ckpt, const std::string& only,
+                                              const Patience& patience) {
     std::vector<FollowUpChange> changes;
     if (ckpt.state != State::Pending || !ckpt.deadline()) return changes;
     const std::string at = format_local_time(ckpt.deadline());
     for (const auto& f : ckpt.followups)
-        if (only.empty() || f.job == only) changes.push_back(change(f.job, "eligible at " + at, [&] {
-            slurm.update(f.job, {"StartTime=" + at});
-            slurm.release(f.job);
-        }));
+        if (only.empty() || f.job == only)
+            changes.push_back(change(
+                slurm, f.job, "eligible at " + at,
+                [&] {
+                    slurm.update(f.job, {"StartTime=" + at});
+                    slurm.release(f.job);
+                },
+                eligible_at(ckpt.deadline(), true), patience));
     return changes;
 }
 

@@ -3,6 +3,7 @@
 // functions only tell slurmctld, and may safely run again.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -14,8 +15,19 @@ namespace hawf {
 
 struct FollowUpChange {
     std::string job;
-    std::string action;  // "released", "cancelled", "held", "eligible at <time>"
-    std::string error;   // what Slurm refused, or ""
+    std::string action;  // "released", "cancelled", "held", "eligible at <time>", "already ended"
+    std::string error;   // what Slurm refused, or why it is not known whether it was done; "" if done
+    bool unsure = false;  // Slurm did not answer: the change may or may not have been made (error says so)
+};
+
+// A Slurm command that fails need not have failed: slurmctld carries out a request
+// that timed out (it was busy or paused) when it gets to it, and a reply can be lost.
+// So after a failure hawf asks Slurm (squeue) what became of the job, and while
+// Slurm does not answer it keeps asking, and repeats the (idempotent) command, with
+// growing pauses from FIRST up to TOTAL in all.
+struct Patience {
+    std::chrono::milliseconds total{30000};
+    std::chrono::milliseconds first{500};
 };
 
 // For a decided (or applied) checkpoint: releases, with begin time now, the
@@ -23,12 +35,14 @@ struct FollowUpChange {
 // revoke): holds them again, or with a deadline moves their begin time back to it.
 // For a failed one: cancels them all (an srun step can fail in a job that succeeds).
 // SKIP names a follow-up to leave alone (the one that is starting).
-std::vector<FollowUpChange> sync_followups(const Slurm& slurm, const Checkpoint& ckpt, const std::string& skip = "");
+std::vector<FollowUpChange> sync_followups(const Slurm& slurm, const Checkpoint& ckpt, const std::string& skip = "",
+                                           const Patience& patience = {});
 
 // A checkpoint with a timeout just became pending: its follow-ups become eligible at
 // the deadline, so the first to start takes the default unless someone decides.
 // ONLY: just that follow-up (one registered late), "" for all.
-std::vector<FollowUpChange> schedule_deadline(const Slurm& slurm, const Checkpoint& ckpt, const std::string& only = "");
+std::vector<FollowUpChange> schedule_deadline(const Slurm& slurm, const Checkpoint& ckpt, const std::string& only = "",
+                                              const Patience& patience = {});
 
 // hawf-decide --time/--partition/--nodes: applies ASSIGNMENTS ("TimeLimit=1:00:00")
 // to the follow-ups CHOICE would release, before anything is released. Throws

@@ -3,10 +3,12 @@
 // checked parent, so no path is ever resolved twice and no symlink is followed.
 // Records are created with temp + fsync + link (exclusive, NFS-safe) + directory
 // fsync: a crash leaves the whole record or none, two writers get one winner.
+// What is created is private to its owner (directories 0700, files 0600).
 #pragma once
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,10 +42,11 @@ struct Trust {
 
 // Opens NAME under DIR (a trusted directory fd, or AT_FDCWD with an absolute path)
 // as a directory: no symlink, owned by trust.owner, not group/world-writable.
-// Returns an empty Fd if it does not exist; throws Error(Untrusted) if it fails a check.
+// Returns an empty Fd if it does not exist; throws Error(Untrusted) if it fails a check
+// ("is a symbolic link", "is not a directory", ...).
 Fd open_dir(int dir, const std::string& name, const Trust& trust, const std::string& shown);
 
-// Like open_dir, creating the directory (mode 0755) first if it is missing.
+// Like open_dir, creating the directory (mode 0700) first if it is missing.
 Fd make_dir(int dir, const std::string& name, const Trust& trust, const std::string& shown);
 
 // Reads a regular file under DIR with the same checks (and a single link).
@@ -51,16 +54,36 @@ Fd make_dir(int dir, const std::string& name, const Trust& trust, const std::str
 std::optional<std::string> read_file(int dir, const std::string& name, const Trust& trust,
                                      const std::string& shown, std::size_t max_bytes = 1 << 20);
 
-// Creates NAME under DIR holding DATA, atomically and exclusively.
-// Returns false (and changes nothing) if NAME already exists.
+// Creates NAME under DIR holding DATA (mode 0600), atomically and exclusively.
+// Returns false (and changes nothing) if NAME already exists. Its temporary file is
+// named temp_prefix + host.pid.n; one a killed writer left is removed by remove_stale_temps.
 bool create_file(int dir, const std::string& name, const std::string& data, const std::string& shown);
+inline constexpr char temp_prefix[] = ".tmp.";
+
+// PREFIX + "HOST.PID.N": a name no other process of any host makes at the same time.
+std::string unique_name(const std::string& prefix);
 
 // Removes NAME under DIR; missing is fine.
 void remove_file(int dir, const std::string& name, const std::string& shown);
 
 // Removes NAME under DIR and, if it is a directory, everything in it, never
-// following a symbolic link (a link is removed, not what it points to).
+// following a symbolic link (a link is removed, not what it points to). Holds a
+// constant number of descriptors whatever the depth; if a directory of the tree is
+// moved meanwhile, it stops with Error(Untrusted) rather than remove outside the tree.
 void remove_tree(int dir, const std::string& name, const std::string& shown);
+
+// Removes everything in DIR (each entry as remove_tree does), keeping DIR.
+void empty_dir(int dir, const std::string& shown);
+
+// Renames FROM under FROM_DIR to TO under TO_DIR (same filesystem) and makes it
+// durable. Returns false if FROM does not exist.
+bool move_entry(int from_dir, const std::string& from, int to_dir, const std::string& to,
+                const std::string& shown);
+
+// Removes the temporary files create_file left under DIR (a writer killed between
+// create and unlink) last modified before STALE_BEFORE (unix seconds): younger ones
+// may belong to a writer still running. Returns how many it removed.
+std::size_t remove_stale_temps(int dir, std::int64_t stale_before, const std::string& shown);
 
 // Entry names under DIR, excluding "." and ".." and names starting with '.'.
 std::vector<std::string> list_dir(int dir);

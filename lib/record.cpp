@@ -1,6 +1,8 @@
 #include "record.hpp"
 
+#include <climits>
 #include <ctime>
+#include <functional>
 
 #include "error.hpp"
 
@@ -39,6 +41,55 @@ T field_or(const json& j, const char* key, T fallback) {
     return j.contains(key) ? field<T>(j, key) : fallback;
 }
 
+// A JSON integer from LO to HI, as T. nlohmann's get<> would read 3.7 as 3, true
+// as 1 and -1 as 4294967295 for a uid_t: none of which the command line writes.
+template <typename T>
+T integer(const json& j, const char* key, std::int64_t lo, std::uint64_t hi) {
+    auto it = j.find(key);
+    if (it == j.end()) throw corrupt(std::string("missing field \"") + key + "\"");
+    bool ok = false;
+    if (it->is_number_unsigned()) {
+        const auto v = it->get<std::uint64_t>();
+        ok = v <= hi && (lo <= 0 || v >= static_cast<std::uint64_t>(lo));
+    } else if (it->is_number_integer()) {
+        const auto v = it->get<std::int64_t>();
+        ok = v >= lo && (v < 0 || static_cast<std::uint64_t>(v) <= hi);
+    } else {
+        throw corrupt(std::string("field \"") + key + "\" has the wrong type: expected a whole number");
+    }
+    if (!ok)
+        throw corrupt(std::string("field \"") + key + "\" is " + it->dump() + ": expected " + std::to_string(lo) +
+                      " to " + std::to_string(hi));
+    return it->is_number_unsigned() ? static_cast<T>(it->get<std::uint64_t>())
+                                    : static_cast<T>(it->get<std::int64_t>());
+}
+
+// A uid as stored: (uid_t)-1 is "no uid" to setresuid and chown, never a user.
+constexpr std::uint64_t max_uid = static_cast<uid_t>(-1) - 1;
+uid_t uid_field(const json& j, const char* key) { return integer<uid_t>(j, key, 0, max_uid); }
+
+// Runs CHECK on the text of field KEY; a refusal names the field.
+void check_field(const std::string& key, const std::function<void()>& check) {
+    try {
+        check();
+    } catch (const Error& e) {
+        throw corrupt("field \"" + key + "\": " + e.what());
+    }
+}
+
+// What every event adds around its spec or decision (seq, time, actor, via, host):
+// kept free in a record of max_record_bytes.
+constexpr std::size_t envelope_bytes = 2048;
+
+// The size of J as the spool writes it (bytes that are not UTF-8 counted, not thrown).
+std::size_t json_bytes(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace).size(); }
+
+std::string joined(const std::vector<std::string>& items) {
+    std::string s;
+    for (const auto& item : items) s += (s.empty() ? "" : ",") + item;
+    return s;
+}
+
 // Revalidates user-typed text read back from disk, so a record can never carry
 // what the command line would have refused.
 template <typename F>
@@ -65,36 +116,86 @@ bool CheckpointSpec::has_option(const std::string& choice) const {
     return false;
 }
 
-void CheckpointSpec::check() const {
-    auto allowed = [&] {
-        std::string s;
-        for (const auto& o : options) s += (s.empty() ? "" : ",") + o;
-        return s;
-    };
+Limits Limits::ceilings() {
+    Limits c;
+    c.max_param_bytes = 1 << 20;
+    c.max_comment_bytes = 1 << 24;
+    c.max_options = 1024;
+    c.max_params = 1024;
+    c.max_checkpoints = 10000000;
+    c.max_record_bytes = 1 << 26;
+    c.max_events = 1000000;
+    c.source.clear();
+    return c;
+}
+
+std::string at_most(std::size_t limit, const char* key, const Limits& limits) {
+    return "at most " + std::to_string(limit) +
+           (limits.source.empty() ? std::string(" (the built-in ceiling of limits.") + key + ")"
+                                  : std::string(" (limits.") + key + " in " + limits.source + ")");
+}
+
+void check_checkpoint_count(std::size_t count, const Limits& limits, ErrorKind kind) {
+    if (count > limits.max_checkpoints)
+        throw Error(kind, std::to_string(count) + " checkpoints of one user, " +
+                              at_most(limits.max_checkpoints, "max_checkpoints", limits) +
+                              ": decide or remove old ones (hawf gc)");
+}
+
+void check_event_count(std::size_t count, const Limits& limits, ErrorKind kind) {
+    if (count > limits.max_events)
+        throw Error(kind, std::to_string(count) + " events in one checkpoint, " +
+                              at_most(limits.max_events, "max_events", limits));
+}
+
+void check_record_size(std::size_t bytes, const Limits& limits, ErrorKind kind) {
+    if (bytes > limits.max_record_bytes)
+        throw Error(kind, "a record of " + std::to_string(bytes) + " bytes, " +
+                              at_most(limits.max_record_bytes, "max_record_bytes", limits));
+}
+
+void CheckpointSpec::check(const Limits& limits) const {
+    auto allowed = [&] { return joined(options); };
+    if (options.size() > limits.max_options)
+        throw Error(ErrorKind::Usage, "--hawf-options: " + std::to_string(options.size()) + " choices, " +
+                                          at_most(limits.max_options, "max_options", limits));
+    if (params.size() > limits.max_params)
+        throw Error(ErrorKind::Usage, "--hawf-params: " + std::to_string(params.size()) + " parameters, " +
+                                          at_most(limits.max_params, "max_params", limits));
+    for (const auto& p : params)
+        if (p.values.size() > limits.max_options)
+            throw Error(ErrorKind::Usage, "--hawf-params: " + p.key + " has " + std::to_string(p.values.size()) +
+                                              " enum values, " + at_most(limits.max_options, "max_options", limits));
     if (timeout_s > 0 && default_choice.empty())
         throw Error(ErrorKind::Usage, "--hawf-timeout needs --hawf-default=CHOICE (one of " + allowed() + ")");
     if (!default_choice.empty() && timeout_s == 0)
         throw Error(ErrorKind::Usage, "--hawf-default needs --hawf-timeout=DURATION (e.g. 24h)");
     if (!default_choice.empty() && !has_option(default_choice))
-        throw Error(ErrorKind::Usage, "default choice \"" + default_choice + "\" is not among the options: use one of " + allowed());
+        throw Error(ErrorKind::Usage, "default choice " + quoted_text(default_choice) +
+                                          " is not among the options: use one of " + allowed());
     for (const auto& t : then)
         for (const auto& c : t.on)
             if (!has_option(c))
-                throw Error(ErrorKind::Usage, "--hawf-then choice \"" + c + "\" is not among the options: use one of " + allowed());
+                throw Error(ErrorKind::Usage, "--hawf-then choice " + quoted_text(c) +
+                                                  " is not among the options: use one of " + allowed());
+    // Checked last: the size of what was refused above is no news. Opened, it must be readable.
+    const std::size_t bytes = json_bytes(to_json(*this)) + envelope_bytes;
+    if (bytes > limits.max_record_bytes)
+        throw Error(ErrorKind::Usage, "the checkpoint's options, parameters and follow-ups take " +
+                                          std::to_string(bytes) + " bytes, " +
+                                          at_most(limits.max_record_bytes, "max_record_bytes", limits));
 }
 
 void check_decision(const CheckpointSpec& spec, const Decision& d, const Limits& limits) {
-    if (!spec.has_option(d.choice)) {
-        std::string allowed;
-        for (const auto& o : spec.options) allowed += (allowed.empty() ? "" : ",") + o;
-        throw Error(ErrorKind::Usage, "bad choice \"" + d.choice + "\" for " + spec.id.str() + ": use one of " + allowed);
-    }
+    if (!spec.has_option(d.choice))
+        throw Error(ErrorKind::Usage, "bad choice " + quoted_text(d.choice) + " for " + spec.id.str() +
+                                          ": use one of " + joined(spec.options));
     for (const auto& [key, value] : d.params) {
         const ParamSpec* p = spec.param(key);
         if (!p) {
             std::string declared;
             for (const auto& q : spec.params) declared += (declared.empty() ? "" : ", ") + q.key + ":" + q.type_text();
-            throw Error(ErrorKind::Usage, "unknown parameter \"" + key + "\" for " + spec.id.str() +
+            throw Error(ErrorKind::Usage, "unknown parameter " + quoted_text(key) + " for " + spec.id.str() +
                                               ": declared are " + (declared.empty() ? "none" : declared));
         }
         check_param_value(*p, value, limits.max_param_bytes);
@@ -103,6 +204,11 @@ void check_decision(const CheckpointSpec& spec, const Decision& d, const Limits&
         throw Error(ErrorKind::Usage, "comment is " + std::to_string(d.comment.size()) + " bytes: at most " +
                                           std::to_string(limits.max_comment_bytes) + " allowed");
     check_utf8(d.comment, "comment");
+    // Written, the decision must be readable: the reader refuses larger records.
+    const std::size_t bytes = json_bytes(to_json(d)) + envelope_bytes;
+    if (bytes > limits.max_record_bytes)
+        throw Error(ErrorKind::Usage, "the decision with its parameters and comment takes " + std::to_string(bytes) +
+                                          " bytes, " + at_most(limits.max_record_bytes, "max_record_bytes", limits));
 }
 
 std::string to_string(EventType type) {
@@ -142,6 +248,8 @@ std::optional<State> transition(State from, EventType type) {
 }
 
 Checkpoint fold(std::vector<Event> events) {
+    const Limits ceilings = Limits::ceilings();
+    check_event_count(events.size(), ceilings, ErrorKind::Untrusted);
     Checkpoint ckpt;
     if (!events.empty() && events[0].type == EventType::Opened && events[0].spec) {
         ckpt.spec = *events[0].spec;
@@ -174,7 +282,7 @@ Checkpoint fold(std::vector<Event> events) {
             throw corrupt("event \"" + to_string(ev.type) + "\" not allowed in state " + to_string(ckpt.state));
         if (ev.type == EventType::Decided || ev.type == EventType::Amended) {
             if (!ev.decision) throw corrupt("decision event without a decision");
-            recheck([&] { check_decision(ckpt.spec, *ev.decision, Limits{1 << 20, 1 << 24}); });
+            recheck([&] { check_decision(ckpt.spec, *ev.decision, ceilings); });
             ckpt.decided = ev;
         }
         if (ev.type == EventType::Revoked) ckpt.decided.reset();
@@ -202,22 +310,34 @@ CheckpointSpec spec_from_json(const json& j) {
     CheckpointSpec spec;
     recheck([&] {
         spec.id = parse_checkpoint_id(field<std::string>(j, "checkpoint"));
-        spec.owner_uid = field<uid_t>(j, "owner_uid");
+        spec.owner_uid = uid_field(j, "owner_uid");
         spec.owner = field<std::string>(j, "owner");
+        check_field("owner", [&] { check_user_name(spec.owner); });
         spec.scope = field<std::string>(j, "scope");
-        std::string options;
-        for (const auto& o : field<std::vector<std::string>>(j, "options")) options += (options.empty() ? "" : ",") + o;
-        spec.options = parse_choices(options);
-        for (const auto& p : field<json>(j, "params"))
-            spec.params.push_back(parse_param_spec(field<std::string>(p, "key") + ":" + field<std::string>(p, "type")));
-        spec.timeout_s = field<std::int64_t>(j, "timeout_s");
+        // One by one first: joined, "a,b" would pass as two options.
+        const auto options = field<std::vector<std::string>>(j, "options");
+        for (const auto& o : options) check_name(o, "choice in options");
+        spec.options = parse_choices(joined(options));
+        // As the command line has them: "key:type,..." refuses keys declared twice.
+        std::string params;
+        for (const auto& p : field<json>(j, "params")) {
+            const ParamSpec one = parse_param_spec(field<std::string>(p, "key") + ":" + field<std::string>(p, "type"));
+            params += (params.empty() ? "" : ",") + one.key + ":" + one.type_text();
+        }
+        if (!params.empty()) spec.params = parse_param_specs(params);
+        spec.timeout_s = integer<std::int64_t>(j, "timeout_s", 0, max_duration_s);
         spec.default_choice = field<std::string>(j, "default");
-        for (const auto& t : field<json>(j, "then"))
-            spec.then.push_back({field<std::string>(t, "script"), field<std::vector<std::string>>(t, "on")});
-        spec.check();
+        for (const auto& t : field<json>(j, "then")) {
+            ThenSpec then{field<std::string>(t, "script"), field<std::vector<std::string>>(t, "on")};
+            check_field("then", [&] { check_path(then.script, "script path"); });
+            for (const auto& c : then.on) check_name(c, "--hawf-then choice");
+            if (!then.on.empty()) then.on = parse_choices(joined(then.on), "--hawf-then choices");
+            spec.then.push_back(then);
+        }
+        spec.check(Limits::ceilings());
     });
     if (spec.scope != "step" && spec.scope != "job" && spec.scope != "inline")
-        throw corrupt("bad scope \"" + spec.scope + "\": expected step, job or inline");
+        throw corrupt("bad scope " + quoted_text(spec.scope) + ": expected step, job or inline");
     spec.signal = field_or<std::string>(j, "signal", "");
     if (!spec.signal.empty()) recheck([&] { check_signal(spec.signal); });
     return spec;
@@ -241,19 +361,40 @@ json to_json(const Event& ev) {
     return j;
 }
 
+void check_event_fields(const Event& ev) {
+    check_field("by", [&] {
+        if (ev.via != "timeout") return check_user_name(ev.by);
+        if (ev.by != "timeout")
+            throw Error(ErrorKind::Usage, "bad actor " + quoted_text(ev.by) + " via timeout: use \"timeout\"");
+    });
+    if (ev.by_uid > max_uid) throw corrupt("field \"by_uid\" is " + std::to_string(ev.by_uid) + ": not a uid");
+    if (ev.via != "plugin" && ev.via != "cli" && ev.via != "timeout" && ev.via != "hawfd")
+        throw corrupt("field \"via\" is " + quoted_text(ev.via) + ": expected plugin, cli, timeout or hawfd");
+    check_field("host", [&] { check_host_name(ev.host); });
+    if (ev.spec) {
+        check_field("owner", [&] { check_user_name(ev.spec->owner); });
+        if (ev.spec->owner_uid > max_uid) throw corrupt("field \"owner_uid\": not a uid");
+        for (const auto& t : ev.spec->then) check_field("then", [&] { check_path(t.script, "script path"); });
+    }
+    if (ev.followup) {
+        if (ev.followup->owner_uid > max_uid) throw corrupt("field \"owner_uid\": not a uid");
+        check_field("script", [&] { check_path(ev.followup->script, "follow-up script"); });
+    }
+}
+
 Event event_from_json(const json& j) {
     if (!j.is_object()) throw corrupt("not a JSON object");
-    if (field<int>(j, "v") != 1) throw corrupt("unknown record version");
+    if (integer<std::int64_t>(j, "v", INT64_MIN, INT64_MAX) != 1) throw corrupt("unknown record version");
     Event ev;
-    ev.seq = field<std::uint64_t>(j, "seq");
+    ev.seq = integer<std::uint64_t>(j, "seq", 1, UINT64_MAX);
     std::string type = field<std::string>(j, "event");
     bool known = false;
     for (const auto& [t, name] : event_names)
         if (type == name) ev.type = t, known = true;
-    if (!known) throw corrupt("unknown event \"" + type + "\"");
+    if (!known) throw corrupt("unknown event " + quoted_text(type));
     ev.at = parse_time(field<std::string>(j, "at"));
     ev.by = field<std::string>(j, "by");
-    ev.by_uid = field<uid_t>(j, "by_uid");
+    ev.by_uid = uid_field(j, "by_uid");
     ev.via = field<std::string>(j, "via");
     ev.host = field<std::string>(j, "host");
     if (ev.type == EventType::Opened) ev.spec = spec_from_json(field<json>(j, "spec"));
@@ -263,18 +404,18 @@ Event event_from_json(const json& j) {
                                field<std::map<std::string, std::string>>(d, "params"),
                                field<std::string>(d, "comment")};
     }
-    if (ev.type == EventType::Failed || ev.type == EventType::NodeEnded) ev.exit_status = field<int>(j, "exit_status");
-    if (ev.type == EventType::NodeEnded) ev.node = field<std::uint32_t>(j, "node");
+    if (ev.type == EventType::Failed || ev.type == EventType::NodeEnded)
+        ev.exit_status = integer<int>(j, "exit_status", INT_MIN, INT_MAX);
+    if (ev.type == EventType::NodeEnded) ev.node = integer<std::uint32_t>(j, "node", 0, UINT32_MAX);
     if (ev.type == EventType::FollowUpAdded) {
         const json f = field<json>(j, "follow_up");
         FollowUp up;
         recheck([&] {
             up.of = parse_checkpoint_id(field<std::string>(f, "checkpoint"));
-            up.owner_uid = field<uid_t>(f, "owner_uid");
+            up.owner_uid = uid_field(f, "owner_uid");
             up.job = field<std::string>(f, "job");
             check_job_id(up.job);
             up.script = field<std::string>(f, "script");
-            check_utf8(up.script, "follow-up script");
             up.on = field<std::vector<std::string>>(f, "on");
             for (const auto& c : up.on) check_name(c, "choice");
         });
@@ -284,6 +425,7 @@ Event event_from_json(const json& j) {
         ev.job = field<std::string>(j, "job");
         recheck([&] { check_job_id(ev.job); });
     }
+    check_event_fields(ev);
     return ev;
 }
 
@@ -331,8 +473,10 @@ std::string format_local_time(std::int64_t unix_seconds) { return format_with(un
 std::int64_t parse_time(const std::string& text) {
     std::tm tm{};
     const char* end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    if (!end || *end != '\0') throw corrupt("bad time \"" + text + "\"");
-    return timegm(&tm);
+    // Only what format_time writes: strptime also skips spaces and normalises Feb 30.
+    const std::int64_t t = end && *end == '\0' ? timegm(&tm) : 0;
+    if (!end || *end != '\0' || format_time(t) != text) throw corrupt("bad time " + quoted_text(text));
+    return t;
 }
 
 }  // namespace hawf

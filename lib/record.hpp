@@ -14,9 +14,39 @@
 
 #include <nlohmann/json.hpp>
 
+#include "error.hpp"
 #include "validate.hpp"
 
 namespace hawf {
+
+// What one user may put in the spool, from hawf.yaml (limits:). Checked when a
+// value is submitted and again when it is read, so no user's tree can make another
+// user's or root's command slow or large.
+struct Limits {
+    std::size_t max_param_bytes = 4096;     // a parameter value
+    std::size_t max_comment_bytes = 65536;  // a decision's comment
+    std::size_t max_options = 32;           // a checkpoint's choices; the values of an enum parameter
+    std::size_t max_params = 32;            // a checkpoint's parameters
+    std::size_t max_checkpoints = 10000;    // a user's checkpoints in the spool
+    std::size_t max_record_bytes = 262144;  // an event file, as written and read
+    std::size_t max_events = 1000;          // the events of one checkpoint
+    std::string source = HAWF_DEFAULT_CONF; // where they were set, named in refusals
+
+    // The largest value hawf.yaml may give each limit: what a record read back from
+    // disk is held to whatever the configuration says.
+    static Limits ceilings();
+};
+
+// A refusal naming the limit: "at most 32 (limits.max_options in /etc/hawf/hawf.yaml)".
+std::string at_most(std::size_t limit, const char* key, const Limits& limits);
+
+// COUNT is how many checkpoints a user has, or will have with a new one: refused
+// (Error of KIND) when more than limits.max_checkpoints.
+void check_checkpoint_count(std::size_t count, const Limits& limits, ErrorKind kind = ErrorKind::Denied);
+// The same for the events of one checkpoint (limits.max_events) and the size of one
+// event file (limits.max_record_bytes).
+void check_event_count(std::size_t count, const Limits& limits, ErrorKind kind = ErrorKind::Denied);
+void check_record_size(std::size_t bytes, const Limits& limits, ErrorKind kind = ErrorKind::Denied);
 
 // What the marked job declared; fixed when the checkpoint is opened.
 struct CheckpointSpec {
@@ -33,8 +63,9 @@ struct CheckpointSpec {
 
     const ParamSpec* param(const std::string& key) const;
     bool has_option(const std::string& choice) const;
-    // Cross-field rules (timeout needs a default, default and then-choices among options).
-    void check() const;
+    // Cross-field rules (timeout needs a default, default and then-choices among options)
+    // and the limits: how many options, parameters and enum values, how large a record.
+    void check(const Limits& limits = Limits{}) const;
 };
 
 struct Decision {
@@ -43,11 +74,8 @@ struct Decision {
     std::string comment;
 };
 
-struct Limits {
-    std::size_t max_param_bytes = 4096;
-    std::size_t max_comment_bytes = 65536;
-};
-// The choice is one of the options, every parameter is declared and its value fits its type.
+// The choice is one of the options, every parameter is declared and its value fits
+// its type, and the decision fits in a record of limits.max_record_bytes.
 void check_decision(const CheckpointSpec& spec, const Decision& decision, const Limits& limits);
 
 // A job waiting in Slurm's queue (held, afterok on the checkpoint's job) for a
@@ -71,7 +99,7 @@ struct Event {
     std::int64_t at = 0;               // unix seconds
     std::string by;                    // user name of the actor
     uid_t by_uid = 0;
-    std::string via;                   // "plugin", "cli", "timeout"
+    std::string via;                   // "plugin", "cli", "timeout", "hawfd"
     std::string host;
     std::optional<CheckpointSpec> spec;    // Opened
     std::optional<Decision> decision;      // Decided, Amended
@@ -105,7 +133,8 @@ struct Checkpoint {
 };
 
 // Builds the checkpoint from its events; throws Error(Untrusted) on a history that
-// could not have been written by hawf (gaps, transitions that are not allowed).
+// could not have been written by hawf (gaps, transitions that are not allowed, more
+// events than the ceiling of limits.max_events).
 Checkpoint fold(std::vector<Event> events);
 
 // The state an event moves a checkpoint in `from` to, or nullopt if not allowed.
@@ -114,9 +143,15 @@ std::optional<State> transition(State from, EventType type);
 nlohmann::json to_json(const CheckpointSpec& spec);
 nlohmann::json to_json(const Decision& decision);
 nlohmann::json to_json(const Event& event);
-// Strict: unknown types, missing fields or bad values throw Error(Untrusted).
+// Strict: unknown types, missing fields or bad values throw Error(Untrusted). Every
+// field is held to what the command line accepts: integers must be JSON integers in
+// range, names and hosts well-formed, values of their declared type; a spec within
+// Limits::ceilings().
 Event event_from_json(const nlohmann::json& json);
 CheckpointSpec spec_from_json(const nlohmann::json& json);
+// The fields of EV that event_from_json checks (actor, host, via, follow-up script),
+// for a writer to refuse up front what it could not read back: Error(Untrusted).
+void check_event_fields(const Event& ev);
 
 // The decision as delivered to follow-ups and printed by hawf-await --json.
 nlohmann::json decision_json(const Checkpoint& ckpt);

@@ -6,12 +6,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <ctime>
 
+#include "display.hpp"
 #include "error.hpp"
+#include "validate.hpp"
 
 extern char** environ;
 
@@ -23,6 +26,29 @@ std::vector<char*> c_strings(const std::vector<std::string>& items) {
     for (const auto& s : items) out.push_back(const_cast<char*>(s.c_str()));
     out.push_back(nullptr);
     return out;
+}
+
+// Closes every descriptor from 3 on, in a forked child. close_range (Linux 5.9, glibc
+// 2.34) does it in one call; without it (or where a sandbox refuses it) each number up
+// to the limit is closed: listing /proc/self/fd would not be async-signal-safe.
+void close_from_3(long max_fd) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    if (close_range(3, ~0U, 0) == 0) return;
+#endif
+    if (max_fd < 0 || max_fd > (1L << 20)) max_fd = 1L << 20;
+    for (long fd = 3; fd < max_fd; ++fd) close(static_cast<int>(fd));
+}
+
+// What a command printed, for a message: its first line, escaped, at most 80 bytes.
+std::string excerpt(const std::string& text) {
+    std::string line = text.substr(0, text.find('\n'));
+    const bool cut = line.size() > 80;
+    if (cut) line.resize(80);
+    return "\"" + shown(line) + (cut ? "...\"" : "\"");
+}
+
+bool all_digits(const std::string& s) {
+    return !s.empty() && s.size() <= 18 && s.find_first_not_of("0123456789") == std::string::npos;
 }
 
 std::string join(const std::vector<std::string>& argv) {
@@ -55,12 +81,19 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
     }
     std::vector<char*> args = c_strings(argv);
     std::vector<char*> envp = env ? c_strings(*env) : std::vector<char*>();
+    const long max_fd = sysconf(_SC_OPEN_MAX);  // sysconf is not async-signal-safe: ask before fork
     pid_t pid = fork();
     if (pid == 0) {
-        dup2(out_pipe[1], 1);
-        dup2(err_pipe[1], 2);
-        int null = open("/dev/null", O_RDONLY);
-        if (null >= 0) dup2(null, 0);
+        // Only async-signal-safe calls from here (the parent may have threads). The
+        // command gets fds 0, 1, 2 and nothing else: first lift the three sources
+        // above 2 (one of them may itself be 0, 1 or 2 in a parent that had those
+        // closed), then put them in place; dup2 clears close-on-exec on the copy.
+        const int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        const int from[3] = {null < 0 ? -1 : fcntl(null, F_DUPFD_CLOEXEC, 3), fcntl(out_pipe[1], F_DUPFD_CLOEXEC, 3),
+                             fcntl(err_pipe[1], F_DUPFD_CLOEXEC, 3)};
+        for (int fd = 0; fd < 3; ++fd)
+            if (from[fd] < 0 || dup2(from[fd], fd) != fd) _exit(126);
+        close_from_3(max_fd);
         if (!cwd.empty() && chdir(cwd.c_str()) != 0) {
             dprintf(2, "cannot change to %s: %s\n", cwd.c_str(), std::strerror(errno));
             _exit(126);
@@ -128,9 +161,14 @@ std::string Slurm::submit(const std::vector<std::string>& args, const std::strin
     argv.insert(argv.end(), args.begin(), args.end());
     argv.push_back(script);
     CommandResult r = run_command(argv, cwd, env);
+    if (!r.ok()) throw Error(ErrorKind::System, "sbatch " + script + ": " + r.message());
+    // --parsable prints "ID" or "ID;CLUSTER". sbatch succeeded, so a job may well exist:
+    // say that, not a misleading "exit status 0".
     std::string id = r.out.substr(0, r.out.find_first_of(";\n"));
-    if (!r.ok() || id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
-        throw Error(ErrorKind::System, "sbatch " + script + ": " + r.message());
+    if (!all_digits(id))
+        throw Error(ErrorKind::System, "sbatch " + script + " succeeded but printed no job id (output: " +
+                                           (r.out.empty() ? std::string("none") : excerpt(r.out)) +
+                                           "): a job may have been submitted, check squeue");
     return id;
 }
 
@@ -168,6 +206,50 @@ std::optional<std::map<std::string, std::string>> Slurm::show(const std::string&
         pos = end + 1;
     }
     return fields;
+}
+
+std::optional<JobInfo> Slurm::job(const std::string& job) const {
+    check_job_id(job);  // one job or task: "1,2" would list two, and the first line could be either
+    // Begin times as plain epoch seconds; no SQUEUE_* setting of the caller may filter
+    // the job away (SQUEUE_USERS would make someone else's job look unknown).
+    std::vector<std::string> env = {"SLURM_TIME_FORMAT=%s"};
+    for (char** e = environ; *e; ++e)
+        if (std::strncmp(*e, "SQUEUE_", 7) != 0 && std::strncmp(*e, "SLURM_TIME_FORMAT=", 18) != 0) env.push_back(*e);
+    // "--jobs=J" is one word: J can never be read as an option.
+    const std::vector<std::string> argv = {tool("squeue"), "--noheader", "--states=all", "--jobs=" + job,
+                                           "--Format=UserId:0|,State:0|,PriorityLong:0|,EligibleTime:0|,Reason:0"};
+    CommandResult r = run_command(argv, "", &env);
+    if (!r.ok()) {
+        if (r.message().find("Invalid job id specified") != std::string::npos) return std::nullopt;
+        throw Error(ErrorKind::System, "squeue --jobs=" + job + ": " + r.message());
+    }
+    const std::string line = r.out.substr(0, r.out.find('\n'));
+    if (line.empty()) return std::nullopt;  // a task id of a known array job, e.g. 28_9
+    // UID|STATE|PRIORITY|ELIGIBLE|REASON. Only the reason (slurmctld's own text, last)
+    // may hold anything; the rest must be exactly what squeue prints there.
+    std::vector<std::string> f;
+    std::size_t pos = 0;
+    for (int i = 0; i < 4; ++i) {
+        const std::size_t bar = line.find('|', pos);
+        if (bar == std::string::npos) break;
+        f.push_back(line.substr(pos, bar - pos));
+        pos = bar + 1;
+    }
+    JobInfo info;
+    const bool parsed = f.size() == 4 && all_digits(f[0]) && std::stoull(f[0]) < 4294967295ULL &&
+                        !f[1].empty() && f[1].find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == std::string::npos &&
+                        all_digits(f[2]) &&
+                        (all_digits(f[3]) || f[3] == "N/A" || f[3] == "Unknown" || f[3] == "None");
+    if (!parsed)
+        throw Error(ErrorKind::System, "squeue --jobs=" + job + " printed " + excerpt(line) +
+                                           ", not UID|STATE|PRIORITY|ELIGIBLE|REASON");
+    info.uid = static_cast<uid_t>(std::stoull(f[0]));
+    info.state = f[1];
+    info.held = (info.state == "PENDING" || info.state == "REQUEUE_HOLD") && std::stoull(f[2]) == 0;
+    info.eligible = all_digits(f[3]) ? std::stoll(f[3]) : 0;
+    info.reason = line.substr(pos);
+    while (!info.reason.empty() && std::isspace(static_cast<unsigned char>(info.reason.back()))) info.reason.pop_back();
+    return info;
 }
 
 }  // namespace hawf

@@ -1,5 +1,5 @@
 // hawf talks to slurmctld only through Slurm's own commands — sbatch, scontrol,
-// scancel — run directly (fork/exec with an argument vector, never a shell). The
+// scancel, squeue — run directly (fork/exec with an argument vector, never a shell). The
 // same code serves the tools and the plugin's dropped child in slurmstepd (where
 // linking libslurm would clash with slurmstepd's own copy), authenticates as the
 // calling user through munge like any user command, and behaves exactly as the
@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/types.h>
+
 namespace hawf {
 
 struct CommandResult {
@@ -22,11 +24,22 @@ struct CommandResult {
 };
 
 // Runs ARGV (argv[0] looked up in PATH) in CWD ("" = current), with ENV
-// ("NAME=value" entries; nullptr = this process's environment). Kills it after
-// TIMEOUT_S seconds. Never throws for a failing command; throws Error(System) if
-// it cannot be started.
+// ("NAME=value" entries; nullptr = this process's environment). The command gets
+// exactly fds 0 (/dev/null), 1 and 2 (pipes): nothing else of this process leaks
+// into it. Kills it after TIMEOUT_S seconds. Never throws for a failing command;
+// throws Error(System) if it cannot be started.
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& cwd = "",
                           const std::vector<std::string>* env = nullptr, int timeout_s = 60);
+
+// A job as slurmctld knows it, from squeue fields no user can put text into (a job
+// name or submit line can read "JobState=RUNNING"; a numeric uid cannot).
+struct JobInfo {
+    uid_t uid = 0;             // the job's user
+    std::string state;         // PENDING, RUNNING, COMPLETING, COMPLETED, CANCELLED, REQUEUE_HOLD, ...
+    std::string reason;        // why it waits or ended: JobHeldUser, Dependency, BeginTime, None, ...
+    bool held = false;         // pending with priority 0: held by its user or an admin
+    std::int64_t eligible = 0;  // its begin time (seconds since the epoch), 0 if none
+};
 
 class Slurm {
 public:
@@ -44,7 +57,13 @@ public:
     // scancel --signal=SIG --full: every step and the batch shell.
     void signal(const std::string& job, const std::string& sig) const;
     // scontrol show job -o: its fields, or nullopt if Slurm no longer knows the job.
+    // Its free-text fields (25.11 prints the user's SubmitLine) can spoof others:
+    // trust nothing from it; job() is the one to ask whose job it is or what state.
     std::optional<std::map<std::string, std::string>> show(const std::string& job) const;
+    // The job as slurmctld knows it, or nullopt if it no longer knows the job ("Invalid
+    // job id"). JOB may be an array job ("28": its first task line; all share the user)
+    // or one task ("28_1"). Throws Error(System) if slurmctld cannot be asked.
+    std::optional<JobInfo> job(const std::string& job) const;
 
 private:
     std::string tool(const char* name) const;

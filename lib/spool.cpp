@@ -1,12 +1,15 @@
 #include "spool.hpp"
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <limits>
+#include <optional>
 
 #include "error.hpp"
 
@@ -27,6 +30,27 @@ Error not_found(const CheckpointId& id) {
     return Error(ErrorKind::NotFound, "no checkpoint " + id.str());
 }
 
+// The uid a spool root entry names: canonical decimal only, so that "01001" or
+// "4294968297" (which strtoul would wrap to 1001) cannot alias someone's tree.
+std::optional<uid_t> canonical_uid(const std::string& name) {
+    if (name.empty() || name.size() > 10 || name.find_first_not_of("0123456789") != std::string::npos) return {};
+    if (name[0] == '0' && name.size() > 1) return {};
+    const unsigned long long value = std::stoull(name);
+    if (value > std::numeric_limits<uid_t>::max() || value == static_cast<uid_t>(-1)) return {};
+    return static_cast<uid_t>(value);
+}
+
+template <typename Check>
+bool is_valid(Check check, const std::string& value) {
+    try {
+        check(value);
+        return true;
+    } catch (const Error& e) {
+        if (e.kind() != ErrorKind::Usage) throw;
+        return false;
+    }
+}
+
 }  // namespace
 
 std::string Spool::path(uid_t owner, const std::string& rest) const {
@@ -36,10 +60,14 @@ std::string Spool::path(uid_t owner, const std::string& rest) const {
 Fd Spool::open_root() const {
     Fd fd(open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) {
-        if (errno == ENOENT)
+        const int err = errno;
+        struct stat st;
+        if (err == ENOENT)
             throw Error(ErrorKind::NotFound, "spool " + root_ + " does not exist: an admin creates it with "
                                              "'install -d -m 1777 " + root_ + "' on a filesystem shared by all nodes");
-        throw system_error("cannot open spool " + root_, errno);
+        if ((err == ENOTDIR || err == ELOOP) && lstat(root_.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+            throw Error(ErrorKind::Untrusted, "refusing spool " + root_ + ": is a symbolic link (configure the real path)");
+        throw system_error("cannot open spool " + root_, err);
     }
     struct stat st;
     if (fstat(fd.get(), &st) != 0) throw system_error("cannot stat spool " + root_, errno);
@@ -51,8 +79,13 @@ Fd Spool::open_root() const {
 Fd Spool::open_user(uid_t owner, bool create) const {
     Fd root = open_root();
     const std::string name = std::to_string(owner);
-    return create ? make_dir(root.get(), name, Trust{owner}, path(owner))
-                  : open_dir(root.get(), name, Trust{owner}, path(owner));
+    if (!create) return open_dir(root.get(), name, Trust{owner}, path(owner));
+    Fd user = make_dir(root.get(), name, Trust{owner}, path(owner));
+    // A tree an older hawf made 0755 becomes private on its owner's next write. Best
+    // effort: root squashed on NFS may not chmod, and reading stays possible anyway.
+    struct stat st;
+    if (fstat(user.get(), &st) == 0 && (st.st_mode & 077) != 0) fchmod(user.get(), st.st_mode & 07700);
+    return user;
 }
 
 Fd Spool::open_checkpoint(uid_t owner, const CheckpointId& id, bool create) const {
@@ -74,8 +107,13 @@ bool Spool::append(uid_t owner, const CheckpointId& id, const Event& event) cons
     Fd log = event.seq == 1 ? make_dir(ckpt.get(), "log", Trust{owner}, path(owner, base))
                             : open_dir(ckpt.get(), "log", Trust{owner}, path(owner, base));
     if (!log) throw not_found(id);
+    // Nothing is written that could not be read back.
+    check_event_fields(event);
+    check_event_count(event.seq, limits_);
     const std::string name = seq_name(event.seq);
-    return create_file(log.get(), name, to_json(event).dump() + "\n", path(owner, base + "/" + name));
+    const std::string data = to_json(event).dump() + "\n";
+    check_record_size(data.size(), limits_);
+    return create_file(log.get(), name, data, path(owner, base + "/" + name));
 }
 
 Checkpoint Spool::load(uid_t owner, const CheckpointId& id) const {
@@ -88,10 +126,11 @@ Checkpoint Spool::load(uid_t owner, const CheckpointId& id) const {
     names.erase(std::remove_if(names.begin(), names.end(), [](const std::string& n) { return !is_seq_name(n); }),
                 names.end());
     std::sort(names.begin(), names.end());
+    check_event_count(names.size(), limits_, ErrorKind::Untrusted);  // before reading any of them
     std::vector<Event> events;
     for (const auto& name : names) {
         const std::string shown = path(owner, base + "/" + name);
-        auto text = read_file(log.get(), name, Trust{owner}, shown);
+        auto text = read_file(log.get(), name, Trust{owner}, shown, limits_.max_record_bytes);
         if (!text) continue;  // removed while listing: the fold reports the gap
         try {
             events.push_back(event_from_json(nlohmann::json::parse(*text)));
@@ -147,9 +186,48 @@ void Spool::remove(uid_t owner, const CheckpointId& id) const {
     Fd ckpt = open_dir(user.get(), "ckpt", Trust{owner}, path(owner, "ckpt"));
     Fd job = ckpt ? open_dir(ckpt.get(), id.job_id, Trust{owner}, path(owner, "ckpt/" + id.job_id)) : Fd();
     if (!job) return;
-    remove_tree(job.get(), id.name, path(owner, "ckpt/" + id.job_id + "/" + id.name));
-    if (unlinkat(ckpt.get(), id.job_id.c_str(), AT_REMOVEDIR) != 0 && errno != ENOTEMPTY && errno != EEXIST)
+    const std::string shown = path(owner, "ckpt/" + id.job_id + "/" + id.name);
+    struct stat st;
+    if (fstatat(job.get(), id.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) return;
+        throw system_error("cannot stat " + shown, errno);
+    }
+    // One rename makes the whole checkpoint disappear; deleting it may take long (a
+    // deep files/) or be interrupted, and what is left waits in .trash for clean,
+    // never a half-removed checkpoint that listings skip or choke on.
+    Fd trash = make_dir(user.get(), ".trash", Trust{owner}, path(owner, ".trash"));
+    const std::string entry = unique_name(id.job_id + ":" + id.name + ".");
+    const bool moved = move_entry(job.get(), id.name, trash.get(), entry, shown);
+    if (unlinkat(ckpt.get(), id.job_id.c_str(), AT_REMOVEDIR) != 0 && errno != ENOTEMPTY && errno != EEXIST &&
+        errno != ENOENT)
         throw system_error("cannot remove " + path(owner, "ckpt/" + id.job_id), errno);
+    if (moved) remove_tree(trash.get(), entry, path(owner, ".trash/" + entry));
+}
+
+void Spool::clean(uid_t owner, std::int64_t stale_before) const {
+    Fd user = open_user(owner, false);
+    if (!user) return;
+    if (Fd trash = open_dir(user.get(), ".trash", Trust{owner}, path(owner, ".trash")))
+        empty_dir(trash.get(), path(owner, ".trash"));
+    if (Fd index = open_dir(user.get(), "pending", Trust{owner}, path(owner, "pending")))
+        remove_stale_temps(index.get(), stale_before, path(owner, "pending"));
+    Fd ckpt = open_dir(user.get(), "ckpt", Trust{owner}, path(owner, "ckpt"));
+    if (!ckpt) return;
+    // The same walk as all_ids: stray names are skipped, untrusted entries refused.
+    for (const auto& job : list_dir(ckpt.get())) {
+        if (!is_valid(check_job_id, job)) continue;
+        Fd jobdir = open_dir(ckpt.get(), job, Trust{owner}, path(owner, "ckpt/" + job));
+        if (!jobdir) continue;
+        for (const auto& name : list_dir(jobdir.get())) {
+            if (!is_valid([](const std::string& n) { check_name(n); }, name)) continue;
+            const std::string rel = "ckpt/" + job + "/" + name;
+            Fd dir = open_dir(jobdir.get(), name, Trust{owner}, path(owner, rel));
+            if (!dir) continue;
+            for (const char* sub : {"log", "delivered"})
+                if (Fd d = open_dir(dir.get(), sub, Trust{owner}, path(owner, rel + "/" + sub)))
+                    remove_stale_temps(d.get(), stale_before, path(owner, rel + "/" + sub));
+        }
+    }
 }
 
 void Spool::set_pending(uid_t owner, const CheckpointId& id, bool pending) const {
@@ -205,23 +283,105 @@ std::vector<uid_t> Spool::owners() const {
     std::vector<uid_t> uids;
     Fd root = open_root();
     for (const auto& name : list_dir(root.get())) {
-        if (name.empty() || name.size() > 10 || name.find_first_not_of("0123456789") != std::string::npos) continue;
-        uids.push_back(static_cast<uid_t>(std::stoul(name)));
+        const std::optional<uid_t> uid = canonical_uid(name);
+        if (!uid) continue;
+        // Only the user's own entry is their tree: one squatted by another user (who
+        // can create any name in the sticky root) is not listed as theirs. Whatever
+        // else is wrong with it, opening it reports, for that user alone.
+        struct stat st;
+        if (fstatat(root.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_uid != *uid) continue;
+        uids.push_back(*uid);
     }
     std::sort(uids.begin(), uids.end());
     return uids;
 }
 
-std::vector<uid_t> Spool::owners_of(const CheckpointId& id) const {
-    std::vector<uid_t> found;
-    for (uid_t uid : owners()) {
-        try {
-            if (exists(uid, id)) found.push_back(uid);
-        } catch (const Error&) {
-            // another user's broken or planted tree cannot claim the checkpoint
-        }
+// ---------------------------------------------------------------- script snapshots
+
+namespace {
+
+constexpr std::size_t script_token_chars = 32;  // 128 random bits: not guessable
+
+bool is_script_token(const std::string& s) {
+    return s.size() == script_token_chars &&
+           std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+std::string random_script_token() {
+    unsigned char bytes[script_token_chars / 2];
+    for (std::size_t got = 0; got < sizeof bytes;) {
+        const ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw system_error("cannot get random bytes for a script snapshot", errno);
+        got += static_cast<std::size_t>(n);
     }
-    return found;
+    static const char hex[] = "0123456789abcdef";
+    std::string token;
+    for (unsigned char b : bytes) token += std::string{hex[b >> 4], hex[b & 15]};
+    return token;
+}
+
+// A script is private to its owner whatever the umask: fchmod on what we just opened.
+void make_private(int fd, mode_t mode, const std::string& shown) {
+    if (fchmod(fd, mode) != 0) throw system_error("cannot chmod " + shown, errno);
+}
+
+}  // namespace
+
+std::string Spool::save_script(uid_t owner, const std::string& name, const std::string& content) const {
+    check_name(name, "script name");
+    Fd user = open_user(owner, true);
+    Fd scripts = make_dir(user.get(), "scripts", Trust{owner}, path(owner, "scripts"));
+    make_private(scripts.get(), 0700, path(owner, "scripts"));
+    const std::string token = random_script_token();
+    const std::string rel = "scripts/" + token;
+    Fd dir = make_dir(scripts.get(), token, Trust{owner}, path(owner, rel));
+    make_private(dir.get(), 0700, path(owner, rel));
+    const std::string shown = path(owner, rel + "/" + name);
+    if (!create_file(dir.get(), name, content, shown))
+        throw Error(ErrorKind::Conflict, "cannot save the script as " + shown + ": it already exists");
+    Fd file(openat(dir.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!file) throw system_error("cannot open " + shown, errno);
+    make_private(file.get(), 0600, shown);
+    return token + "/" + name;
+}
+
+std::string Spool::script_path(uid_t owner, const std::string& ref) const {
+    // The reference comes from the job's environment, which its user controls: only
+    // "<token>/<name>" is accepted, so it can name nothing outside scripts/.
+    const auto slash = ref.find('/');
+    const std::string token = ref.substr(0, slash);
+    const std::string name = slash == std::string::npos ? "" : ref.substr(slash + 1);
+    bool valid = is_script_token(token);
+    try {
+        if (valid) check_name(name, "script name");
+    } catch (const Error&) {
+        valid = false;
+    }
+    if (!valid)
+        throw Error(ErrorKind::Usage, "invalid script snapshot " + quoted(ref) +
+                                          ": expected 32 lowercase hex digits, '/' and a file name");
+    const std::string rel = "scripts/" + token;
+    const std::string shown = path(owner, rel + "/" + name);
+    Fd user = open_user(owner, false);
+    Fd scripts = user ? open_dir(user.get(), "scripts", Trust{owner}, path(owner, "scripts")) : Fd();
+    Fd dir = scripts ? open_dir(scripts.get(), token, Trust{owner}, path(owner, rel)) : Fd();
+    if (!dir) throw Error(ErrorKind::NotFound, "no script snapshot " + shown);
+    struct stat st;
+    if (fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) throw Error(ErrorKind::NotFound, "no script snapshot " + shown);
+        throw system_error("cannot stat " + shown, errno);
+    }
+    if (S_ISLNK(st.st_mode)) throw Error(ErrorKind::Untrusted, "refusing " + shown + ": is a symbolic link");
+    if (!S_ISREG(st.st_mode)) throw Error(ErrorKind::Untrusted, "refusing " + shown + ": is not a regular file");
+    if (st.st_uid != owner)
+        throw Error(ErrorKind::Untrusted, "refusing " + shown + ": owned by uid " + std::to_string(st.st_uid) +
+                                              ", expected uid " + std::to_string(owner));
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        throw Error(ErrorKind::Untrusted, "refusing " + shown + ": writable by group or others");
+    // The path is safe to resolve again (sbatch opens it): every directory on it was
+    // checked to be writable only by OWNER, and the root is sticky.
+    return shown;
 }
 
 }  // namespace hawf

@@ -1,13 +1,19 @@
 // The spool: where checkpoints live on the shared filesystem.
 //
-//   SPOOL/                                 root, 1777 (sticky, like /tmp)
-//   SPOOL/<uid>/                           the user's own tree, 0755, owner uid
-//   SPOOL/<uid>/ckpt/<jobid>/<name>/log/   events 00000001, 00000002, ... (immutable)
-//   SPOOL/<uid>/ckpt/<jobid>/<name>/files/ HAWF_CHECKPOINT_DIR
-//   SPOOL/<uid>/pending/<jobid>:<name>     index of pending checkpoints (empty files)
+//   SPOOL/                                     root, 1777 (sticky, like /tmp)
+//   SPOOL/<uid>/                               the user's own tree, 0700, owner uid
+//   SPOOL/<uid>/ckpt/<jobid>/<name>/log/       events 00000001, 00000002, ... (immutable)
+//   SPOOL/<uid>/ckpt/<jobid>/<name>/files/     HAWF_CHECKPOINT_DIR
+//   SPOOL/<uid>/ckpt/<jobid>/<name>/delivered/ the decision each follow-up started with
+//   SPOOL/<uid>/pending/<jobid>:<name>         index of pending checkpoints (empty files)
+//   SPOOL/<uid>/.trash/                        removed checkpoints being deleted
 //
 // Everything under SPOOL/<uid> must be owned by <uid> and not group/world-writable,
-// so only that user (or root acting as them) can have written it. The pending index
+// so only that user (or root acting as them) can have written it. It is private:
+// SPOOL/<uid> is 0700 (an older 0755 tree is tightened on its owner's next write) and
+// what hawf creates in it is 0700 (directories) or 0600 (records), so only the owner
+// and root read a checkpoint's history and files. Only a canonical decimal uid names
+// a tree ("01001" or "4294968297" name no one). The pending index
 // makes listing a user's pending checkpoints cost O(their pending); it is a hint that
 // is always a superset of the truth (added before the pending event, removed after
 // the deciding event) and each entry is checked against the log when listed.
@@ -15,6 +21,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,8 +32,11 @@ namespace hawf {
 
 class Spool {
 public:
-    explicit Spool(std::string root) : root_(std::move(root)) {}
+    // LIMITS (hawf.yaml's) bound what is read and what may be added: a tree's
+    // checkpoints, a checkpoint's events, an event's size.
+    explicit Spool(std::string root, Limits limits = Limits{}) : root_(std::move(root)), limits_(std::move(limits)) {}
     const std::string& root() const { return root_; }
+    const Limits& limits() const { return limits_; }
 
     // Writes EVENT as number event.seq of checkpoint ID of OWNER (the caller must run
     // as OWNER). Creates the checkpoint's directories for the first event.
@@ -47,24 +57,43 @@ public:
                                const std::string& json) const;
 
     // Removes the checkpoint with its log and files (hawf gc), and its job's
-    // directory once empty.
+    // directory once empty. It disappears at once (renamed into .trash), then is
+    // deleted; what an interruption leaves in .trash is for clean.
     void remove(uid_t owner, const CheckpointId& id) const;
+
+    // Finishes what interrupted writers and removals left in OWNER's tree: empties
+    // .trash and removes create_file's temp files last modified before STALE_BEFORE
+    // (unix seconds) in the checkpoints' log/ and delivered/ and in pending/.
+    // O(the user's tree), a constant number of descriptors.
+    void clean(uid_t owner, std::int64_t stale_before) const;
 
     void set_pending(uid_t owner, const CheckpointId& id, bool pending) const;
     std::vector<CheckpointId> pending_ids(uid_t owner) const;  // from the index
     std::vector<CheckpointId> all_ids(uid_t owner) const;       // walks the whole tree
-    std::vector<uid_t> owners() const;                          // users with a tree
-    std::vector<uid_t> owners_of(const CheckpointId& id) const;
+    // Users with a tree: entries named by a canonical uid and owned by it. The tree
+    // is not checked further: open it to find out (one bad tree throws for its user only).
+    std::vector<uid_t> owners() const;
+
+    // A --hawf-then script as it was at submission (as OWNER), like sbatch's copy of
+    // a batch script: SPOOL/<uid>/scripts/<token>/<name>, token 32 random hex digits,
+    // 0700/0600. NAME must be a valid name. Returns the reference "<token>/<name>".
+    std::string save_script(uid_t owner, const std::string& name, const std::string& content) const;
+    // The absolute path of OWNER's snapshot REF, after checking REF strictly and every
+    // directory and the file on the way (owned by OWNER, no symlink, a regular file).
+    // Throws Error(Usage) for a malformed REF, NotFound, or Untrusted.
+    std::string script_path(uid_t owner, const std::string& ref) const;
 
     // Throws unless the spool root is a safe directory; returns its fd.
     Fd open_root() const;
 
 private:
+    // CREATE (writing, as OWNER or root) also makes the tree and tightens it to 0700.
     Fd open_user(uid_t owner, bool create) const;
     Fd open_checkpoint(uid_t owner, const CheckpointId& id, bool create) const;
     std::string path(uid_t owner, const std::string& rest = "") const;
 
     std::string root_;
+    Limits limits_;
 };
 
 }  // namespace hawf

@@ -19,20 +19,6 @@ bool is_alnum(char c) {
 }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-// Quoted for messages, with control bytes made visible, so a refusal stays one line.
-std::string quote(const std::string& s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-        if (c == '\n') out += "\\n";
-        else if (c < 0x20 || c == 0x7f) out += "\\x" + std::string(1, "0123456789abcdef"[c >> 4]) +
-                                                std::string(1, "0123456789abcdef"[c & 15]);
-        else if (c == '"' || c == '\\') out += std::string("\\") + char(c);
-        else out += char(c);
-        if (out.size() > 80) { out += "..."; break; }
-    }
-    return out + "\"";
-}
-
 std::vector<std::string> split(const std::string& s, char sep) {
     std::vector<std::string> parts;
     std::string::size_type start = 0;
@@ -54,11 +40,66 @@ void check_key(const std::string& key) {
     bool ok = !key.empty() && key.size() <= 64 && !is_digit(key[0]);
     for (char c : key) ok = ok && (is_alnum(c) || c == '_');
     if (!ok)
-        throw usage("bad parameter name " + quote(key) +
+        throw usage("bad parameter name " + quoted_text(key) +
                     ": use letters, digits and _, not starting with a digit, at most 64");
 }
 
+// The decimal numbers a float parameter takes: [+-]?(D+(.D*)?|.D+)([eE][+-]?D+)?.
+// strtod alone would also take leading whitespace of any kind, hex, nan and inf.
+bool is_decimal(const std::string& s) {
+    std::size_t i = 0;
+    auto digits = [&] {
+        std::size_t start = i;
+        while (i < s.size() && is_digit(s[i])) ++i;
+        return i - start;
+    };
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    std::size_t mantissa = digits();
+    if (i < s.size() && s[i] == '.') ++i, mantissa += digits();
+    if (mantissa == 0) return false;
+    if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+        ++i;
+        if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+        if (digits() == 0) return false;
+    }
+    return i == s.size();
+}
+
+const char hex[] = "0123456789abcdef";
+
+// C0 controls, DEL, and C1 controls (U+0080-U+009F, "\xc2\x80".."\xc2\x9f" in UTF-8):
+// what a terminal may take as the start of an escape sequence. Returns its length.
+std::size_t control_at(const std::string& s, std::size_t i) {
+    const unsigned char c = s[i];
+    if (c < 0x20 || c == 0x7f) return 1;
+    if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+        static_cast<unsigned char>(s[i + 1]) <= 0x9f)
+        return 2;
+    return 0;
+}
+
 }  // namespace
+
+std::string quoted_text(const std::string& s) {
+    std::string out = "\"";
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const unsigned char c = s[i];
+        const std::size_t control = control_at(s, i);
+        if (c == '\n') {
+            out += "\\n";
+        } else if (control == 1) {
+            out += std::string("\\x") + hex[c >> 4] + hex[c & 15];
+        } else if (control == 2) {
+            const unsigned char c1 = s[++i];
+            out += std::string("\\u00") + hex[c1 >> 4] + hex[c1 & 15];
+        } else {
+            if (c == '"' || c == '\\') out += '\\';
+            out += char(c);
+        }
+        if (out.size() > 80) { out += "..."; break; }
+    }
+    return out + "\"";
+}
 
 Error system_error(const std::string& what, int errnum) {
     return Error(ErrorKind::System, what + ": " + std::strerror(errnum));
@@ -68,7 +109,7 @@ void check_name(const std::string& name, const std::string& what) {
     bool ok = !name.empty() && name.size() <= 64 && is_alnum(name[0]);
     for (char c : name) ok = ok && (is_alnum(c) || c == '.' || c == '_' || c == '-');
     if (!ok)
-        throw usage("bad " + what + " " + quote(name) +
+        throw usage("bad " + what + " " + quoted_text(name) +
                     ": use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
 }
 
@@ -76,13 +117,13 @@ void check_job_id(const std::string& job_id) {
     auto parts = split(job_id, '_');
     bool ok = parts.size() <= 2 && job_id.size() <= 24;
     for (const auto& p : parts) ok = ok && all_digits(p);
-    if (!ok) throw usage("bad job id " + quote(job_id) + ": use JOBID or JOBID_TASK (digits)");
+    if (!ok) throw usage("bad job id " + quoted_text(job_id) + ": use JOBID or JOBID_TASK (digits)");
 }
 
 CheckpointId parse_checkpoint_id(const std::string& text) {
     auto colon = text.find(':');
     if (colon == std::string::npos)
-        throw usage("bad checkpoint " + quote(text) + ": use JOBID:NAME (e.g. 4242:eval)");
+        throw usage("bad checkpoint " + quoted_text(text) + ": use JOBID:NAME (e.g. 4242:eval)");
     CheckpointId id{text.substr(0, colon), text.substr(colon + 1)};
     check_job_id(id.job_id);
     check_name(id.name);
@@ -95,7 +136,7 @@ std::vector<std::string> parse_choices(const std::string& text, const std::strin
     std::set<std::string> seen;
     for (const auto& c : choices) {
         check_name(c, "choice in " + what);
-        if (!seen.insert(c).second) throw usage("choice " + quote(c) + " appears twice in " + what);
+        if (!seen.insert(c).second) throw usage("choice " + quoted_text(c) + " appears twice in " + what);
     }
     return choices;
 }
@@ -118,7 +159,7 @@ std::string ParamSpec::type_text() const {
 ParamSpec parse_param_spec(const std::string& text) {
     auto colon = text.find(':');
     if (colon == std::string::npos)
-        throw usage("bad parameter " + quote(text) +
+        throw usage("bad parameter " + quoted_text(text) +
                     ": use KEY:TYPE with TYPE int, float, bool, string or enum(a|b)");
     ParamSpec spec;
     spec.key = text.substr(0, colon);
@@ -134,10 +175,10 @@ ParamSpec parse_param_spec(const std::string& text) {
         std::set<std::string> seen;
         for (const auto& v : spec.values) {
             check_name(v, "enum value of " + spec.key);
-            if (!seen.insert(v).second) throw usage("enum value " + quote(v) + " appears twice in " + quote(type));
+            if (!seen.insert(v).second) throw usage("enum value " + quoted_text(v) + " appears twice in " + quoted_text(type));
         }
     } else {
-        throw usage("bad type " + quote(type) + " for parameter " + spec.key +
+        throw usage("bad type " + quoted_text(type) + " for parameter " + spec.key +
                     ": use int, float, bool, string or enum(a|b)");
     }
     return spec;
@@ -154,7 +195,7 @@ std::vector<ParamSpec> parse_param_specs(const std::string& text) {
         // Keys become HAWF_PARAM_<KEY>: two that differ only in case would share it.
         std::string upper = spec.key;
         for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-        if (!seen.insert(upper).second) throw usage("parameter " + quote(spec.key) + " declared twice (names ignore case)");
+        if (!seen.insert(upper).second) throw usage("parameter " + quoted_text(spec.key) + " declared twice (names ignore case)");
         specs.push_back(spec);
         current.clear();
     };
@@ -197,7 +238,7 @@ std::string check_param_value(const ParamSpec& spec, const std::string& value, s
         throw usage("value of " + spec.key + " is " + std::to_string(value.size()) +
                     " bytes: at most " + std::to_string(max_bytes) + " allowed");
     check_utf8(value, "value of " + spec.key);
-    const std::string bad = "bad value " + quote(value) + " for " + spec.key + " (" + spec.type_text() + ")";
+    const std::string bad = "bad value " + quoted_text(value) + " for " + spec.key + " (" + spec.type_text() + ")";
     switch (spec.type) {
         case ParamType::Int: {
             std::string digits = (!value.empty() && (value[0] == '-' || value[0] == '+')) ? value.substr(1) : value;
@@ -207,12 +248,11 @@ std::string check_param_value(const ParamSpec& spec, const std::string& value, s
             break;
         }
         case ParamType::Float: {
-            char* end = nullptr;
+            // The grammar first; strtod then only rules out what overflows or underflows.
+            const bool decimal = is_decimal(value);
             errno = 0;
-            double d = value.empty() ? 0 : std::strtod(value.c_str(), &end);
-            if (value.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(d) ||
-                value.find_first_of(" \t\n") != std::string::npos ||
-                value.find_first_of("xXpP") != std::string::npos)
+            const double d = decimal ? std::strtod(value.c_str(), nullptr) : 0;
+            if (!decimal || errno == ERANGE || !std::isfinite(d))
                 throw usage(bad + ": use a decimal number such as 0.5 or 1e-4");
             break;
         }
@@ -232,28 +272,27 @@ std::string check_param_value(const ParamSpec& spec, const std::string& value, s
 
 std::pair<std::string, std::string> parse_assignment(const std::string& text) {
     auto eq = text.find('=');
-    if (eq == std::string::npos) throw usage("bad --set " + quote(text) + ": use KEY=VALUE");
+    if (eq == std::string::npos) throw usage("bad --set " + quoted_text(text) + ": use KEY=VALUE");
     std::string key = text.substr(0, eq);
     check_key(key);
     return {key, text.substr(eq + 1)};
 }
 
 std::int64_t parse_duration(const std::string& text) {
-    static const std::int64_t max_seconds = 365LL * 86400;
     const std::string allowed = ": use a whole number followed by s, m, h or d (e.g. 90s, 30m, 24h, 2d)";
     if (text.size() < 2 || text.size() > 12 || !all_digits(text.substr(0, text.size() - 1)))
-        throw usage("bad duration " + quote(text) + allowed);
+        throw usage("bad duration " + quoted_text(text) + allowed);
     std::int64_t unit = 0;
     switch (text.back()) {
         case 's': unit = 1; break;
         case 'm': unit = 60; break;
         case 'h': unit = 3600; break;
         case 'd': unit = 86400; break;
-        default: throw usage("bad duration " + quote(text) + allowed);
+        default: throw usage("bad duration " + quoted_text(text) + allowed);
     }
     std::int64_t n = std::strtoll(text.c_str(), nullptr, 10);
-    if (n <= 0 || n > max_seconds / unit)
-        throw usage("bad duration " + quote(text) + ": must be more than 0 and at most 365d");
+    if (n <= 0 || n > max_duration_s / unit)
+        throw usage("bad duration " + quoted_text(text) + ": must be more than 0 and at most 365d");
     return n * unit;
 }
 
@@ -264,10 +303,34 @@ std::string format_duration(std::int64_t s) {
     return std::to_string(s) + "s";
 }
 
+void check_user_name(const std::string& name, const std::string& what) {
+    const std::string body = !name.empty() && name.back() == '$' ? name.substr(0, name.size() - 1) : name;
+    bool ok = !body.empty() && name.size() <= 255 && (is_alnum(body[0]) || body[0] == '_');
+    for (char c : body) ok = ok && (is_alnum(c) || c == '.' || c == '_' || c == '-' || c == '@');
+    if (!ok)
+        throw usage("bad " + what + " " + quoted_text(name) +
+                    ": use 1-255 letters, digits, '.', '_', '-' or '@', starting with a letter, digit or '_'");
+}
+
+void check_host_name(const std::string& name, const std::string& what) {
+    bool ok = !name.empty() && name.size() <= 255;
+    for (char c : name) ok = ok && (is_alnum(c) || c == '.' || c == '_' || c == '-');
+    if (!ok) throw usage("bad " + what + " " + quoted_text(name) + ": use 1-255 letters, digits, '.', '_' or '-'");
+}
+
+void check_path(const std::string& path, const std::string& what) {
+    if (path.empty() || path.size() > 4096) throw usage("bad " + what + " " + quoted_text(path) + ": use 1-4096 bytes");
+    check_utf8(path, what);
+    for (std::size_t i = 0; i < path.size(); ++i)
+        if (control_at(path, i))
+            throw usage("bad " + what + " " + quoted_text(path) + ": control characters are not allowed (byte " +
+                        std::to_string(i) + ")");
+}
+
 void check_signal(const std::string& name) {
     for (const char* ok : {"USR1", "USR2", "HUP", "INT", "TERM", "CONT"})
         if (name == ok) return;
-    throw usage("bad signal " + quote(name) + ": use USR1, USR2, HUP, INT, TERM or CONT (without SIG)");
+    throw usage("bad signal " + quoted_text(name) + ": use USR1, USR2, HUP, INT, TERM or CONT (without SIG)");
 }
 
 ThenSpec parse_then(const std::string& text) {
@@ -276,8 +339,8 @@ ThenSpec parse_then(const std::string& text) {
     then.script = text.substr(0, colon);
     if (colon != std::string::npos) then.on = parse_choices(text.substr(colon + 1), "--hawf-then choices");
     if (then.script.empty() || then.script.size() > 4096)
-        throw usage("bad --hawf-then " + quote(text) + ": use SCRIPT[:CHOICE,...]");
-    check_utf8(then.script, "--hawf-then script path");
+        throw usage("bad --hawf-then " + quoted_text(text) + ": use SCRIPT[:CHOICE,...]");
+    check_path(then.script, "--hawf-then script path");
     return then;
 }
 

@@ -12,6 +12,13 @@
 
 namespace hawf {
 
+// TEXT in double quotes for a message, control characters shown as escapes and cut
+// after 80 bytes, so a refusal stays one harmless line whatever it echoes.
+std::string quoted_text(const std::string& text);
+// The same under a shorter name. Careful: for a non-const std::string argument,
+// argument-dependent lookup prefers std::quoted (<iomanip>); quoted_text avoids it.
+inline std::string quoted(const std::string& text) { return quoted_text(text); }
+
 // NAME: [A-Za-z0-9][A-Za-z0-9._-]{0,63}
 void check_name(const std::string& name, const std::string& what = "checkpoint name");
 
@@ -51,12 +58,26 @@ std::string check_param_value(const ParamSpec& spec, const std::string& value, s
 // "KEY=VALUE" from --set; VALUE may hold '=', newlines, quotes.
 std::pair<std::string, std::string> parse_assignment(const std::string& text);
 
-// "90s", "30m", "24h", "2d" -> seconds (> 0, at most 365 days).
+// "90s", "30m", "24h", "2d" -> seconds (> 0, at most max_duration_s).
+constexpr std::int64_t max_duration_s = 365LL * 86400;
 std::int64_t parse_duration(const std::string& text);
 std::string format_duration(std::int64_t seconds);
 
 // Text that goes into a JSON record must be valid UTF-8 (no other bytes survive JSON).
 void check_utf8(const std::string& text, const std::string& what);
+
+// A user name as hawf records and shows it (an actor, an owner): a passwd name,
+// [A-Za-z0-9_][A-Za-z0-9._@-]* with an optional trailing '$', at most 255 bytes,
+// or the decimal uid user_name() gives for a uid without one. Nothing that could
+// pass for an option, a path or another column.
+void check_user_name(const std::string& name, const std::string& what = "user name");
+
+// A host name: 1-255 letters, digits, '.', '_' or '-'.
+void check_host_name(const std::string& name, const std::string& what = "host name");
+
+// A file path hawf stores and shows (a follow-up's script): 1-4096 bytes of UTF-8
+// without control characters (C0, DEL, C1), which check_utf8 alone lets through.
+void check_path(const std::string& path, const std::string& what);
 
 // A signal name hawf may send to a running job: USR1, USR2, HUP, INT, TERM, CONT.
 void check_signal(const std::string& name);

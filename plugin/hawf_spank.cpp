@@ -17,6 +17,7 @@ extern "C" {
 }
 
 #include "config.hpp"
+#include "display.hpp"
 #include "host.hpp"
 #include "request.hpp"
 #include "step_side.hpp"
@@ -113,7 +114,8 @@ public:
         if (where() == Where::Stepd) spank_setenv(sp_, name.c_str(), value.c_str(), 1);
         else ::setenv(name.c_str(), value.c_str(), 1);
     }
-    void error(const std::string& line) override { slurm_error("%s", line.c_str()); }
+    // Lines can quote spool records: escaped, they cannot drive the user's terminal.
+    void error(const std::string& line) override { slurm_error("%s", hawf::shown(line).c_str()); }
 
 private:
     spank_t sp_;
@@ -129,7 +131,7 @@ int guarded(const char* where, F&& body) noexcept {
     try {
         return body();
     } catch (const std::exception& e) {
-        slurm_error("hawf: %s: %s", where, e.what());
+        slurm_error("hawf: %s: %s", where, hawf::shown(e.what()).c_str());
     } catch (...) {
         slurm_error("hawf: %s: unexpected failure", where);
     }

@@ -48,18 +48,26 @@ std::vector<std::string> followup_environment(const std::vector<std::string>& jo
 }
 
 // Submits the --hawf-then scripts of a checkpoint that just opened, held until its
-// decision, and registers them; a requeued job does not submit them again.
+// decision, and registers them; a requeued job does not submit them again. What
+// sbatch reads is the copy taken at submission (SNAPSHOT, HAWF_THEN_SCRIPT of the
+// job), never the submit directory now; the follow-up records the script as given.
 void submit_followups(const Spool& spool, const Checkpoint& ckpt, const std::string& submit_dir,
-                      const std::vector<std::string>& env) {
+                      const std::optional<std::string>& snapshot, const std::vector<std::string>& env) {
     const Slurm slurm;
     for (const auto& then : ckpt.spec.then) {
         const std::string script = then.script[0] == '/' ? then.script : submit_dir + "/" + then.script;
         bool submitted = false;
         for (const auto& f : ckpt.followups) submitted = submitted || f.script == script;
         if (submitted) continue;
+        if (!snapshot || snapshot->empty())  // fail closed: never read the submit directory now
+            throw Error(ErrorKind::NotFound,
+                        "the copy of " + quoted(then.script) + " taken at submission did not reach this job (no " +
+                            then_script_env + " in its environment: submitted with --export=NONE or an --export "
+                            "list without it, or from a host without the hawf plugin); submit it again with the "
+                            "default --export=ALL, or chain the follow-up with hawf-await --then");
         const std::string job = slurm.submit({"--hold", "--dependency=afterok:" + ckpt.spec.id.job_id,
                                               "--kill-on-invalid-dep=yes", "--hawf-after=" + ckpt.spec.id.str()},
-                                             script, submit_dir, &env);
+                                             spool.script_path(ckpt.spec.owner_uid, *snapshot), submit_dir, &env);
         add_followup(spool, FollowUp{ckpt.spec.id, ckpt.spec.owner_uid, job, script, then.on}, current_actor("plugin"));
     }
 }
@@ -95,6 +103,7 @@ void StepSide::open(Host& host, const Request& request, const std::string& scope
     const bool submits_followups = host.node_id() == 0 && request.then();
     const std::string submit_dir = host.getenv("SLURM_SUBMIT_DIR").value_or("/");
     const std::vector<std::string> env = submits_followups ? followup_environment(host.job_env()) : std::vector<std::string>{};
+    const std::optional<std::string> snapshot = submits_followups ? host.getenv(then_script_env) : std::nullopt;
     // The child answers {"dir": ...} once the checkpoint is open, plus {"error": ...}
     // if its follow-up could not be submitted: the step then fails, and ends it.
     Outcome out = run_as_user(user, [&] {
@@ -104,7 +113,7 @@ void StepSide::open(Host& host, const Request& request, const std::string& scope
         const Checkpoint ckpt = open_checkpoint(spool, spec, current_actor("plugin"));
         nlohmann::json answer = {{"dir", spool.files_dir(user.uid, id)}};
         try {
-            if (submits_followups) submit_followups(spool, ckpt, submit_dir, env);
+            if (submits_followups) submit_followups(spool, ckpt, submit_dir, snapshot, env);
         } catch (const std::exception& e) {
             answer["error"] = std::string("cannot submit the --hawf-then follow-up: ") + e.what();
         }

@@ -1,7 +1,8 @@
 // The part of the plugin in slurmstepd (root, on the compute node): it opens the
-// checkpoint when the marked step starts (submitting its --hawf-then follow-ups)
-// and ends it when the step ends; in a follow-up job it delivers the decision. Every
-// spool access happens in a child fully dropped to the job's user (run_as_user).
+// checkpoint when the marked step starts (submitting its --hawf-then follow-up from
+// the copy of the script taken at submission) and ends it when the step ends; in a
+// follow-up job it delivers the decision. Every spool access happens in a child
+// fully dropped to the job's user (run_as_user).
 // No callback here ever fails in a way that drains a node: a failure to open is
 // kept and raised in task_init, which fails only this job.
 #pragma once

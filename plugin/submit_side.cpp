@@ -1,5 +1,7 @@
 #include "submit_side.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -7,9 +9,52 @@
 
 #include "config.hpp"
 #include "error.hpp"
+#include "fsutil.hpp"
 #include "spool.hpp"
 
 namespace hawf::plugin {
+namespace {
+
+// The script as sbatch would read it now: relative to the current (submit)
+// directory, following symlinks like sbatch, at most max_then_script_bytes.
+std::string read_then_script(const std::string& script) {
+    const auto refuse = [&](const std::string& why) {
+        return Error(ErrorKind::Usage, "--hawf-then: cannot read script " + quoted(script) + ": " + why);
+    };
+    // O_NONBLOCK: a FIFO must not hang srun/sbatch; it fails the regular-file check.
+    Fd fd(open(script.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    if (!fd) throw refuse(std::strerror(errno));
+    struct stat st;
+    if (fstat(fd.get(), &st) != 0) throw refuse(std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) throw refuse("not a regular file");
+    std::string data;
+    char buf[65536];
+    for (;;) {
+        const ssize_t n = read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw refuse(std::strerror(errno));
+        if (n == 0) return data;
+        data.append(buf, static_cast<std::size_t>(n));
+        if (data.size() > max_then_script_bytes)  // read, not stat: the file may grow
+            throw Error(ErrorKind::Usage, "--hawf-then: script " + quoted(script) + " is larger than " +
+                                              std::to_string(max_then_script_bytes >> 20) +
+                                              " MiB (Slurm's default max_script_size)");
+    }
+}
+
+// The snapshot keeps the script's file name (sbatch names the follow-up job after it)
+// when that is a valid name.
+std::string snapshot_name(const std::string& script) {
+    const std::string base = script.substr(script.rfind('/') + 1);
+    try {
+        check_name(base, "script name");
+        return base;
+    } catch (const Error&) {
+        return "script";
+    }
+}
+
+}  // namespace
 
 int submit_option(Host& host, Request& request, Opt id, const char* value) {
     try {
@@ -28,22 +73,26 @@ int submit_post_opt(Host& host, const Request& request, const std::string& conf_
             throw Error(ErrorKind::Usage, "--hawf-checkpoint is for sbatch jobs and srun steps; inside this "
                                           "allocation give it to the srun step that should stop");
         const Config config = load_config(conf_path);
-        Spool(config.spool).open_root();
+        const Spool spool(config.spool);
+        spool.open_root();
         if (!request.checkpoint() && request.after() && !request.then()) return 0;  // a follow-up
         // Checks the combination with a stand-in id; the real one is known on the node.
         const CheckpointSpec spec = request.spec({"0", request.checkpoint().value_or("x")}, getuid(), "", "step",
                                                  config.default_options);
-        for (const auto& then : spec.then)  // relative to the submit directory, which is ours
-            if (access(then.script.c_str(), R_OK) != 0)
-                throw Error(ErrorKind::Usage, "--hawf-then: cannot read script \"" + then.script +
-                                                  "\": " + std::strerror(errno));
-        if (host.client() != Client::Srun) return 0;
         // Inside a batch job that carries the checkpoint, srun inherits the option:
-        // such a step is not the checkpoint; the batch step is.
-        const auto job = host.getenv("SLURM_JOB_ID");
-        const auto inherited = host.getenv("HAWF_CHECKPOINT");
-        if (job && inherited && *inherited == *job + ":" + *request.checkpoint()) return 0;
-        host.setenv(step_marker_env, *request.checkpoint());
+        // such a step is not the checkpoint (the batch step is) and copies nothing.
+        if (host.client() == Client::Srun) {
+            const auto job = host.getenv("SLURM_JOB_ID");
+            const auto inherited = host.getenv("HAWF_CHECKPOINT");
+            if (job && inherited && *inherited == *job + ":" + *request.checkpoint()) return 0;
+        }
+        // Read now, as sbatch reads a batch script: the follow-up runs this copy, not
+        // what the submit directory holds when the job starts. The job finds the copy
+        // through its environment (sbatch's default --export=ALL, srun's step).
+        for (const auto& then : spec.then)
+            host.setenv(then_script_env,
+                        spool.save_script(getuid(), snapshot_name(then.script), read_then_script(then.script)));
+        if (host.client() == Client::Srun) host.setenv(step_marker_env, *request.checkpoint());
         return 0;
     } catch (const std::exception& e) {
         host.error(std::string("hawf: ") + e.what());

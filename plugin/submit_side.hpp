@@ -2,6 +2,7 @@
 // the submit host: it refuses bad --hawf-* values before anything is queued.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "host.hpp"
@@ -13,10 +14,19 @@ namespace hawf::plugin {
 // checkpoint (not a step inheriting its batch job's checkpoint).
 constexpr const char* step_marker_env = "HAWF_STEP_CHECKPOINT";
 
+// Set in the job's (or step's) environment when it is submitted with --hawf-then:
+// the reference ("<token>/<name>", see Spool::save_script) of the copy of the script
+// taken then, which is what the follow-up runs.
+constexpr const char* then_script_env = "HAWF_THEN_SCRIPT";
+
+// The most of a --hawf-then script hawf copies: Slurm's default max_script_size.
+constexpr std::size_t max_then_script_bytes = 4 << 20;
+
 // One option as it is parsed: 0, or -1 after one error line (the command exits).
 int submit_option(Host& host, Request& request, Opt id, const char* value);
 
-// All options are in: check their combination and the config; mark an srun step.
+// All options are in: check their combination and the config; copy the --hawf-then
+// script into the spool (then_script_env); mark an srun step.
 // Does nothing (and reads nothing) when no --hawf-* option was given.
 int submit_post_opt(Host& host, const Request& request, const std::string& conf_path);
 

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "display.hpp"
 #include "error.hpp"
 
 namespace hawf::cli {
@@ -16,10 +17,10 @@ int run(const char* prog, const std::function<int()>& body) {
     try {
         return body();
     } catch (const Error& e) {
-        std::cerr << prog << ": " << e.what() << "\n";
+        std::cerr << prog << ": " << shown(e.what()) << "\n";
         return e.kind() == ErrorKind::Usage ? exit_usage : exit_error;
     } catch (const std::exception& e) {
-        std::cerr << prog << ": internal error: " << e.what() << "\n";
+        std::cerr << prog << ": internal error: " << shown(e.what()) << "\n";
         return exit_error;
     }
 }
@@ -28,15 +29,24 @@ void usage_error(const std::string& message) { throw Error(ErrorKind::Usage, mes
 
 Context load_context() {
     Config config = load_config(config_path_from_env());
-    Spool spool(config.spool);
+    Spool spool(config.spool, config.limits);
     return Context{std::move(config), std::move(spool), Slurm()};
 }
 
 uid_t owner_of(const Context& ctx, const CheckpointId& id, const std::string& user_flag) {
-    if (user_flag.empty()) return find_owner(ctx.spool, id, getuid());
-    struct passwd* pw = getpwnam(user_flag.c_str());
-    if (!pw) usage_error("unknown user \"" + user_flag + "\" for --user");
-    return pw->pw_uid;
+    std::optional<uid_t> named;
+    if (!user_flag.empty()) {
+        struct passwd* pw = getpwnam(user_flag.c_str());
+        if (!pw) usage_error("unknown user \"" + user_flag + "\" for --user");
+        named = pw->pw_uid;
+    }
+    return find_owner(ctx.slurm, id, getuid(), named);
+}
+
+Checkpoint load_checkpoint(const Context& ctx, uid_t owner, const CheckpointId& id) {
+    check_may_read(id, owner, getuid());
+    const AsOwner as_owner(owner);
+    return ctx.spool.load(owner, id);
 }
 
 AsOwner::AsOwner(uid_t owner) {
@@ -54,13 +64,19 @@ AsOwner::~AsOwner() {
     if (switched_ && (seteuid(0) != 0 || setegid(0) != 0 || setgroups(0, nullptr) != 0)) std::abort();
 }
 
-void print_json(const nlohmann::json& json) { std::cout << json.dump(2) << "\n"; }
+// Records are checked to be UTF-8, but names a user gives files in a checkpoint dir
+// need not be: those bytes become U+FFFD instead of failing the whole output.
+void print_json(const nlohmann::json& json) {
+    std::cout << json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
 
 bool report(const std::vector<FollowUpChange>& changes, bool quiet) {
     bool ok = true;
     for (const auto& c : changes) {
         if (!c.error.empty()) {
-            std::cerr << "hawf: follow-up " << c.job << " not " << c.action << ": " << c.error << "\n";
+            // Unsure: Slurm did not answer, and the error says the change may have been made.
+            std::cerr << "hawf: " << (c.unsure ? "" : "follow-up " + c.job + " not " + c.action + ": ")
+                      << shown(c.error) << "\n";
             ok = false;
         } else if (!quiet) {
             std::cout << "follow-up " << c.job << " " << c.action << "\n";
@@ -74,6 +90,7 @@ nlohmann::json to_json(const std::vector<FollowUpChange>& changes) {
     for (const auto& c : changes) {
         nlohmann::json j = {{"job", c.job}, {"action", c.action}};
         if (!c.error.empty()) j["error"] = c.error;
+        if (c.unsure) j["unsure"] = true;
         list.push_back(j);
     }
     return list;

@@ -35,8 +35,13 @@ struct Context {
 };
 Context load_context();
 
-// Resolves whose checkpoint ID is (USER_FLAG: --user, "" when not given).
+// Resolves whose checkpoint ID is (USER_FLAG: --user, "" when not given): the
+// user of its job as Slurm knows it (see find_owner).
 uid_t owner_of(const Context& ctx, const CheckpointId& id, const std::string& user_flag);
+
+// OWNER's checkpoint ID, for its owner or root (who reads it as the owner: on a
+// root-squashed NFS spool only the owner can enter their private tree).
+Checkpoint load_checkpoint(const Context& ctx, uid_t owner, const CheckpointId& id);
 
 // Root writes a user's records as that user (effective ids) while this object
 // lives, so every record stays owned by its checkpoint's owner, also on NFS with

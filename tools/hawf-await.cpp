@@ -121,6 +121,13 @@ int open_inline(const Args& a) {
     check_job_id(spec.id.job_id);
     check_name(spec.id.name);
     cli::Context ctx = cli::load_context();
+    // The environment is the caller's to set: Slurm says whose job this is.
+    const std::optional<JobInfo> info = ctx.slurm.job(job);
+    if (!info || info->uid != getuid() || info->state != "RUNNING")
+        throw Error(ErrorKind::Denied, "--open opens a checkpoint of your own running job, and job " + std::string(job) +
+                                           (!info ? " is unknown to Slurm"
+                                            : info->uid != getuid() ? " belongs to " + user_name(info->uid)
+                                                                    : " is " + info->state));
     spec.owner_uid = getuid();
     spec.owner = user_name(getuid());
     spec.scope = "inline";
@@ -148,6 +155,9 @@ int chain(const Args& a) {
         cli::usage_error("--then: cannot read script \"" + a.then + "\": " + std::strerror(errno));
     cli::Context ctx = cli::load_context();
     const uid_t owner = getuid();
+    if (const uid_t job_owner = cli::owner_of(ctx, id, ""); job_owner != owner)
+        throw Error(ErrorKind::Denied, "job " + id.job_id + " belongs to " + user_name(job_owner) +
+                                           ": follow-ups wait only for your own checkpoints");
     try {  // refuse at once what could never run
         Checkpoint c = ctx.spool.load(owner, id);
         for (const auto& choice : on)
@@ -164,6 +174,7 @@ int chain(const Args& a) {
     char cwd[4096];
     if (!getcwd(cwd, sizeof cwd)) throw system_error("cannot get the current directory", errno);
     const std::string script = a.then[0] == '/' ? a.then : std::string(cwd) + "/" + a.then;
+    check_path(script, "--then script");
     const std::string job = ctx.slurm.submit(args, script, cwd);
     Checkpoint ckpt;
     try {
@@ -181,23 +192,22 @@ int chain(const Args& a) {
 
 // Whether CKPT's job may still open it: it is queued or running in Slurm.
 bool job_may_still_open(const Slurm& slurm, const CheckpointId& id) {
-    auto job = slurm.show(id.job_id);
+    const std::optional<JobInfo> job = slurm.job(id.job_id);
     if (!job) return false;
-    const std::string state = (*job)["JobState"];
-    return state == "PENDING" || state == "RUNNING" || state == "CONFIGURING" || state == "SUSPENDED" ||
-           state == "REQUEUED";
+    for (const char* state : {"PENDING", "RUNNING", "CONFIGURING", "SUSPENDED", "REQUEUED", "REQUEUE_HOLD"})
+        if (job->state == state) return true;
+    return false;
 }
 
 int wait(const Args& a) {
     const CheckpointId id = parse_checkpoint_id(a.ckpt);
     cli::Context ctx = cli::load_context();
-    std::optional<uid_t> owner;
+    const uid_t owner = cli::owner_of(ctx, id, a.user);
     const std::int64_t give_up = a.timeout >= 0 ? std::time(nullptr) + a.timeout : -1;
     for (;;) {
         std::optional<Checkpoint> ckpt;
         try {
-            if (!owner) owner = cli::owner_of(ctx, id, a.user);
-            ckpt = ctx.spool.load(*owner, id);
+            ckpt = cli::load_checkpoint(ctx, owner, id);
         } catch (const Error& e) {
             if (e.kind() != ErrorKind::NotFound) throw;
             if (!job_may_still_open(ctx.slurm, id))
@@ -208,16 +218,16 @@ int wait(const Args& a) {
         if (ckpt && ckpt->state == State::Failed)
             throw Error(ErrorKind::Conflict, id.str() + " failed (its step did not exit 0): there is nothing to decide");
         const std::int64_t now = std::time(nullptr);
-        if (ckpt && !ckpt->decision() && ckpt->deadline() && now >= ckpt->deadline() && getuid() == *owner) {
+        if (ckpt && !ckpt->decision() && ckpt->deadline() && now >= ckpt->deadline() && getuid() == owner) {
             Actor timeout = current_actor("timeout");
             timeout.user = "timeout";
-            ckpt = take_default(ctx.spool, *owner, id, now, timeout);
+            ckpt = take_default(ctx.spool, owner, id, now, timeout);
             if (ckpt->decided->via == "timeout") cli::report(sync_followups(ctx.slurm, *ckpt), true);
         }
         if (ckpt && ckpt->decision()) {
             if (a.json) cli::print_json(decision_json(*ckpt));
             else if (a.env)
-                for (const auto& [name, value] : decision_environment(*ckpt, ctx.spool.files_dir(*owner, id)))
+                for (const auto& [name, value] : decision_environment(*ckpt, ctx.spool.files_dir(owner, id)))
                     std::cout << "export " << name << "=" << cli::shell_quote(value) << "\n";
             else std::cout << ckpt->decision()->choice << "\n";
             return cli::exit_ok;

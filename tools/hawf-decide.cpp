@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "cli.hpp"
+#include "display.hpp"
 #include "error.hpp"
 
 using namespace hawf;
@@ -96,7 +97,7 @@ int decide_main(int argc, char** argv) {
 
     cli::Context ctx = cli::load_context();
     const uid_t owner = cli::owner_of(ctx, id, user);
-    const Checkpoint before = ctx.spool.load(owner, id);
+    const Checkpoint before = cli::load_checkpoint(ctx, owner, id);
     check_may_decide(before.spec, getuid());
     if (!reshape.empty()) {  // refuse what decide() would refuse before touching Slurm
         check_decision(before.spec, decision, ctx.config.limits);
@@ -131,7 +132,7 @@ int decide_main(int argc, char** argv) {
         std::cout << "revoked the decision at " << id.str() << ": it is pending again\n";
     } else {
         std::cout << (amend ? "amended " : "decided ") << id.str() << ": " << decision.choice;
-        for (const auto& [key, value] : decision.params) std::cout << " " << key << "=" << value;
+        for (const auto& [key, value] : decision.params) std::cout << " " << key << "=" << shown(value);
         std::cout << "\n";
     }
     if (!signalled.empty() && !json) std::cout << "sent SIG" << signalled << " to job " << id.job_id << "\n";

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "cli.hpp"
+#include "display.hpp"
 #include "error.hpp"
 
 using namespace hawf;
@@ -95,77 +96,89 @@ std::string join(const std::vector<std::string>& items, const char* sep = ",") {
 }
 
 json summary_json(const Checkpoint& c) {
-    json j = {{"checkpoint", c.spec.id.str()}, {"owner", c.spec.owner}, {"state", to_string(c.state)},
+    // The owner shown is the uid whose tree holds the checkpoint (the load checked
+    // the record agrees), never a name the record itself claims.
+    json j = {{"checkpoint", c.spec.id.str()}, {"owner", user_name(c.spec.owner_uid)}, {"state", to_string(c.state)},
               {"options", c.spec.options}, {"opened_at", format_time(c.history.front().at)}};
     if (c.deadline()) j["deadline"] = format_time(c.deadline());
     if (c.decision()) j["decision"] = decision_json(c);
     return j;
 }
 
-// Loads what a listing shows, skipping entries that vanished or fail their checks
-// (those are reported once on stderr, never shown as checkpoints).
-std::vector<Checkpoint> load_all(const Spool& spool, uid_t owner, const std::vector<CheckpointId>& ids) {
-    std::vector<Checkpoint> out;
-    for (const auto& id : ids) {
-        try {
-            out.push_back(spool.load(owner, id));
-        } catch (const Error& e) {
-            if (e.kind() != ErrorKind::NotFound) std::cerr << "hawf: skipping " << id.str() << ": " << e.what() << "\n";
-        }
-    }
-    return out;
-}
-
-// The checkpoints a listing covers: the caller's, or for root everyone's (a user
-// whose tree fails its checks is then reported and skipped, not fatal).
-std::vector<Checkpoint> collect(const Spool& spool, bool only_pending) {
+// Calls VISIT with each checkpoint a listing covers, one at a time (so memory does
+// not grow with what other users put in their trees): the caller's own, or for
+// root everyone's, read as their owner. Entries that vanished are skipped; those
+// failing their checks, a user's tree failing its checks (root), and checkpoints
+// past limits.max_checkpoints are reported once on stderr and skipped.
+void for_each_checkpoint(const cli::Context& ctx, bool only_pending, const std::function<void(Checkpoint&)>& visit) {
     const bool root = getuid() == 0;
-    std::vector<Checkpoint> found;
-    for (uid_t owner : root ? spool.owners() : std::vector<uid_t>{getuid()}) {
+    const std::size_t limit = ctx.config.limits.max_checkpoints;
+    for (uid_t owner : root ? ctx.spool.owners() : std::vector<uid_t>{getuid()}) {
         try {
-            auto ids = only_pending ? spool.pending_ids(owner) : spool.all_ids(owner);
-            for (auto& c : load_all(spool, owner, ids))
-                if (!only_pending || c.state == State::Pending) found.push_back(std::move(c));
+            const cli::AsOwner as_owner(owner);
+            std::vector<CheckpointId> ids = only_pending ? ctx.spool.pending_ids(owner) : ctx.spool.all_ids(owner);
+            if (ids.size() > limit) {
+                std::cerr << "hawf: " << shown(user_name(owner)) << " has " << ids.size()
+                          << " checkpoints, more than limits.max_checkpoints (" << limit << "): skipping "
+                          << ids.size() - limit << "\n";
+                ids.resize(limit);
+            }
+            for (const auto& id : ids) {
+                try {
+                    Checkpoint c = ctx.spool.load(owner, id);
+                    if (!only_pending || c.state == State::Pending) visit(c);
+                } catch (const Error& e) {
+                    if (e.kind() != ErrorKind::NotFound)
+                        std::cerr << "hawf: skipping " << id.str() << ": " << shown(e.what()) << "\n";
+                }
+            }
         } catch (const Error& e) {
             if (!root) throw;
-            std::cerr << "hawf: skipping uid " << owner << ": " << e.what() << "\n";
+            std::cerr << "hawf: skipping uid " << owner << ": " << shown(e.what()) << "\n";
         }
     }
-    return found;
 }
 
 int cmd_ls(const Args& args) {
     if (!args.positional.empty()) cli::usage_error("hawf ls takes no arguments");
     cli::Context ctx = cli::load_context();
     const bool only_pending = !args.all && (args.state.empty() || args.state == "pending");
-    std::vector<Checkpoint> shown;
-    for (auto& c : collect(ctx.spool, only_pending))
-        if (args.state.empty() || to_string(c.state) == args.state) shown.push_back(std::move(c));
-    std::sort(shown.begin(), shown.end(),
-              [](const Checkpoint& a, const Checkpoint& b) { return a.history.front().at < b.history.front().at; });
+    // What a row needs, kept small: a listing holds one per checkpoint.
+    struct Row {
+        std::int64_t opened;
+        std::vector<std::string> cells;
+        json summary;
+    };
+    std::vector<Row> rows;
+    for_each_checkpoint(ctx, only_pending, [&](const Checkpoint& c) {
+        if (!args.state.empty() && to_string(c.state) != args.state) return;
+        Row row{c.history.front().at, {}, nullptr};
+        if (args.json) row.summary = summary_json(c);
+        else
+            row.cells = {c.spec.id.str(), to_string(c.state), shown(user_name(c.spec.owner_uid)), join(c.spec.options),
+                         c.deadline() ? format_time(c.deadline()) : "-"};
+        rows.push_back(std::move(row));
+    });
+    std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.opened < b.opened; });
     if (args.json) {
         json list = json::array();
-        for (const auto& c : shown) list.push_back(summary_json(c));
+        for (auto& r : rows) list.push_back(std::move(r.summary));
         cli::print_json(list);
         return cli::exit_ok;
     }
     // Columns as wide as their widest value, two spaces apart.
-    std::size_t id_w = 10, owner_w = 5, options_w = 7;
-    for (const auto& c : shown) {
-        id_w = std::max(id_w, c.spec.id.str().size());
-        owner_w = std::max(owner_w, c.spec.owner.size());
-        options_w = std::max(options_w, join(c.spec.options).size());
-    }
-    auto row = [&](const std::string& id, const std::string& state, const std::string& owner,
-                   const std::string& options, const std::string& deadline) {
-        std::cout << std::left << std::setw(static_cast<int>(id_w + 2)) << id << std::setw(10) << state
-                  << std::setw(static_cast<int>(owner_w + 2)) << owner << std::setw(static_cast<int>(options_w + 2))
-                  << options << deadline << "\n";
+    const std::vector<std::string> header = {"CHECKPOINT", "STATE", "OWNER", "OPTIONS", "DEADLINE"};
+    std::vector<std::size_t> width(header.size());
+    for (std::size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
+    for (const auto& r : rows)
+        for (std::size_t i = 0; i < r.cells.size(); ++i) width[i] = std::max(width[i], r.cells[i].size());
+    auto print = [&](const std::vector<std::string>& cells) {
+        for (std::size_t i = 0; i + 1 < cells.size(); ++i)
+            std::cout << std::left << std::setw(static_cast<int>(width[i] + 2)) << cells[i];
+        std::cout << cells.back() << "\n";
     };
-    row("CHECKPOINT", "STATE", "OWNER", "OPTIONS", "DEADLINE");
-    for (const auto& c : shown)
-        row(c.spec.id.str(), to_string(c.state), c.spec.owner, join(c.spec.options),
-            c.deadline() ? format_time(c.deadline()) : "-");
+    print(header);
+    for (const auto& r : rows) print(r.cells);
     return cli::exit_ok;
 }
 
@@ -180,7 +193,7 @@ LoadedCheckpoint load_one(const Args& args, const std::string& command) {
     const CheckpointId id = parse_checkpoint_id(args.positional[0]);
     cli::Context ctx = cli::load_context();
     const uid_t owner = cli::owner_of(ctx, id, args.user);
-    Checkpoint ckpt = ctx.spool.load(owner, id);
+    Checkpoint ckpt = cli::load_checkpoint(ctx, owner, id);
     return {std::move(ctx), owner, std::move(ckpt)};
 }
 
@@ -200,7 +213,7 @@ json checkpoint_files(const Spool& spool, uid_t owner, const CheckpointId& id, s
     try {
         if (auto text = read_file(fd.get(), "report.md", Trust{owner}, dir + "/report.md", 64 * 1024)) *report = *text;
     } catch (const Error& e) {
-        *report = "(not shown: " + std::string(e.what()) + ")\n";
+        *report = "(not shown: " + std::string(e.what()) + ")\n";  // escaped with the report
     }
     return files;
 }
@@ -229,7 +242,11 @@ json followup_states(const Slurm& slurm, const Checkpoint& c) {
 int cmd_show(const Args& args) {
     auto [ctx, owner, c] = load_one(args, "show");
     std::string report;
-    json files = checkpoint_files(ctx.spool, owner, c.spec.id, &report);
+    json files;
+    {
+        const cli::AsOwner as_owner(owner);
+        files = checkpoint_files(ctx.spool, owner, c.spec.id, &report);
+    }
     json followups = followup_states(ctx.slurm, c);
     if (args.json) {
         json j = summary_json(c);
@@ -243,61 +260,71 @@ int cmd_show(const Args& args) {
     }
     std::vector<std::string> params;
     for (const auto& p : c.spec.params) params.push_back(p.key + ":" + p.type_text());
+    // Every value a user wrote is escaped: this may be root's terminal.
     std::cout << "checkpoint: " << c.spec.id.str() << "\n"
-              << "owner:      " << c.spec.owner << " (uid " << c.spec.owner_uid << ")\n"
+              << "owner:      " << shown(user_name(owner)) << " (uid " << owner << ")\n"
               << "state:      " << to_string(c.state) << "\n"
-              << "opened:     " << format_time(c.history.front().at) << " on " << c.history.front().host << "\n"
+              << "opened:     " << format_time(c.history.front().at) << " on " << shown(c.history.front().host) << "\n"
               << "options:    " << join(c.spec.options, ", ") << "\n"
               << "params:     " << (params.empty() ? "-" : join(params, ", ")) << "\n";
     if (c.spec.timeout_s)
         std::cout << "timeout:    " << format_duration(c.spec.timeout_s) << ", default " << c.spec.default_choice
                   << (c.deadline() ? ", deadline " + format_time(c.deadline()) : "") << "\n";
     if (const Decision* d = c.decision()) {
-        std::cout << "decision:   " << d->choice << " by " << c.decided->by << " at " << format_time(c.decided->at)
-                  << " (" << c.decided->via << ")\n";
-        for (const auto& [key, value] : d->params) std::cout << "  " << key << " = " << value << "\n";
-        if (!d->comment.empty()) std::cout << "comment:    " << d->comment << "\n";
+        std::cout << "decision:   " << d->choice << " by " << shown(c.decided->by) << " at "
+                  << format_time(c.decided->at) << " (" << shown(c.decided->via) << ")\n";
+        for (const auto& [key, value] : d->params) std::cout << "  " << key << " = " << shown(value) << "\n";
+        if (!d->comment.empty()) std::cout << "comment:    " << shown(d->comment) << "\n";
     }
     for (const auto& f : followups) {
-        std::cout << "follow-up:  " << f["job"].get<std::string>() << " " << f["script"].get<std::string>() << " (on "
-                  << join(f["on"].get<std::vector<std::string>>()) << "): " << f["state"].get<std::string>();
-        if (!f["reason"].get<std::string>().empty()) std::cout << " (" << f["reason"].get<std::string>() << ")";
+        std::cout << "follow-up:  " << f["job"].get<std::string>() << " " << shown(f["script"].get<std::string>())
+                  << " (on " << join(f["on"].get<std::vector<std::string>>()) << "): "
+                  << shown(f["state"].get<std::string>());
+        if (!f["reason"].get<std::string>().empty()) std::cout << " (" << shown(f["reason"].get<std::string>()) << ")";
         std::cout << "\n";
     }
     std::cout << "files:      " << ctx.spool.files_dir(owner, c.spec.id) << "\n";
     for (const auto& f : files)
-        std::cout << "  " << f["name"].get<std::string>() << " (" << f["type"].get<std::string>() << ", "
+        std::cout << "  " << shown(f["name"].get<std::string>()) << " (" << f["type"].get<std::string>() << ", "
                   << f["bytes"].get<long long>() << " bytes)\n";
-    if (!report.empty()) std::cout << "--- report.md ---\n" << report << (report.back() == '\n' ? "" : "\n");
+    if (!report.empty())
+        std::cout << "--- report.md ---\n" << shown_text(report) << (report.back() == '\n' ? "" : "\n");
     return cli::exit_ok;
 }
 
 int cmd_log(const Args& args) {
-    std::vector<Checkpoint> ckpts;
-    if (!args.positional.empty()) {
-        ckpts.push_back(load_one(args, "log").ckpt);
-    } else {
-        ckpts = collect(cli::load_context().spool, false);
-    }
-    std::vector<std::pair<const Checkpoint*, const Event*>> rows;
-    for (const auto& c : ckpts)
-        for (const auto& ev : c.history) rows.emplace_back(&c, &ev);
-    std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second->at < b.second->at; });
-    json list = json::array();
-    for (const auto& [c, ev] : rows) {
-        if (args.json) {
-            json j = to_json(*ev);
-            j["checkpoint"] = c->spec.id.str();
-            list.push_back(j);
-            continue;
+    // One row per event, in time order; rows, not checkpoints, are kept.
+    struct Row {
+        std::int64_t at;
+        std::string line;
+        json event;
+    };
+    std::vector<Row> rows;
+    auto add = [&](const Checkpoint& c) {
+        for (const auto& ev : c.history) {
+            Row row{ev.at, "", nullptr};
+            if (args.json) {
+                row.event = to_json(ev);
+                row.event["checkpoint"] = c.spec.id.str();
+            } else {
+                row.line = format_time(ev.at) + "  " + c.spec.id.str() + "  " + to_string(ev.type) + " by " +
+                           shown(ev.by) + " (" + shown(ev.via) + " on " + shown(ev.host) + ")";
+                if (ev.decision) row.line += ": " + ev.decision->choice;
+                if (ev.type == EventType::Failed) row.line += ": wait status " + std::to_string(ev.exit_status);
+            }
+            rows.push_back(std::move(row));
         }
-        std::cout << format_time(ev->at) << "  " << c->spec.id.str() << "  " << to_string(ev->type) << " by "
-                  << ev->by << " (" << ev->via << " on " << ev->host << ")";
-        if (ev->decision) std::cout << ": " << ev->decision->choice;
-        if (ev->type == EventType::Failed) std::cout << ": wait status " << ev->exit_status;
-        std::cout << "\n";
+    };
+    if (!args.positional.empty()) add(load_one(args, "log").ckpt);
+    else for_each_checkpoint(cli::load_context(), false, add);
+    std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.at < b.at; });
+    if (args.json) {
+        json list = json::array();
+        for (auto& r : rows) list.push_back(std::move(r.event));
+        cli::print_json(list);
+    } else {
+        for (const auto& r : rows) std::cout << r.line << "\n";
     }
-    if (args.json) cli::print_json(list);
     return cli::exit_ok;
 }
 
@@ -310,7 +337,7 @@ int cmd_doctor(const Args& args) {
             checks.push_back({{"check", name}, {"ok", true}, {"detail", body()}});
         } catch (const std::exception& e) {
             failed = true;
-            checks.push_back({{"check", name}, {"ok", false}, {"detail", e.what()}});
+            checks.push_back({{"check", name}, {"ok", false}, {"detail", shown(e.what())}});
         }
     };
     Config config;
@@ -353,31 +380,53 @@ int cmd_doctor(const Args& args) {
     } else {
         for (const auto& c : checks)
             std::cout << (c["ok"].get<bool>() ? "ok    " : "FAIL  ") << std::left << std::setw(17)
-                      << c["check"].get<std::string>() << c["detail"].get<std::string>() << "\n";
+                      << c["check"].get<std::string>() << shown(c["detail"].get<std::string>()) << "\n";
     }
     return failed ? cli::exit_error : cli::exit_ok;
 }
 
 // Applied and failed checkpoints are history: nothing reads them any more but people.
+// Each removal runs as the checkpoint's owner; one that fails is reported and the
+// others go on, so no user's tree can stop the collection of everyone else's.
 int cmd_gc(const Args& args) {
     if (!args.positional.empty()) cli::usage_error("hawf gc takes no arguments");
     if (!args.older_than) cli::usage_error("hawf gc needs --older-than=DUR (e.g. 30d)");
     cli::Context ctx = cli::load_context();
-    const std::int64_t cutoff = std::time(nullptr) - args.older_than;
+    const std::int64_t now = std::time(nullptr), cutoff = now - args.older_than;
+    bool failed = false;
     json removed = json::array();
-    for (const auto& c : collect(ctx.spool, false)) {
-        if ((c.state != State::Applied && c.state != State::Failed) || c.history.back().at >= cutoff) continue;
-        if (!args.dry_run) {
-            const cli::AsOwner as_owner(c.spec.owner_uid);
-            ctx.spool.remove(c.spec.owner_uid, c.spec.id);
+    for_each_checkpoint(ctx, false, [&](const Checkpoint& c) {
+        if ((c.state != State::Applied && c.state != State::Failed) || c.history.back().at >= cutoff) return;
+        const std::string owner = shown(user_name(c.spec.owner_uid));
+        try {
+            if (!args.dry_run) ctx.spool.remove(c.spec.owner_uid, c.spec.id);
+        } catch (const Error& e) {
+            std::cerr << "hawf: cannot remove " << c.spec.id.str() << " (" << owner << "): " << shown(e.what()) << "\n";
+            failed = true;
+            return;
         }
-        removed.push_back({{"checkpoint", c.spec.id.str()}, {"owner", c.spec.owner}, {"state", to_string(c.state)}});
+        removed.push_back({{"checkpoint", c.spec.id.str()}, {"owner", user_name(c.spec.owner_uid)},
+                           {"state", to_string(c.state)}});
         if (!args.json)
-            std::cout << (args.dry_run ? "would remove " : "removed ") << c.spec.id.str() << " (" << c.spec.owner
-                      << ", " << to_string(c.state) << ")\n";
+            std::cout << (args.dry_run ? "would remove " : "removed ") << c.spec.id.str() << " (" << owner << ", "
+                      << to_string(c.state) << ")\n";
+    });
+    // What killed writers and interrupted removals left: temporary files no writer
+    // is still finishing (a write takes milliseconds; an hour is beyond doubt).
+    if (!args.dry_run) {
+        const std::int64_t stale_before = now - std::min<std::int64_t>(args.older_than, 3600);
+        for (uid_t owner : getuid() == 0 ? ctx.spool.owners() : std::vector<uid_t>{getuid()}) {
+            try {
+                const cli::AsOwner as_owner(owner);
+                ctx.spool.clean(owner, stale_before);
+            } catch (const Error& e) {
+                std::cerr << "hawf: cannot clean up uid " << owner << ": " << shown(e.what()) << "\n";
+                failed = true;
+            }
+        }
     }
     if (args.json) cli::print_json(removed);
-    return cli::exit_ok;
+    return failed ? cli::exit_error : cli::exit_ok;
 }
 
 int hawf_main(int argc, char** argv) {

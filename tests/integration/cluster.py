@@ -935,6 +935,18 @@ class Cluster:
                        self.daemon_logs()))
             time.sleep(delay)
 
+    def pause_controller(self):
+        """SIGSTOP slurmctld: connections still queue up, nothing is answered
+        (clients time out after MessageTimeout) until resume_controller()."""
+        pid = self._daemon_pid("slurmctld")
+        if pid is None:
+            raise ClusterError("slurmctld is not running\n%s" % self.daemon_logs())
+        _signal(pid, signal.SIGSTOP)
+
+    def resume_controller(self):
+        """SIGCONT slurmctld: it handles what queued up meanwhile."""
+        self._signal_daemon("slurmctld", signal.SIGCONT)
+
 
 # ---------------------------------------------------------------------------
 # Command line

@@ -138,15 +138,58 @@ class Branches(FollowUpTestCase):
         self.assertEqual(self.hawf.wait_job(int(follow))["JobState"], "CANCELLED")
 
     def test_followup_that_cannot_be_submitted_fails_the_job_and_ends_the_checkpoint(self):
-        path = self.script("vanishing.sh")
-        job = self.hawf.sbatch(ALICE, TRAIN, "-H", "--hawf-checkpoint=eval", "--hawf-then=vanishing.sh")
-        os.unlink(path)
+        # The copy is taken at submission (deleting the script later changes nothing);
+        # what Slurm refuses only when the follow-up is submitted is a directive in it.
+        self.script("refused.sh", "#!/bin/bash\n#SBATCH --partition=nosuch\ntrue\n")
+        job = self.hawf.sbatch(ALICE, TRAIN, "-H", "--hawf-checkpoint=eval", "--hawf-then=refused.sh")
         self.assertEqual(self.hawf.run(ALICE, ["scontrol", "release", str(job)]).returncode, 0)
         self.assertEqual(self.hawf.wait_job(job)["JobState"], "FAILED")
         lines = [l for l in self.hawf.output(ALICE, job).splitlines() if "hawf:" in l]
         self.assertEqual(len(lines), 1, lines)
         self.assertIn("cannot submit the --hawf-then follow-up", lines[0])
+        self.assertIn("invalid partition", lines[0].lower())
         self.hawf.wait_state(ALICE, "%d:eval" % job, "failed")
+
+    def test_followup_runs_the_script_as_it_was_at_submission(self):
+        # Whoever can write the submit directory until the job starts must not choose
+        # the follow-up: it is the script as submitted, like sbatch's batch script.
+        path = self.script("next.sh", "#!/bin/bash\necho as submitted > next.out\n")
+        job = self.hawf.sbatch(ALICE, TRAIN, "-H", "--hawf-checkpoint=eval", "--hawf-then=next.sh")
+        os.unlink(path)
+        self.script("next.sh", "#!/bin/bash\necho replaced > next.out\n")
+        self.assertEqual(self.hawf.run(ALICE, ["scontrol", "release", str(job)]).returncode, 0)
+        self.assertEqual(self.hawf.wait_job(job)["JobState"], "COMPLETED", self.hawf.output(ALICE, job))
+        ckpt = "%d:eval" % job
+        self.hawf.wait_state(ALICE, ckpt, "pending")
+        follow = self.followups(ckpt)["next.sh"]["job"]
+        info = self.job(follow)
+        # sbatch read the private copy in Alice's spool tree; the job keeps the name.
+        uid = pwd.getpwnam(ALICE).pw_uid
+        self.assertRegex(info["Command"], r"^%s/%d/scripts/[0-9a-f]{32}/next\.sh$" % (self.hawf.spool, uid))
+        self.assertEqual(info["JobName"], "next.sh")
+        self.assertEqual(os.stat(info["Command"]).st_mode & 0o777, 0o600)
+        r = self.hawf.tool(ALICE, "hawf-decide", ckpt, "approve")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.hawf.wait_job(int(follow))["JobState"], "COMPLETED")
+        self.assertEqual(self.read("next.out"), "as submitted\n")
+
+    def test_followup_without_its_copy_fails_the_job(self):
+        # The copy is found through HAWF_THEN_SCRIPT in the job's environment, which
+        # the user controls: blanked, or pointed outside the copies, the job fails
+        # closed (nothing submitted) instead of reading the submit directory or the
+        # file named.
+        self.script("next.sh")
+        cases = (("", "the copy of \"next.sh\" taken at submission did not reach this job"),
+                 ("../../../next.sh", "invalid script snapshot \"../../../next.sh\""))
+        jobs = [(self.hawf.sbatch(ALICE, TRAIN, "--export=ALL,HAWF_THEN_SCRIPT=" + ref, "--hawf-checkpoint=eval",
+                                  "--hawf-then=next.sh"), needle) for ref, needle in cases]
+        for job, needle in jobs:
+            self.assertEqual(self.hawf.wait_job(job)["JobState"], "FAILED")
+            lines = [l for l in self.hawf.output(ALICE, job).splitlines() if "hawf:" in l]
+            self.assertEqual(len(lines), 1, lines)
+            self.assertIn("cannot submit the --hawf-then follow-up: " + needle, lines[0])
+            state = self.hawf.wait_state(ALICE, "%d:eval" % job, "failed")
+            self.assertEqual(state.get("follow_ups", []), [])
 
     def test_bad_then_is_refused_at_submission(self):
         self.script("a.sh")

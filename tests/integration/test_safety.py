@@ -106,16 +106,20 @@ class SecondUser(ClusterTestCase):
         self.assertEqual(self.hawf.run(BOB, ["ln", "-s", alice_tree, os.path.join(self.hawf.spool, "0")]).returncode, 0)
         self.assert_still_pending(ckpt)
         self.assertEqual(self.hawf.show(ALICE, ckpt)["owner"], ALICE)
-        # Root sees two claims to the id and refuses to guess.
-        r = self.hawf.cluster.run(["hawf-decide", ckpt, "approve"], env=self.hawf.env())
-        self.assertOneLineError(r, ckpt, "--user")
-        self.assert_still_pending(ckpt)
+        # Root takes the owner from Slurm, not from who has a tree with that id.
+        r = self.hawf.cluster.run(["hawf", "show", "--json", ckpt], env=self.hawf.env())
+        self.assertEqual(json.loads(r.stdout)["owner"], ALICE, r.stderr)
+        self.assertNotIn("planted", r.stdout)
 
     def test_a_group_writable_tree_is_not_trusted(self):
         # If Alice loosens her own log directory, Bob can write there; hawf must
         # then refuse the checkpoint rather than accept what he plants.
         job, ckpt = self.pending_checkpoint()
-        log = os.path.join(self.hawf.spool, str(pwd.getpwnam(ALICE).pw_uid), "ckpt", str(job), "eval", "log")
+        tree = os.path.join(self.hawf.spool, str(pwd.getpwnam(ALICE).pw_uid))
+        log = os.path.join(tree, "ckpt", str(job), "eval", "log")
+        for path in (tree, os.path.dirname(os.path.dirname(os.path.dirname(log))), os.path.dirname(os.path.dirname(log)),
+                     os.path.dirname(log)):  # her private tree opened up on the way there
+            self.assertEqual(self.hawf.run(ALICE, ["chmod", "755", path]).returncode, 0)
         self.assertEqual(self.hawf.run(ALICE, ["chmod", "777", log]).returncode, 0)
         decided = json.dumps({"v": 1, "seq": 3, "event": "decided", "at": "2026-01-01T00:00:00Z", "by": BOB,
                               "by_uid": 0, "via": "cli", "host": "x",

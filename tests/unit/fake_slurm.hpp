@@ -1,13 +1,17 @@
-// A fake Slurm for the unit tests: tiny sbatch, scontrol and scancel shell scripts
-// in a temporary bindir. Each call appends its argv (name, then the arguments,
-// tab-separated) as one line to calls.log and prints what the real command would:
+// A fake Slurm for the unit tests: tiny sbatch, scontrol, scancel and squeue shell
+// scripts in a temporary bindir. Each call appends its argv (name, then the
+// arguments, tab-separated) as one line to calls.log and prints what the real
+// command would:
 //
 //   sbatch            "123" (or the content of sbatch.out); dumps its environment to
 //                     sbatch.env and its working directory to sbatch.cwd
 //   scontrol show job -o J   the content of show.J, else "Invalid job id specified"
+//   squeue ... --jobs=J ...  the content of squeue.J, else "Invalid job id specified";
+//                     dumps its environment to squeue.env
 //   any call          fails with exit 1 and the content of fail.KEY on stderr if that
 //                     file exists, KEY being sbatch, release.J, hold.J, update.J,
-//                     show.J or cancel.J (scancel, also with --signal)
+//                     show.J, squeue.J or cancel.J (scancel, also with --signal);
+//                     if times.KEY holds a number N, only the next N calls fail
 //
 // The scripts use only shell builtins (and /usr/bin/env for the dump), so they work
 // with any environment. The state directory is world-writable so that a job user
@@ -43,17 +47,22 @@ public:
             "  'scontrol show') key=\"show.$last\" ;;\n"
             "  'scontrol '*) key=\"$1.$2\" ;;\n"
             "  'scancel '*) key=\"cancel.$last\" ;;\n"
+            "  'squeue '*) /usr/bin/env > \"$dir/squeue.env\"; key=squeue.unknown\n"
+            "    for a in \"$@\"; do case \"$a\" in --jobs=*) key=\"squeue.${a#--jobs=}\" ;; esac; done ;;\n"
             "  *) key=unknown ;;\n"
             "esac\n"
             "emit() { while IFS= read -r line || [ -n \"$line\" ]; do printf '%s\\n' \"$line\"; done < \"$1\"; }\n"
-            "if [ -f \"$dir/fail.$key\" ]; then emit \"$dir/fail.$key\" >&2; exit 1; fi\n"
+            "fails=yes\n"
+            "if [ -f \"$dir/times.$key\" ]; then read -r n < \"$dir/times.$key\"\n"
+            "  if [ \"$n\" -gt 0 ]; then echo $((n - 1)) > \"$dir/times.$key\"; else fails=no; fi; fi\n"
+            "if [ $fails = yes ] && [ -f \"$dir/fail.$key\" ]; then emit \"$dir/fail.$key\" >&2; exit 1; fi\n"
             "case \"$key\" in\n"
             "  sbatch) if [ -f \"$dir/sbatch.out\" ]; then emit \"$dir/sbatch.out\"; else echo 123; fi ;;\n"
-            "  show.*) if [ -f \"$dir/$key\" ]; then emit \"$dir/$key\"; else\n"
+            "  show.*|squeue.*) if [ -f \"$dir/$key\" ]; then emit \"$dir/$key\"; else\n"
             "            echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1; fi ;;\n"
             "esac\n"
             "exit 0\n";
-        for (const char* name : {"sbatch", "scontrol", "scancel"}) write_text(bin_ + "/" + name, script, 0755);
+        for (const char* name : {"sbatch", "scontrol", "scancel", "squeue"}) write_text(bin_ + "/" + name, script, 0755);
     }
 
     const std::string& bindir() const { return bin_; }
@@ -61,7 +70,15 @@ public:
 
     // Makes the call with KEY fail with MESSAGE (its stderr).
     void fail(const std::string& key, const std::string& message) const { write_text(state("fail." + key), message); }
-    void ok(const std::string& key) const { unlink(state("fail." + key).c_str()); }
+    // ... only the next TIMES calls.
+    void fail(const std::string& key, const std::string& message, int times) const {
+        fail(key, message);
+        write_text(state("times." + key), std::to_string(times) + "\n");
+    }
+    void ok(const std::string& key) const {
+        unlink(state("fail." + key).c_str());
+        unlink(state("times." + key).c_str());
+    }
     void set_output(const std::string& key, const std::string& out) const { write_text(state(key), out); }
 
     // Every call so far, oldest first: {"scontrol", "release", "43"}.
@@ -85,9 +102,11 @@ public:
     void clear_calls() const { unlink(state("calls.log").c_str()); }
 
     // The environment sbatch last ran with, one "NAME=value" per entry.
-    std::vector<std::string> sbatch_env() const {
+    std::vector<std::string> sbatch_env() const { return env_of("sbatch"); }
+    std::vector<std::string> squeue_env() const { return env_of("squeue"); }
+    std::vector<std::string> env_of(const std::string& command) const {
         std::vector<std::string> out;
-        std::istringstream in(read_text(state("sbatch.env")));
+        std::istringstream in(read_text(state(command + ".env")));
         std::string line;
         while (std::getline(in, line)) out.push_back(line);
         return out;

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "error.hpp"
+#include "fake_slurm.hpp"
 #include "helpers.hpp"
 
 namespace hawf {
@@ -725,59 +726,46 @@ TEST_F(ActionsTest, MarkAppliedRefusesAFollowUpTheDecisionIsNotFor) {
 
 // ---------------------------------------------------------------- find_owner
 
-TEST_F(ActionsTest, FindOwnerOwnCheckpoint) {
-    const CheckpointSpec spec = make_spec("500:eval", me_);
-    open_checkpoint(spool_, spec, plugin_);
-    EXPECT_EQ(find_owner(spool_, spec.id, me_), me_);
-    EXPECT_EQ(find_owner(spool_, spec.id, 0), me_);
-    EXPECT_HAWF_ERROR(find_owner(spool_, parse_checkpoint_id("500:other"), me_), K::NotFound, "500:other");
-}
-
-// Root looks up a checkpoint of ordinary users: one owner is found, two are ambiguous.
-class FindOwnerAsRoot : public ::testing::Test {
+// Whose checkpoint: Slurm's word (the fake squeue's), never the spool's.
+class FindOwner : public ::testing::Test {
 protected:
-    void SetUp() override {
-        if (!test::is_root()) GTEST_SKIP() << "needs root to act as other users";
+    void job_of(const std::string& job, uid_t uid) const {
+        fake_.set_output("squeue." + job, std::to_string(uid) + "|PENDING|0|N/A|JobHeldUser\n");
     }
-    // Opens ID as UID, in a child running as that user.
-    void open_as(uid_t uid, const std::string& id) {
-        const int rc = test::run_as(uid, uid, [&] {
-            open_checkpoint(spool_, make_spec(id, uid), Actor{user_name(uid), uid, "plugin", "node1"});
-            return 0;
-        });
-        ASSERT_EQ(rc, 0) << "open_checkpoint as uid " << uid;
-    }
-    TempDir root_{01777};
-    Spool spool_{root_.path()};
+    test::FakeSlurm fake_;
+    Slurm slurm_{fake_.bindir()};
 };
 
-TEST_F(FindOwnerAsRoot, OneOwner) {
-    open_as(65534, "600:eval");
+TEST_F(FindOwner, TheJobsUserAsSlurmKnowsIt) {
+    job_of("600", 65534);
     const CheckpointId id = parse_checkpoint_id("600:eval");
-    EXPECT_EQ(find_owner(spool_, id, 0), 65534u);
-    EXPECT_EQ(find_owner(spool_, id, 65534), 65534u);
-    EXPECT_EQ(find_owner(spool_, id, 1000), 65534u);  // someone else asking still finds it
-    EXPECT_EQ(spool_.load(65534, id).spec.owner_uid, 65534u);
+    for (uid_t caller : {uid_t(0), uid_t(65534), uid_t(1000)}) EXPECT_EQ(find_owner(slurm_, id, caller), 65534u);
+    EXPECT_EQ(find_owner(slurm_, id, 0, 65534u), 65534u);
+    EXPECT_HAWF_ERROR(find_owner(slurm_, id, 0, 1000u), K::Usage, "belongs to " + user_name(65534));
+    EXPECT_HAWF_ERROR(find_owner(slurm_, id, 1000, 1000u), K::Usage, "--user");
+    job_of("601_3", 1000);
+    EXPECT_EQ(find_owner(slurm_, parse_checkpoint_id("601_3:eval"), 65534), 1000u);
 }
 
-TEST_F(FindOwnerAsRoot, TwoOwnersAreAmbiguous) {
-    open_as(65534, "601:eval");
-    open_as(65533, "601:eval");
-    const CheckpointId id = parse_checkpoint_id("601:eval");
-    EXPECT_HAWF_ERROR(find_owner(spool_, id, 0), K::Conflict, "several users");
-    EXPECT_HAWF_ERROR(find_owner(spool_, id, 0), K::Conflict, "--user");
-    EXPECT_HAWF_ERROR(find_owner(spool_, id, 1000), K::Conflict, "several users");
-    // Each owner finds their own.
-    EXPECT_EQ(find_owner(spool_, id, 65534), 65534u);
-    EXPECT_EQ(find_owner(spool_, id, 65533), 65533u);
+TEST_F(FindOwner, AJobSlurmForgotIsTheCallers) {
+    const CheckpointId id = parse_checkpoint_id("700:eval");
+    EXPECT_EQ(find_owner(slurm_, id, 1000), 1000u);
+    EXPECT_EQ(find_owner(slurm_, id, 1000, 1000u), 1000u);
+    EXPECT_HAWF_ERROR(find_owner(slurm_, id, 1000, 65534u), K::Denied, "only root");
+    EXPECT_HAWF_ERROR(find_owner(slurm_, id, 0), K::Usage, "--user");
+    EXPECT_EQ(find_owner(slurm_, id, 0, 65534u), 65534u);
 }
 
-TEST_F(FindOwnerAsRoot, PlantedTreeCannotClaim) {
-    open_as(65534, "602:eval");
-    // A tree under uid 65533's name that 65534 planted is not trusted as 65533's.
-    const std::string fake = root_ / "65533";
-    ASSERT_EQ(test::run_as(65534, 65534, [&] { return mkdir(fake.c_str(), 0755) == 0 ? 0 : 1; }), 0);
-    EXPECT_EQ(find_owner(spool_, parse_checkpoint_id("602:eval"), 0), 65534u);
+TEST_F(FindOwner, SlurmUnreachableIsAnErrorNotAGuess) {
+    fake_.fail("squeue.800", "slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n");
+    EXPECT_HAWF_ERROR(find_owner(slurm_, parse_checkpoint_id("800:eval"), 1000), K::System, "Unable to contact");
+}
+
+TEST(CheckMayRead, OwnerAndRootOnly) {
+    const CheckpointId id = parse_checkpoint_id("9:eval");
+    EXPECT_NO_THROW(check_may_read(id, 1000, 1000));
+    EXPECT_NO_THROW(check_may_read(id, 1000, 0));
+    EXPECT_HAWF_ERROR(check_may_read(id, 1000, 1001), K::Denied, "only " + user_name(1000) + " and root");
 }
 
 // ---------------------------------------------------------------- names

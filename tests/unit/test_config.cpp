@@ -35,6 +35,12 @@ TEST_F(ConfigTest, MissingFileGivesDefaults) {
     EXPECT_EQ(c.default_options, (std::vector<std::string>{"approve", "reject"}));
     EXPECT_EQ(c.limits.max_param_bytes, 4096u);
     EXPECT_EQ(c.limits.max_comment_bytes, 65536u);
+    EXPECT_EQ(c.limits.max_options, 32u);
+    EXPECT_EQ(c.limits.max_params, 32u);
+    EXPECT_EQ(c.limits.max_checkpoints, 10000u);
+    EXPECT_EQ(c.limits.max_record_bytes, 262144u);
+    EXPECT_EQ(c.limits.max_events, 1000u);
+    EXPECT_EQ(c.limits.source, path);  // where an admin would set them
     EXPECT_EQ(c.poll_interval_s, 2);
 }
 
@@ -59,6 +65,80 @@ TEST_F(ConfigTest, AllKeysParsed) {
     EXPECT_EQ(c.limits.max_param_bytes, 512u);
     EXPECT_EQ(c.limits.max_comment_bytes, 1000u);
     EXPECT_EQ(c.poll_interval_s, 30);
+}
+
+// Per-user limits (issue 8, defect 4), in a limits: mapping.
+TEST_F(ConfigTest, LimitsParsed) {
+    const std::string path = conf("spool: /s\n"
+                                  "limits:\n"
+                                  "  max_param_bytes: 100\n"
+                                  "  max_comment_bytes: 0\n"
+                                  "  max_options: 8\n"
+                                  "  max_params: 0\n"
+                                  "  max_checkpoints: 500\n"
+                                  "  max_record_bytes: 100000\n"
+                                  "  max_events: 200\n"
+                                  "poll_interval: 5s\n");
+    const Config c = load_config(path);
+    EXPECT_EQ(c.limits.max_param_bytes, 100u);
+    EXPECT_EQ(c.limits.max_comment_bytes, 0u);
+    EXPECT_EQ(c.limits.max_options, 8u);
+    EXPECT_EQ(c.limits.max_params, 0u);
+    EXPECT_EQ(c.limits.max_checkpoints, 500u);
+    EXPECT_EQ(c.limits.max_record_bytes, 100000u);
+    EXPECT_EQ(c.limits.max_events, 200u);
+    EXPECT_EQ(c.limits.source, path);  // named when a limit refuses something
+    EXPECT_EQ(c.poll_interval_s, 5);
+    // Flow style, and the older top-level spelling of the two byte limits.
+    const Config flow = load_config(conf("max_param_bytes: 64\nlimits: {max_options: 4, max_events: 1000}\n"));
+    EXPECT_EQ(flow.limits.max_param_bytes, 64u);
+    EXPECT_EQ(flow.limits.max_options, 4u);
+    EXPECT_EQ(flow.limits.max_events, 1000u);
+    EXPECT_EQ(flow.limits.max_params, 32u);
+}
+
+TEST_F(ConfigTest, LimitsRefuseASpecNamingTheFile) {
+    const std::string path = conf("limits:\n  max_options: 4\n  max_params: 1\n");
+    const Config c = load_config(path);
+    CheckpointSpec spec;
+    spec.id = parse_checkpoint_id("42:eval");
+    spec.options = parse_choices("a,b,c,d,e");
+    EXPECT_HAWF_ERROR(spec.check(c.limits), K::Usage,
+                      "--hawf-options: 5 choices, at most 4 (limits.max_options in " + path + ")");
+    spec.options = parse_choices("a,b,c,d");
+    spec.params = parse_param_specs("lr:float,epochs:int");
+    EXPECT_HAWF_ERROR(spec.check(c.limits), K::Usage,
+                      "--hawf-params: 2 parameters, at most 1 (limits.max_params in " + path + ")");
+}
+
+TEST_F(ConfigTest, LimitsRefusedWithFileAndLine) {
+    const std::string path = conf("spool: /s\nlimits:\n  max_options: 8\n  max_choices: 9\n");
+    EXPECT_HAWF_ERROR(load_config(path), K::Config, path + ":4: unknown key \"limits.max_choices\"");
+    EXPECT_HAWF_ERROR(load_config(conf("limits:\n  max_options: 0\n")), K::Config,
+                      ":2: limits.max_options: bad value \"0\": use a whole number from 1 to 1024");
+    EXPECT_HAWF_ERROR(load_config(conf("limits:\n\n  max_record_bytes: 99999999999\n")), K::Config,
+                      ":3: limits.max_record_bytes: bad value \"99999999999\"");
+    EXPECT_HAWF_ERROR(load_config(conf("limits:\n  max_events: -1\n")), K::Config, ":2:");
+    EXPECT_HAWF_ERROR(load_config(conf("limits:\n  max_events: 1e4\n")), K::Config, "\"1e4\"");
+    EXPECT_HAWF_ERROR(load_config(conf("limits:\n  max_events: [1]\n")), K::Config, ":2:");
+    EXPECT_HAWF_ERROR(load_config(conf("limits: 5\n")), K::Config, ":1: limits: expected a mapping");
+    EXPECT_HAWF_ERROR(load_config(conf("limits:\n  max_options: 4\n  max_options: 5\n")), K::Config,
+                      ":3: duplicate key \"max_options\"");
+    EXPECT_HAWF_ERROR(load_config(conf("max_param_bytes: 10\nlimits:\n  max_param_bytes: 20\n")), K::Config,
+                      ":3: limits.max_param_bytes: set twice");
+    EXPECT_HAWF_ERROR(load_config(conf("limits:\n  max_options:\n    deep: 1\n")), K::Config, ":3:");
+}
+
+TEST_F(ConfigTest, DefaultOptionsWithinMaxOptions) {
+    const std::string path = conf("default_options: [a, b, c]\nlimits:\n  max_options: 2\n");
+    EXPECT_HAWF_ERROR(load_config(path), K::Config, path + ":1: default_options: 3 choices, at most 2");
+    EXPECT_HAWF_ERROR(load_config(conf("limits:\n  max_options: 1\n")), K::Config, ":2: default_options: 2 choices");
+}
+
+TEST_F(ConfigTest, UnknownKeyWithMappingValueNamesTheKey) {
+    // Keys of the design that are not implemented (notify:, hawfd:) are mappings.
+    const std::string path = conf("spool: /s\nnotify:\n  smtp: {url: \"smtp://relay:25\"}\n  events: [pending]\n");
+    EXPECT_HAWF_ERROR(load_config(path), K::Config, path + ":2: unknown key \"notify\"");
 }
 
 TEST_F(ConfigTest, BlockListAndScalarOptions) {
@@ -171,7 +251,17 @@ TEST(ShippedConfig, ParsesToTheBuiltInDefaults) {
     EXPECT_EQ(shipped.default_options, defaults.default_options);
     EXPECT_EQ(shipped.limits.max_param_bytes, defaults.limits.max_param_bytes);
     EXPECT_EQ(shipped.limits.max_comment_bytes, defaults.limits.max_comment_bytes);
+    EXPECT_EQ(shipped.limits.max_options, defaults.limits.max_options);
+    EXPECT_EQ(shipped.limits.max_params, defaults.limits.max_params);
+    EXPECT_EQ(shipped.limits.max_checkpoints, defaults.limits.max_checkpoints);
+    EXPECT_EQ(shipped.limits.max_record_bytes, defaults.limits.max_record_bytes);
+    EXPECT_EQ(shipped.limits.max_events, defaults.limits.max_events);
     EXPECT_EQ(shipped.poll_interval_s, defaults.poll_interval_s);
+    // And it writes every limit out, so an admin sees what can be set.
+    const std::string text = test::read_text(HAWF_SOURCE_DIR "/etc/hawf.yaml");
+    for (const char* key : {"limits:", "  max_param_bytes:", "  max_comment_bytes:", "  max_options:", "  max_params:",
+                            "  max_checkpoints:", "  max_record_bytes:", "  max_events:"})
+        EXPECT_NE(text.find(std::string("\n") + key), std::string::npos) << key;
 }
 
 TEST_F(ConfigTest, PathFromEnvironment) {

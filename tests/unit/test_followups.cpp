@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <ctime>
 
 #include <gmock/gmock.h>
@@ -21,6 +22,7 @@ namespace {
 using K = ErrorKind;
 using test::FakeSlurm;
 using test::TempDir;
+using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using Argv = std::vector<std::string>;
@@ -81,6 +83,18 @@ protected:
     Actor plugin_{user_name(geteuid()), geteuid(), "plugin", "node1"};
     Actor cli_{user_name(geteuid()), geteuid(), "cli", "login1"};
     Limits limits_;
+    Patience quick_{std::chrono::milliseconds(2000), std::chrono::milliseconds(20)};
+
+    // What squeue prints of one of my jobs (Slurm::job's format).
+    std::string squeue_line(const std::string& state, unsigned long priority, std::int64_t eligible,
+                            const std::string& reason) const {
+        return std::to_string(me_) + "|" + state + "|" + std::to_string(priority) + "|" +
+               (eligible ? std::to_string(eligible) : "N/A") + "|" + reason + "\n";
+    }
+    static Argv squeue_argv(const std::string& job) {
+        return {"squeue", "--noheader", "--states=all", "--jobs=" + job,
+                "--Format=UserId:0|,State:0|,PriorityLong:0|,EligibleTime:0|,Reason:0"};
+    }
 };
 
 // ---------------------------------------------------------------- sync_followups
@@ -211,6 +225,7 @@ TEST_F(FollowUpsTest, FailedReleaseCarriesTheError) {
     const Checkpoint c = decided(spec("100:eval"), "approve");
     fake_.fail("release.101", "scontrol: error: Job has already finished\n");
     fake_.fail("cancel.102", "scancel: error: Access/permission denied\n");
+    fake_.set_output("squeue.102", squeue_line("PENDING", 0, 0, "JobHeldUser"));  // still there: refused
     const auto changes = sync_followups(slurm_, c);
     ASSERT_EQ(changes.size(), 3u);
     EXPECT_EQ(changes[0].action, "released");
@@ -230,6 +245,159 @@ TEST_F(FollowUpsTest, FailedBeginTimeUpdateDoesNotRelease) {
     EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scancel", "101"},
                                                 {"scontrol", "update", "JobId=102", "StartTime=now"},
                                                 {"scancel", "103"}}));
+}
+
+// ---------------------------------------------------------------- when Slurm does not answer
+
+// What scontrol release/hold/update (22.05) print when slurmctld does not answer
+// within MessageTimeout (it was paused); scancel and squeue say "Socket timed out".
+const std::string kTimedOut = "Unexpected message received for job 101\nslurm_suspend error: Unexpected message received\n";
+
+TEST_F(FollowUpsTest, ReleaseThatTimedOutButHappenedIsReleased) {
+    const Checkpoint c = decided(spec("100:eval"), "approve");
+    fake_.fail("release.101", kTimedOut);  // every time: it is squeue that tells
+    fake_.set_output("squeue.101", squeue_line("PENDING", 4294901759u, 0, "Dependency"));
+    const auto changes = sync_followups(slurm_, c, "", quick_);
+    ASSERT_EQ(changes.size(), 3u);
+    EXPECT_TRUE(same_change(changes[0], "101", "released")) << changes[0].error;
+    EXPECT_FALSE(changes[0].unsure);
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scontrol", "release", "101"},
+                                                squeue_argv("101"),
+                                                {"scancel", "102"},
+                                                {"scontrol", "release", "103"}}));
+}
+
+TEST_F(FollowUpsTest, NoAnswerAtAllSaysItCannotTellAfterABoundedWait) {
+    const Checkpoint c = decided(spec("100:eval"), "approve");
+    fake_.fail("release.101", kTimedOut);
+    fake_.fail("squeue.101", "slurm_load_jobs error: Socket timed out on send/recv operation\n");
+    const auto start = std::chrono::steady_clock::now();
+    const auto changes = sync_followups(slurm_, c, "", Patience{std::chrono::milliseconds(400), std::chrono::milliseconds(50)});
+    const auto took = std::chrono::steady_clock::now() - start;
+    ASSERT_EQ(changes.size(), 3u);
+    EXPECT_EQ(changes[0].action, "released");
+    EXPECT_TRUE(changes[0].unsure);
+    EXPECT_EQ(changes[0].error, "Slurm did not answer: follow-up 101 may or may not be released (check squeue --jobs=101)");
+    EXPECT_TRUE(same_change(changes[2], "103", "released"));
+    EXPECT_LT(took, std::chrono::seconds(3));
+    // It kept asking with growing pauses, and never sent a request it could not see fail.
+    const auto calls = fake_.calls();
+    const auto asked = std::count(calls.begin(), calls.end(), squeue_argv("101"));
+    EXPECT_GE(asked, 3);
+    EXPECT_LE(asked, 5);
+    EXPECT_EQ(std::count(calls.begin(), calls.end(), Argv{"scontrol", "release", "101"}), 1);
+}
+
+TEST_F(FollowUpsTest, WhenSlurmAnswersAgainALostReleaseIsSentAgain) {
+    const Checkpoint c = decided(spec("100:eval"), "approve");
+    // Every way Slurm's commands (or run_command's own limit) say there was no answer.
+    for (const std::string& no_answer :
+         {kTimedOut, std::string("scontrol: error: Socket timed out on send/recv operation\n"),
+          std::string("slurm_update error: Unable to contact slurm controller (connect failure)\n"),
+          std::string("scontrol: error: Zero Bytes were transmitted or received\n"),
+          std::string("scontrol release 101: no answer within 60 s\n")}) {
+        fake_.clear_calls();
+        fake_.fail("release.101", no_answer, 1);
+        fake_.fail("squeue.101", "slurm_load_jobs error: Socket timed out on send/recv operation\n", 1);
+        fake_.set_output("squeue.101", squeue_line("PENDING", 0, 0, "JobHeldUser"));  // then: still held
+        const auto changes = sync_followups(slurm_, c, "", quick_);
+        EXPECT_TRUE(same_change(changes[0], "101", "released")) << no_answer << changes[0].error;
+        EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scontrol", "release", "101"},
+                                                    squeue_argv("101"),
+                                                    squeue_argv("101"),
+                                                    {"scontrol", "release", "101"},
+                                                    {"scancel", "102"},
+                                                    {"scontrol", "release", "103"}}))
+            << no_answer;
+    }
+}
+
+TEST_F(FollowUpsTest, ARefusalStaysARefusalAfterOneLook) {
+    const Checkpoint c = decided(spec("100:eval"), "approve");
+    fake_.fail("release.101", "scontrol: error: Access/permission denied\n");
+    fake_.set_output("squeue.101", squeue_line("PENDING", 0, 0, "JobHeldUser"));
+    const auto changes = sync_followups(slurm_, c, "", quick_);
+    EXPECT_EQ(changes[0].action, "released");
+    EXPECT_FALSE(changes[0].unsure);
+    EXPECT_THAT(changes[0].error, EndsWith("/scontrol release 101: scontrol: error: Access/permission denied"));
+    EXPECT_EQ(fake_.calls()[1], squeue_argv("101"));
+    EXPECT_EQ(fake_.calls()[2], (Argv{"scancel", "102"}));  // not sent again
+    // Slurm refusing to answer the question too leaves the refusal as it was.
+    fake_.fail("squeue.101", "slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n");
+    EXPECT_THAT(sync_followups(slurm_, c, "", quick_)[0].error,
+                EndsWith("/scontrol release 101: scontrol: error: Access/permission denied"));
+}
+
+TEST_F(FollowUpsTest, ARefusedReleaseOfAJobThatRunsIsReleased) {
+    const Checkpoint c = decided(spec("100:eval"), "approve");
+    fake_.fail("release.101", "scontrol: error: Job is no longer pending execution for job 101\n");
+    fake_.set_output("squeue.101", squeue_line("RUNNING", 4294901759u, 0, "None"));
+    EXPECT_TRUE(same_change(sync_followups(slurm_, c, "", quick_)[0], "101", "released"));
+    fake_.set_output("squeue.101", squeue_line("CANCELLED", 4294901759u, 0, "None"));
+    EXPECT_THAT(sync_followups(slurm_, c, "", quick_)[0].error, HasSubstr("no longer pending"));
+}
+
+TEST_F(FollowUpsTest, CancelThatTimedOutIsCheckedToo) {
+    const Checkpoint c = decided(spec("100:eval"), "approve");
+    fake_.fail("cancel.102", "scancel: error: Kill job error on job id 102: Socket timed out on send/recv operation\n");
+    fake_.set_output("squeue.102", squeue_line("CANCELLED", 0, 0, "None"));
+    EXPECT_TRUE(same_change(sync_followups(slurm_, c, "", quick_)[1], "102", "cancelled"));
+    fake_.set_output("squeue.102", squeue_line("COMPLETING", 0, 0, "None"));
+    EXPECT_TRUE(same_change(sync_followups(slurm_, c, "", quick_)[1], "102", "cancelled"));
+    fake_.set_output("squeue.102", squeue_line("COMPLETED", 0, 0, "None"));
+    EXPECT_TRUE(same_change(sync_followups(slurm_, c, "", quick_)[1], "102", "already ended"));
+    unlink(fake_.state("squeue.102").c_str());  // Slurm no longer knows it
+    EXPECT_TRUE(same_change(sync_followups(slurm_, c, "", quick_)[1], "102", "already ended"));
+}
+
+TEST_F(FollowUpsTest, HoldThatTimedOutIsCheckedToo) {
+    const CheckpointSpec s = spec("100:eval");
+    decided(s, "approve");
+    const Checkpoint c = revoke(spool_, me_, s.id, cli_);
+    fake_.fail("hold.101", kTimedOut);
+    fake_.set_output("squeue.101", squeue_line("PENDING", 0, 0, "JobHeldUser"));
+    const auto changes = sync_followups(slurm_, c, "", quick_);
+    EXPECT_TRUE(same_change(changes[0], "101", "held")) << changes[0].error;
+    EXPECT_TRUE(same_change(changes[1], "102", "held"));
+}
+
+TEST_F(FollowUpsTest, ADeadlineReleaseIsDoneOnlyOnceTheBeginTimeIsNow) {
+    const Checkpoint c = decided(spec("100:eval", 3600), "retry");
+    // Released at the deadline already: not held, but eligible only in an hour.
+    fake_.fail("update.103", kTimedOut, 1);
+    fake_.set_output("squeue.103", squeue_line("PENDING", 4294901759u, c.deadline(), "BeginTime"));
+    const auto changes = sync_followups(slurm_, c, "", quick_);
+    EXPECT_TRUE(same_change(changes[2], "103", "released")) << changes[2].error;
+    const auto calls = fake_.calls();
+    ASSERT_GE(calls.size(), 4u);
+    EXPECT_EQ(std::vector<Argv>(calls.end() - 4, calls.end()),
+              (std::vector<Argv>{{"scontrol", "update", "JobId=103", "StartTime=now"},
+                                 squeue_argv("103"),
+                                 {"scontrol", "update", "JobId=103", "StartTime=now"},
+                                 {"scontrol", "release", "103"}}));
+    // Eligible now: the update did happen.
+    fake_.clear_calls();
+    fake_.fail("update.103", kTimedOut, 1);
+    fake_.set_output("squeue.103", squeue_line("PENDING", 4294901759u, std::time(nullptr), "None"));
+    EXPECT_TRUE(same_change(sync_followups(slurm_, c, "", quick_)[2], "103", "released"));
+    EXPECT_EQ(fake_.calls().back(), squeue_argv("103"));
+}
+
+TEST_F(FollowUpsTest, ScheduleDeadlineThatTimedOutIsChecked) {
+    const Checkpoint c = pending_with_followups(spec("100:eval", 600));
+    const std::string at = format_local_time(c.deadline());
+    fake_.fail("release.101", kTimedOut);
+    fake_.set_output("squeue.101", squeue_line("PENDING", 4294901759u, c.deadline(), "Dependency"));
+    fake_.fail("release.102", kTimedOut);
+    fake_.set_output("squeue.102", squeue_line("PENDING", 0, c.deadline(), "JobHeldUser"));  // not released
+    fake_.fail("squeue.102", "slurm_load_jobs error: Socket timed out on send/recv operation\n", 1);
+    const auto changes = schedule_deadline(slurm_, c, "", quick_);
+    ASSERT_EQ(changes.size(), 3u);
+    EXPECT_TRUE(same_change(changes[0], "101", "eligible at " + at)) << changes[0].error;
+    EXPECT_TRUE(changes[1].unsure);  // answers, but the release never goes through
+    EXPECT_EQ(changes[1].error, "Slurm did not answer: follow-up 102 may or may not be eligible at " + at +
+                                    " (check squeue --jobs=102)");
+    EXPECT_TRUE(same_change(changes[2], "103", "eligible at " + at));
 }
 
 // ---------------------------------------------------------------- schedule_deadline

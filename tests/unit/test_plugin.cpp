@@ -293,6 +293,159 @@ TEST_F(SubmitTest, SrunWithAnotherCheckpointThanTheBatchJobIsMarked) {
     EXPECT_EQ(submit_post_opt(host, r, conf_), 0);
 }
 
+// ---------------------------------------------------------------- --hawf-then snapshot
+
+// A snapshot reference: 32 lowercase hex digits, '/', the file name.
+::testing::Matcher<const std::string&> snapshot_ref(const std::string& name) {
+    return ::testing::MatchesRegex("[0-9a-f]{32}/" + name);
+}
+
+mode_t mode_of(const std::string& path) {
+    struct stat st;
+    return lstat(path.c_str(), &st) == 0 ? st.st_mode & 07777 : 0;
+}
+
+// The current directory for the lifetime of the object (sbatch reads a relative
+// script from its current directory).
+class ChangeDir {
+public:
+    explicit ChangeDir(const std::string& dir) : old_(getcwd(nullptr, 0)) {
+        if (chdir(dir.c_str()) != 0) throw std::runtime_error("cannot chdir to " + dir);
+    }
+    ~ChangeDir() {
+        if (chdir(old_) != 0) std::abort();
+        std::free(old_);
+    }
+    ChangeDir(const ChangeDir&) = delete;
+    ChangeDir& operator=(const ChangeDir&) = delete;
+
+private:
+    char* old_;
+};
+
+TEST_F(SubmitTest, SbatchCopiesTheThenScriptIntoTheSpoolAtSubmission) {
+    write_text(dir_ / "next.sh", "#!/bin/sh\necho original\n", 0755);
+    NiceMock<MockHost> host;
+    ON_CALL(host, client()).WillByDefault(Return(Client::Sbatch));
+    std::string ref;
+    EXPECT_CALL(host, setenv(then_script_env, snapshot_ref("next\\.sh"))).WillOnce(SaveArg<1>(&ref));
+    EXPECT_CALL(host, setenv(step_marker_env, _)).Times(0);
+    EXPECT_CALL(host, error(_)).Times(0);
+    const Request r = request({{Opt::Checkpoint, "eval"}, {Opt::Then, "next.sh:approve"}});
+    {
+        ChangeDir in(dir_.path());
+        EXPECT_EQ(submit_post_opt(host, r, conf_), 0);
+    }
+    EXPECT_STREQ(then_script_env, "HAWF_THEN_SCRIPT");
+    write_text(dir_ / "next.sh", "#!/bin/sh\necho replaced\n", 0755);  // too late: the copy is taken
+
+    const std::string copy = Spool(spool_.path()).script_path(getuid(), ref);
+    EXPECT_EQ(copy, spool_.path() + "/" + std::to_string(getuid()) + "/scripts/" + ref);
+    EXPECT_EQ(test::read_text(copy), "#!/bin/sh\necho original\n");
+    // Private like the rest of the user's tree, whatever the umask or the original's mode.
+    EXPECT_EQ(mode_of(copy), 0600u);
+    EXPECT_EQ(mode_of(copy.substr(0, copy.rfind('/'))), 0700u);
+    EXPECT_EQ(mode_of(spool_ / (std::to_string(getuid()) + "/scripts")), 0700u);
+}
+
+TEST_F(SubmitTest, EverySubmissionGetsItsOwnCopy) {
+    write_text(dir_ / "next.sh", "#!/bin/sh\n", 0644);
+    std::vector<std::string> refs;
+    for (int i = 0; i < 2; ++i) {
+        NiceMock<MockHost> host;
+        ON_CALL(host, client()).WillByDefault(Return(Client::Sbatch));
+        std::string ref;
+        EXPECT_CALL(host, setenv(then_script_env, _)).WillOnce(SaveArg<1>(&ref));
+        EXPECT_EQ(submit_post_opt(host, request({{Opt::Checkpoint, "eval"}, {Opt::Then, (dir_ / "next.sh").c_str()}}),
+                                  conf_), 0);
+        refs.push_back(ref);
+    }
+    EXPECT_NE(refs[0], refs[1]);
+}
+
+TEST_F(SubmitTest, ThenScriptWithoutAValidNameIsCopiedAsScript) {
+    write_text(dir_ / "-my job", "#!/bin/sh\n", 0644);
+    NiceMock<MockHost> host;
+    ON_CALL(host, client()).WillByDefault(Return(Client::Sbatch));
+    EXPECT_CALL(host, setenv(then_script_env, snapshot_ref("script"))).Times(1);
+    EXPECT_CALL(host, error(_)).Times(0);
+    EXPECT_EQ(submit_post_opt(host, request({{Opt::Checkpoint, "eval"}, {Opt::Then, (dir_ / "-my job").c_str()}}),
+                              conf_), 0);
+}
+
+TEST_F(SubmitTest, SrunStepCopiesItsThenScriptAndIsMarked) {
+    write_text(dir_ / "next.sh", "#!/bin/sh\n", 0644);
+    NiceMock<MockHost> host;
+    as_srun(host, "4242");
+    EXPECT_CALL(host, setenv(then_script_env, snapshot_ref("next\\.sh"))).Times(1);
+    EXPECT_CALL(host, setenv(step_marker_env, "eval")).Times(1);
+    EXPECT_CALL(host, error(_)).Times(0);
+    EXPECT_EQ(submit_post_opt(host, request({{Opt::Checkpoint, "eval"}, {Opt::Then, (dir_ / "next.sh").c_str()}}),
+                              conf_), 0);
+}
+
+TEST_F(SubmitTest, SrunInheritingTheBatchCheckpointCopiesNothing) {
+    NiceMock<MockHost> host;  // the script need not even exist here: the batch job copied it
+    as_srun(host, "4242", "4242:eval");
+    EXPECT_CALL(host, setenv(_, _)).Times(0);
+    EXPECT_CALL(host, error(_)).Times(0);
+    EXPECT_EQ(submit_post_opt(host, request({{Opt::Checkpoint, "eval"}, {Opt::Then, "gone.sh"}}), conf_), 0);
+    EXPECT_TRUE(Spool(spool_.path()).owners().empty());
+}
+
+TEST_F(SubmitTest, UnreadableThenScriptIsRefusedWithOneLine) {
+    ASSERT_EQ(mkdir((dir_ / "adir").c_str(), 0755), 0);
+    ASSERT_EQ(mkfifo((dir_ / "fifo").c_str(), 0644), 0);
+    {  // one byte over Slurm's default max_script_size
+        std::string big = "#!/bin/sh\n";
+        big.resize(max_then_script_bytes + 1, '#');
+        write_text(dir_ / "big.sh", big);
+    }
+    write_text(dir_ / "exact.sh", std::string(max_then_script_bytes, '#'));
+    const std::pair<std::string, std::string> cases[] = {
+        {dir_ / "nosuch.sh", "No such file or directory"},
+        {dir_ / "adir", "not a regular file"},
+        {dir_ / "fifo", "not a regular file"},  // and does not hang
+        {dir_ / "big.sh", "larger than 4 MiB"},
+    };
+    for (const auto& [script, why] : cases) {
+        NiceMock<MockHost> host;
+        ON_CALL(host, client()).WillByDefault(Return(Client::Sbatch));
+        EXPECT_CALL(host, setenv(_, _)).Times(0);
+        std::string line;
+        EXPECT_CALL(host, error(_)).WillOnce(SaveArg<0>(&line));
+        EXPECT_EQ(submit_post_opt(host, request({{Opt::Checkpoint, "eval"}, {Opt::Then, script.c_str()}}), conf_), -1);
+        EXPECT_TRUE(one_line(line)) << line;
+        EXPECT_THAT(line, StartsWith("hawf: --hawf-then: "));
+        EXPECT_THAT(line, HasSubstr(script.substr(script.rfind('/') + 1)));
+        EXPECT_THAT(line, HasSubstr(why));
+    }
+    NiceMock<MockHost> host;
+    ON_CALL(host, client()).WillByDefault(Return(Client::Sbatch));
+    EXPECT_CALL(host, setenv(then_script_env, snapshot_ref("exact\\.sh"))).Times(1);
+    EXPECT_EQ(submit_post_opt(host, request({{Opt::Checkpoint, "eval"}, {Opt::Then, (dir_ / "exact.sh").c_str()}}),
+                              conf_), 0);
+}
+
+TEST_F(SubmitTest, SnapshotReferencesAreCheckedStrictly) {
+    const Spool spool(spool_.path());
+    const std::string ref = spool.save_script(getuid(), "next.sh", "#!/bin/sh\n");
+    const std::string token = ref.substr(0, 32);
+    EXPECT_EQ(spool.script_path(getuid(), ref), spool_.path() + "/" + std::to_string(getuid()) + "/scripts/" + ref);
+    const std::vector<std::string> bad_refs = {"", "next.sh", token, token + "/", token + "/..",
+                                               token + "/../" + token + "/next.sh", "../../../etc/passwd",
+                                               "/etc/passwd", token + "/next.sh/x", token.substr(1) + "/next.sh",
+                                               token + "0/next.sh", "ABCDEF" + token.substr(6) + "/next.sh",
+                                               token + "/next.sh\n"};
+    for (const std::string& bad : bad_refs)
+        EXPECT_HAWF_ERROR(spool.script_path(getuid(), bad), ErrorKind::Usage, "invalid script snapshot");
+    const std::string other = std::string(32, 'a') + "/next.sh";
+    EXPECT_HAWF_ERROR(spool.script_path(getuid(), other), ErrorKind::NotFound, "no script snapshot");
+    EXPECT_HAWF_ERROR(spool.script_path(getuid(), token + "/other.sh"), ErrorKind::NotFound, "no script snapshot");
+    EXPECT_HAWF_ERROR(spool.script_path(getuid() + 1, ref), ErrorKind::NotFound, "no script snapshot");
+    EXPECT_HAWF_ERROR(spool.save_script(getuid(), "../x", ""), ErrorKind::Usage, "script name");
+}
+
 // ================================================================ run_as_user (root only)
 
 constexpr uid_t nobody = 65534;
@@ -758,6 +911,21 @@ protected:
             "HAWF_CHECKPOINT=4242:other",
             "HAWF_STEP_CHECKPOINT=eval",
         }));
+        snapshot_ = take_snapshot("next.sbatch", "#!/bin/sh\necho snapshot\n");
+        ASSERT_FALSE(HasFailure());
+        ON_CALL(host_, getenv(then_script_env)).WillByDefault(Return(snapshot_));
+    }
+
+    // What the submit side does as the job user: copies CONTENT as NAME into the
+    // spool; returns the reference the job's environment carries.
+    std::string take_snapshot(const std::string& name, const std::string& content) const {
+        const Outcome out =
+            run_as_user(user_, [&] { return Spool(spool_root_).save_script(nobody, name, content); });
+        EXPECT_TRUE(out.ok) << out.text;
+        return out.text;
+    }
+    std::string snapshot_path(const std::string& ref) const {
+        return spool_root_ + "/" + std::to_string(nobody) + "/scripts/" + ref;
     }
 
     CheckpointSpec spec() const {
@@ -816,6 +984,7 @@ protected:
     test::FakeSlurm fake_;
     test::PathPrepend path_{fake_.bindir()};
     std::string submit_dir_;
+    std::string snapshot_;  // HAWF_THEN_SCRIPT of the job
 };
 
 TEST_F(FollowUpStepTest, DeliversTheDecision) {
@@ -904,10 +1073,11 @@ TEST_F(FollowUpStepTest, ThenSubmitsAHeldFollowUpOnNodeZero) {
     side.user_init(host_, then_request("next.sbatch:approve"));
     EXPECT_EQ(side.task_init(host_), 0);
 
+    // sbatch reads the copy taken at submission; the follow-up records the script as given.
     const std::string script = submit_dir_ + "/next.sbatch";
-    EXPECT_EQ(fake_.calls(),
-              (std::vector<std::vector<std::string>>{{"sbatch", "--parsable", "--hold", "--dependency=afterok:4242",
-                                                      "--kill-on-invalid-dep=yes", "--hawf-after=4242:eval", script}}));
+    EXPECT_EQ(fake_.calls(), (std::vector<std::vector<std::string>>{
+                                 {"sbatch", "--parsable", "--hold", "--dependency=afterok:4242",
+                                  "--kill-on-invalid-dep=yes", "--hawf-after=4242:eval", snapshot_path(snapshot_)}}));
     EXPECT_EQ(fake_.sbatch_cwd(), submit_dir_);
     const std::vector<std::string> env = fake_.sbatch_env();
     for (const char* kept : {"FOO=bar baz", "EMPTY=", "HOME=/nonexistent", "SLURM_CONF=/etc/slurm/slurm.conf",
@@ -949,15 +1119,17 @@ TEST_F(FollowUpStepTest, ThenSubmitsAHeldFollowUpOnNodeZero) {
     EXPECT_EQ(fake_.calls().size(), 1u);  // no timeout: nothing to schedule
 }
 
-TEST_F(FollowUpStepTest, AbsoluteThenScriptIsUsedAsIs) {
+TEST_F(FollowUpStepTest, AbsoluteThenScriptIsRecordedAsGiven) {
     EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
     StepSide side(conf_);
     side.user_init(host_, then_request("/opt/jobs/next.sbatch"));
     EXPECT_EQ(side.task_init(host_), 0);
     const auto calls = fake_.calls();
     ASSERT_EQ(calls.size(), 1u);
-    EXPECT_EQ(calls[0].back(), "/opt/jobs/next.sbatch");
-    EXPECT_TRUE(load("4242:eval").followups[0].on.empty());
+    EXPECT_EQ(calls[0].back(), snapshot_path(snapshot_));
+    const Checkpoint c = load("4242:eval");
+    EXPECT_EQ(c.followups[0].script, "/opt/jobs/next.sbatch");
+    EXPECT_TRUE(c.followups[0].on.empty());
 }
 
 TEST_F(FollowUpStepTest, OtherNodesDoNotSubmit) {
@@ -975,6 +1147,156 @@ TEST_F(FollowUpStepTest, OtherNodesDoNotSubmit) {
     EXPECT_TRUE(c.followups.empty());
 }
 
+// A Host for the submit side run as the job user in a forked child, where gmock
+// expectations do not reach: it keeps what is set and shown.
+class RecordingHost : public Host {
+public:
+    explicit RecordingHost(Client client) : client_(client) {}
+    Where where() const override { return Where::Submit; }
+    Client client() const override { return client_; }
+    StepIds step() const override { return {}; }
+    std::uint32_t node_id() const override { return 0; }
+    std::uint32_t node_count() const override { return 0; }
+    JobUser user() const override { return {}; }
+    int task_exit_status() const override { return 0; }
+    std::vector<std::string> job_env() const override { return {}; }
+    std::optional<std::string> getenv(const std::string& name) const override {
+        const auto it = env.find(name);
+        return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
+    }
+    void setenv(const std::string& name, const std::string& value) override { env[name] = value; }
+    void error(const std::string& line) override { errors.push_back(line); }
+
+    std::map<std::string, std::string> env;
+    std::vector<std::string> errors;
+
+private:
+    Client client_;
+};
+
+// sbatch --hawf-then=next.sbatch in the submit directory, as the user; the script is
+// then replaced before the job starts: the follow-up is the script as submitted.
+TEST_F(FollowUpStepTest, FollowUpRunsTheScriptAsItWasAtSubmission) {
+    const std::string original = "#!/bin/sh\necho as submitted\n";
+    write_text(submit_dir_ + "/next.sbatch", original, 0644);
+    const Outcome submitted = run_as_user(user_, [&] {
+        if (chdir(submit_dir_.c_str()) != 0) throw std::runtime_error("chdir");
+        RecordingHost sbatch(Client::Sbatch);
+        const int rc = submit_post_opt(sbatch, then_request("next.sbatch:approve"), conf_);
+        return nlohmann::json{{"rc", rc}, {"env", sbatch.env}, {"errors", sbatch.errors}}.dump();
+    });
+    ASSERT_TRUE(submitted.ok) << submitted.text;
+    const nlohmann::json answer = nlohmann::json::parse(submitted.text);
+    ASSERT_EQ(answer["rc"], 0) << answer.dump();
+    EXPECT_TRUE(answer["errors"].empty());
+    ASSERT_EQ(answer["env"].size(), 1u) << answer.dump();  // no step marker for sbatch
+    const std::string ref = answer["env"][then_script_env];
+
+    write_text(submit_dir_ + "/next.sbatch", "#!/bin/sh\necho planted later\n", 0644);
+    ON_CALL(host_, getenv(then_script_env)).WillByDefault(Return(ref));
+    EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
+    EXPECT_CALL(host_, error(_)).Times(0);
+    StepSide side(conf_);
+    side.user_init(host_, then_request("next.sbatch:approve"));
+    EXPECT_EQ(side.task_init(host_), 0);
+
+    const auto calls = fake_.calls();
+    ASSERT_EQ(calls.size(), 1u);
+    EXPECT_EQ(calls[0].back(), snapshot_path(ref));
+    EXPECT_EQ(test::read_text(calls[0].back()), original);
+    EXPECT_EQ(fake_.sbatch_cwd(), submit_dir_);  // still runs in the submit directory
+    const Checkpoint c = load("4242:eval");
+    ASSERT_EQ(c.followups.size(), 1u);
+    EXPECT_EQ(c.followups[0].script, submit_dir_ + "/next.sbatch");
+}
+
+// Fail closed: without the copy the plugin does not fall back to the submit directory.
+TEST_F(FollowUpStepTest, MissingSnapshotFailsTheJobWithOneLine) {
+    write_text(submit_dir_ + "/next.sbatch", "#!/bin/sh\n", 0644);
+    for (const std::optional<std::string>& missing : {std::optional<std::string>(), std::optional<std::string>("")}) {
+        ON_CALL(host_, getenv(then_script_env)).WillByDefault(Return(missing));
+        EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
+        std::string line;
+        EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
+        StepSide side(conf_);
+        side.user_init(host_, then_request("next.sbatch"));
+        EXPECT_EQ(side.task_init(host_), -1);
+        EXPECT_TRUE(one_line(line)) << line;
+        EXPECT_THAT(line, StartsWith("hawf: cannot submit the --hawf-then follow-up: the copy of \"next.sbatch\" "
+                                     "taken at submission did not reach this job"));
+        EXPECT_THAT(line, HasSubstr("HAWF_THEN_SCRIPT"));
+        EXPECT_THAT(line, HasSubstr("--export"));
+        EXPECT_TRUE(fake_.calls().empty());
+        side.exit(host_);
+        EXPECT_EQ(load("4242:eval").state, State::Failed);
+        testing::Mock::VerifyAndClearExpectations(&host_);
+    }
+}
+
+TEST_F(FollowUpStepTest, SnapshotReferenceOutsideTheSnapshotsIsRefused) {
+    // A copy the user could point at: only "<token>/<name>" under scripts/ is accepted.
+    write_text(base_ / "elsewhere.sbatch", "#!/bin/sh\n", 0644);
+    const std::string token = snapshot_.substr(0, 32);
+    const std::string refs[] = {"../../../elsewhere.sbatch", token + "/../../../../elsewhere.sbatch",
+                                base_ / "elsewhere.sbatch", token + "/..", token,
+                                token + "/next.sbatch/../../" + token + "/next.sbatch"};
+    EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
+    for (const auto& ref : refs) {
+        ON_CALL(host_, getenv(then_script_env)).WillByDefault(Return(ref));
+        std::string line;
+        EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
+        StepSide side(conf_);
+        side.user_init(host_, then_request("next.sbatch"));
+        EXPECT_EQ(side.task_init(host_), -1) << ref;
+        EXPECT_TRUE(one_line(line)) << line;
+        EXPECT_THAT(line, StartsWith("hawf: cannot submit the --hawf-then follow-up: invalid script snapshot "));
+        EXPECT_THAT(line, HasSubstr("32 lowercase hex digits"));
+        testing::Mock::VerifyAndClearExpectations(&host_);
+    }
+    EXPECT_TRUE(fake_.calls().empty());
+}
+
+TEST_F(FollowUpStepTest, SnapshotThatIsNotTheUsersOwnFileIsRefused) {
+    const std::string user_tree = spool_root_ + "/" + std::to_string(nobody);
+    write_text(base_ / "target.sbatch", "#!/bin/sh\n", 0644);
+    const std::string linked = take_snapshot("linked.sbatch", "#!/bin/sh\n");
+    const std::string linked_dir = take_snapshot("next.sbatch", "#!/bin/sh\n");
+    const std::string foreign = take_snapshot("foreign.sbatch", "#!/bin/sh\n");
+    const Outcome planted = run_as_user(user_, [&] {
+        // The user's own tree, so only the user (or root) can do this.
+        const std::string file = snapshot_path(linked);
+        if (unlink(file.c_str()) != 0 || symlink((base_ / "target.sbatch").c_str(), file.c_str()) != 0)
+            throw std::runtime_error("cannot plant the symlink");
+        const std::string dir = snapshot_path(linked_dir.substr(0, 32));
+        if (unlink((dir + "/next.sbatch").c_str()) != 0 || rmdir(dir.c_str()) != 0 ||
+            symlink(snapshot_path(snapshot_.substr(0, 32)).c_str(), dir.c_str()) != 0)
+            throw std::runtime_error("cannot plant the directory symlink");
+        return std::string();
+    });
+    ASSERT_TRUE(planted.ok) << planted.text;
+    ASSERT_EQ(chown(snapshot_path(foreign).c_str(), 0, 0), 0);
+    const std::pair<std::string, std::string> cases[] = {
+        {linked, "is a symbolic link"},
+        {linked_dir, "is a symbolic link"},
+        {foreign, "owned by uid 0"},
+    };
+    EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
+    for (const auto& [ref, why] : cases) {
+        ON_CALL(host_, getenv(then_script_env)).WillByDefault(Return(ref));
+        std::string line;
+        EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
+        StepSide side(conf_);
+        side.user_init(host_, then_request("next.sbatch"));
+        EXPECT_EQ(side.task_init(host_), -1) << ref;
+        EXPECT_TRUE(one_line(line)) << line;
+        EXPECT_THAT(line, StartsWith("hawf: cannot submit the --hawf-then follow-up: refusing " + user_tree +
+                                     "/scripts/"));
+        EXPECT_THAT(line, HasSubstr(why));
+        testing::Mock::VerifyAndClearExpectations(&host_);
+    }
+    EXPECT_TRUE(fake_.calls().empty());
+}
+
 // The step fails (its tasks never start) and still ends its checkpoint.
 TEST_F(FollowUpStepTest, RefusedSubmissionFailsTheStepAndEndsTheCheckpoint) {
     fake_.fail("sbatch", "sbatch: error: Batch job submission failed: Invalid account or account/partition combination\n");
@@ -986,8 +1308,8 @@ TEST_F(FollowUpStepTest, RefusedSubmissionFailsTheStepAndEndsTheCheckpoint) {
     side.user_init(host_, then_request("next.sbatch"));
     EXPECT_EQ(side.task_init(host_), -1);
     EXPECT_TRUE(one_line(line)) << line;
-    EXPECT_THAT(line, StartsWith("hawf: cannot submit the --hawf-then follow-up: sbatch " + submit_dir_ +
-                                 "/next.sbatch: sbatch: error: Batch job submission failed: Invalid account"));
+    EXPECT_THAT(line, StartsWith("hawf: cannot submit the --hawf-then follow-up: sbatch " + snapshot_path(snapshot_) +
+                                 ": sbatch: error: Batch job submission failed: Invalid account"));
     EXPECT_EQ(load("4242:eval").state, State::Running);
     EXPECT_TRUE(load("4242:eval").followups.empty());
     side.exit(host_);

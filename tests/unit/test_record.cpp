@@ -11,6 +11,7 @@ namespace {
 
 using K = ErrorKind;
 using nlohmann::json;
+using Strings = std::vector<std::string>;
 
 CheckpointSpec make_spec() {
     CheckpointSpec spec;
@@ -183,6 +184,140 @@ TEST(RecordJson, SpecIsRevalidatedWhenRead) {
     EXPECT_HAWF_ERROR(event_from_json(with([](json& s) { s["scope"] = "cluster"; })), K::Untrusted, "scope");
 }
 
+// What the command line refuses must be refused when read back from disk too
+// (issue 8, defect 6): nlohmann's get<> reads 3.7 as 3, true as 1 and -1 as 4294967295.
+TEST(RecordJson, IntegersMustBeJsonIntegersInRange) {
+    auto edited = [](Event ev, const std::function<void(json&)>& edit) {
+        json j = to_json(ev);
+        edit(j);
+        return j;
+    };
+    const Event pending = make_event(2, EventType::Pending);
+    const std::vector<std::pair<json, std::string>> bad_seq = {
+        {3.7, "\"seq\" has the wrong type"}, {true, "\"seq\" has the wrong type"}, {"3", "\"seq\" has the wrong type"},
+        {0, "\"seq\" is 0"}, {-1, "\"seq\" is -1"}};
+    for (const auto& [value, needle] : bad_seq)
+        EXPECT_HAWF_ERROR(event_from_json(edited(pending, [&](json& j) { j["seq"] = value; })), K::Untrusted, needle);
+    for (const json& value : {json(-1), json(4294967295u), json(1e3), json(false), json(-4294967296LL)})
+        EXPECT_HAWF_ERROR(event_from_json(edited(pending, [&](json& j) { j["by_uid"] = value; })), K::Untrusted,
+                          "\"by_uid\"");
+    EXPECT_EQ(event_from_json(edited(pending, [](json& j) { j["by_uid"] = 4294967294u; })).by_uid, 4294967294u);
+    for (const json& value : {json(true), json(1.0)})
+        EXPECT_HAWF_ERROR(event_from_json(edited(pending, [&](json& j) { j["v"] = value; })), K::Untrusted, "\"v\"");
+
+    Event failed = make_event(2, EventType::Failed);
+    failed.exit_status = 1 << 8;
+    for (const json& value : {json(256.5), json(2147483648LL), json(true)})
+        EXPECT_HAWF_ERROR(event_from_json(edited(failed, [&](json& j) { j["exit_status"] = value; })), K::Untrusted,
+                          "\"exit_status\"");
+    EXPECT_EQ(event_from_json(edited(failed, [](json& j) { j["exit_status"] = -2147483647 - 1; })).exit_status,
+              -2147483647 - 1);
+    Event node = make_event(2, EventType::NodeEnded);
+    for (const json& value : {json(-1), json(4294967296LL), json(1.5)})
+        EXPECT_HAWF_ERROR(event_from_json(edited(node, [&](json& j) { j["node"] = value; })), K::Untrusted,
+                          "\"node\"");
+
+    // The spec: a timeout as parse_duration gives it (0: none), a real uid.
+    const Event opened = make_event(1, EventType::Opened);
+    for (const json& value : {json(-5), json(365LL * 86400 + 1), json(86400.5), json(true)})
+        EXPECT_HAWF_ERROR(event_from_json(edited(opened, [&](json& j) { j["spec"]["timeout_s"] = value; })),
+                          K::Untrusted, "\"timeout_s\"");
+    EXPECT_EQ(event_from_json(edited(opened, [](json& j) { j["spec"]["timeout_s"] = 365 * 86400; })).spec->timeout_s,
+              365 * 86400);
+    for (const json& value : {json(-1), json(4294967295u), json(1001.0)})
+        EXPECT_HAWF_ERROR(event_from_json(edited(opened, [&](json& j) { j["spec"]["owner_uid"] = value; })),
+                          K::Untrusted, "\"owner_uid\"");
+}
+
+// Every record field that is shown is validated when read (issue 8, defect 2): a
+// forged record cannot put an escape sequence or a fake line on root's terminal.
+TEST(RecordJson, ShownFieldsAreValidated) {
+    auto with = [](const std::function<void(json&)>& edit, EventType type = EventType::Pending) {
+        json j = to_json(make_event(type == EventType::Opened ? 1 : 2, type));
+        edit(j);
+        return j;
+    };
+    for (const std::string& by : {std::string("root\nalice"), std::string("\x1b[2Jroot"), std::string(""),
+                                  std::string("a b"), std::string("-x")})
+        EXPECT_HAWF_ERROR(event_from_json(with([&](json& j) { j["by"] = by; })), K::Untrusted, "field \"by\"");
+    EXPECT_HAWF_ERROR(event_from_json(with([](json& j) { j["by"] = "root\nalice"; })), K::Untrusted, "root\\nalice");
+    for (const std::string& via : Strings{"web", "", "CLI", "cli\n"})
+        EXPECT_HAWF_ERROR(event_from_json(with([&](json& j) { j["via"] = via; })), K::Untrusted, "field \"via\"");
+    for (const std::string& host : Strings{"", "login 1", "login1\x1b]0;owned\x07", std::string(256, 'h')})
+        EXPECT_HAWF_ERROR(event_from_json(with([&](json& j) { j["host"] = host; })), K::Untrusted, "field \"host\"");
+    // "timeout" takes the default; nobody else writes via timeout.
+    EXPECT_HAWF_ERROR(event_from_json(with([](json& j) { j["via"] = "timeout"; })), K::Untrusted, "field \"by\"");
+    EXPECT_HAWF_ERROR(event_from_json(with([](json& j) {
+                          j["via"] = "timeout";
+                          j["by"] = "timeout\n";
+                      })),
+                      K::Untrusted, "field \"by\"");
+    EXPECT_HAWF_ERROR(event_from_json(with([](json& j) { j["spec"]["owner"] = "alice\nbob"; }, EventType::Opened)),
+                      K::Untrusted, "field \"owner\"");
+    EXPECT_HAWF_ERROR(event_from_json(with([](json& j) { j["spec"]["owner"] = ""; }, EventType::Opened)),
+                      K::Untrusted, "field \"owner\"");
+    EXPECT_HAWF_ERROR(
+        event_from_json(with([](json& j) { j["spec"]["then"][0]["script"] = "next\x1b[2J.sh"; }, EventType::Opened)),
+        K::Untrusted, "field \"then\"");
+}
+
+TEST(RecordJson, WhatHawfWritesIsAccepted) {
+    // The actors of lib/actions.cpp: a user or a uid without a name, the plugin, the
+    // default at the deadline, hawfd.
+    for (const auto& [by, via] : std::vector<std::pair<std::string, std::string>>{
+             {"alice", "cli"}, {"root", "cli"}, {"1001", "plugin"}, {"timeout", "timeout"}, {"svc$", "hawfd"},
+             {"alice@ad.example.org", "cli"}}) {
+        Event ev = make_event(2, EventType::Pending);
+        ev.by = by;
+        ev.via = via;
+        ev.host = "node-01.cluster.example";
+        EXPECT_EQ(to_json(round_trip(ev)), to_json(ev)) << by << " via " << via;
+    }
+}
+
+TEST(RecordJson, FollowUpScriptHasNoControlCharacters) {
+    // check_utf8 alone let "\e[2J" and "\n" through.
+    for (const std::string& script : {std::string("/home/a/\x1b[2J.sh"), std::string("/home/a/x\nfake row"),
+                                      std::string("/home/a/\xc2\x9b" "2J"), std::string("")}) {
+        json j = to_json(make_event(1, EventType::FollowUpAdded));
+        j["follow_up"] = {{"checkpoint", "4242_3:eval"}, {"owner_uid", 1001}, {"job", "4243"},
+                          {"script", script}, {"on", json::array()}};
+        EXPECT_HAWF_ERROR(event_from_json(j), K::Untrusted, "field \"script\"");
+    }
+}
+
+TEST(RecordJson, CheckEventFieldsForWriters) {
+    Event ev = make_event(2, EventType::Pending);
+    EXPECT_NO_THROW(check_event_fields(ev));
+    ev.host = "";  // gethostname failed
+    EXPECT_HAWF_ERROR(check_event_fields(ev), K::Untrusted, "field \"host\"");
+    ev = make_event(2, EventType::Pending);
+    ev.by_uid = static_cast<uid_t>(-1);
+    EXPECT_HAWF_ERROR(check_event_fields(ev), K::Untrusted, "\"by_uid\"");
+}
+
+TEST(RecordJson, OptionsAndParamsAreCheckedAsTheCommandLineHasThem) {
+    auto with = [](const std::function<void(json&)>& edit) {
+        json j = to_json(make_event(1, EventType::Opened));
+        edit(j["spec"]);
+        return j;
+    };
+    // Joined, "approve,x" would pass as two options.
+    EXPECT_HAWF_ERROR(event_from_json(with([](json& s) { s["options"] = {"approve,x", "reject", "retry"}; })),
+                      K::Untrusted, "approve,x");
+    // Keys declared twice (names ignore case), as --hawf-params refuses them.
+    EXPECT_HAWF_ERROR(event_from_json(with([](json& s) { s["params"].push_back({{"key", "LR"}, {"type", "int"}}); })),
+                      K::Untrusted, "declared twice");
+    EXPECT_HAWF_ERROR(event_from_json(with([](json& s) { s["then"][0]["on"] = {"approve", "approve"}; })),
+                      K::Untrusted, "twice");
+}
+
+TEST(RecordTime, OnlyWhatFormatTimeWrites) {
+    for (const std::string& t : Strings{" 2026-09-21T14:13:20Z", "2026-02-30T00:00:00Z", "2026-9-21T14:13:20Z",
+                                 "2026-09-21T14:13:60Z", "+2026-09-21T14:13:20Z"})
+        EXPECT_HAWF_ERROR(parse_time(t), K::Untrusted, "bad time");
+}
+
 TEST(RecordTime, FormatAndParse) {
     EXPECT_EQ(format_time(0), "1970-01-01T00:00:00Z");
     EXPECT_EQ(format_time(1790000000), "2026-09-21T14:13:20Z");
@@ -322,6 +457,24 @@ TEST(Fold, RefusesDecisionOutsideTheSpec) {
     EXPECT_HAWF_ERROR(fold({o, p, no_decision}), K::Untrusted, "without a decision");
 }
 
+TEST(Fold, RefusesFloatWithWhitespace) {
+    // hawf-decide J:N a --set $'f=\r1.5' was accepted and delivered (issue 8, defect 6).
+    const Event o = make_event(1, EventType::Opened);
+    const Event p = make_event(2, EventType::Pending);
+    for (const std::string& v : Strings{"\r1.5", "\v1.5", "\f1.5", "1.5\n"})
+        EXPECT_HAWF_ERROR(fold({o, p, decided(3, EventType::Decided, "approve", {{"lr", v}})}), K::Untrusted,
+                          "for lr (float)");
+    EXPECT_NO_THROW(fold({o, p, decided(3, EventType::Decided, "approve", {{"lr", "1.5"}})}));
+}
+
+TEST(Fold, RefusalsShowRecordTextEscaped) {
+    const Event o = make_event(1, EventType::Opened);
+    const Event p = make_event(2, EventType::Pending);
+    EXPECT_HAWF_ERROR(fold({o, p, decided(3, EventType::Decided, "x\x1b[2J")}), K::Untrusted, "\"x\\x1b[2J\"");
+    EXPECT_HAWF_ERROR(fold({o, p, decided(3, EventType::Decided, "approve", {{"k\ney", "1"}})}), K::Untrusted,
+                      "\"k\\ney\"");
+}
+
 TEST(Transition, Table) {
     EXPECT_EQ(transition(State::Running, EventType::Pending), State::Pending);
     EXPECT_EQ(transition(State::Running, EventType::Failed), State::Failed);
@@ -351,6 +504,91 @@ TEST(SpecCheck, TimeoutAndDefault) {
     s = make_spec();
     s.then[0].on = {"approve", "nope"};
     EXPECT_HAWF_ERROR(s.check(), K::Usage, "\"nope\"");
+}
+
+std::vector<std::string> names(const std::string& prefix, std::size_t n) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < n; ++i) out.push_back(prefix + std::to_string(i));
+    return out;
+}
+
+std::string joined(const std::vector<std::string>& items, const std::string& sep) {
+    std::string s;
+    for (const auto& item : items) s += (s.empty() ? "" : sep) + item;
+    return s;
+}
+
+// Limits from hawf.yaml (issue 8, defect 4): refused at submission in one line naming
+// the key and where it is set.
+TEST(SpecCheck, Limits) {
+    CheckpointSpec s = make_spec();
+    s.options = names("o", 40);
+    s.default_choice = "o0";
+    s.then.clear();
+    EXPECT_HAWF_ERROR(s.check(), K::Usage,
+                      std::string("--hawf-options: 40 choices, at most 32 (limits.max_options in ") +
+                          HAWF_DEFAULT_CONF + ")");
+    Limits roomy;
+    roomy.max_options = 40;
+    roomy.source = "/etc/site/hawf.yaml";
+    EXPECT_NO_THROW(s.check(roomy));
+    roomy.max_options = 39;
+    EXPECT_HAWF_ERROR(s.check(roomy), K::Usage, "at most 39 (limits.max_options in /etc/site/hawf.yaml)");
+
+    s = make_spec();
+    s.params = parse_param_specs(joined(names("p", 33), ":int,") + ":int");
+    EXPECT_HAWF_ERROR(s.check(), K::Usage, "--hawf-params: 33 parameters, at most 32 (limits.max_params in ");
+    s.params = parse_param_specs("mode:enum(" + joined(names("v", 33), "|") + ")");
+    EXPECT_HAWF_ERROR(s.check(), K::Usage, "--hawf-params: mode has 33 enum values, at most 32 (limits.max_options");
+
+    // A spec that would not fit in a record the reader accepts.
+    s = make_spec();
+    s.then = {parse_then(std::string(4000, 's'))};
+    Limits small;
+    small.max_record_bytes = 5000;
+    EXPECT_HAWF_ERROR(s.check(small), K::Usage, "at most 5000 (limits.max_record_bytes in ");
+    EXPECT_NO_THROW(s.check());
+}
+
+TEST(SpecCheck, CeilingsWhenReadBack) {
+    // No configuration when reading: a spec over the built-in ceilings is refused.
+    json j = to_json(make_event(1, EventType::Opened));
+    j["spec"]["options"] = names("o", 1025);
+    j["spec"]["default"] = "o0";
+    j["spec"]["then"] = json::array();
+    EXPECT_HAWF_ERROR(event_from_json(j), K::Untrusted, "1025 choices, at most 1024 (the built-in ceiling of");
+    j["spec"]["options"] = names("o", 1024);
+    EXPECT_NO_THROW(event_from_json(j));  // more than hawf.yaml's default allows, but the site may have raised it
+}
+
+TEST(Limits, CountsAndSizes) {
+    Limits l;
+    l.source = "/etc/hawf/hawf.yaml";
+    EXPECT_NO_THROW(check_checkpoint_count(10000, l));
+    EXPECT_HAWF_ERROR(check_checkpoint_count(10001, l), K::Denied,
+                      "10001 checkpoints of one user, at most 10000 (limits.max_checkpoints in /etc/hawf/hawf.yaml)");
+    EXPECT_HAWF_ERROR(check_checkpoint_count(10001, l, K::Untrusted), K::Untrusted, "max_checkpoints");
+    EXPECT_NO_THROW(check_event_count(1000, l));
+    EXPECT_HAWF_ERROR(check_event_count(1001, l), K::Denied, "at most 1000 (limits.max_events in");
+    EXPECT_NO_THROW(check_record_size(262144, l));
+    EXPECT_HAWF_ERROR(check_record_size(262145, l), K::Denied, "at most 262144 (limits.max_record_bytes in");
+    const Limits c = Limits::ceilings();
+    EXPECT_GE(c.max_options, l.max_options);
+    EXPECT_GE(c.max_record_bytes, l.max_record_bytes);
+    EXPECT_HAWF_ERROR(check_event_count(c.max_events + 1, c), K::Denied, "the built-in ceiling of limits.max_events");
+}
+
+TEST(CheckDecision, MustFitInARecord) {
+    // What is written must be readable: the reader refuses files over max_record_bytes.
+    const CheckpointSpec s = make_spec();
+    Limits l;
+    l.max_comment_bytes = 1 << 20;
+    EXPECT_HAWF_ERROR(check_decision(s, Decision{"approve", {}, std::string(300000, 'c')}, l), K::Usage,
+                      "at most 262144 (limits.max_record_bytes in ");
+    // Escaped in JSON, newlines take two bytes each.
+    EXPECT_HAWF_ERROR(check_decision(s, Decision{"approve", {}, std::string(140000, '\n')}, l), K::Usage,
+                      "max_record_bytes");
+    EXPECT_NO_THROW(check_decision(s, Decision{"approve", {}, std::string(200000, 'c')}, l));
 }
 
 TEST(CheckDecision, ChoiceParamsCommentAndLimits) {

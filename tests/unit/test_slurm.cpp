@@ -3,6 +3,7 @@
 #include "record.hpp"
 #include "slurm.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -133,6 +134,38 @@ TEST(RunCommand, MissingProgramIsAFailedCommandNotAnException) {
     EXPECT_THAT(r.message(), HasSubstr("cannot run /nonexistent/hawf-no-such-command"));
 }
 
+TEST(RunCommand, ChildGetsOnlyStdinStdoutStderr) {
+    // Descriptors this process holds without close-on-exec (as a library's caller may)
+    // must not reach the command, nor may one of run_command's own.
+    const int inheritable = open("/dev/null", O_RDONLY);
+    int pipe_fds[2];
+    ASSERT_GE(inheritable, 0);
+    ASSERT_EQ(pipe(pipe_fds), 0);
+    // ls lists the shell's descriptors (its own are in another process).
+    const CommandResult r = run_command({"/bin/sh", "-c", "ls /proc/$$/fd; readlink /proc/$$/fd/0"});
+    close(inheritable);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    ASSERT_TRUE(r.ok()) << r.err;
+    EXPECT_EQ(r.out, "0\n1\n2\n/dev/null\n");
+}
+
+TEST(RunCommand, ChildGetsItsStreamsEvenIfTheCallerHasNone) {
+    // A daemon's child may start with 0, 1, 2 closed: the pipes then get those numbers.
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        close(0);
+        close(1);
+        close(2);
+        const CommandResult r = run_command({"/bin/sh", "-c", "ls /proc/$$/fd; echo err >&2"});
+        _exit(r.ok() && r.out == "0\n1\n2\n" && r.err == "err\n" ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 TEST(RunCommand, TimeoutKillsAndReports) {
     const auto start = std::chrono::steady_clock::now();
     const CommandResult r = run_command({"sleep", "30"}, "", nullptr, 1);
@@ -190,6 +223,36 @@ TEST_F(SlurmTest, SubmitRefusesOutputThatIsNoJobId) {
     EXPECT_HAWF_ERROR(slurm_.submit({}, "x.sh", cwd_.path()), K::System, "sbatch x.sh");
     fake_.set_output("sbatch.out", "\n");
     EXPECT_HAWF_ERROR(slurm_.submit({}, "x.sh", cwd_.path()), K::System, "sbatch x.sh");
+}
+
+// sbatch exited 0: a job may exist. The message says what sbatch printed, on one line,
+// escaped and bounded, and never "exit status 0".
+TEST_F(SlurmTest, SubmitThatPrintsNoJobIdSaysWhatItPrinted) {
+    const auto message = [&](const std::string& out) {
+        fake_.set_output("sbatch.out", out);
+        try {
+            slurm_.submit({}, "x.sh", cwd_.path());
+        } catch (const Error& e) {
+            EXPECT_EQ(e.kind(), K::System);
+            return std::string(e.what());
+        }
+        return std::string("no error");
+    };
+    std::string m = message("Submitted batch job 77\nsecond line\n");
+    EXPECT_EQ(m, "sbatch x.sh succeeded but printed no job id (output: \"Submitted batch job 77\"): "
+                 "a job may have been submitted, check squeue");
+    EXPECT_THAT(m, Not(HasSubstr("exit status")));
+    EXPECT_THAT(message(""), HasSubstr("printed no job id (output: none)"));
+    EXPECT_THAT(message("\n77\n"), HasSubstr("printed no job id (output: \"\")"));
+    m = message("\x1b]0;OWNED\x07 12\r3\n");
+    EXPECT_THAT(m, HasSubstr("(output: \"\\e]0;OWNED"));
+    EXPECT_EQ(m.find_first_of("\x1b\x07\r\n"), std::string::npos) << m;
+    m = message(std::string(500, 'x') + "\n");
+    EXPECT_THAT(m, HasSubstr("(output: \"" + std::string(80, 'x') + "...\")"));
+    EXPECT_LT(m.size(), 200u);
+    // Digits with something after them are no job id either.
+    EXPECT_THAT(message("77 queued\n"), HasSubstr("printed no job id"));
+    EXPECT_EQ(message("78;cluster\n"), "no error");
 }
 
 TEST_F(SlurmTest, ReleaseHoldCancelUpdateSignalIssueExactlyTheirArgv) {
@@ -254,6 +317,107 @@ TEST_F(SlurmTest, ShowFailingOtherwiseIsASystemError) {
     fake_.fail("show.78", "slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n");
     EXPECT_HAWF_ERROR(slurm_.show("78"), K::System,
                       "scontrol show job 78: slurm_load_jobs error: Unable to contact slurm controller");
+}
+
+// ---------------------------------------------------------------- Slurm::job
+
+const std::string kSqueueFormat = "--Format=UserId:0|,State:0|,PriorityLong:0|,EligibleTime:0|,Reason:0";
+
+TEST_F(SlurmTest, JobReadsSqueueFieldsNoUserCanWrite) {
+    ASSERT_EQ(setenv("SQUEUE_USERS", "root", 1), 0);  // would hide another user's job
+    ASSERT_EQ(setenv("SLURM_TIME_FORMAT", "relative", 1), 0);
+    fake_.set_output("squeue.77", "1001|PENDING|0|1796170566|JobHeldUser\n");
+    const auto held = slurm_.job("77");
+    unsetenv("SQUEUE_USERS");
+    unsetenv("SLURM_TIME_FORMAT");
+    ASSERT_TRUE(held);
+    EXPECT_EQ(held->uid, 1001u);
+    EXPECT_EQ(held->state, "PENDING");
+    EXPECT_EQ(held->reason, "JobHeldUser");
+    EXPECT_TRUE(held->held);
+    EXPECT_EQ(held->eligible, 1796170566);
+    EXPECT_EQ(fake_.calls(),
+              (std::vector<Argv>{{"squeue", "--noheader", "--states=all", "--jobs=77", kSqueueFormat}}));
+    const auto env = fake_.squeue_env();
+    EXPECT_THAT(env, Contains("SLURM_TIME_FORMAT=%s"));
+    EXPECT_THAT(env, Not(Contains("SLURM_TIME_FORMAT=relative")));
+    EXPECT_THAT(env, Not(Contains("SQUEUE_USERS=root")));
+    EXPECT_THAT(env, Contains(StartsWith("PATH=")));  // the rest is inherited
+
+    fake_.set_output("squeue.78", "0|RUNNING|4294901757|N/A|None\n");
+    const auto running = slurm_.job("78");
+    ASSERT_TRUE(running);
+    EXPECT_EQ(running->uid, 0u);
+    EXPECT_EQ(running->state, "RUNNING");
+    EXPECT_FALSE(running->held);
+    EXPECT_EQ(running->eligible, 0);
+
+    fake_.set_output("squeue.79", "1001|PENDING|4294901759|1796167566|BeginTime\n");
+    EXPECT_FALSE(slurm_.job("79")->held);  // released, waiting for its begin time
+    fake_.set_output("squeue.80", "1001|REQUEUE_HOLD|0|Unknown|JobHeldAdmin\n");
+    EXPECT_TRUE(slurm_.job("80")->held);
+    fake_.set_output("squeue.81", "1001|COMPLETED|0|N/A|None\n");
+    EXPECT_FALSE(slurm_.job("81")->held);
+}
+
+TEST_F(SlurmTest, JobOfAnArrayTakesTheFirstLineAndTasksWork) {
+    fake_.set_output("squeue.28", "1002|PENDING|0|N/A|JobHeldUser\n1002|RUNNING|4294901757|N/A|None\n");
+    const auto array = slurm_.job("28");
+    ASSERT_TRUE(array);
+    EXPECT_EQ(array->uid, 1002u);
+    EXPECT_EQ(array->state, "PENDING");
+    fake_.set_output("squeue.28_1", "1002|RUNNING|4294901757|N/A|None\n");
+    EXPECT_EQ(slurm_.job("28_1")->state, "RUNNING");
+    fake_.set_output("squeue.28_9", "");  // squeue prints nothing for a task it does not know
+    EXPECT_FALSE(slurm_.job("28_9"));
+    EXPECT_EQ(fake_.calls().back(), (Argv{"squeue", "--noheader", "--states=all", "--jobs=28_9", kSqueueFormat}));
+}
+
+TEST_F(SlurmTest, JobUnknownToSlurmIsNulloptAndNoAnswerIsASystemError) {
+    EXPECT_FALSE(slurm_.job("999"));
+    fake_.fail("squeue.78", "slurm_load_jobs error: Socket timed out on send/recv operation\n");
+    EXPECT_HAWF_ERROR(slurm_.job("78"), K::System,
+                      "squeue --jobs=78: slurm_load_jobs error: Socket timed out on send/recv operation");
+    Slurm nowhere(cwd_ / "no-bin");
+    EXPECT_HAWF_ERROR(nowhere.job("78"), K::System, "cannot run");
+}
+
+TEST_F(SlurmTest, JobCannotBeSpoofed) {
+    // What a job's user controls never reaches these fields; slurmctld's reason text
+    // (last) may hold spaces and bars, and cannot shift the others.
+    fake_.set_output("squeue.77", "1001|PENDING|0|N/A|ReqNodeNotAvail, x|0|RUNNING JobState=RUNNING UserId=root(0)\n");
+    const auto j = slurm_.job("77");
+    ASSERT_TRUE(j);
+    EXPECT_EQ(j->uid, 1001u);
+    EXPECT_EQ(j->state, "PENDING");
+    EXPECT_TRUE(j->held);
+    EXPECT_EQ(j->reason, "ReqNodeNotAvail, x|0|RUNNING JobState=RUNNING UserId=root(0)");
+
+    // Anything but the expected shape is refused, never guessed at.
+    for (const std::string line : {"JobId=77 UserId=root(0) JobState=RUNNING", "root|RUNNING|1|N/A|None",
+                                   "1001(alice)|RUNNING|1|N/A|None", " 0|RUNNING|1|N/A|None", "0 |RUNNING|1|N/A|None",
+                                   "4294967295|RUNNING|1|N/A|None", "99999999999999999999|RUNNING|1|N/A|None",
+                                   "1001|Running|1|N/A|None", "1001|RUNNING JobState=X|1|N/A|None",
+                                   "1001||1|N/A|None", "1001|RUNNING|-1|N/A|None", "1001|RUNNING|1|2026-01-01T00:00:00|None",
+                                   "1001|RUNNING|1|N/A", "|RUNNING|1|N/A|None", "\x1b[2J|RUNNING|1|N/A|None"}) {
+        fake_.set_output("squeue.77", line + "\n");
+        try {
+            slurm_.job("77");
+            ADD_FAILURE() << "accepted: " << line;
+        } catch (const Error& e) {
+            EXPECT_EQ(e.kind(), K::System);
+            EXPECT_THAT(e.what(), StartsWith("squeue --jobs=77 printed \"")) << line;
+            EXPECT_THAT(e.what(), HasSubstr("not UID|STATE|PRIORITY|ELIGIBLE|REASON"));
+            EXPECT_EQ(std::string(e.what()).find('\x1b'), std::string::npos);
+        }
+    }
+}
+
+TEST_F(SlurmTest, JobIsAskedOnlyForOneJobOrTask) {
+    // "1,2" would list two jobs, either of them first; "-u" must never be an option.
+    for (const std::string bad : {"-u", "1,2", "28_1_2", "", "28_", "1 2", "abc"})
+        EXPECT_HAWF_ERROR(slurm_.job(bad), K::Usage, "bad job id");
+    EXPECT_TRUE(fake_.calls().empty());
 }
 
 TEST_F(SlurmTest, EmptyBindirSearchesPath) {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <future>
 
 #include <gtest/gtest.h>
@@ -163,6 +164,7 @@ TEST_F(FsTest, OpenDirRefusesSymlinkedDirectory) {
     EXPECT_TRUE(open_dir(fd_.get(), "real", mine(), at("real")));
     EXPECT_HAWF_ERROR(open_dir(fd_.get(), "link", mine(), at("link")), K::Untrusted, at("link"));
     EXPECT_HAWF_ERROR(make_dir(fd_.get(), "link", mine(), at("link")), K::Untrusted, at("link"));
+    EXPECT_HAWF_ERROR(open_dir(fd_.get(), "link", mine(), at("link")), K::Untrusted, "is a symbolic link");
 }
 
 TEST_F(FsTest, OpenDirChecksModeAndOwner) {
@@ -238,6 +240,7 @@ Event next_event(std::uint64_t seq, EventType type) {
     ev.at = 1790000000 + static_cast<std::int64_t>(seq);
     ev.by = "tester";
     ev.via = "cli";
+    ev.host = "node1";
     if (type == EventType::Decided) ev.decision = Decision{"approve", {}, ""};
     return ev;
 }
@@ -382,8 +385,6 @@ TEST_F(SpoolTest, AllIdsWalksTheTree) {
     std::sort(texts.begin(), texts.end());
     EXPECT_EQ(texts, (std::vector<std::string>{"10:eval", "10:train", "12_3:eval"}));
     EXPECT_EQ(spool_.owners(), (std::vector<uid_t>{me_}));
-    EXPECT_EQ(spool_.owners_of(parse_checkpoint_id("10:eval")), (std::vector<uid_t>{me_}));
-    EXPECT_TRUE(spool_.owners_of(parse_checkpoint_id("10:nope")).empty());
 }
 
 TEST_F(SpoolTest, AllIdsRefusesUntrustedEntries) {
@@ -423,6 +424,187 @@ TEST_F(SpoolTest, UserTreeOwnedBySomeoneElseIsRefused) {
     ASSERT_EQ(chown((root_ / (std::to_string(me_) + "/ckpt/40/eval/log/00000001")).c_str(), other_uid, other_uid),
               0);
     EXPECT_HAWF_ERROR(spool_.load(me_, spec.id), K::Untrusted, "owned by uid 65534");
+}
+
+// ---------------------------------------------------------------- removal and leftovers
+
+std::string user_dir(const TempDir& root, uid_t uid, const std::string& rest = "") {
+    return root / (std::to_string(uid) + (rest.empty() ? "" : "/" + rest));
+}
+
+void set_mtime(const std::string& path, std::time_t mtime) {
+    struct timespec times[2] = {{mtime, 0}, {mtime, 0}};
+    ASSERT_EQ(utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW), 0) << path;
+}
+
+bool exists(const std::string& path) {
+    struct stat st;
+    return lstat(path.c_str(), &st) == 0;
+}
+
+TEST_F(SpoolTest, RemoveHidesTheWholeCheckpointEvenIfDeletingFails) {
+    if (!test::is_root()) GTEST_SKIP() << "needs root to act as another user";
+    // The owner's files/ holds a directory its owner cannot empty: deleting stops
+    // half-way, yet the checkpoint is gone at once and what is left waits in .trash.
+    chmod(root_.path().c_str(), 01777);
+    const CheckpointSpec spec = spec_for("50:eval", other_uid);
+    const int rc = test::run_as(other_uid, other_uid, [&] {
+        Spool spool(root_.path());
+        if (!spool.append(other_uid, spec.id, opened(spec))) return 10;
+        spool.make_files_dir(other_uid, spec.id);
+        const std::string files = spool.files_dir(other_uid, spec.id);
+        if (mkdir((files + "/x").c_str(), 0700) != 0 || mkdir((files + "/x/y").c_str(), 0700) != 0 ||
+            chmod((files + "/x").c_str(), 0500) != 0)
+            return 11;
+        try {
+            spool.remove(other_uid, spec.id);
+            return 12;  // the locked directory was removed?
+        } catch (const Error&) {
+        }
+        if (spool.exists(other_uid, spec.id)) return 13;
+        if (!spool.all_ids(other_uid).empty()) return 14;
+        return 0;
+    });
+    ASSERT_EQ(rc, 0);
+    EXPECT_FALSE(exists(user_dir(root_, other_uid, "ckpt/50")));
+    const auto left = raw_entries(user_dir(root_, other_uid, ".trash"));
+    ASSERT_EQ(left.size(), 1u);
+    EXPECT_EQ(left[0].rfind("50:eval.", 0), 0u) << left[0];
+    // Once the owner unlocks it, clean finishes the job.
+    ASSERT_EQ(chmod(user_dir(root_, other_uid, ".trash/" + left[0] + "/files/x").c_str(), 0700), 0);
+    ASSERT_EQ(test::run_as(other_uid, other_uid, [&] {
+                  Spool(root_.path()).clean(other_uid, 0);
+                  return 0;
+              }),
+              0);
+    EXPECT_TRUE(raw_entries(user_dir(root_, other_uid, ".trash")).empty());
+}
+
+TEST_F(SpoolTest, RemoveDeletesEverythingAndKeepsOtherCheckpoints) {
+    const CheckpointSpec spec = spec_for("51:eval", me_);
+    const CheckpointSpec other = spec_for("51:other", me_);
+    ASSERT_TRUE(spool_.append(me_, spec.id, opened(spec)));
+    ASSERT_TRUE(spool_.append(me_, other.id, opened(other)));
+    spool_.make_files_dir(me_, spec.id);
+    write_text(spool_.files_dir(me_, spec.id) + "/report.md", "hello");
+    spool_.set_pending(me_, spec.id, true);
+    spool_.remove(me_, spec.id);
+    EXPECT_FALSE(spool_.exists(me_, spec.id));
+    EXPECT_TRUE(spool_.pending_ids(me_).empty());
+    EXPECT_TRUE(raw_entries(user_dir(root_, me_, ".trash")).empty());
+    EXPECT_TRUE(spool_.exists(me_, other.id));
+    spool_.remove(me_, other.id);
+    EXPECT_FALSE(exists(user_dir(root_, me_, "ckpt/51")));  // the job's directory once empty
+    EXPECT_NO_THROW(spool_.remove(me_, other.id));           // twice is fine
+}
+
+TEST_F(SpoolTest, CleanRemovesTrashAndStaleTempFilesOnly) {
+    const std::time_t now = std::time(nullptr);
+    const CheckpointSpec spec = spec_for("60:eval", me_);
+    ASSERT_TRUE(spool_.append(me_, spec.id, opened(spec)));
+    ASSERT_TRUE(spool_.append(me_, spec.id, next_event(2, EventType::Pending)));
+    spool_.set_pending(me_, spec.id, true);
+    spool_.make_files_dir(me_, spec.id);
+    spool_.write_delivery(me_, spec.id, "61", "{}\n");
+    const std::string ckpt = "ckpt/60/eval/";
+    // What writers killed between create and unlink left, an hour or more ago...
+    const std::vector<std::string> stale = {ckpt + "log/.tmp.node1.10.0", ckpt + "delivered/.tmp.node1.10.1",
+                                            "pending/.tmp.node1.10.2"};
+    for (const auto& rel : stale) {
+        write_text(user_dir(root_, me_, rel), "half", 0600);
+        set_mtime(user_dir(root_, me_, rel), now - 7200);
+    }
+    // ... and what is not clean's: a writer still running, the job's own files, records.
+    const std::vector<std::string> kept = {ckpt + "log/.tmp.node1.11.0", ckpt + "files/.tmp.mine",
+                                           ckpt + "log/00000001", ckpt + "delivered/61.json", "pending/60:eval"};
+    write_text(user_dir(root_, me_, kept[0]), "in progress", 0600);
+    write_text(user_dir(root_, me_, kept[1]), "the job's", 0600);
+    for (const auto& rel : kept) set_mtime(user_dir(root_, me_, rel), rel == kept[0] ? now : now - 7200);
+    // An interrupted removal, deep.
+    std::string deep = user_dir(root_, me_, ".trash");
+    for (const char* part : {"", "/60:old.node1.1.0", "/files", "/a", "/b"}) {
+        deep += part;
+        ASSERT_EQ(mkdir(deep.c_str(), 0700), 0) << deep;
+    }
+    write_text(deep + "/f", "x", 0600);
+    spool_.clean(me_, now - 3600);
+    for (const auto& rel : stale) EXPECT_FALSE(exists(user_dir(root_, me_, rel))) << rel;
+    for (const auto& rel : kept) EXPECT_TRUE(exists(user_dir(root_, me_, rel))) << rel;
+    EXPECT_TRUE(raw_entries(user_dir(root_, me_, ".trash")).empty());
+    EXPECT_EQ(spool_.load(me_, spec.id).state, State::Pending);
+    // A user without a tree, or without leftovers, is fine.
+    EXPECT_NO_THROW(spool_.clean(me_ + 1, now));
+    EXPECT_NO_THROW(spool_.clean(me_, now - 3600));
+}
+
+// ---------------------------------------------------------------- uids and links
+
+TEST_F(SpoolTest, OwnersAreCanonicalUidsOwningTheirTree) {
+    const CheckpointSpec spec = spec_for("70:eval", me_);
+    ASSERT_TRUE(spool_.append(me_, spec.id, opened(spec)));
+    // Aliases of uid 1001 (or of no one), made by whoever can write the sticky root.
+    for (const char* alias : {"01001", "4294968297", "4294967295", "-1", "+5", "00", " 7", "0x10", "99999999999"})
+        ASSERT_EQ(mkdir((root_ / alias).c_str(), 0700), 0) << alias;
+    // A canonical name squatted by another user is not that user's tree.
+    ASSERT_EQ(mkdir((root_ / "1001").c_str(), 0700), 0);
+    std::vector<uid_t> expected{me_};
+    if (test::is_root()) {
+        ASSERT_EQ(mkdir((root_ / "65534").c_str(), 0700), 0);
+        ASSERT_EQ(chown((root_ / "65534").c_str(), other_uid, other_uid), 0);
+        expected.push_back(other_uid);
+    }
+    EXPECT_EQ(spool_.owners(), expected);
+}
+
+TEST_F(SpoolTest, SymlinkedTreeIsReportedAsALink) {
+    ASSERT_EQ(mkdir((root_ / "real").c_str(), 0700), 0);
+    ASSERT_EQ(symlink("real", user_dir(root_, me_).c_str()), 0);
+    const CheckpointSpec spec = spec_for("80:eval", me_);
+    EXPECT_HAWF_ERROR(spool_.pending_ids(me_), K::Untrusted, user_dir(root_, me_) + ": is a symbolic link");
+    EXPECT_HAWF_ERROR(spool_.load(me_, spec.id), K::Untrusted, "is a symbolic link");
+    EXPECT_HAWF_ERROR(spool_.append(me_, spec.id, opened(spec)), K::Untrusted, "is a symbolic link");
+    EXPECT_EQ(spool_.owners(), (std::vector<uid_t>{me_}));  // listed: opening it reports the link
+    EXPECT_TRUE(raw_entries(root_ / "real").empty());
+    ASSERT_EQ(symlink(root_.path().c_str(), (root_ / "spool-link").c_str()), 0);
+    EXPECT_HAWF_ERROR(Spool(root_ / "spool-link").open_root(), K::Untrusted, "is a symbolic link");
+}
+
+// ---------------------------------------------------------------- privacy
+
+mode_t mode_of(const std::string& path) {
+    struct stat st;
+    return lstat(path.c_str(), &st) == 0 ? st.st_mode & 07777 : 0;
+}
+
+TEST_F(SpoolTest, TreeIsPrivate) {
+    const mode_t saved = umask(022);
+    const CheckpointSpec spec = spec_for("90:eval", me_);
+    ASSERT_TRUE(spool_.append(me_, spec.id, opened(spec)));
+    ASSERT_TRUE(spool_.append(me_, spec.id, next_event(2, EventType::Pending)));
+    spool_.set_pending(me_, spec.id, true);
+    spool_.make_files_dir(me_, spec.id);
+    spool_.write_delivery(me_, spec.id, "91", "{}\n");
+    umask(saved);
+    for (const char* dir : {"", "ckpt", "ckpt/90", "ckpt/90/eval", "ckpt/90/eval/log", "ckpt/90/eval/files",
+                            "ckpt/90/eval/delivered", "pending"})
+        EXPECT_EQ(mode_of(user_dir(root_, me_, dir)), 0700u) << dir;
+    for (const char* file : {"ckpt/90/eval/log/00000001", "ckpt/90/eval/log/00000002",
+                             "ckpt/90/eval/delivered/91.json", "pending/90:eval"})
+        EXPECT_EQ(mode_of(user_dir(root_, me_, file)), 0600u) << file;
+}
+
+TEST_F(SpoolTest, OlderOpenTreeIsTightenedOnTheOwnersNextWrite) {
+    const CheckpointSpec spec = spec_for("95:eval", me_);
+    ASSERT_EQ(mkdir(user_dir(root_, me_).c_str(), 0755), 0);
+    ASSERT_EQ(chmod(user_dir(root_, me_).c_str(), 0755), 0);
+    EXPECT_TRUE(spool_.pending_ids(me_).empty());  // reading changes nothing
+    EXPECT_FALSE(spool_.exists(me_, spec.id));
+    EXPECT_EQ(mode_of(user_dir(root_, me_)), 0755u);
+    ASSERT_TRUE(spool_.append(me_, spec.id, opened(spec)));
+    EXPECT_EQ(mode_of(user_dir(root_, me_)), 0700u);
+    ASSERT_EQ(chmod(user_dir(root_, me_).c_str(), 0750), 0);
+    spool_.set_pending(me_, spec.id, true);
+    EXPECT_EQ(mode_of(user_dir(root_, me_)), 0700u);
 }
 
 }  // namespace

@@ -189,6 +189,27 @@ TEST(CheckParamValue, Float) {
         EXPECT_HAWF_ERROR(check_param_value(p, v, 4096), K::Usage, "\"" + v + "\"");
 }
 
+TEST(CheckParamValue, FloatIsExactlyTheDecimalGrammar) {
+    // strtod skips any leading whitespace: "\r1.5" used to be accepted, stored and
+    // delivered (issue 8, defect 6). Disk and command line share this check.
+    const ParamSpec p = spec_of("lr:float");
+    for (const std::string& v : Strings{"+1.5", "-.5", "1E5", "1e+5", "1e-05", "007", "0", "-0.0"})
+        EXPECT_EQ(check_param_value(p, v, 4096), v);
+    for (const std::string& v : Strings{"\r1.5", "\v1.5", "\f1.5", "\n1.5", "\t1.5", "1.5\r", "1.5\v", "1.5\f",
+                                        "1.5\n", "+-1", "--1", "+", ".", "e5", ".e5", "1e+", "1.5.2", "1e5.0",
+                                        "+inf", "-nan", "infinity", "0x1.8p1", "1_000", "\xc2\xa0" "1.5"})
+        EXPECT_HAWF_ERROR(check_param_value(p, v, 4096), K::Usage, "for lr (float)");
+    // Out of range either way, as before.
+    EXPECT_HAWF_ERROR(check_param_value(p, "1e-400", 4096), K::Usage, "1e-400");
+    EXPECT_HAWF_ERROR(check_param_value(p, "-1e400", 4096), K::Usage, "-1e400");
+}
+
+TEST(CheckParamValue, IntRefusesAnyWhitespace) {
+    const ParamSpec p = spec_of("n:int");
+    for (const std::string& v : Strings{"\r1", "\v1", "\f1", "1\r", "\n1", "+ 1", "1_000", "true"})
+        EXPECT_HAWF_ERROR(check_param_value(p, v, 4096), K::Usage, "for n (int)");
+}
+
 TEST(CheckParamValue, Bool) {
     const ParamSpec p = spec_of("resume:bool");
     EXPECT_EQ(check_param_value(p, "true", 4096), "true");
@@ -340,6 +361,55 @@ TEST(ParseThen, Refuses) {
     EXPECT_HAWF_ERROR(parse_then(""), K::Usage, "\"\"");
     EXPECT_HAWF_ERROR(parse_then(":approve"), K::Usage, "\":approve\"");
     EXPECT_HAWF_ERROR(parse_then("x.sh:a,a"), K::Usage, "\"a\"");
+}
+
+TEST(ParseThen, RefusesControlCharacters) {
+    // The path is stored and shown to whoever reads the checkpoint, also root.
+    EXPECT_HAWF_ERROR(parse_then("next\x1b[2J.sh"), K::Usage, "next\\x1b[2J.sh");
+    EXPECT_HAWF_ERROR(parse_then("next\nfake.sh:approve"), K::Usage, "control characters");
+    EXPECT_HAWF_ERROR(parse_then("next\xc2\x9b" "2J.sh"), K::Usage, "\\u009b");  // C1 CSI
+    EXPECT_HAWF_ERROR(parse_then("bad \xff.sh"), K::Usage, "UTF-8");
+    EXPECT_EQ(parse_then("/home/al ice/\xc3\xa9t\xc3\xa9.sh:approve").script, "/home/al ice/\xc3\xa9t\xc3\xa9.sh");
+}
+
+// ---------------------------------------------------------------- record fields that are shown
+
+TEST(CheckUserName, AcceptsWhatUserNameReturns) {
+    for (const std::string& v : Strings{"alice", "root", "_apt", "svc-build.2", "host$", "alice@ad.example.org",
+                                        "timeout", "1001", "4294967294", "a", std::string(255, 'u')})
+        EXPECT_NO_THROW(check_user_name(v)) << v;
+}
+
+TEST(CheckUserName, RefusesWhatCouldPassForSomethingElse) {
+    for (const std::string& v : Strings{"", "-rf", ".hidden", "a b", "root\nalice", "\x1b[2Jroot", "al/ice", "a:b",
+                                        "a$b", "$", "\xc3\xa9ric", "a\tb", std::string(256, 'u')})
+        EXPECT_HAWF_ERROR(check_user_name(v, "owner"), K::Usage, "bad owner");
+    EXPECT_HAWF_ERROR(check_user_name("root\nalice"), K::Usage, "root\\nalice");
+}
+
+TEST(CheckHostName, Refuses) {
+    for (const std::string& v : Strings{"login1", "node-01.cluster.example", "n_1", std::string(255, 'h')})
+        EXPECT_NO_THROW(check_host_name(v)) << v;
+    for (const std::string& v : Strings{"", "a b", "node1\n", "\x1b]0;x\x07", "a/b", std::string(256, 'h')})
+        EXPECT_HAWF_ERROR(check_host_name(v), K::Usage, "bad host name");
+}
+
+TEST(CheckPath, RefusesControlCharacters) {
+    EXPECT_NO_THROW(check_path("/home/alice/next.sbatch", "script"));
+    EXPECT_NO_THROW(check_path("/home/alice/\xe2\x82\xac 'x' \"y\".sh", "script"));
+    for (const std::string& v : Strings{std::string("a\x1b[2J"), std::string("a\nb"), std::string("a\rb"),
+                                        std::string("a\x7f"), std::string("a\xc2\x85"), std::string("")})
+        EXPECT_HAWF_ERROR(check_path(v, "script"), K::Usage, "script");
+    EXPECT_HAWF_ERROR(check_path(std::string(4097, 'p'), "script"), K::Usage, "4096");
+    EXPECT_HAWF_ERROR(check_path(std::string("a\0b", 3), "script"), K::Usage, "NUL");
+}
+
+TEST(QuotedText, ShowsControlCharactersAsEscapes) {
+    EXPECT_EQ(quoted_text("a\nb"), "\"a\\nb\"");
+    EXPECT_EQ(quoted_text("\x1b[2J"), "\"\\x1b[2J\"");
+    EXPECT_EQ(quoted_text("x\xc2\x9by"), "\"x\\u009by\"");
+    EXPECT_EQ(quoted_text("\xc3\xa9"), "\"\xc3\xa9\"");
+    EXPECT_EQ(quoted_text("say \"hi\" \\"), "\"say \\\"hi\\\" \\\\\"");
 }
 
 }  // namespace
