@@ -11,6 +11,7 @@
 #include <limits>
 #include <optional>
 
+#include "config.hpp"
 #include "error.hpp"
 
 namespace hawf {
@@ -204,11 +205,17 @@ void Spool::remove(uid_t owner, const CheckpointId& id) const {
     if (moved) remove_tree(trash.get(), entry, path(owner, ".trash/" + entry));
 }
 
-void Spool::clean(uid_t owner, std::int64_t stale_before) const {
+void Spool::clean(uid_t owner, std::int64_t stale_before, std::int64_t scripts_before) const {
     Fd user = open_user(owner, false);
     if (!user) return;
     if (Fd trash = open_dir(user.get(), ".trash", Trust{owner}, path(owner, ".trash")))
         empty_dir(trash.get(), path(owner, ".trash"));
+    if (Fd scripts = open_dir(user.get(), "scripts", Trust{owner}, path(owner, "scripts")))
+        for (const auto& token : list_dir(scripts.get())) {  // a token dir's mtime: when its copy was taken
+            struct stat st;
+            if (fstatat(scripts.get(), token.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_mtime < scripts_before)
+                remove_tree(scripts.get(), token, path(owner, "scripts/" + token));
+        }
     if (Fd index = open_dir(user.get(), "pending", Trust{owner}, path(owner, "pending")))
         remove_stale_temps(index.get(), stale_before, path(owner, "pending"));
     Fd ckpt = open_dir(user.get(), "ckpt", Trust{owner}, path(owner, "ckpt"));
@@ -383,5 +390,7 @@ std::string Spool::script_path(uid_t owner, const std::string& ref) const {
     // checked to be writable only by OWNER, and the root is sticky.
     return shown;
 }
+
+Spool spool_of(const Config& config) { return Spool(config.spool, config.limits); }
 
 }  // namespace hawf

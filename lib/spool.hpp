@@ -63,9 +63,10 @@ public:
 
     // Finishes what interrupted writers and removals left in OWNER's tree: empties
     // .trash and removes create_file's temp files last modified before STALE_BEFORE
-    // (unix seconds) in the checkpoints' log/ and delivered/ and in pending/.
+    // (unix seconds) in the checkpoints' log/ and delivered/ and in pending/; and
+    // removes --hawf-then script snapshots taken before SCRIPTS_BEFORE.
     // O(the user's tree), a constant number of descriptors.
-    void clean(uid_t owner, std::int64_t stale_before) const;
+    void clean(uid_t owner, std::int64_t stale_before, std::int64_t scripts_before) const;
 
     void set_pending(uid_t owner, const CheckpointId& id, bool pending) const;
     std::vector<CheckpointId> pending_ids(uid_t owner) const;  // from the index
@@ -95,5 +96,9 @@ private:
     std::string root_;
     Limits limits_;
 };
+
+struct Config;
+// The spool hawf.yaml names, held to its limits.
+Spool spool_of(const Config& config);
 
 }  // namespace hawf

@@ -57,7 +57,8 @@ std::optional<CheckpointId> Request::after() const {
 }
 
 CheckpointSpec Request::spec(const CheckpointId& id, uid_t owner_uid, const std::string& owner,
-                             const std::string& scope, const std::vector<std::string>& default_options) const {
+                             const std::string& scope, const std::vector<std::string>& default_options,
+                             const Limits& limits) const {
     if (!checkpoint_)
         throw Error(ErrorKind::Usage, "--hawf-options, --hawf-params, --hawf-timeout, --hawf-default and "
                                       "--hawf-then need --hawf-checkpoint=NAME");
@@ -71,7 +72,7 @@ CheckpointSpec Request::spec(const CheckpointId& id, uid_t owner_uid, const std:
     if (timeout_) spec.timeout_s = parse_duration(*timeout_);
     if (default_) spec.default_choice = *default_;
     if (then_) spec.then.push_back(parse_then(*then_));
-    spec.check();
+    spec.check(limits);
     return spec;
 }
 

@@ -34,7 +34,7 @@ public:
 
     // The checkpoint these options describe; throws Error(Usage) for a bad combination.
     CheckpointSpec spec(const CheckpointId& id, uid_t owner_uid, const std::string& owner, const std::string& scope,
-                        const std::vector<std::string>& default_options) const;
+                        const std::vector<std::string>& default_options, const Limits& limits = Limits{}) const;
 
 private:
     std::optional<std::string> checkpoint_, options_, params_, timeout_, default_, then_, after_;

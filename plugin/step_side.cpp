@@ -85,7 +85,7 @@ void StepSide::start_followup_job(Host& host, const CheckpointId& after) {
     const std::string job = std::to_string(ids.array_job_id && ids.array_task_id != no_val ? ids.array_job_id : ids.job_id);
     const JobUser user = host.user();
     Outcome out = run_as_user(user, [&] {
-        const Spool spool(load_config(conf_path_).spool);
+        const Spool spool = spool_of(load_config(conf_path_));
         nlohmann::json env = start_followup(spool, Slurm(), user.uid, after, job, std::time(nullptr));
         return env.dump();
     });
@@ -108,8 +108,9 @@ void StepSide::open(Host& host, const Request& request, const std::string& scope
     // if its follow-up could not be submitted: the step then fails, and ends it.
     Outcome out = run_as_user(user, [&] {
         const Config config = load_config(conf_path_);
-        const Spool spool(config.spool);
-        const CheckpointSpec spec = request.spec(id, user.uid, user_name(user.uid), scope, config.default_options);
+        const Spool spool = spool_of(config);
+        const CheckpointSpec spec =
+            request.spec(id, user.uid, user_name(user.uid), scope, config.default_options, config.limits);
         const Checkpoint ckpt = open_checkpoint(spool, spec, current_actor("plugin"));
         nlohmann::json answer = {{"dir", spool.files_dir(user.uid, id)}};
         try {
@@ -147,7 +148,7 @@ void StepSide::exit(Host& host) {
     const JobUser user = host.user();
     const std::uint32_t node = host.node_id(), nodes = host.node_count();
     Outcome out = run_as_user(user, [&] {
-        const Spool spool(load_config(conf_path_).spool);
+        const Spool spool = spool_of(load_config(conf_path_));
         // A step whose tasks never started (task_init refused them) did not succeed.
         const int status = failure_ && exit_status_ == 0 ? 1 << 8 : exit_status_;
         const Checkpoint ckpt = end_checkpoint(spool, user.uid, id, status, current_actor("plugin"), node, nodes);

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "config.hpp"
+#include "actions.hpp"
 #include "error.hpp"
 #include "fsutil.hpp"
 #include "spool.hpp"
@@ -73,12 +74,12 @@ int submit_post_opt(Host& host, const Request& request, const std::string& conf_
             throw Error(ErrorKind::Usage, "--hawf-checkpoint is for sbatch jobs and srun steps; inside this "
                                           "allocation give it to the srun step that should stop");
         const Config config = load_config(conf_path);
-        const Spool spool(config.spool);
+        const Spool spool = spool_of(config);
         spool.open_root();
         if (!request.checkpoint() && request.after() && !request.then()) return 0;  // a follow-up
         // Checks the combination with a stand-in id; the real one is known on the node.
         const CheckpointSpec spec = request.spec({"0", request.checkpoint().value_or("x")}, getuid(), "", "step",
-                                                 config.default_options);
+                                                 config.default_options, config.limits);
         // Inside a batch job that carries the checkpoint, srun inherits the option:
         // such a step is not the checkpoint (the batch step is) and copies nothing.
         if (host.client() == Client::Srun) {
@@ -86,6 +87,7 @@ int submit_post_opt(Host& host, const Request& request, const std::string& conf_
             const auto inherited = host.getenv("HAWF_CHECKPOINT");
             if (job && inherited && *inherited == *job + ":" + *request.checkpoint()) return 0;
         }
+        if (request.checkpoint()) check_room_for_checkpoint(spool, getuid());  // refused now, not at job start
         // Read now, as sbatch reads a batch script: the follow-up runs this copy, not
         // what the submit directory holds when the job starts. The job finds the copy
         // through its environment (sbatch's default --export=ALL, srun's step).

@@ -29,7 +29,7 @@ void usage_error(const std::string& message) { throw Error(ErrorKind::Usage, mes
 
 Context load_context() {
     Config config = load_config(config_path_from_env());
-    Spool spool(config.spool, config.limits);
+    Spool spool = spool_of(config);
     return Context{std::move(config), std::move(spool), Slurm()};
 }
 

@@ -418,7 +418,7 @@ int cmd_gc(const Args& args) {
         for (uid_t owner : getuid() == 0 ? ctx.spool.owners() : std::vector<uid_t>{getuid()}) {
             try {
                 const cli::AsOwner as_owner(owner);
-                ctx.spool.clean(owner, stale_before);
+                ctx.spool.clean(owner, stale_before, cutoff);
             } catch (const Error& e) {
                 std::cerr << "hawf: cannot clean up uid " << owner << ": " << shown(e.what()) << "\n";
                 failed = true;

@@ -473,7 +473,7 @@ TEST_F(SpoolTest, RemoveHidesTheWholeCheckpointEvenIfDeletingFails) {
     // Once the owner unlocks it, clean finishes the job.
     ASSERT_EQ(chmod(user_dir(root_, other_uid, ".trash/" + left[0] + "/files/x").c_str(), 0700), 0);
     ASSERT_EQ(test::run_as(other_uid, other_uid, [&] {
-                  Spool(root_.path()).clean(other_uid, 0);
+                  Spool(root_.path()).clean(other_uid, 0, 0);
                   return 0;
               }),
               0);
@@ -527,14 +527,20 @@ TEST_F(SpoolTest, CleanRemovesTrashAndStaleTempFilesOnly) {
         ASSERT_EQ(mkdir(deep.c_str(), 0700), 0) << deep;
     }
     write_text(deep + "/f", "x", 0600);
-    spool_.clean(me_, now - 3600);
+    // Script snapshots: one taken before the cutoff, one after.
+    const std::string old_ref = spool_.save_script(me_, "old.sh", "#!/bin/sh\n");
+    const std::string new_ref = spool_.save_script(me_, "new.sh", "#!/bin/sh\n");
+    set_mtime(user_dir(root_, me_, "scripts/" + old_ref.substr(0, old_ref.find('/'))), now - 7200);
+    spool_.clean(me_, now - 3600, now - 3600);
+    EXPECT_HAWF_ERROR(spool_.script_path(me_, old_ref), ErrorKind::NotFound, "old.sh");
+    EXPECT_NO_THROW(spool_.script_path(me_, new_ref));
     for (const auto& rel : stale) EXPECT_FALSE(exists(user_dir(root_, me_, rel))) << rel;
     for (const auto& rel : kept) EXPECT_TRUE(exists(user_dir(root_, me_, rel))) << rel;
     EXPECT_TRUE(raw_entries(user_dir(root_, me_, ".trash")).empty());
     EXPECT_EQ(spool_.load(me_, spec.id).state, State::Pending);
     // A user without a tree, or without leftovers, is fine.
-    EXPECT_NO_THROW(spool_.clean(me_ + 1, now));
-    EXPECT_NO_THROW(spool_.clean(me_, now - 3600));
+    EXPECT_NO_THROW(spool_.clean(me_ + 1, now, now));
+    EXPECT_NO_THROW(spool_.clean(me_, now - 3600, now - 3600));
 }
 
 // ---------------------------------------------------------------- uids and links
