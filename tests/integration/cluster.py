@@ -209,8 +209,8 @@ def parse_scontrol(line):
 # ---------------------------------------------------------------------------
 # Processes of a cluster
 
-def _proc_stat():
-    """{pid: (ppid, state)} of all processes, from /proc/<pid>/stat."""
+def proc_table():
+    """{pid: (ppid, state, session, command name)} of all processes, from /proc/<pid>/stat."""
     table = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -220,10 +220,16 @@ def _proc_stat():
                 data = f.read()
         except OSError:
             continue
-        # "pid (comm) state ppid ...": comm may contain spaces and ')'.
+        # "pid (comm) state ppid pgrp session ...": comm may contain spaces and ')'.
         rest = data[data.rfind(b")") + 2:].split()
-        table[int(name)] = (int(rest[1]), rest[0].decode())
+        comm = data[data.find(b"(") + 1:data.rfind(b")")].decode(errors="replace")
+        table[int(name)] = (int(rest[1]), rest[0].decode(), int(rest[3]), comm)
     return table
+
+
+def _proc_stat():
+    """{pid: (ppid, state)} of all processes."""
+    return {pid: (ppid, state) for pid, (ppid, state, _, _) in proc_table().items()}
 
 
 def _alive(pid):

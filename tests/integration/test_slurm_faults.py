@@ -9,7 +9,7 @@ import subprocess
 import time
 import unittest
 
-from cluster import RUNUSER
+from cluster import RUNUSER, proc_table
 from hawftest import ALICE, ClusterTestCase
 
 TRAIN = "#!/bin/bash\necho trained > \"$HAWF_CHECKPOINT_DIR/report.md\"\n"
@@ -29,21 +29,8 @@ exec /usr/bin/scontrol "$@"
 
 
 def session_commands(sid):
-    """{pid: command name} of the processes in session SID."""
-    found = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name, "rb") as f:
-                data = f.read()
-        except OSError:
-            continue
-        # "pid (comm) state ppid pgrp session ...": comm may hold spaces and ')'.
-        rest = data[data.rfind(b")") + 2:].split()
-        if rest[0] != b"Z" and int(rest[3]) == sid:
-            found[int(name)] = data[data.find(b"(") + 1:data.rfind(b")")].decode(errors="replace")
-    return found
+    """{pid: command name} of the live processes in session SID."""
+    return {pid: comm for pid, (_, state, session, comm) in proc_table().items() if state != "Z" and session == sid}
 
 
 class PausedController(ClusterTestCase):
