@@ -808,7 +808,8 @@ def bench_bounds(b, res, small, big, n):
         for limit, index in (("default limit", 0), ("limit raised to %d" % (big + 1), 1)):
             rss = {"small": [], "big": []}
             for who in abba(n):
-                rss[who].append(root_peak_rss(b, argv, spools[who][index])[0])
+                key = "big" if who == "b" else "small"
+                rss[key].append(root_peak_rss(b, argv, spools[key][index])[0])
             res.raw["bounds: %s, %s" % (what, limit)] = rss
             ratio = median(rss["big"]) / median(rss["small"])
             res.value("bounds", "root's %s, %s: peak RSS" % (what, limit), "%d" % median(rss["big"]),

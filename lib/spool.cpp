@@ -366,7 +366,7 @@ std::string Spool::script_path(uid_t owner, const std::string& ref) const {
         valid = false;
     }
     if (!valid)
-        throw Error(ErrorKind::Usage, "invalid script snapshot " + quoted(ref) +
+        throw Error(ErrorKind::Usage, "invalid script snapshot " + quoted_text(ref) +
                                           ": expected 32 lowercase hex digits, '/' and a file name");
     const std::string rel = "scripts/" + token;
     const std::string shown = path(owner, rel + "/" + name);

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <set>
 
+#include "display.hpp"
 #include "error.hpp"
 
 namespace hawf {
@@ -65,8 +66,6 @@ bool is_decimal(const std::string& s) {
     return i == s.size();
 }
 
-const char hex[] = "0123456789abcdef";
-
 // C0 controls, DEL, and C1 controls (U+0080-U+009F, "\xc2\x80".."\xc2\x9f" in UTF-8):
 // what a terminal may take as the start of an escape sequence. Returns its length.
 std::size_t control_at(const std::string& s, std::size_t i) {
@@ -81,22 +80,15 @@ std::size_t control_at(const std::string& s, std::size_t i) {
 }  // namespace
 
 std::string quoted_text(const std::string& s) {
+    const std::string inner = shown(s);  // the one escaping of everything shown to people
     std::string out = "\"";
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        const unsigned char c = s[i];
-        const std::size_t control = control_at(s, i);
-        if (c == '\n') {
-            out += "\\n";
-        } else if (control == 1) {
-            out += std::string("\\x") + hex[c >> 4] + hex[c & 15];
-        } else if (control == 2) {
-            const unsigned char c1 = s[++i];
-            out += std::string("\\u00") + hex[c1 >> 4] + hex[c1 & 15];
-        } else {
-            if (c == '"' || c == '\\') out += '\\';
-            out += char(c);
+    for (char c : inner) {
+        if (c == '"') out += '\\';
+        out += c;
+        if (out.size() > 80) {
+            out += "...";
+            break;
         }
-        if (out.size() > 80) { out += "..."; break; }
     }
     return out + "\"";
 }

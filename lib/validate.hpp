@@ -15,9 +15,6 @@ namespace hawf {
 // TEXT in double quotes for a message, control characters shown as escapes and cut
 // after 80 bytes, so a refusal stays one harmless line whatever it echoes.
 std::string quoted_text(const std::string& text);
-// The same under a shorter name. Careful: for a non-const std::string argument,
-// argument-dependent lookup prefers std::quoted (<iomanip>); quoted_text avoids it.
-inline std::string quoted(const std::string& text) { return quoted_text(text); }
 
 // NAME: [A-Za-z0-9][A-Za-z0-9._-]{0,63}
 void check_name(const std::string& name, const std::string& what = "checkpoint name");

@@ -61,7 +61,7 @@ void submit_followups(const Spool& spool, const Checkpoint& ckpt, const std::str
         if (submitted) continue;
         if (!snapshot || snapshot->empty())  // fail closed: never read the submit directory now
             throw Error(ErrorKind::NotFound,
-                        "the copy of " + quoted(then.script) + " taken at submission did not reach this job (no " +
+                        "the copy of " + quoted_text(then.script) + " taken at submission did not reach this job (no " +
                             then_script_env + " in its environment: submitted with --export=NONE or an --export "
                             "list without it, or from a host without the hawf plugin); submit it again with the "
                             "default --export=ALL, or chain the follow-up with hawf-await --then");

@@ -20,7 +20,7 @@ namespace {
 // directory, following symlinks like sbatch, at most max_then_script_bytes.
 std::string read_then_script(const std::string& script) {
     const auto refuse = [&](const std::string& why) {
-        return Error(ErrorKind::Usage, "--hawf-then: cannot read script " + quoted(script) + ": " + why);
+        return Error(ErrorKind::Usage, "--hawf-then: cannot read script " + quoted_text(script) + ": " + why);
     };
     // O_NONBLOCK: a FIFO must not hang srun/sbatch; it fails the regular-file check.
     Fd fd(open(script.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
@@ -37,7 +37,7 @@ std::string read_then_script(const std::string& script) {
         if (n == 0) return data;
         data.append(buf, static_cast<std::size_t>(n));
         if (data.size() > max_then_script_bytes)  // read, not stat: the file may grow
-            throw Error(ErrorKind::Usage, "--hawf-then: script " + quoted(script) + " is larger than " +
+            throw Error(ErrorKind::Usage, "--hawf-then: script " + quoted_text(script) + " is larger than " +
                                               std::to_string(max_then_script_bytes >> 20) +
                                               " MiB (Slurm's default max_script_size)");
     }

@@ -470,7 +470,7 @@ TEST(Fold, RefusesFloatWithWhitespace) {
 TEST(Fold, RefusalsShowRecordTextEscaped) {
     const Event o = make_event(1, EventType::Opened);
     const Event p = make_event(2, EventType::Pending);
-    EXPECT_HAWF_ERROR(fold({o, p, decided(3, EventType::Decided, "x\x1b[2J")}), K::Untrusted, "\"x\\x1b[2J\"");
+    EXPECT_HAWF_ERROR(fold({o, p, decided(3, EventType::Decided, "x\x1b[2J")}), K::Untrusted, "\"x\\e[2J\"");
     EXPECT_HAWF_ERROR(fold({o, p, decided(3, EventType::Decided, "approve", {{"k\ney", "1"}})}), K::Untrusted,
                       "\"k\\ney\"");
 }
