@@ -1,5 +1,6 @@
 #include "config.hpp"
 
+#include <arpa/inet.h>
 #include <yaml.h>
 
 #include <cerrno>
@@ -129,7 +130,46 @@ private:
     std::set<std::string> seen_;
 };
 
+std::string absolute_path(const std::string& value, const std::string& what) {
+    if (value.empty() || value[0] != '/')
+        throw Error(ErrorKind::Usage, "bad " + what + " \"" + value + "\": use an absolute path");
+    return value;
+}
+
 }  // namespace
+
+HostPort parse_host_port(const std::string& text, const std::string& what) {
+    const auto bad = [&] {
+        return Error(ErrorKind::Usage, what + ": bad address \"" + text +
+                                           "\": use HOST:PORT (e.g. svc1:7477, 0.0.0.0:7477, [::]:7477)");
+    };
+    HostPort endpoint;
+    std::string port;
+    if (!text.empty() && text[0] == '[') {
+        const std::size_t close = text.find(']');
+        if (close == std::string::npos || text.compare(close, 2, "]:") != 0) throw bad();
+        endpoint.host = text.substr(1, close - 1);
+        in6_addr address;
+        if (inet_pton(AF_INET6, endpoint.host.c_str(), &address) != 1) throw bad();
+        port = text.substr(close + 2);
+    } else {
+        // A DNS name or an IPv4 address; an IPv6 address needs its brackets.
+        const std::size_t colon = text.find(':');
+        if (colon == std::string::npos) throw bad();
+        endpoint.host = text.substr(0, colon);
+        port = text.substr(colon + 1);
+        if (endpoint.host.empty() || endpoint.host.size() > 253 ||
+            endpoint.host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+                std::string::npos)
+            throw bad();
+    }
+    if (port.empty() || port.size() > 5 || port[0] == '0' || port.find_first_not_of("0123456789") != std::string::npos)
+        throw bad();
+    const unsigned long number = std::stoul(port);
+    if (number > 65535) throw bad();
+    endpoint.port = static_cast<std::uint16_t>(number);
+    return endpoint;
+}
 
 std::string config_path_from_env() {
     const char* env = std::getenv("HAWF_CONF");
@@ -186,13 +226,31 @@ Config load_config(const std::string& path) {
         }
         return false;
     };
+    auto set_hawfd = [&](const std::string& name, const Value& v) {
+        const std::string key = "hawfd." + name;
+        try {
+            if (name == "listen" || name == "address") {
+                const std::string value = scalar_of(key, v);
+                parse_host_port(value, key);
+                (name == "listen" ? config.hawfd.listen : config.hawfd.address) = value;
+            } else if (name == "state") {
+                config.hawfd.state = absolute_path(scalar_of(key, v), key);
+            } else if (name == "munge_socket") {
+                config.hawfd.munge_socket = absolute_path(scalar_of(key, v), key);
+            } else {
+                throw parser.error_at(v.key_line, "unknown key \"" + key +
+                                                      "\": allowed are listen, address, state, munge_socket");
+            }
+        } catch (const Error& e) {
+            if (e.kind() == ErrorKind::Config) throw;
+            throw parser.error_at(v.line, e.what());
+        }
+    };
     parser.parse([&](const std::string& key, const Value& v) {
         auto scalar = [&] { return scalar_of(key, v); };
         try {
             if (key == "spool") {
-                config.spool = scalar();
-                if (config.spool.empty() || config.spool[0] != '/')
-                    throw Error(ErrorKind::Usage, "bad spool \"" + config.spool + "\": use an absolute path");
+                config.spool = absolute_path(scalar(), "spool");
             } else if (key == "default_options") {
                 if (v.is_map) throw parser.error_at(v.line, key + ": expected a list of choices");
                 std::string joined;
@@ -211,9 +269,13 @@ Config load_config(const std::string& path) {
                                                                   "max_record_bytes, max_events");
             } else if (key == "poll_interval") {
                 config.poll_interval_s = parse_duration(scalar());
+            } else if (key == "hawfd") {
+                if (!v.is_map) throw parser.error_at(v.line, "hawfd: expected a mapping of key: value");
+                for (const auto& [name, entry] : v.entries) set_hawfd(name, entry);
             } else {
                 throw parser.error_at(v.key_line, "unknown key \"" + key +
-                                                  "\": allowed are spool, default_options, limits, poll_interval");
+                                                  "\": allowed are spool, default_options, limits, "
+                                                  "poll_interval, hawfd");
             }
         } catch (const Error& e) {
             if (e.kind() == ErrorKind::Config) throw;

@@ -186,28 +186,6 @@ void Slurm::signal(const std::string& job, const std::string& sig) const {
     run_or_throw({tool("scancel"), "--signal=" + sig, "--full", job});
 }
 
-std::optional<std::map<std::string, std::string>> Slurm::show(const std::string& job) const {
-    CommandResult r = run_command({tool("scontrol"), "show", "job", "-o", job});
-    if (!r.ok()) {
-        if (r.message().find("Invalid job id") != std::string::npos) return std::nullopt;
-        throw Error(ErrorKind::System, "scontrol show job " + job + ": " + r.message());
-    }
-    // "Key=Value Key=Value ..." on one line; values hold no spaces except in a few
-    // free-text fields hawf does not read.
-    std::map<std::string, std::string> fields;
-    std::string line = r.out.substr(0, r.out.find('\n'));
-    std::size_t pos = 0;
-    while (pos < line.size()) {
-        std::size_t end = line.find(' ', pos);
-        if (end == std::string::npos) end = line.size();
-        std::string item = line.substr(pos, end - pos);
-        auto eq = item.find('=');
-        if (eq != std::string::npos) fields[item.substr(0, eq)] = item.substr(eq + 1);
-        pos = end + 1;
-    }
-    return fields;
-}
-
 std::optional<JobInfo> Slurm::job(const std::string& job) const {
     check_job_id(job);  // one job or task: "1,2" would list two, and the first line could be either
     // Begin times as plain epoch seconds; no SQUEUE_* setting of the caller may filter

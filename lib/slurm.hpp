@@ -7,7 +7,6 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -56,10 +55,6 @@ public:
     void update(const std::string& job, const std::vector<std::string>& assignments) const;
     // scancel --signal=SIG --full: every step and the batch shell.
     void signal(const std::string& job, const std::string& sig) const;
-    // scontrol show job -o: its fields, or nullopt if Slurm no longer knows the job.
-    // Its free-text fields (25.11 prints the user's SubmitLine) can spoof others:
-    // trust nothing from it; job() is the one to ask whose job it is or what state.
-    std::optional<std::map<std::string, std::string>> show(const std::string& job) const;
     // The job as slurmctld knows it, or nullopt if it no longer knows the job ("Invalid
     // job id"). JOB may be an array job ("28": its first task line; all share the user)
     // or one task ("28_1"). Throws Error(System) if slurmctld cannot be asked.

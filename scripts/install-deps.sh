@@ -1,7 +1,7 @@
 #!/bin/bash
 # Installs what hawf needs to build, test, package and demo on Debian 12 (run as root):
 # debhelper, lintian and rpm (rpmbuild) build and check the packages (scripts/package-test.sh);
-# strace counts the spool's syscalls in bench/run.sh.
+# strace counts the spool's syscalls and GNU time measures peak memory in bench/run.sh.
 # Everything comes from Debian's own archive; RHEL/EPEL has the same libraries
 # (slurm-devel, libyaml-devel, json-devel, gtest-devel, munge-devel).
 set -euo pipefail
@@ -16,4 +16,4 @@ apt-get install -y -q \
   slurm-wlm slurmctld slurmd slurm-client libslurm-dev munge libmunge-dev \
   libyaml-dev nlohmann-json3-dev libgtest-dev libgmock-dev \
   debhelper lintian rpm rpm2cpio cpio bash-completion man-db groff-base \
-  strace
+  strace time

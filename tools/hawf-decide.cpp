@@ -116,8 +116,8 @@ int decide_main(int argc, char** argv) {
     // A checkpoint opened with --signal tells its still running job at once.
     std::string signalled;
     if (!revoking && !ckpt.spec.signal.empty()) {
-        auto job = ctx.slurm.show(id.job_id);
-        if (job && (*job)["JobState"] == "RUNNING") {
+        const std::optional<JobInfo> job = ctx.slurm.job(id.job_id);
+        if (job && job->state == "RUNNING") {
             ctx.slurm.signal(id.job_id, ckpt.spec.signal);
             signalled = ckpt.spec.signal;
         }

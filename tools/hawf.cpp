@@ -224,9 +224,9 @@ json followup_states(const Slurm& slurm, const Checkpoint& c) {
     for (const auto& f : c.followups) {
         std::string state = "unknown", reason;
         try {
-            if (auto job = slurm.show(f.job)) {
-                state = (*job)["JobState"];
-                reason = (*job)["Reason"] == "None" ? "" : (*job)["Reason"];
+            if (const std::optional<JobInfo> job = slurm.job(f.job)) {
+                state = job->state;
+                reason = job->reason == "None" ? "" : job->reason;
             } else {
                 state = "gone";
             }

@@ -5,12 +5,11 @@
 //
 //   sbatch            "123" (or the content of sbatch.out); dumps its environment to
 //                     sbatch.env and its working directory to sbatch.cwd
-//   scontrol show job -o J   the content of show.J, else "Invalid job id specified"
 //   squeue ... --jobs=J ...  the content of squeue.J, else "Invalid job id specified";
 //                     dumps its environment to squeue.env
 //   any call          fails with exit 1 and the content of fail.KEY on stderr if that
 //                     file exists, KEY being sbatch, release.J, hold.J, update.J,
-//                     show.J, squeue.J or cancel.J (scancel, also with --signal);
+//                     squeue.J or cancel.J (scancel, also with --signal);
 //                     if times.KEY holds a number N, only the next N calls fail
 //
 // The scripts use only shell builtins (and /usr/bin/env for the dump), so they work
@@ -44,7 +43,6 @@ public:
             "case \"$name $1\" in\n"
             "  'sbatch '*) /usr/bin/env > \"$dir/sbatch.env\"; pwd > \"$dir/sbatch.cwd\"; key=sbatch ;;\n"
             "  'scontrol update') key=\"update.${2#JobId=}\" ;;\n"
-            "  'scontrol show') key=\"show.$last\" ;;\n"
             "  'scontrol '*) key=\"$1.$2\" ;;\n"
             "  'scancel '*) key=\"cancel.$last\" ;;\n"
             "  'squeue '*) /usr/bin/env > \"$dir/squeue.env\"; key=squeue.unknown\n"
@@ -58,7 +56,7 @@ public:
             "if [ $fails = yes ] && [ -f \"$dir/fail.$key\" ]; then emit \"$dir/fail.$key\" >&2; exit 1; fi\n"
             "case \"$key\" in\n"
             "  sbatch) if [ -f \"$dir/sbatch.out\" ]; then emit \"$dir/sbatch.out\"; else echo 123; fi ;;\n"
-            "  show.*|squeue.*) if [ -f \"$dir/$key\" ]; then emit \"$dir/$key\"; else\n"
+            "  squeue.*) if [ -f \"$dir/$key\" ]; then emit \"$dir/$key\"; else\n"
             "            echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1; fi ;;\n"
             "esac\n"
             "exit 0\n";

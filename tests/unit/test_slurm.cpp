@@ -290,35 +290,6 @@ TEST_F(SlurmTest, FailuresAreSystemErrorsWithTheCommandsFirstErrorLine) {
     EXPECT_NO_THROW(slurm_.release("45"));
 }
 
-TEST_F(SlurmTest, ShowParsesKeyValueFields) {
-    fake_.set_output("show.77",
-                     "JobId=77 JobName=train UserId=alice(1001) JobState=PENDING Reason=JobHeldUser "
-                     "Dependency=afterok:42(unfulfilled) StartTime=Unknown Comment=a=b Empty=\n");
-    const auto fields = slurm_.show("77");
-    ASSERT_TRUE(fields);
-    EXPECT_EQ(fields->at("JobId"), "77");
-    EXPECT_EQ(fields->at("JobName"), "train");
-    EXPECT_EQ(fields->at("UserId"), "alice(1001)");
-    EXPECT_EQ(fields->at("JobState"), "PENDING");
-    EXPECT_EQ(fields->at("Reason"), "JobHeldUser");
-    EXPECT_EQ(fields->at("Dependency"), "afterok:42(unfulfilled)");
-    EXPECT_EQ(fields->at("Comment"), "a=b");  // split at the first '='
-    EXPECT_EQ(fields->at("Empty"), "");
-    EXPECT_EQ(fields->size(), 9u);
-    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scontrol", "show", "job", "-o", "77"}}));
-}
-
-TEST_F(SlurmTest, ShowOfAnUnknownJobIsNullopt) {
-    EXPECT_FALSE(slurm_.show("999"));
-    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scontrol", "show", "job", "-o", "999"}}));
-}
-
-TEST_F(SlurmTest, ShowFailingOtherwiseIsASystemError) {
-    fake_.fail("show.78", "slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n");
-    EXPECT_HAWF_ERROR(slurm_.show("78"), K::System,
-                      "scontrol show job 78: slurm_load_jobs error: Unable to contact slurm controller");
-}
-
 // ---------------------------------------------------------------- Slurm::job
 
 const std::string kSqueueFormat = "--Format=UserId:0|,State:0|,PriorityLong:0|,EligibleTime:0|,Reason:0";

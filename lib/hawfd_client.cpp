@@ -1,0 +1,166 @@
+#include "hawfd_client.hpp"
+
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "fsutil.hpp"
+#include "munge.hpp"
+#include "validate.hpp"
+
+namespace hawf {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Milliseconds left until DEADLINE, for poll(2): 0 once it has passed.
+int ms_left(Deadline deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    return static_cast<int>(std::clamp<long long>(left, 0, 60 * 60 * 1000));
+}
+
+// Waits for EVENTS on FD; false at the deadline or on a poll error.
+bool wait_for(int fd, short events, Deadline deadline) {
+    for (;;) {
+        pollfd p{fd, events, 0};
+        const int n = poll(&p, 1, ms_left(deadline));
+        if (n > 0) return true;
+        if (n == 0 || errno != EINTR) return false;
+    }
+}
+
+// A connected non-blocking socket to ENDPOINT, trying each of its addresses.
+Fd connect_to(const HostPort& endpoint, const std::string& address, Deadline deadline) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    const int rc = getaddrinfo(endpoint.host.c_str(), std::to_string(endpoint.port).c_str(), &hints, &found);
+    if (rc != 0)
+        throw Error(ErrorKind::System, "hawfd at " + address + " is not reachable: " +
+                                           (rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc)));
+    std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owned(found, freeaddrinfo);
+    std::string failure = "no address";
+    for (const addrinfo* ai = found; ai; ai = ai->ai_next) {
+        Fd fd(socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
+        if (!fd) {
+            failure = std::strerror(errno);
+            continue;
+        }
+        if (connect(fd.get(), ai->ai_addr, ai->ai_addrlen) == 0) return fd;
+        if (errno != EINPROGRESS) {
+            failure = std::strerror(errno);
+            continue;
+        }
+        if (!wait_for(fd.get(), POLLOUT, deadline)) {
+            failure = "no connection within the timeout";
+            continue;
+        }
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err == 0) return fd;
+        failure = std::strerror(err);
+    }
+    throw Error(ErrorKind::System, "hawfd at " + address + " is not reachable: " + failure);
+}
+
+const std::pair<ErrorKind, const char*> kind_names[] = {
+    {ErrorKind::Usage, "usage"},         {ErrorKind::NotFound, "not-found"}, {ErrorKind::Conflict, "conflict"},
+    {ErrorKind::Denied, "denied"},       {ErrorKind::Untrusted, "untrusted"}, {ErrorKind::Config, "config"},
+    {ErrorKind::System, "system"},
+};
+
+}  // namespace
+
+const char* error_kind_name(ErrorKind kind) {
+    for (const auto& [k, name] : kind_names)
+        if (k == kind) return name;
+    return "denied";
+}
+
+ErrorKind error_kind_from_name(const std::string& name) {
+    for (const auto& [kind, n] : kind_names)
+        if (name == n) return kind;
+    return ErrorKind::Denied;
+}
+
+LineRead read_line(int fd, std::size_t max_bytes, Deadline deadline, std::string& line) {
+    line.clear();
+    char buffer[4096];
+    while (line.size() < max_bytes) {
+        const ssize_t n = read(fd, buffer, std::min(sizeof buffer, max_bytes - line.size()));
+        if (n > 0) {
+            const char* newline = static_cast<const char*>(std::memchr(buffer, '\n', static_cast<std::size_t>(n)));
+            line.append(buffer, newline ? static_cast<std::size_t>(newline - buffer) : static_cast<std::size_t>(n));
+            if (newline) return LineRead::Ok;
+        } else if (n == 0) {
+            return LineRead::Closed;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (!wait_for(fd, POLLIN, deadline)) return LineRead::TimedOut;
+        } else if (errno != EINTR) {
+            return LineRead::Failed;
+        }
+    }
+    return LineRead::TooLong;
+}
+
+bool write_all(int fd, const std::string& data, Deadline deadline) {
+    std::size_t done = 0;
+    while (done < data.size()) {
+        const ssize_t n = send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+        if (n >= 0) {
+            done += static_cast<std::size_t>(n);
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (!wait_for(fd, POLLOUT, deadline)) return false;
+        } else if (errno != EINTR) {
+            return false;
+        }
+    }
+    return true;
+}
+
+nlohmann::json hawfd_request(const Config& config, const nlohmann::json& op, std::chrono::seconds timeout) {
+    const std::string& address = config.hawfd.address;
+    if (address.empty())
+        throw Error(ErrorKind::Config, "hawfd is not configured (no hawfd.address in " + config.path + ")");
+    const HostPort endpoint = parse_host_port(address, "hawfd.address");
+    const nlohmann::json request = {{"v", hawfd_protocol_version},
+                                    {"credential", munge_encode(op.dump(), config.hawfd.munge_socket)}};
+    const Deadline deadline = Clock::now() + timeout;
+    Fd fd = connect_to(endpoint, address, deadline);
+    const std::string within = std::to_string(timeout.count()) + " s";
+    if (!write_all(fd.get(), request.dump() + "\n", deadline))
+        throw Error(ErrorKind::System, "hawfd at " + address + " did not take the request within " + within);
+    std::string line;
+    switch (read_line(fd.get(), hawfd_max_answer_bytes, deadline, line)) {
+        case LineRead::Ok: break;
+        case LineRead::TimedOut:
+            throw Error(ErrorKind::System, "hawfd at " + address + " did not answer within " + within);
+        case LineRead::TooLong:
+            throw Error(ErrorKind::System, "hawfd at " + address + " answered more than " +
+                                               std::to_string(hawfd_max_answer_bytes) + " bytes");
+        case LineRead::Closed:
+        case LineRead::Failed:
+            throw Error(ErrorKind::System, "hawfd at " + address + " closed the connection without an answer");
+    }
+    nlohmann::json answer = nlohmann::json::parse(line, nullptr, false);
+    if (!answer.is_object() || !answer.contains("ok") || !answer["ok"].is_boolean())
+        throw Error(ErrorKind::System, "hawfd at " + address + " answered what is not a hawfd answer: " +
+                                           quoted_text(line));
+    if (answer["ok"].get<bool>()) return answer;
+    const auto text = [&](const char* key) {
+        return answer.contains(key) && answer[key].is_string() ? answer[key].get<std::string>() : std::string();
+    };
+    const std::string reason = text("error");
+    throw Error(error_kind_from_name(text("kind")),
+                "hawfd at " + address + ": " + (reason.empty() ? "refused without a reason" : reason));
+}
+
+}  // namespace hawf

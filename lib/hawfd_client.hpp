@@ -1,0 +1,45 @@
+// Talking to hawfd. One request per TCP connection, one line of JSON each way:
+//   -> {"v":1,"credential":"MUNGE:..."}   the credential's payload is the op, e.g. {"op":"ping"}
+//   <- {"ok":true,...} or {"ok":false,"error":"one line","kind":"denied"}
+// The munge credential authenticates the caller and seals the op, so the plain
+// TCP connection needs no secret of its own. Both sides share what is here.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "config.hpp"
+#include "error.hpp"
+
+namespace hawf {
+
+constexpr int hawfd_protocol_version = 1;
+constexpr std::size_t hawfd_max_request_bytes = 64 * 1024;  // the request line, newline included
+constexpr std::size_t hawfd_max_answer_bytes = 1024 * 1024;
+
+// Sends OP (a JSON object: "op" and its arguments) to hawfd at config.hawfd.address,
+// sealed in a munge credential made as the caller on config.hawfd.munge_socket, and
+// returns hawfd's answer ({"ok":true,...}). Throws Error(System) when hawfd cannot
+// be reached or does not answer within TIMEOUT, and when hawfd refuses, an Error
+// of the kind it names (Denied if none) carrying its one-line reason.
+nlohmann::json hawfd_request(const Config& config, const nlohmann::json& op,
+                             std::chrono::seconds timeout = std::chrono::seconds(30));
+
+// Error kinds as the protocol spells them ("usage", "denied", ...), both ways; an
+// unknown name is Denied.
+const char* error_kind_name(ErrorKind kind);
+ErrorKind error_kind_from_name(const std::string& name);
+
+// Line I/O on a non-blocking socket, bounded in time and size.
+using Deadline = std::chrono::steady_clock::time_point;
+enum class LineRead { Ok, TooLong, Closed, TimedOut, Failed };
+// One line into LINE (without its newline) if it arrives before DEADLINE within
+// MAX_BYTES (newline included). Bytes after the newline are ignored.
+LineRead read_line(int fd, std::size_t max_bytes, Deadline deadline, std::string& line);
+// All of DATA before DEADLINE; false if the peer is gone or too slow.
+bool write_all(int fd, const std::string& data, Deadline deadline);
+
+}  // namespace hawf
