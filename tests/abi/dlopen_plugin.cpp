@@ -12,8 +12,8 @@ extern "C" {
 }
 
 int main(int argc, char** argv) {
-    if (argc != 2) {
-        std::fprintf(stderr, "usage: %s PLUGIN.so\n", argv[0]);
+    if (argc != 2 && argc != 3) {
+        std::fprintf(stderr, "usage: %s PLUGIN.so [MAJOR.MINOR]\n", argv[0]);
         return 2;
     }
     // Lazy: the spank_* functions the plugin calls come from the loading process.
@@ -39,9 +39,15 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "plugin_name/plugin_type are \"%s\"/\"%s\", expected \"hawf\"/\"spank\"\n", name, type);
         return 1;
     }
-    // Slurm loads a plugin only if its major.minor matches the running Slurm.
-    if ((version >> 8) != (SLURM_VERSION_NUMBER >> 8)) {
-        std::fprintf(stderr, "plugin_version %#x does not match Slurm %#x\n", version, SLURM_VERSION_NUMBER);
+    // Slurm loads a plugin only if its major.minor matches the running Slurm: the one
+    // whose headers this test is built with, or the release named (23.11: 0x170b).
+    unsigned major = SLURM_VERSION_NUMBER >> 16, minor = (SLURM_VERSION_NUMBER >> 8) & 0xff;
+    if (argc == 3 && std::sscanf(argv[2], "%u.%u", &major, &minor) != 2) {
+        std::fprintf(stderr, "bad release \"%s\": expected MAJOR.MINOR, e.g. 23.11\n", argv[2]);
+        return 2;
+    }
+    if ((version >> 8) != ((major << 8) | minor)) {
+        std::fprintf(stderr, "plugin_version %#x does not match Slurm %u.%02u\n", version, major, minor);
         return 1;
     }
     std::printf("ok: %s (%s), Slurm %u.%02u\n", name, type, version >> 16, (version >> 8) & 0xff);
