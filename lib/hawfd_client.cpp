@@ -136,10 +136,14 @@ nlohmann::json hawfd_request(const Config& config, const nlohmann::json& op, std
     const Deadline deadline = Clock::now() + timeout;
     Fd fd = connect_to(endpoint, address, deadline);
     const std::string within = std::to_string(timeout.count()) + " s";
-    if (!write_all(fd.get(), request.dump() + "\n", deadline))
-        throw Error(ErrorKind::System, "hawfd at " + address + " did not take the request within " + within);
+    // A busy hawfd answers without reading the request: its answer counts, even
+    // when sending the request failed.
+    const bool sent = write_all(fd.get(), request.dump() + "\n", deadline);
     std::string line;
-    switch (read_line(fd.get(), hawfd_max_answer_bytes, deadline, line)) {
+    const LineRead read = read_line(fd.get(), hawfd_max_answer_bytes, deadline, line);
+    if (!sent && read != LineRead::Ok)
+        throw Error(ErrorKind::System, "hawfd at " + address + " did not take the request within " + within);
+    switch (read) {
         case LineRead::Ok: break;
         case LineRead::TimedOut:
             throw Error(ErrorKind::System, "hawfd at " + address + " did not answer within " + within);

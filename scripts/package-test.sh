@@ -36,7 +36,9 @@ multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 plugin=/usr/lib/$multiarch/slurm/hawf.so
 bindir=/usr/bin
 tools=(hawf hawf-decide hawf-await)
-pages=(man1/hawf.1 man1/hawf-decide.1 man1/hawf-await.1 man5/hawf.yaml.5 man8/spank-hawf.8)
+hawfd=/usr/sbin/hawfd
+unit=/lib/systemd/system/hawfd.service
+pages=(man1/hawf.1 man1/hawf-decide.1 man1/hawf-await.1 man5/hawf.yaml.5 man8/hawfd.8 man8/spank-hawf.8)
 completions=(hawf hawf-decide hawf-await)
 slurm_hex=$(awk '$2 == "SLURM_VERSION_NUMBER" { print $3 }' /usr/include/slurm/slurm_version.h)
 slurm_release=$(printf '%d.%02d' $((slurm_hex >> 16)) $(((slurm_hex >> 8) & 255)))
@@ -86,7 +88,7 @@ check_hardening() {
     if [[ $f != */hawf.so ]]; then
       grep -qE 'BIND_NOW|FLAGS.*NOW' <<< "$dyn" || fail "$f: no BIND_NOW (hardening)"
     fi
-    if [[ -x $f && $f == */bin/* ]]; then
+    if [[ -x $f && ($f == */bin/* || $f == */sbin/*) ]]; then
       grep -q 'FLAGS_1.*PIE' <<< "$dyn" || fail "$f: not a PIE (hardening)"
     fi
     echo "hardened: ${f#"$dir"}"
@@ -118,8 +120,8 @@ check_deb() {  # DEB PATH...: the package holds every PATH
     grep -qxF "$path" <<< "$listing" || fail "$(basename "$deb") does not hold $path"
   done
 }
-check_deb "$deb_tools" "${tools[@]/#//usr/bin/}" /etc/hawf/hawf.yaml \
-  $(for p in "${pages[@]:0:4}"; do echo "/usr/share/man/$p.gz"; done) \
+check_deb "$deb_tools" "${tools[@]/#//usr/bin/}" "$hawfd" "$unit" /etc/hawf/hawf.yaml \
+  $(for p in "${pages[@]:0:5}"; do echo "/usr/share/man/$p.gz"; done) \
   $(for c in "${completions[@]}"; do echo "/usr/share/bash-completion/completions/$c"; done)
 check_deb "$deb_plugin" "$plugin" /etc/slurm/plugstack.conf.d/hawf.conf /usr/share/man/man8/spank-hawf.8.gz
 conffiles() { dpkg-deb --ctrl-tarfile "$1" | tar -xO ./conffiles 2>/dev/null || true; }
@@ -131,7 +133,7 @@ dpkg-deb -f "$deb_plugin" Depends | grep -qF "slurm-wlm-basic-plugins (>= $slurm
   fail "plugin package does not depend on Slurm $slurm_release: $(dpkg-deb -f "$deb_plugin" Depends)"
 # Hardening flags (DEB_BUILD_MAINT_OPTIONS=hardening=+all) on every compile and link.
 compiles=$(grep -E '(^|&& )/usr/bin/c\+\+ .* -c ' "$work/deb-build.log" || true)
-links=$(grep -E '^/usr/bin/c\+\+ .* -o [^ ]*(hawf|hawf-decide|hawf-await|hawf\.so) ' "$work/deb-build.log" || true)
+links=$(grep -E '^/usr/bin/c\+\+ .* -o [^ ]*(hawf|hawf-decide|hawf-await|hawfd|hawf\.so) ' "$work/deb-build.log" || true)
 [[ -n $compiles && -n $links ]] || fail "no compiler command lines in the build log (is the build verbose?)"
 for flag in -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Werror=format-security; do
   ! grep -qv -e "$flag" <<< "$compiles" || fail "a compile lacks $flag: $(grep -v -e "$flag" <<< "$compiles" | head -1)"
@@ -162,8 +164,9 @@ check_rpm() {  # RPM PATTERN...: rpm -qlp lists a path matching each (grep -x) P
   done
 }
 check_rpm "$rpm_tools" /usr/bin/hawf /usr/bin/hawf-decide /usr/bin/hawf-await /etc/hawf/hawf.yaml \
+  /usr/sbin/hawfd /usr/lib/systemd/system/hawfd.service \
   '/usr/share/man/man1/hawf\.1.*' '/usr/share/man/man1/hawf-decide\.1.*' '/usr/share/man/man1/hawf-await\.1.*' \
-  '/usr/share/man/man5/hawf\.yaml\.5.*' \
+  '/usr/share/man/man5/hawf\.yaml\.5.*' '/usr/share/man/man8/hawfd\.8.*' \
   /usr/share/bash-completion/completions/hawf /usr/share/bash-completion/completions/hawf-decide \
   /usr/share/bash-completion/completions/hawf-await
 check_rpm "$rpm_plugin" '/usr/lib64/slurm/hawf\.so' /etc/slurm/plugstack.conf.d/hawf.conf \
@@ -187,9 +190,15 @@ rpm -qlp "$rpm_tools" "$rpm_plugin" 2>/dev/null | grep -v '/\.build-id' | sed 's
 
 step "install the .debs (apt-get install ./...deb)"
 apt-get install -y -q --no-install-recommends "$deb_tools" "$deb_plugin"
-for f in "$plugin" "${tools[@]/#/$bindir/}" /etc/hawf/hawf.yaml /etc/slurm/plugstack.conf.d/hawf.conf; do
+for f in "$plugin" "${tools[@]/#/$bindir/}" "$hawfd" "$unit" /etc/hawf/hawf.yaml /etc/slurm/plugstack.conf.d/hawf.conf; do
   [[ -e $f ]] || fail "$f missing after install"
 done
+# The unit as systemd reads it (ExecStart exists, man:hawfd(8) resolves), and
+# installed disabled: hawfd needs its hawf.yaml section first.
+verify=$(systemd-analyze verify "$unit" 2>&1) || fail "systemd-analyze verify $unit: $verify"
+[[ -z $verify ]] || fail "systemd-analyze verify $unit warns: $verify"
+grep -qx "ExecStart=$hawfd --foreground" "$unit" || fail "$unit does not start $hawfd --foreground"
+[[ ! -e /etc/systemd/system/multi-user.target.wants/hawfd.service ]] || fail "hawfd.service is enabled by the install"
 
 step "man pages: man -l and groff -man -ww -z of every installed page"
 for page in "${pages[@]}"; do
@@ -228,23 +237,25 @@ HAWF_CONF=$work/hawf.yaml hawf doctor | tee "$work/doctor.out" || fail "hawf doc
 grep -q "$plugin (built for Slurm $slurm_release)" "$work/doctor.out" || fail "hawf doctor does not find $plugin built for Slurm $slurm_release"
 
 step "configure build-installed/ for the installed files; ABI tests"
-cmake -S . -B "$build" -DHAWF_TEST_PLUGIN="$plugin" -DHAWF_TEST_BINDIR="$bindir" >/dev/null
+cmake -S . -B "$build" -DHAWF_TEST_PLUGIN="$plugin" -DHAWF_TEST_BINDIR="$bindir" -DHAWF_TEST_HAWFD="$hawfd" >/dev/null
 cmake --build "$build" --target dlopen_plugin -j"$(nproc)" >/dev/null
-# The tests must get the installed files (tests/CMakeLists.txt passes HAWF_TEST_PLUGIN
-# and HAWF_TEST_BINDIR on), not this build's, which is not even built here.
+# The tests must get the installed files (tests/CMakeLists.txt passes HAWF_TEST_PLUGIN,
+# HAWF_TEST_BINDIR and HAWF_TEST_HAWFD on), not this build's, which is not even built here.
 ctest --test-dir "$build" --show-only=json-v1 | python3 -c '
 import json, sys
-plugin, bindir = sys.argv[1:]
+plugin, bindir, hawfd = sys.argv[1:]
 tests = json.load(sys.stdin)["tests"]
 def env(t):
     return " ".join(" ".join(p["value"]) if isinstance(p["value"], list) else str(p["value"])
                     for p in t.get("properties", []) if p["name"] == "ENVIRONMENT")
 checked, bad = 0, []
 for t in tests:
+    if t["name"].startswith("abi.slurm-"):
+        continue  # the plugin built against other Slurm releases, not an installed file
     if t["name"].startswith("abi."):
         ok = plugin in t.get("command", [])
     elif t["name"].startswith("integration.") and t["name"] != "integration.demo":
-        ok = "HAWF_PLUGIN=" + plugin in env(t) and "HAWF_BINDIR=" + bindir in env(t)
+        ok = all(v in env(t) for v in ("HAWF_PLUGIN=" + plugin, "HAWF_BINDIR=" + bindir, "HAWF_HAWFD=" + hawfd))
     else:
         continue
     checked += 1
@@ -252,12 +263,12 @@ for t in tests:
         bad.append(t["name"])
 if not checked or bad:
     sys.exit("package-test: FAIL: %s would not test the installed files: tests/CMakeLists.txt must "
-             "take the plugin and tools from HAWF_TEST_PLUGIN and HAWF_TEST_BINDIR"
+             "take the plugin, tools and hawfd from HAWF_TEST_PLUGIN, HAWF_TEST_BINDIR and HAWF_TEST_HAWFD"
              % ", ".join(bad or ["the ABI and integration tests"]))
-print("ok: %d ABI and integration tests take %s and %s/" % (checked, plugin, bindir))
-' "$plugin" "$bindir"
+print("ok: %d ABI and integration tests take %s, %s/ and %s" % (checked, plugin, bindir, hawfd))
+' "$plugin" "$bindir" "$hawfd"
 "$build/tests/dlopen_plugin" "$plugin"
-ctest --test-dir "$build" -L abi --output-on-failure
+ctest --test-dir "$build" -L abi -E '^abi\.slurm-' --output-on-failure
 
 step "integration suite against the installed plugin and tools"
 ctest --test-dir "$build" -L integration -E '^integration\.demo$' --output-on-failure

@@ -16,6 +16,8 @@
 #include "cli.hpp"
 #include "display.hpp"
 #include "error.hpp"
+#include "hawfd_client.hpp"
+#include "munge.hpp"
 
 using namespace hawf;
 using nlohmann::json;
@@ -36,7 +38,8 @@ Look at checkpoints and decisions, and check an install.
                        history: who did what when (without CKPT: all of
                        your checkpoints; root: everyone's)
   hawf doctor [--plugin=PATH] [--json]
-                       check the config, the spool and the plugin
+                       check the config, the spool and the plugin (and,
+                       when configured, munge and hawfd)
   hawf gc --older-than=DUR [--dry-run] [--json]
                        remove your applied and failed checkpoints (root:
                        everyone's) whose last event is older than DUR
@@ -375,6 +378,29 @@ int cmd_doctor(const Args& args) {
         dlclose(handle);
         return detail;
     });
+    // Reviewers decide through hawfd: a munge round trip, then hawfd itself.
+    if (config.hawfd_configured()) {
+        const std::string& socket = config.hawfd.munge_socket;
+        check("munge", [&] {
+            const MungeCredential decoded = munge_decode(munge_encode("hawf doctor", socket), socket);
+            if (decoded.status != MungeStatus::Valid || decoded.uid != getuid() || decoded.payload != "hawf doctor")
+                throw Error(ErrorKind::Untrusted, "munged gives back a " + std::string(to_string(decoded.status)) +
+                                                      " credential of uid " + std::to_string(decoded.uid) +
+                                                      " for a fresh one of yours");
+            return (socket.empty() ? std::string("the default socket") : socket) + ": a credential round trip works";
+        });
+        check("hawfd", [&] {
+            const json answer = hawfd_request(config, {{"op", "ping"}}, std::chrono::seconds(10));
+            const std::string known_as = answer.value("user", "?"), here = user_name(getuid());
+            // Reviewers are named by user: hawfd's node must know each uid by the same name.
+            if (known_as != here)
+                throw Error(ErrorKind::Config, "hawfd at " + config.hawfd.address + " knows uid " +
+                                                   std::to_string(getuid()) + " as " + known_as + ", this node as " +
+                                                   here + ": the user databases differ");
+            return "hawfd at " + config.hawfd.address + " answers (version " + answer.value("hawfd", "?") +
+                   "), knows you as " + known_as;
+        });
+    }
     if (args.json) {
         cli::print_json({{"ok", !failed}, {"checks", checks}});
     } else {

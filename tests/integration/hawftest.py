@@ -2,15 +2,18 @@
 with the hawf plugin in its plugstack, a spool and hawf.yaml of its own, and the
 hawf tools, run as the two ordinary test users.
 
-CTest passes the artifacts to test: HAWF_PLUGIN (hawf.so) and HAWF_BINDIR (the
-directory holding hawf, hawf-decide, hawf-await). They are copied into the work
-directory so the test users can run them whatever the permissions of the build
-tree (a clone under /root is not readable by them).
+CTest passes the artifacts to test: HAWF_PLUGIN (hawf.so), HAWF_BINDIR (the
+directory holding hawf, hawf-decide, hawf-await) and HAWF_HAWFD (the hawfd
+program). They are copied into the work directory so the test users can run them
+whatever the permissions of the build tree (a clone under /root is not readable
+by them).
 """
 
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -34,6 +37,9 @@ class Hawf:
         shutil.copy(os.environ["HAWF_PLUGIN"], self.plugin)
         for tool in TOOLS:
             shutil.copy(os.path.join(os.environ["HAWF_BINDIR"], tool), self.bindir)
+        self.hawfd_program = None
+        if os.environ.get("HAWF_HAWFD"):
+            self.hawfd_program = shutil.copy(os.environ["HAWF_HAWFD"], self.bindir)
         self.spool = os.path.join(self.root, "spool")
         os.mkdir(self.spool)
         os.chmod(self.spool, 0o1777)
@@ -41,9 +47,12 @@ class Hawf:
         self.write_conf()
         self.cluster = Cluster(plugin=self.plugin, plugin_args=["conf=" + self.conf])
 
+    def default_conf(self):
+        return "spool: %s\npoll_interval: 1s\n" % self.spool
+
     def write_conf(self, text=None):
         if text is None:
-            text = "spool: %s\npoll_interval: 1s\n" % self.spool
+            text = self.default_conf()
         with open(self.conf, "w") as f:
             f.write(text)
         os.chmod(self.conf, 0o644)
@@ -113,6 +122,94 @@ class Hawf:
                 else:
                     found[path] = os.readlink(path) if os.path.islink(path) else None
         return found
+
+
+class Hawfd:
+    """A real hawfd process (HAWF_HAWFD) on a free loopback port, with the
+    cluster's munged; its hawfd: section is added to the test's hawf.yaml."""
+
+    def __init__(self, hawf):
+        if not hawf.hawfd_program:
+            raise AssertionError("HAWF_HAWFD is not set: ctest passes the hawfd to test")
+        self.hawf = hawf
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.address = "127.0.0.1:%d" % self.port
+        self.munge_socket = hawf.cluster.munge_socket
+        self.log_path = os.path.join(hawf.root, "hawfd.log")
+        self.proc = None
+
+    def conf_section(self, address=None):
+        return ("hawfd:\n  listen: \"%s\"\n  address: \"%s\"\n  state: %s\n  munge_socket: %s\n"
+                % (self.address, address or self.address, os.path.join(self.hawf.root, "hawfd-state"),
+                   self.munge_socket))
+
+    def start(self, timeout=15):
+        """Writes the config and starts hawfd; returns once it listens."""
+        self.hawf.write_conf(self.hawf.default_conf() + self.conf_section())
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [self.hawf.hawfd_program, "--foreground", "--conf=" + self.hawf.conf],
+                env={"PATH": self.hawf.cluster.path, "LANG": "C.UTF-8"}, stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while "listening on" not in self.log():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("hawfd did not start (exit %s):\n%s" % (self.proc.poll(), self.log()))
+            time.sleep(0.05)
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        """Sends SIG and returns hawfd's exit status (SIGKILL after TIMEOUT)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def wait_log(self, needle, timeout=10):
+        """hawfd's log once it holds NEEDLE (it logs just after answering)."""
+        deadline = time.monotonic() + timeout
+        while needle not in self.log():
+            if time.monotonic() > deadline:
+                raise AssertionError("%r not in hawfd's log:\n%s" % (needle, self.log()))
+            time.sleep(0.05)
+        return self.log()
+
+    def exchange(self, data, timeout=15):
+        """Sends DATA (bytes) on a new connection; returns all hawfd answers before closing."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            s.sendall(data)
+            chunks = []
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+
+    def request(self, credential, timeout=15):
+        """Sends the request for CREDENTIAL; returns hawfd's answer (a dict)."""
+        raw = self.exchange(json.dumps({"v": 1, "credential": credential}).encode() + b"\n", timeout)
+        return one_answer(raw)
+
+
+def one_answer(raw):
+    """The JSON object of an answer that must be exactly one line."""
+    if not raw.endswith(b"\n") or raw.count(b"\n") != 1:
+        raise AssertionError("not one line: %r" % raw)
+    return json.loads(raw)
 
 
 class ClusterTestCase(unittest.TestCase):

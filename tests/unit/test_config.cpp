@@ -42,6 +42,10 @@ TEST_F(ConfigTest, MissingFileGivesDefaults) {
     EXPECT_EQ(c.limits.max_events, 1000u);
     EXPECT_EQ(c.limits.source, path);  // where an admin would set them
     EXPECT_EQ(c.poll_interval_s, 2);
+    EXPECT_FALSE(c.hawfd_configured());
+    EXPECT_EQ(c.hawfd.listen, "");
+    EXPECT_EQ(c.hawfd.state, "/var/lib/hawf");
+    EXPECT_EQ(c.hawfd.munge_socket, "");  // libmunge's default
 }
 
 TEST_F(ConfigTest, EmptyFileGivesDefaults) {
@@ -135,8 +139,56 @@ TEST_F(ConfigTest, DefaultOptionsWithinMaxOptions) {
     EXPECT_HAWF_ERROR(load_config(conf("limits:\n  max_options: 1\n")), K::Config, ":2: default_options: 2 choices");
 }
 
+// hawfd (issue 9): optional; configured once the tools know its address.
+TEST_F(ConfigTest, HawfdKeysParsed) {
+    const Config c = load_config(conf("spool: /s\n"
+                                      "hawfd:\n"
+                                      "  listen: \"[::]:7477\"\n"
+                                      "  address: svc1.example.org:7477\n"
+                                      "  state: /srv/hawf\n"
+                                      "  munge_socket: /run/munge/other.socket\n"));
+    EXPECT_TRUE(c.hawfd_configured());
+    EXPECT_EQ(c.hawfd.listen, "[::]:7477");
+    EXPECT_EQ(c.hawfd.address, "svc1.example.org:7477");
+    EXPECT_EQ(c.hawfd.state, "/srv/hawf");
+    EXPECT_EQ(c.hawfd.munge_socket, "/run/munge/other.socket");
+    const Config listen_only = load_config(conf("hawfd: {listen: \"0.0.0.0:7477\"}\n"));
+    EXPECT_FALSE(listen_only.hawfd_configured());  // the tools need the address
+    EXPECT_EQ(listen_only.hawfd.state, "/var/lib/hawf");
+}
+
+TEST_F(ConfigTest, HawfdRefusedWithFileAndLine) {
+    const std::string path = conf("spool: /s\nhawfd:\n  listen: 0.0.0.0:7477\n  port: 7477\n");
+    EXPECT_HAWF_ERROR(load_config(path), K::Config,
+                      path + ":4: unknown key \"hawfd.port\": allowed are listen, address, state, munge_socket");
+    EXPECT_HAWF_ERROR(load_config(conf("hawfd:\n  address: svc1\n")), K::Config,
+                      ":2: hawfd.address: bad address \"svc1\": use HOST:PORT");
+    for (const char* bad : {"svc1:0", "svc1:65536", "svc1:07477", "svc1:", ":7477", "[::1]7477", "[zz]:1",
+                            "::1:7477", "two words:1", "svc1:7477x"})
+        EXPECT_HAWF_ERROR(load_config(conf("hawfd:\n\n  listen: \"" + std::string(bad) + "\"\n")), K::Config,
+                          ":3: hawfd.listen: bad address \"" + std::string(bad) + "\"");
+    EXPECT_HAWF_ERROR(load_config(conf("hawfd:\n  state: var/lib/hawf\n")), K::Config,
+                      ":2: bad hawfd.state \"var/lib/hawf\": use an absolute path");
+    EXPECT_HAWF_ERROR(load_config(conf("hawfd:\n  munge_socket: munge.sock\n")), K::Config,
+                      ":2: bad hawfd.munge_socket");
+    EXPECT_HAWF_ERROR(load_config(conf("hawfd: svc1:7477\n")), K::Config, ":1: hawfd: expected a mapping");
+    EXPECT_HAWF_ERROR(load_config(conf("hawfd:\n  listen: [a, b]\n")), K::Config,
+                      ":2: hawfd.listen: expected a single value");
+    EXPECT_HAWF_ERROR(load_config(conf("hawfd:\n  state: /a\n  state: /b\n")), K::Config,
+                      ":3: duplicate key \"state\"");
+}
+
+TEST(HostPort, NamesAndAddresses) {
+    const HostPort named = parse_host_port("svc1:7477", "x");
+    EXPECT_EQ(named.host, "svc1");
+    EXPECT_EQ(named.port, 7477);
+    EXPECT_EQ(parse_host_port("[::1]:1", "x").host, "::1");
+    EXPECT_EQ(parse_host_port("10.0.0.1:65535", "x").port, 65535);
+    EXPECT_HAWF_ERROR(parse_host_port("svc1", "hawfd.address"), K::Usage, "hawfd.address: bad address \"svc1\"");
+}
+
 TEST_F(ConfigTest, UnknownKeyWithMappingValueNamesTheKey) {
-    // Keys of the design that are not implemented (notify:, hawfd:) are mappings.
+    // Keys of the design that are not implemented (notify:) are mappings.
     const std::string path = conf("spool: /s\nnotify:\n  smtp: {url: \"smtp://relay:25\"}\n  events: [pending]\n");
     EXPECT_HAWF_ERROR(load_config(path), K::Config, path + ":2: unknown key \"notify\"");
 }
@@ -257,10 +309,17 @@ TEST(ShippedConfig, ParsesToTheBuiltInDefaults) {
     EXPECT_EQ(shipped.limits.max_record_bytes, defaults.limits.max_record_bytes);
     EXPECT_EQ(shipped.limits.max_events, defaults.limits.max_events);
     EXPECT_EQ(shipped.poll_interval_s, defaults.poll_interval_s);
+    EXPECT_EQ(shipped.hawfd_configured(), defaults.hawfd_configured());
+    EXPECT_EQ(shipped.hawfd.listen, defaults.hawfd.listen);
+    EXPECT_EQ(shipped.hawfd.state, defaults.hawfd.state);
+    EXPECT_EQ(shipped.hawfd.munge_socket, defaults.hawfd.munge_socket);
     // And it writes every limit out, so an admin sees what can be set.
     const std::string text = test::read_text(HAWF_SOURCE_DIR "/etc/hawf.yaml");
     for (const char* key : {"limits:", "  max_param_bytes:", "  max_comment_bytes:", "  max_options:", "  max_params:",
                             "  max_checkpoints:", "  max_record_bytes:", "  max_events:"})
+        EXPECT_NE(text.find(std::string("\n") + key), std::string::npos) << key;
+    // hawfd is optional: its keys are there, commented out.
+    for (const char* key : {"# hawfd:", "#   listen:", "#   address:", "#   state:", "#   munge_socket:"})
         EXPECT_NE(text.find(std::string("\n") + key), std::string::npos) << key;
 }
 

@@ -1,0 +1,106 @@
+// hawfd: the service the hawf tools send requests to, authenticated by munge
+// (docs/architecture.md). It runs as root on one node; this increment answers ping.
+#include <getopt.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <iostream>
+
+#include "cli.hpp"
+#include "config.hpp"
+#include "display.hpp"
+#include "error.hpp"
+#include "munge.hpp"
+#include "server.hpp"
+
+using namespace hawf;
+
+namespace {
+
+const std::string usage_text = std::string(R"(Usage: hawfd --foreground [--conf=FILE]
+The hawf service: answers requests of the hawf tools, each authenticated by a
+munge credential. Runs as root in the foreground (systemd: hawfd.service) and
+logs one line per request to stderr. SIGTERM or SIGINT stops it after the
+requests in flight.
+
+  --foreground   run (hawfd never puts itself in the background)
+  --conf=FILE    configuration (default: $HAWF_CONF, else )") +
+                               default_config_path + R"();
+                 its hawfd: section says where to listen
+  --help         this text
+  --version      hawfd's version
+
+Exit status: 0 stopped by a signal, 1 error, 2 usage error.
+)";
+
+// hawfd's durable state: root's alone, created on first start.
+void prepare_state(const std::string& dir) {
+    if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) throw system_error("cannot create hawfd.state " + dir, errno);
+    struct stat st;
+    if (lstat(dir.c_str(), &st) != 0) throw system_error("cannot stat hawfd.state " + dir, errno);
+    if (!S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022))
+        throw Error(ErrorKind::Untrusted,
+                    "hawfd.state " + dir + " must be a directory owned by root and writable by root alone");
+}
+
+int hawfd_main(int argc, char** argv) {
+    static const option long_options[] = {{"foreground", no_argument, nullptr, 'f'},
+                                          {"conf", required_argument, nullptr, 'c'},
+                                          {"help", no_argument, nullptr, 'h'},
+                                          {"version", no_argument, nullptr, 'V'},
+                                          {nullptr, 0, nullptr, 0}};
+    bool foreground = false;
+    std::string conf = config_path_from_env();
+    opterr = 0;
+    for (int c; (c = getopt_long(argc, argv, "", long_options, nullptr)) != -1;) {
+        switch (c) {
+            case 'f': foreground = true; break;
+            case 'c': conf = optarg; break;
+            case 'h': std::cout << usage_text; return cli::exit_ok;
+            case 'V': std::cout << "hawfd " HAWF_VERSION "\n"; return cli::exit_ok;
+            default: cli::usage_error("bad option " + std::string(argv[optind - 1]) + " (see hawfd --help)");
+        }
+    }
+    if (optind < argc) cli::usage_error("hawfd takes no arguments (see hawfd --help)");
+    if (!foreground) cli::usage_error("hawfd runs only in the foreground: give --foreground (see hawfd --help)");
+    if (geteuid() != 0) throw Error(ErrorKind::Denied, "hawfd must run as root");
+
+    const Config config = load_config(conf);
+    if (config.hawfd.listen.empty())
+        throw Error(ErrorKind::Config, "hawfd.listen is not set in " + config.path + ": hawfd needs a HOST:PORT");
+    prepare_state(config.hawfd.state);
+    // A wrong munge_socket or a munged with another key fails here, not per request.
+    const std::string& socket = config.hawfd.munge_socket;
+    munge_decode(munge_encode("", socket), socket);
+
+    // Signals arrive through a descriptor the accept loop watches; every thread
+    // inherits the blocked mask, so none is interrupted by them.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    if (sigprocmask(SIG_BLOCK, &stop_signals, nullptr) != 0) throw system_error("cannot block signals", errno);
+    const Fd signals(signalfd(-1, &stop_signals, SFD_CLOEXEC));
+    if (!signals) throw system_error("cannot create a signalfd", errno);
+    signal(SIGPIPE, SIG_IGN);  // a client gone mid-answer is an error return, not death
+
+    hawfd::Server server(config);
+    std::string addresses;
+    for (const auto& address : server.addresses()) addresses += (addresses.empty() ? "" : ", ") + address;
+    hawfd::log_line("hawfd " HAWF_VERSION " listening on " + addresses + " (config " + shown(config.path) +
+                    ", munge socket " + (socket.empty() ? "default" : shown(socket)) + ")");
+    server.run(signals.get());
+    signalfd_siginfo info{};
+    const bool read_signal = read(signals.get(), &info, sizeof info) == sizeof info;
+    hawfd::log_line(!read_signal ? "stopped" : info.ssi_signo == SIGINT ? "stopped by SIGINT" : "stopped by SIGTERM");
+    return cli::exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    return cli::run("hawfd", [&] { return hawfd_main(argc, argv); });
+}

@@ -1,0 +1,106 @@
+#include "requests.hpp"
+
+#include <functional>
+#include <map>
+
+#include "actions.hpp"
+#include "display.hpp"
+#include "hawfd_client.hpp"
+#include "munge.hpp"
+#include "validate.hpp"
+
+namespace hawf::hawfd {
+namespace {
+
+using nlohmann::json;
+
+// An op's handler: the fields of its answer besides "ok", or an Error to refuse.
+using Op = std::function<json(const Request&)>;
+
+json ping(const Request& request) {
+    return {{"uid", request.uid}, {"user", request.user}, {"hawfd", HAWF_VERSION}};
+}
+
+// Every op hawfd knows; a later op is one more entry.
+const std::map<std::string, Op>& ops() {
+    static const std::map<std::string, Op> table = {{"ping", ping}};
+    return table;
+}
+
+std::string known_ops() {
+    std::string names;
+    for (const auto& [name, op] : ops()) names += (names.empty() ? "" : ", ") + name;
+    return names;
+}
+
+// The credential of the envelope {"v":1,"credential":"MUNGE:..."}.
+std::string credential_of(const std::string& line) {
+    const json envelope = json::parse(line, nullptr, false);
+    if (!envelope.is_object()) throw Error(ErrorKind::Usage, "the request is not a JSON object");
+    for (const auto& [key, value] : envelope.items())
+        if (key != "v" && key != "credential")
+            throw Error(ErrorKind::Usage, "unknown request key " + quoted_text(key) + ": allowed are v, credential");
+    if (!envelope.contains("v") || envelope["v"] != hawfd_protocol_version)
+        throw Error(ErrorKind::Usage, "unsupported protocol version " +
+                                          quoted_text(envelope.contains("v") ? envelope["v"].dump() : "(none)") +
+                                          ": this hawfd speaks " + std::to_string(hawfd_protocol_version));
+    if (!envelope.contains("credential") || !envelope["credential"].is_string())
+        throw Error(ErrorKind::Usage, "the request has no munge credential");
+    return envelope["credential"].get<std::string>();
+}
+
+// Munge vouches for uid and payload; a credential used before or past its TTL
+// could be someone else's copy, so neither counts as a request.
+void check_fresh(MungeStatus status) {
+    if (status == MungeStatus::Expired)
+        throw Error(ErrorKind::Denied, "the munge credential has expired: make a new request");
+    if (status == MungeStatus::Replayed)
+        throw Error(ErrorKind::Denied, "the munge credential was replayed: each is good for one request");
+}
+
+json error_answer(const Error& e) {
+    return {{"ok", false}, {"error", e.what()}, {"kind", error_kind_name(e.kind())}};
+}
+
+}  // namespace
+
+std::string answer_line(const json& answer) {
+    return answer.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+Outcome handle_request(const std::string& line, const std::string& peer, const std::string& munge_socket) {
+    std::string who = "uid=?", op_name;
+    const auto log = [&](const std::string& outcome) {
+        return shown(peer) + " " + who + " op=" + (op_name.empty() ? "?" : quoted_text(op_name)) + ": " + outcome;
+    };
+    try {
+        const MungeCredential credential = munge_decode(credential_of(line), munge_socket);
+        Request request{peer, credential.uid, credential.gid, user_name(credential.uid), {}};
+        who = "uid=" + std::to_string(request.uid) + " (" + shown(request.user) + ")";
+        // Authentic even when stale, so the log says what a replay was for.
+        request.payload = json::parse(credential.payload, nullptr, false);
+        const bool has_op = request.payload.is_object() && request.payload.contains("op") &&
+                            request.payload["op"].is_string();
+        if (has_op) op_name = request.payload["op"].get<std::string>();
+        check_fresh(credential.status);
+        if (!has_op) throw Error(ErrorKind::Usage, "the credential's payload is not a JSON object with an \"op\"");
+        const auto op = ops().find(op_name);
+        if (op == ops().end())
+            throw Error(ErrorKind::Usage, "unknown op " + quoted_text(op_name) + ": known are " + known_ops());
+        json answer = {{"ok", true}};
+        answer.update(op->second(request));
+        return {answer, log("ok")};
+    } catch (const Error& e) {
+        return {error_answer(e), log("refused: " + shown(e.what()))};
+    } catch (const std::exception& e) {
+        // A bug, not the client's fault: the details go to the log only.
+        return {error_answer(Error(ErrorKind::System, "hawfd failed on this request (see its log)")),
+                log("internal error: " + shown(e.what()))};
+    }
+}
+
+Outcome refuse(const std::string& peer, const Error& why) {
+    return {error_answer(why), shown(peer) + " uid=? op=?: refused: " + shown(why.what())};
+}
+
+}  // namespace hawf::hawfd

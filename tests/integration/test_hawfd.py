@@ -1,0 +1,128 @@
+"""hawfd on a real cluster: a real hawfd process from the build under test (or
+the installed one), on a loopback port, authenticating with the cluster's own
+munged. The tools reach it (hawf doctor), credentials made by other users with
+the munge CLI are accepted once and never again, stale and bad requests are
+refused with one line, a silent client blocks no one, and SIGTERM ends it
+cleanly, after the request in flight."""
+
+import json
+import os
+import pwd
+import signal
+import socket
+import time
+
+from hawftest import ALICE, BOB, ClusterTestCase, Hawfd, one_answer
+
+PING = '{"op":"ping"}'
+
+
+class HawfdService(ClusterTestCase):
+    """One hawfd for the module; test_9 stops it, so the order matters."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.hawfd = Hawfd(cls.hawf)
+        cls.addClassCleanup(cls.hawfd.stop, signal.SIGKILL)
+        cls.hawfd.start()
+
+    def munge(self, user, payload, *args):
+        """A credential for PAYLOAD made by USER with the munge command."""
+        r = self.hawf.cluster.run(["munge", "-S", self.hawfd.munge_socket, "-s", payload] + list(args), user=user)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.strip()
+
+    def assertRefused(self, answer, kind, needle):
+        self.assertIs(answer["ok"], False, answer)
+        self.assertEqual(answer["kind"], kind, answer)
+        self.assertIn(needle, answer["error"])
+        self.assertNotIn("\n", answer["error"])
+
+    def test_1_doctor_checks_munge_and_hawfd(self):
+        r = self.hawf.tool(ALICE, "hawf", "doctor", "--plugin=" + self.hawf.plugin)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr + self.hawfd.log())
+        lines = {line.split()[1]: line for line in r.stdout.splitlines()}
+        self.assertTrue(lines["munge"].startswith("ok "), r.stdout)
+        self.assertIn(self.hawfd.munge_socket + ": a credential round trip works", lines["munge"])
+        self.assertTrue(lines["hawfd"].startswith("ok "), r.stdout)
+        self.assertRegex(lines["hawfd"], r"hawfd at %s answers \(version \d+\.\d+\.\d+\), knows you as %s$"
+                         % (self.hawfd.address, ALICE))
+        alice = pwd.getpwnam(ALICE).pw_uid
+        self.hawfd.wait_log('uid=%d (%s) op="ping": ok' % (alice, ALICE))
+
+    def test_1_doctor_fails_when_hawfd_is_not_there(self):
+        # Another config naming a port nobody listens on: the check must fail.
+        conf = os.path.join(self.hawf.root, "elsewhere.yaml")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            closed = "127.0.0.1:%d" % s.getsockname()[1]
+        with open(conf, "w") as f:
+            f.write(self.hawf.default_conf() + self.hawfd.conf_section(address=closed))
+        os.chmod(conf, 0o644)
+        r = self.hawf.tool(ALICE, "hawf", "doctor", "--json", "--plugin=" + self.hawf.plugin,
+                           env={"HAWF_CONF": conf})
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        checks = {c["check"]: c for c in json.loads(r.stdout)["checks"]}
+        self.assertTrue(checks["munge"]["ok"], checks)
+        self.assertFalse(checks["hawfd"]["ok"], checks)
+        self.assertIn("hawfd at %s is not reachable: Connection refused" % closed, checks["hawfd"]["detail"])
+
+    def test_2_a_credential_counts_once(self):
+        credential = self.munge(BOB, PING)
+        first = self.hawfd.request(credential)
+        self.assertEqual(first, {"ok": True, "uid": pwd.getpwnam(BOB).pw_uid, "user": BOB,
+                                 "hawfd": first.get("hawfd")}, first)
+        self.assertRegex(first["hawfd"], r"^\d+\.\d+\.\d+$")
+        self.assertRefused(self.hawfd.request(credential), "denied", "replayed")
+        # Logged with who made it, escaped where the client chose the text.
+        self.hawfd.wait_log('(%s) op="ping": refused: the munge credential was replayed' % BOB)
+
+    def test_3_expired_credential_refused(self):
+        credential = self.munge(BOB, PING, "-t", "1")
+        time.sleep(2.5)  # munged counts whole seconds past the TTL
+        self.assertRefused(self.hawfd.request(credential), "denied", "expired")
+
+    def test_4_bad_requests_refused_in_one_line(self):
+        answer = one_answer(self.hawfd.exchange(b"garbage\n"))
+        self.assertRefused(answer, "usage", "the request is not a JSON object")
+        answer = one_answer(self.hawfd.exchange(b"x" * 70000 + b"\n"))
+        self.assertRefused(answer, "usage", "the request is longer than 65536 bytes")
+        answer = self.hawfd.request(self.munge(BOB, '{"op":"frobnicate\\u001b[2J"}'))
+        self.assertRefused(answer, "usage", 'unknown op "frobnicate\\e[2J": known are ping')
+        # Logged escaped: what the client chose never reaches the journal raw.
+        self.assertNotIn("\x1b", self.hawfd.wait_log('op="frobnicate\\e[2J": refused: unknown op'))
+        forged = self.munge(BOB, PING)
+        middle = len(forged) // 2
+        forged = forged[:middle] + ("A" if forged[middle] != "A" else "B") + forged[middle + 1:]
+        self.assertRefused(self.hawfd.request(forged), "untrusted", "invalid munge credential")
+
+    def test_5_silent_client_blocks_no_one(self):
+        silent = socket.create_connection(("127.0.0.1", self.hawfd.port), timeout=15)
+        try:
+            time.sleep(0.2)  # hawfd has accepted it and waits for its line
+            start = time.monotonic()
+            self.assertTrue(self.hawfd.request(self.munge(ALICE, PING))["ok"])
+            self.assertLess(time.monotonic() - start, 2)
+            # ...and the silent one is dropped after a few seconds, with a reason.
+            answer = one_answer(silent.makefile("rb").read())
+            self.assertRefused(answer, "usage", "no whole request line within 5 s")
+        finally:
+            silent.close()
+
+    def test_9_sigterm_finishes_the_request_in_flight_and_exits_0(self):
+        line = json.dumps({"v": 1, "credential": self.munge(ALICE, PING)}).encode() + b"\n"
+        with socket.create_connection(("127.0.0.1", self.hawfd.port), timeout=15) as client:
+            client.sendall(line[:20])
+            time.sleep(0.2)
+            self.hawfd.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            self.assertIsNone(self.hawfd.proc.poll(), "hawfd exited with a request in flight")
+            with self.assertRaises(ConnectionRefusedError):  # no new connections meanwhile
+                socket.create_connection(("127.0.0.1", self.hawfd.port), timeout=5).close()
+            client.sendall(line[20:])
+            self.assertTrue(one_answer(client.makefile("rb").read())["ok"])
+        self.assertEqual(self.hawfd.stop(timeout=10), 0, self.hawfd.log())
+        self.assertIn("stopped by SIGTERM", self.hawfd.log())
+        # Nothing in its log says it crashed or hit a bug.
+        self.assertNotIn("internal error", self.hawfd.log())

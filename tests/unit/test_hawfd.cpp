@@ -1,0 +1,198 @@
+// hawfd's protocol (hawfd/requests) and its server with the client of the core
+// (lib/hawfd_client), over loopback, against a real private munged.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <thread>
+
+#include "error.hpp"
+#include "hawfd_client.hpp"
+#include "helpers.hpp"
+#include "munge.hpp"
+#include "munged.hpp"
+#include "requests.hpp"
+#include "server.hpp"
+
+namespace hawf {
+namespace {
+
+using K = ErrorKind;
+using nlohmann::json;
+
+// The request line a client sends for OP.
+std::string request_line(const std::string& credential) {
+    return json{{"v", 1}, {"credential", credential}}.dump();
+}
+
+class RequestsTest : public test::MungeTest {
+protected:
+    hawfd::Outcome handle(const std::string& line) { return hawfd::handle_request(line, "127.0.0.1:4242", socket()); }
+    hawfd::Outcome handle_op(const json& op, int ttl_s = 0) {
+        return handle(request_line(munge_encode(op.dump(), socket(), ttl_s)));
+    }
+    // A refusal: ok false, the kind, a one-line error holding NEEDLE, logged as refused.
+    void expect_refused(const hawfd::Outcome& outcome, const char* kind, const std::string& needle) {
+        EXPECT_EQ(outcome.answer["ok"], false) << outcome.answer;
+        EXPECT_EQ(outcome.answer["kind"], kind) << outcome.answer;
+        const std::string error = outcome.answer.value("error", "");
+        EXPECT_NE(error.find(needle), std::string::npos) << error;
+        EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+        EXPECT_NE(outcome.log.find("refused: "), std::string::npos) << outcome.log;
+        EXPECT_EQ(hawfd::answer_line(outcome.answer).find('\n'), hawfd::answer_line(outcome.answer).size() - 1);
+    }
+};
+
+TEST_F(RequestsTest, PingNamesTheCaller) {
+    const hawfd::Outcome outcome = handle_op({{"op", "ping"}});
+    EXPECT_EQ(outcome.answer, (json{{"ok", true}, {"uid", 0}, {"user", "root"}, {"hawfd", HAWF_VERSION}}));
+    EXPECT_EQ(outcome.log, "127.0.0.1:4242 uid=0 (root) op=\"ping\": ok");
+}
+
+TEST_F(RequestsTest, ReplayAndExpiryRefusedButLoggedWithTheirAuthor) {
+    const std::string line = request_line(munge_encode(R"({"op":"ping"})", socket()));
+    EXPECT_EQ(handle(line).answer["ok"], true);
+    const hawfd::Outcome again = handle(line);
+    expect_refused(again, "denied", "replayed");
+    EXPECT_NE(again.log.find("uid=0 (root) op=\"ping\""), std::string::npos) << again.log;
+
+    const std::string stale = request_line(munge_encode(R"({"op":"ping"})", socket(), 1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2200));
+    expect_refused(handle(stale), "denied", "expired");
+}
+
+TEST_F(RequestsTest, BadEnvelopesRefusedInOneLine) {
+    expect_refused(handle("garbage"), "usage", "not a JSON object");
+    expect_refused(handle("[1]"), "usage", "not a JSON object");
+    expect_refused(handle(R"({"v":1})"), "usage", "no munge credential");
+    expect_refused(handle(R"({"v":2,"credential":"x"})"), "usage", "unsupported protocol version \"2\"");
+    expect_refused(handle(R"({"credential":"x"})"), "usage", "unsupported protocol version");
+    expect_refused(handle(R"({"v":1,"credential":"x","extra\n":1})"), "usage", "unknown request key \"extra\\n\"");
+    expect_refused(handle(R"({"v":1,"credential":"MUNGE:forged:"})"), "untrusted", "invalid munge credential");
+    expect_refused(handle(std::string("{\"v\":1,\"credential\":\"\xff\"}")), "usage", "not a JSON object");
+}
+
+TEST_F(RequestsTest, BadPayloadsAndUnknownOpsRefused) {
+    expect_refused(handle_op("ping"), "usage", "not a JSON object with an \"op\"");
+    expect_refused(handle_op({{"op", 7}}), "usage", "with an \"op\"");
+    const hawfd::Outcome unknown = handle_op({{"op", "rm -rf\n\x1b[2J"}});
+    expect_refused(unknown, "usage", "unknown op \"rm -rf\\n\\e[2J\": known are ping");
+    // The log quotes what the client sent, escaped: no raw control character.
+    EXPECT_EQ(unknown.log.find('\x1b'), std::string::npos) << unknown.log;
+    EXPECT_EQ(unknown.log.find('\n'), std::string::npos) << unknown.log;
+    expect_refused(handle_op({{"op", std::string(5000, 'x')}}), "usage", "unknown op");
+    EXPECT_LT(handle_op({{"op", std::string(5000, 'y')}}).log.size(), 400u);  // quoted values are cut
+}
+
+TEST_F(RequestsTest, UnreachableMungedIsSaid) {
+    const std::string line = request_line(munge_encode(R"({"op":"ping"})", socket()));
+    const hawfd::Outcome outcome = hawfd::handle_request(line, "peer", socket() + ".gone");
+    expect_refused(outcome, "system", "munge cannot decode");
+}
+
+// A free loopback port for a server (bound to port 0, then released).
+std::uint16_t free_port() {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    socklen_t length = sizeof address;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+    close(fd);
+    return ntohs(address.sin_port);
+}
+
+// A hawfd server on loopback in a thread, stopped (and joined) at the end.
+class ServerTest : public test::MungeTest {
+protected:
+    void start(hawfd::ServerLimits limits = {}) {
+        config_.path = "test.yaml";
+        config_.hawfd.listen = config_.hawfd.address = "127.0.0.1:" + std::to_string(free_port());
+        config_.hawfd.munge_socket = socket();
+        server_ = std::make_unique<hawfd::Server>(config_, limits);
+        stop_ = Fd(eventfd(0, EFD_CLOEXEC));
+        thread_ = std::thread([this] { server_->run(stop_.get()); });
+    }
+    void TearDown() override {
+        if (thread_.joinable()) {
+            const std::uint64_t one = 1;
+            EXPECT_EQ(write(stop_.get(), &one, sizeof one), 8);
+            thread_.join();
+        }
+    }
+    // A raw connection to the server.
+    Fd connect_raw() {
+        Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        address.sin_port = htons(parse_host_port(config_.hawfd.listen, "listen").port);
+        EXPECT_EQ(connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+        return fd;
+    }
+    std::string answer_of(const Fd& fd) {
+        std::string line;
+        const int flags = fcntl(fd.get(), F_GETFL);
+        fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK);
+        EXPECT_EQ(read_line(fd.get(), 4096, std::chrono::steady_clock::now() + std::chrono::seconds(10), line),
+                  LineRead::Ok);
+        return line;
+    }
+
+    Config config_;
+    std::unique_ptr<hawfd::Server> server_;
+    Fd stop_;
+    std::thread thread_;
+};
+
+TEST_F(ServerTest, ClientPingsAndGetsRefusalsAsErrors) {
+    start();
+    const json answer = hawfd_request(config_, {{"op", "ping"}});
+    EXPECT_EQ(answer["user"], "root");
+    EXPECT_EQ(answer["hawfd"], HAWF_VERSION);
+    EXPECT_HAWF_ERROR(hawfd_request(config_, {{"op", "decide"}}), K::Usage,
+                      "hawfd at " + config_.hawfd.address + ": unknown op \"decide\"");
+}
+
+TEST_F(ServerTest, SilentClientNeitherBlocksOthersNorStaysForever) {
+    start({64, std::chrono::seconds(1), std::chrono::seconds(1)});
+    const Fd silent = connect_raw();
+    const auto before = std::chrono::steady_clock::now();
+    EXPECT_EQ(hawfd_request(config_, {{"op", "ping"}})["ok"], true);
+    EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::milliseconds(900));
+    const json dropped = json::parse(answer_of(silent));
+    EXPECT_EQ(dropped["error"], "no whole request line within 1 s");
+}
+
+TEST_F(ServerTest, OversizedRequestRefused) {
+    start();
+    const Fd client = connect_raw();
+    const std::string huge(hawfd_max_request_bytes + 10, 'x');
+    send(client.get(), huge.data(), huge.size(), MSG_NOSIGNAL);
+    const json answer = json::parse(answer_of(client));
+    EXPECT_EQ(answer["error"], "the request is longer than 65536 bytes");
+}
+
+TEST_F(ServerTest, BusyServerSaysSoAtOnce) {
+    start({1, std::chrono::seconds(2), std::chrono::seconds(1)});
+    const Fd occupying = connect_raw();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // accepted and admitted
+    EXPECT_HAWF_ERROR(hawfd_request(config_, {{"op", "ping"}}), K::System, "hawfd is busy: try again in a moment");
+}
+
+TEST_F(ServerTest, UnreachableIsASystemError) {
+    config_.hawfd.address = "127.0.0.1:" + std::to_string(free_port());
+    config_.hawfd.munge_socket = socket();
+    EXPECT_HAWF_ERROR(hawfd_request(config_, {{"op", "ping"}}), K::System,
+                      "hawfd at " + config_.hawfd.address + " is not reachable: Connection refused");
+    config_.hawfd.address.clear();
+    EXPECT_HAWF_ERROR(hawfd_request(config_, {{"op", "ping"}}), K::Config, "hawfd is not configured");
+}
+
+}  // namespace
+}  // namespace hawf
