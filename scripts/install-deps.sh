@@ -2,6 +2,8 @@
 # Installs what hawf needs to build, test, package and demo on Debian 12 (run as root):
 # debhelper, lintian and rpm (rpmbuild) build and check the packages (scripts/package-test.sh);
 # strace counts the spool's syscalls and GNU time measures peak memory in bench/run.sh.
+# Building Slurm from source (scripts/build-slurm.sh) needs only build-essential and
+# libmunge-dev of these.
 # Everything comes from Debian's own archive; RHEL/EPEL has the same libraries
 # (slurm-devel, libyaml-devel, json-devel, gtest-devel, munge-devel).
 set -euo pipefail

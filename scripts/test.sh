@@ -1,11 +1,23 @@
 #!/bin/bash
 # Installs what is needed, builds with warnings as errors and runs every test:
 # unit tests, the plugin ABI checks, and the integration tests, which start their
-# own private Slurm cluster (munged, slurmctld, two slurmd) as root.
+# own private Slurm cluster (munged, slurmctld, two slurmd) as root: with Debian's
+# Slurm and again with the newest Slurm built from source (below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-cmake -S . -B build -DHAWF_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# The integration suite also runs against the newest Slurm source release beside the
+# project (../shared/slurm/slurm-*.tar.gz), built once into a cached install
+# (scripts/build-slurm.sh: /var/cache/hawf/slurm-<version>-<sha>), as
+# integration.slurm-<release>.<module>.
+tarball=$(find ../shared/slurm -maxdepth 1 -name 'slurm-*.tar.gz' 2>/dev/null | sort -V | tail -n 1 || true)
+slurm_prefix=
+if [[ -n $tarball ]]; then
+  slurm_prefix=$(scripts/build-slurm.sh "$tarball")
+else
+  echo "test.sh: no Slurm source tarball in ../shared/slurm: testing Debian's Slurm only" >&2
+fi
+cmake -S . -B build -DHAWF_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHAWF_SLURM_PREFIX="$slurm_prefix"
 cmake --build build -j"$(nproc)"
 ctest --test-dir build --output-on-failure
 # The packages: build the .deb and the RPMs, install the .debs, and run the

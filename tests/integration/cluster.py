@@ -37,6 +37,13 @@ Shell use (the daemons keep running after the command returns)::
     . /tmp/demo/env.sh && srun -N2 hostname
     python3 cluster.py stop --workdir /tmp/demo
 
+Slurm itself: Debian's packages in PATH (/usr/sbin/slurmctld ...) by default, or
+an install built from source (scripts/build-slurm.sh) given as `slurm_prefix` or
+in the environment variable HAWF_SLURM_PREFIX: its daemons are started from
+PREFIX/sbin, and PREFIX/bin comes first in PATH for every command run through
+the cluster (also as the test users) and in env.sh.  Settings that only some
+releases need are added for those releases alone (see _release_settings).
+
 Needs root (it starts slurmd and switches to the test users with runuser).
 Set HAWF_KEEP_WORKDIR=1 to keep temporary work directories for inspection.
 """
@@ -73,6 +80,9 @@ BUSY_OR_IDLE = ("idle", "allocated", "mixed", "completing", "idle+completing",
 
 # Environment variable that marks every daemon started for a work directory.
 MARKER = "HAWF_CLUSTER_DIR"
+
+# Environment variable naming a Slurm install prefix to use instead of the one in PATH.
+PREFIX_VARIABLE = "HAWF_SLURM_PREFIX"
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 RUNUSER = "/usr/sbin/runuser"
@@ -185,6 +195,31 @@ def _tail(path, lines):
     except OSError as e:
         return "(cannot read %s: %s)" % (path, e.strerror)
     return "\n".join(data.splitlines()[-lines:])
+
+
+def slurm_release(slurmctld="slurmctld"):
+    """(major, minor) of the Slurm whose slurmctld is given, from `slurmctld -V`
+    ("slurm 26.05.3", "slurm-wlm 22.05.8")."""
+    try:
+        out = subprocess.run([slurmctld, "-V"], env={"PATH": SYSTEM_PATH}, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, timeout=30).stdout
+    except OSError as e:
+        raise ClusterError("%s -V: %s" % (slurmctld, e))
+    words = out.split()
+    parts = words[-1].split(".") if len(words) == 2 else []
+    if len(parts) < 2 or not parts[0].isdigit() or not parts[1].isdigit():
+        raise ClusterError("%s -V printed %r, not a Slurm version" % (slurmctld, out))
+    return int(parts[0]), int(parts[1])
+
+
+def _release_settings(release):
+    """slurm.conf lines that Slurm RELEASE (major, minor) needs beyond the common ones."""
+    lines = []
+    if release >= (25, 11):
+        # 25.11 serves HTTP on slurmctld's port and logs http_parser errors when
+        # built without libhttp-parser (scripts/build-slurm.sh builds it so).
+        lines.append("CommunicationParameters=disable_http")
+    return lines
 
 
 def parse_scontrol(line):
@@ -423,9 +458,18 @@ class Cluster:
     """
 
     def __init__(self, workdir=None, plugin=None, plugin_args=(), nodes=2,
-                 keep=None):
+                 keep=None, slurm_prefix=None):
         if os.geteuid() != 0:
             raise ClusterError("a private Slurm cluster needs root")
+        if slurm_prefix is None:
+            slurm_prefix = os.environ.get(PREFIX_VARIABLE) or None
+        if slurm_prefix is not None:
+            slurm_prefix = os.path.realpath(slurm_prefix)
+            for program in ("sbin/slurmctld", "sbin/slurmd", "bin/srun"):
+                if not os.access(os.path.join(slurm_prefix, program), os.X_OK):
+                    raise ClusterError("Slurm prefix %s: no %s" % (slurm_prefix, program))
+        self.slurm_prefix = slurm_prefix
+        self.release = slurm_release(self.sbin("slurmctld"))
         if plugin and not os.path.isfile(plugin):
             raise ClusterError("SPANK plugin %s: no such file" % plugin)
         if nodes < 1:
@@ -468,6 +512,17 @@ class Cluster:
     def _path(self, *parts):
         return os.path.join(self.workdir, *parts)
 
+    def sbin(self, daemon):
+        """How to start DAEMON (slurmctld, slurmd): from the prefix, or found in PATH."""
+        return os.path.join(self.slurm_prefix, "sbin", daemon) if self.slurm_prefix else daemon
+
+    @property
+    def path(self):
+        """PATH for everything run through the cluster: the prefix's clients first."""
+        if self.slurm_prefix:
+            return os.path.join(self.slurm_prefix, "bin") + ":" + SYSTEM_PATH
+        return SYSTEM_PATH
+
     @property
     def env(self):
         """Environment for Slurm client commands (a fresh dict each time).
@@ -476,7 +531,7 @@ class Cluster:
         tests themselves run inside a Slurm job) must not leak in.
         """
         return {
-            "PATH": SYSTEM_PATH,
+            "PATH": self.path,
             "SLURM_CONF": self.conf,
             "LANG": "C.UTF-8",
             "HOME": pwd.getpwuid(os.geteuid()).pw_dir,
@@ -616,6 +671,7 @@ class Cluster:
             "SchedulerType=sched/backfill",
             "SchedulerParameters=batch_sched_delay=0,sched_interval=2,"
             "bf_interval=1",
+        ] + _release_settings(self.release) + [
             "",
         ]
         for node in self.nodes:
@@ -626,12 +682,17 @@ class Cluster:
         lines.append("PartitionName=%s Nodes=%s Default=YES MaxTime=INFINITE "
                      "State=UP" % (PARTITION, ",".join(self.nodes)))
         self._write("etc/slurm.conf", "\n".join(lines) + "\n")
-        self._write("env.sh", "export SLURM_CONF=%s\n" % self.conf)
+        env_sh = "export SLURM_CONF=%s\n" % self.conf
+        if self.slurm_prefix:
+            env_sh += "export PATH=%s/bin:$PATH\n" % self.slurm_prefix
+        self._write("env.sh", env_sh)
 
     def _save_state(self):
         state = {"workdir": self.workdir, "nodes": self.nodes,
                  "ctld_port": self.ctld_port, "node_ports": self.node_ports,
-                 "plugin": self.plugin, "plugin_args": self.plugin_args}
+                 "plugin": self.plugin, "plugin_args": self.plugin_args,
+                 "slurm_prefix": self.slurm_prefix,
+                 "slurm_release": "%d.%02d" % self.release}
         self._write("cluster.json", json.dumps(state, indent=2) + "\n")
 
     # -- daemons ----------------------------------------------------------
@@ -686,7 +747,7 @@ class Cluster:
             return s.connect_ex(self.munge_socket) == 0
 
     def _start_slurmctld(self, clean):
-        argv = ["slurmctld", "-D"] + (["-c"] if clean else [])
+        argv = [self.sbin("slurmctld"), "-D"] + (["-c"] if clean else [])
         self._spawn("slurmctld", argv)
         # `scontrol ping` fails at once while nothing listens; a bare TCP
         # probe would work too but leaves an error in slurmctld.log.
@@ -694,7 +755,7 @@ class Cluster:
                    lambda: self.run(["scontrol", "ping"], timeout=10).returncode == 0)
 
     def _start_slurmd(self, node):
-        self._spawn("slurmd." + node, ["slurmd", "-D", "-N", node])
+        self._spawn("slurmd." + node, [self.sbin("slurmd"), "-D", "-N", node])
 
     def node_info(self):
         """{node name: fields of `scontrol show node -o`}; {} if no answer."""
@@ -967,6 +1028,9 @@ def _main(argv=None):
     start.add_argument("--plugin-arg", action="append", default=[],
                        help="argument for the plugin line (repeatable)")
     start.add_argument("--nodes", type=int, default=2)
+    start.add_argument("--slurm-prefix",
+                       help="Slurm install to run (default: $%s, else the one in PATH)"
+                       % PREFIX_VARIABLE)
     stop = sub.add_parser("stop", help="kill everything started for WORKDIR")
     stop.add_argument("--workdir", required=True)
     logs = sub.add_parser("logs", help="print the tails of the daemon logs")
@@ -978,7 +1042,8 @@ def _main(argv=None):
     if args.command == "start":
         try:
             cluster = Cluster(workdir=workdir, plugin=args.plugin,
-                              plugin_args=args.plugin_arg, nodes=args.nodes)
+                              plugin_args=args.plugin_arg, nodes=args.nodes,
+                              slurm_prefix=args.slurm_prefix)
             cluster.start()
         except ClusterError as e:
             print("cluster.py: %s" % e, file=sys.stderr)

@@ -4,6 +4,7 @@ resumes, so hawf asks Slurm what became of the job instead of reporting a failur
 
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 import time
@@ -24,7 +25,7 @@ if [ "$1" = release ]; then
     : > '{dir}/release-started'
     while [ ! -e '{dir}/go' ]; do sleep 0.05; done
 fi
-exec /usr/bin/scontrol "$@"
+exec {scontrol} "$@"
 """
 
 
@@ -62,7 +63,8 @@ class PausedController(ClusterTestCase):
         entry = pwd.getpwnam(ALICE)
         os.chown(gate, entry.pw_uid, entry.pw_gid)
         with open(os.path.join(gate, "scontrol"), "w") as f:
-            f.write(SCONTROL.format(dir=gate))
+            # The cluster's own scontrol (a Slurm prefix's, or Debian's).
+            f.write(SCONTROL.format(dir=gate, scontrol=shutil.which("scontrol", path=self.hawf.cluster.path)))
         os.chmod(os.path.join(gate, "scontrol"), 0o755)
 
         job = self.hawf.sbatch(ALICE, TRAIN, "--hawf-checkpoint=eval", "--hawf-options=continue,stop",
