@@ -132,7 +132,8 @@ nlohmann::json hawfd_request(const Config& config, const nlohmann::json& op, std
         throw Error(ErrorKind::Config, "hawfd is not configured (no hawfd.address in " + config.path + ")");
     const HostPort endpoint = parse_host_port(address, "hawfd.address");
     const nlohmann::json request = {{"v", hawfd_protocol_version},
-                                    {"credential", munge_encode(op.dump(), config.hawfd.munge_socket)}};
+                                    {"credential", munge_encode(op.dump(), config.hawfd.munge_socket, 0,
+                                                                MungeDecoder::RootOnly)}};
     const Deadline deadline = Clock::now() + timeout;
     Fd fd = connect_to(endpoint, address, deadline);
     const std::string within = std::to_string(timeout.count()) + " s";

@@ -44,10 +44,12 @@ const char* to_string(MungeStatus status) {
     return "?";
 }
 
-std::string munge_encode(const std::string& payload, const std::string& socket, int ttl_s) {
+std::string munge_encode(const std::string& payload, const std::string& socket, int ttl_s, MungeDecoder decoder) {
     Context ctx = context(socket);
     if (ttl_s > 0 && munge_ctx_set(ctx.get(), MUNGE_OPT_TTL, ttl_s) != EMUNGE_SUCCESS)
         throw Error(ErrorKind::System, "munge: cannot set the TTL: " + std::string(munge_ctx_strerror(ctx.get())));
+    if (decoder == MungeDecoder::RootOnly && munge_ctx_set(ctx.get(), MUNGE_OPT_UID_RESTRICTION, uid_t(0)) != EMUNGE_SUCCESS)
+        throw Error(ErrorKind::System, "munge: cannot restrict the decoder: " + std::string(munge_ctx_strerror(ctx.get())));
     char* cred = nullptr;
     const munge_err_t err = munge_encode(&cred, ctx.get(), payload.data(), static_cast<int>(payload.size()));
     std::unique_ptr<char, decltype(&std::free)> owned(cred, std::free);

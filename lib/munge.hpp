@@ -23,11 +23,16 @@ struct MungeCredential {
     MungeStatus status = MungeStatus::Valid;
 };
 
+// Who may decode a credential: anyone, or only root (what goes to hawfd: a
+// credential seen on the wire cannot then be decoded, read or spent by another user).
+enum class MungeDecoder { Anyone, RootOnly };
+
 // A credential ("MUNGE:...:") for PAYLOAD, as the calling user. SOCKET: munged's
 // socket ("" = libmunge's default); TTL_S: seconds it stays valid (0 = munged's
 // default; munged caps it at its --max-ttl). Throws Error(System) if munged
 // cannot make one.
-std::string munge_encode(const std::string& payload, const std::string& socket = "", int ttl_s = 0);
+std::string munge_encode(const std::string& payload, const std::string& socket = "", int ttl_s = 0,
+                         MungeDecoder decoder = MungeDecoder::Anyone);
 
 // Decodes CREDENTIAL. Expired and replayed credentials are returned with their
 // status (the caller decides: a request refuses them, an audit accepts them);

@@ -49,6 +49,26 @@ TEST_F(MungeTest, AnotherUsersCredentialNamesThatUser) {
     EXPECT_EQ(decoded.payload, "as nobody");
 }
 
+// What the tools send hawfd: only root decodes it, so another user who sees it
+// can neither read it back nor spend it (a decode would mark it replayed).
+TEST_F(MungeTest, RootOnlyCredentialCannotBeDecodedByAnotherUser) {
+    const struct passwd* nobody = getpwnam("nobody");
+    if (!nobody) GTEST_SKIP() << "no user nobody";
+    const std::string credential = munge_encode("for hawfd", socket(), 0, MungeDecoder::RootOnly);
+    const int rc = test::run_as(nobody->pw_uid, nobody->pw_gid, [&] {
+        try {
+            munge_decode(credential, socket());
+            return 1;
+        } catch (const Error& e) {
+            return e.kind() == ErrorKind::Untrusted ? 0 : 2;
+        }
+    });
+    EXPECT_EQ(rc, 0);
+    const MungeCredential decoded = munge_decode(credential, socket());
+    EXPECT_EQ(decoded.status, MungeStatus::Valid);  // the failed attempt did not spend it
+    EXPECT_EQ(decoded.payload, "for hawfd");
+}
+
 // A second decode and an expired credential still say who wrote what (an audit
 // relies on it); the status tells a request to refuse them.
 TEST_F(MungeTest, ReplayedStillAuthenticated) {
