@@ -102,7 +102,6 @@ void check_room_for_checkpoint(const Spool& spool, uid_t owner) {
 
 Checkpoint open_checkpoint(const Spool& spool, const CheckpointSpec& spec, const Actor& actor) {
     spec.check(spool.limits());
-    if (!spool.exists(spec.owner_uid, spec.id)) check_room_for_checkpoint(spool, spec.owner_uid);
     Checkpoint ckpt = append_next(spool, spec.owner_uid, spec.id, actor, [&](const std::optional<Checkpoint>& c) {
         std::optional<Event> ev;
         if (!c || c->state == State::Expected) {

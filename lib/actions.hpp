@@ -27,11 +27,13 @@ Actor current_actor(const std::string& via);
 
 // Opens a checkpoint in state running and creates its files dir. Opening it again
 // with the same spec is a no-op while it runs (another node of the step) and
-// reopens it when it failed (a requeued job); anything else conflicts. A new one is
-// refused past the spool's limits (its spec, and the owner's max_checkpoints).
+// reopens it when it failed (a requeued job); anything else conflicts. A spec past
+// the spool's limits is refused.
 Checkpoint open_checkpoint(const Spool& spool, const CheckpointSpec& spec, const Actor& actor);
 
 // Refuses (Error Denied) a new checkpoint of OWNER past the spool's max_checkpoints.
+// It walks the owner's tree: called once, where a checkpoint is asked for (sbatch/srun,
+// hawf-await --open), not again in slurmstepd when the job opens it.
 void check_room_for_checkpoint(const Spool& spool, uid_t owner);
 
 // Node NODE of a step on NODE_COUNT nodes ended with WAIT_STATUS (its first non-zero

@@ -137,6 +137,7 @@ int open_inline(const Args& a) {
     spec.default_choice = a.default_choice;
     spec.signal = a.signal;
     const Actor actor = current_actor("cli");
+    if (!ctx.spool.exists(spec.owner_uid, spec.id)) check_room_for_checkpoint(ctx.spool, spec.owner_uid);
     open_checkpoint(ctx.spool, spec, actor);
     Checkpoint ckpt = end_checkpoint(ctx.spool, spec.owner_uid, spec.id, 0, actor);
     const bool ok = cli::report(schedule_deadline(ctx.slurm, ckpt), a.json);

@@ -108,6 +108,11 @@ json summary_json(const Checkpoint& c) {
     return j;
 }
 
+// The users whose trees a command covers: the caller's, or for root everyone's.
+std::vector<uid_t> owners_covered(const cli::Context& ctx) {
+    return getuid() == 0 ? ctx.spool.owners() : std::vector<uid_t>{getuid()};
+}
+
 // Calls VISIT with each checkpoint a listing covers, one at a time (so memory does
 // not grow with what other users put in their trees): the caller's own, or for
 // root everyone's, read as their owner. Entries that vanished are skipped; those
@@ -116,7 +121,7 @@ json summary_json(const Checkpoint& c) {
 void for_each_checkpoint(const cli::Context& ctx, bool only_pending, const std::function<void(Checkpoint&)>& visit) {
     const bool root = getuid() == 0;
     const std::size_t limit = ctx.config.limits.max_checkpoints;
-    for (uid_t owner : root ? ctx.spool.owners() : std::vector<uid_t>{getuid()}) {
+    for (uid_t owner : owners_covered(ctx)) {
         try {
             const cli::AsOwner as_owner(owner);
             std::vector<CheckpointId> ids = only_pending ? ctx.spool.pending_ids(owner) : ctx.spool.all_ids(owner);
@@ -441,7 +446,7 @@ int cmd_gc(const Args& args) {
     // is still finishing (a write takes milliseconds; an hour is beyond doubt).
     if (!args.dry_run) {
         const std::int64_t stale_before = now - std::min<std::int64_t>(args.older_than, 3600);
-        for (uid_t owner : getuid() == 0 ? ctx.spool.owners() : std::vector<uid_t>{getuid()}) {
+        for (uid_t owner : owners_covered(ctx)) {
             try {
                 const cli::AsOwner as_owner(owner);
                 ctx.spool.clean(owner, stale_before, cutoff);
