@@ -2,7 +2,9 @@
 # The hawf demo on a private real Slurm cluster (run as root, after a build):
 # a small training job stops at checkpoint "eval" while its fine-tune follow-up
 # waits held in the queue; its owner looks at it, decides with a new learning
-# rate, and the follow-up starts at once and trains on with that rate.
+# rate, and the follow-up starts at once and trains on with that rate. Then a
+# checkpoint with a reviewer (four-eyes): the owner cannot approve it, the
+# reviewer does through hawfd, and the audit trail verifies.
 #   demo/run.sh [BUILD_DIR]     (default: build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +14,7 @@ user=hawfalice
 demo=$(mktemp -d /tmp/hawf-demo.XXXXXX)
 chmod 755 "$demo"
 cleanup() {
+  [[ -n "${hawfd_pid:-}" ]] && kill "$hawfd_pid" 2>/dev/null
   python3 tests/integration/cluster.py stop --workdir "$demo/cluster" >/dev/null 2>&1 || true
   rm -rf "$demo"
 }
@@ -19,12 +22,19 @@ trap cleanup EXIT
 
 # An install in miniature: the plugin and tools, a spool, a config.
 install -d -m 755 "$demo/bin" "$demo/cluster"
-install -m 755 "$build/plugin/hawf.so" "$build/tools/hawf" "$build/tools/hawf-decide" "$build/tools/hawf-await" "$demo/bin/"
+install -m 755 "$build/plugin/hawf.so" "$build/tools/hawf" "$build/tools/hawf-decide" "$build/tools/hawf-await" \
+  "$build/hawfd/hawfd" "$demo/bin/"
 install -d -m 1777 "$demo/spool"
-printf 'spool: %s\npoll_interval: 1s\n' "$demo/spool" > "$demo/hawf.yaml"
 python3 tests/integration/cluster.py start --workdir "$demo/cluster" \
   --plugin "$demo/bin/hawf.so" --plugin-arg "conf=$demo/hawf.yaml" >/dev/null
 source "$demo/cluster/env.sh"
+# hawfd, through which reviewers decide: a free loopback port, the cluster's munged.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'spool: %s\npoll_interval: 1s\nhawfd:\n  listen: "127.0.0.1:%s"\n  address: "127.0.0.1:%s"\n  state: %s\n  munge_socket: %s\n' \
+  "$demo/spool" "$port" "$port" "$demo/hawfd-state" "$demo/cluster/munge/munge.sock" > "$demo/hawf.yaml"
+PATH="$demo/bin:$PATH" "$demo/bin/hawfd" --foreground --conf="$demo/hawf.yaml" 2>"$demo/hawfd.log" &
+hawfd_pid=$!
+until grep -q "listening on" "$demo/hawfd.log"; do kill -0 "$hawfd_pid"; sleep 0.1; done
 
 work="$demo/work"
 install -d -m 755 -o "$user" "$work"
@@ -32,13 +42,13 @@ install -m 644 -o "$user" demo/train.py demo/train.sbatch demo/finetune.sbatch "
 
 # Runs a command line as the demo user, in the work directory, showing it first.
 as_user() {
-  runuser -u "$user" -- env PATH="$demo/bin:$PATH" HAWF_CONF="$demo/hawf.yaml" SLURM_CONF="$SLURM_CONF" \
+  runuser -u "${as:-$user}" -- env PATH="$demo/bin:$PATH" HAWF_CONF="$demo/hawf.yaml" SLURM_CONF="$SLURM_CONF" \
     bash -c "cd '$work' && $1"
 }
 bold=$([[ -t 1 ]] && tput bold 2>/dev/null || true)
 plain=$([[ -t 1 ]] && tput sgr0 2>/dev/null || true)
 show() {
-  printf '\n%s%s$ %s%s\n' "$bold" "$user" "$1" "$plain"
+  printf '\n%s%s$ %s%s\n' "$bold" "${as:-$user}" "$1" "$plain"
   as_user "$1"
 }
 
@@ -58,5 +68,16 @@ printf '\n(the fine-tune job was released by the decision)\n'
 until as_user "squeue -h -j $follow -t all -o %T" | grep -qE 'COMPLETED|FAILED|CANCELLED'; do sleep 0.5; done
 show "cat finetune-$follow.out"
 show "hawf log $job:eval"
+
+printf '\n(a release needs a second person: hawfcarol reviews it)\n'
+show "sbatch --hawf-checkpoint=release --hawf-reviewers=hawfcarol train.sbatch" | tee "$demo/submit.out"
+job=$(awk '/Submitted batch job/ {print $4}' "$demo/submit.out")
+until as_user "hawf ls" | grep -q "^$job:release "; do sleep 0.5; done
+show "hawf-decide $job:release approve || true"
+as=hawfcarol show "hawf ls"
+as=hawfcarol show "hawf-decide $job:release approve -m 'metrics reviewed'"
+show "hawf show $job:release"
+show "hawf log --verify $job:release"
 echo
-echo "Done: no node waited for the decision; the fine-tune job ran with the rate chosen."
+echo "Done: no node waited for a decision; the fine-tune job ran with the rate chosen;"
+echo "the release was decided by its reviewer, and the record proves it."

@@ -1,19 +1,27 @@
 // hawfd: the service the hawf tools send requests to, authenticated by munge
-// (docs/architecture.md). It runs as root on one node; this increment answers ping.
+// (docs/architecture.md). It runs as root on one node: reviewers decide through it.
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <iostream>
+#include <mutex>
+#include <thread>
 
 #include "cli.hpp"
 #include "config.hpp"
 #include "display.hpp"
 #include "error.hpp"
 #include "munge.hpp"
+#include "ops.hpp"
+#include "owner.hpp"
 #include "server.hpp"
 
 using namespace hawf;
@@ -34,7 +42,11 @@ requests in flight.
   --version      hawfd's version
 
 Exit status: 0 stopped by a signal, 1 error, 2 usage error.
+(hawfd --as-owner is how hawfd runs its own work in a user's tree: not for people.)
 )";
+
+// How often the journal of unfinished decisions is retried (also at start).
+constexpr std::chrono::seconds finish_period{30};
 
 // hawfd's durable state: root's alone, created on first start.
 void prepare_state(const std::string& dir) {
@@ -46,18 +58,64 @@ void prepare_state(const std::string& dir) {
                     "hawfd.state " + dir + " must be a directory owned by root and writable by root alone");
 }
 
+// An absolute path for PATH: the children hawfd starts run in "/".
+std::string absolute(const std::string& path, const char* what) {
+    char resolved[PATH_MAX];
+    if (!realpath(path.c_str(), resolved)) throw system_error(std::string("cannot find ") + what + " " + path, errno);
+    return resolved;
+}
+
+std::string host_name() {
+    char name[256] = {};
+    if (gethostname(name, sizeof name - 1) != 0) return "localhost";
+    return name;
+}
+
+// Retries what the journal says is owed, at start and every finish_period, until
+// stopped: decisions whose follow-ups Slurm could not release (slurmctld down) or
+// that a killed hawfd left half done.
+class Finisher {
+public:
+    explicit Finisher(const hawfd::Service& service) : thread_([this, &service] { loop(service); }) {}
+    ~Finisher() {
+        {
+            const std::lock_guard<std::mutex> lock(mutex_);
+            stopping_ = true;
+        }
+        wake_.notify_all();
+        thread_.join();
+    }
+
+private:
+    void loop(const hawfd::Service& service) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        while (!stopping_) {
+            lock.unlock();
+            hawfd::finish_owed(service);
+            lock.lock();
+            wake_.wait_for(lock, finish_period, [&] { return stopping_; });
+        }
+    }
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    std::thread thread_;
+};
+
 int hawfd_main(int argc, char** argv) {
     static const option long_options[] = {{"foreground", no_argument, nullptr, 'f'},
+                                          {"as-owner", no_argument, nullptr, 'o'},
                                           {"conf", required_argument, nullptr, 'c'},
                                           {"help", no_argument, nullptr, 'h'},
                                           {"version", no_argument, nullptr, 'V'},
                                           {nullptr, 0, nullptr, 0}};
-    bool foreground = false;
+    bool foreground = false, as_owner = false;
     std::string conf = config_path_from_env();
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, "", long_options, nullptr)) != -1;) {
         switch (c) {
             case 'f': foreground = true; break;
+            case 'o': as_owner = true; break;
             case 'c': conf = optarg; break;
             case 'h': std::cout << usage_text; return cli::exit_ok;
             case 'V': std::cout << "hawfd " HAWF_VERSION "\n"; return cli::exit_ok;
@@ -65,13 +123,17 @@ int hawfd_main(int argc, char** argv) {
         }
     }
     if (optind < argc) cli::usage_error("hawfd takes no arguments (see hawfd --help)");
+    if (as_owner) return hawfd::as_owner_main(conf);
     if (!foreground) cli::usage_error("hawfd runs only in the foreground: give --foreground (see hawfd --help)");
     if (geteuid() != 0) throw Error(ErrorKind::Denied, "hawfd must run as root");
 
-    const Config config = load_config(conf);
+    Config config = load_config(conf);
     if (config.hawfd.listen.empty())
         throw Error(ErrorKind::Config, "hawfd.listen is not set in " + config.path + ": hawfd needs a HOST:PORT");
     prepare_state(config.hawfd.state);
+    const hawfd::ChildOwnerAccess owners(absolute("/proc/self/exe", "hawfd's own binary"),
+                                         absolute(config.path, "the configuration"));
+    const hawfd::Journal journal(config.hawfd.state);
     // A wrong munge_socket or a munged with another key fails here, not per request.
     const std::string& socket = config.hawfd.munge_socket;
     munge_decode(munge_encode("", socket), socket);
@@ -87,12 +149,16 @@ int hawfd_main(int argc, char** argv) {
     if (!signals) throw system_error("cannot create a signalfd", errno);
     signal(SIGPIPE, SIG_IGN);  // a client gone mid-answer is an error return, not death
 
-    hawfd::Server server(config);
+    const hawfd::Service service{config, spool_of(config), Slurm(), &owners, &journal, host_name()};
+    hawfd::Server server(service);
     std::string addresses;
     for (const auto& address : server.addresses()) addresses += (addresses.empty() ? "" : ", ") + address;
     hawfd::log_line("hawfd " HAWF_VERSION " listening on " + addresses + " (config " + shown(config.path) +
                     ", munge socket " + (socket.empty() ? "default" : shown(socket)) + ")");
-    server.run(signals.get());
+    {
+        const Finisher finisher(service);
+        server.run(signals.get());
+    }
     signalfd_siginfo info{};
     const bool read_signal = read(signals.get(), &info, sizeof info) == sizeof info;
     hawfd::log_line(!read_signal ? "stopped" : info.ssi_signo == SIGINT ? "stopped by SIGINT" : "stopped by SIGTERM");

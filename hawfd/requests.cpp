@@ -1,12 +1,10 @@
 #include "requests.hpp"
 
-#include <functional>
-#include <map>
-
 #include "actions.hpp"
 #include "display.hpp"
 #include "hawfd_client.hpp"
 #include "munge.hpp"
+#include "ops.hpp"
 #include "validate.hpp"
 
 namespace hawf::hawfd {
@@ -14,22 +12,9 @@ namespace {
 
 using nlohmann::json;
 
-// An op's handler: the fields of its answer besides "ok", or an Error to refuse.
-using Op = std::function<json(const Request&)>;
-
-json ping(const Request& request) {
-    return {{"uid", request.uid}, {"user", request.user}, {"hawfd", HAWF_VERSION}};
-}
-
-// Every op hawfd knows; a later op is one more entry.
-const std::map<std::string, Op>& ops() {
-    static const std::map<std::string, Op> table = {{"ping", ping}};
-    return table;
-}
-
 std::string known_ops() {
     std::string names;
-    for (const auto& [name, op] : ops()) names += (names.empty() ? "" : ", ") + name;
+    for (const auto& [name, op] : op_table()) names += (names.empty() ? "" : ", ") + name;
     return names;
 }
 
@@ -68,14 +53,15 @@ std::string answer_line(const json& answer) {
     return answer.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
-Outcome handle_request(const std::string& line, const std::string& peer, const std::string& munge_socket) {
+Outcome handle_request(const std::string& line, const std::string& peer, const Service& service) {
     std::string who = "uid=?", op_name;
     const auto log = [&](const std::string& outcome) {
         return shown(peer) + " " + who + " op=" + (op_name.empty() ? "?" : quoted_text(op_name)) + ": " + outcome;
     };
     try {
-        const MungeCredential credential = munge_decode(credential_of(line), munge_socket);
-        Request request{peer, credential.uid, credential.gid, user_name(credential.uid), {}};
+        const std::string sealed = credential_of(line);
+        const MungeCredential credential = munge_decode(sealed, service.munge_socket());
+        Request request{peer, sealed, credential.uid, credential.gid, user_name(credential.uid), {}};
         who = "uid=" + std::to_string(request.uid) + " (" + shown(request.user) + ")";
         // Authentic even when stale, so the log says what a replay was for.
         request.payload = json::parse(credential.payload, nullptr, false);
@@ -84,11 +70,11 @@ Outcome handle_request(const std::string& line, const std::string& peer, const s
         if (has_op) op_name = request.payload["op"].get<std::string>();
         check_fresh(credential.status);
         if (!has_op) throw Error(ErrorKind::Usage, "the credential's payload is not a JSON object with an \"op\"");
-        const auto op = ops().find(op_name);
-        if (op == ops().end())
+        const auto op = op_table().find(op_name);
+        if (op == op_table().end())
             throw Error(ErrorKind::Usage, "unknown op " + quoted_text(op_name) + ": known are " + known_ops());
         json answer = {{"ok", true}};
-        answer.update(op->second(request));
+        answer.update(op->second(service, request));
         return {answer, log("ok")};
     } catch (const Error& e) {
         return {error_answer(e), log("refused: " + shown(e.what()))};

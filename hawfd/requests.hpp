@@ -16,6 +16,7 @@ namespace hawf::hawfd {
 // An authenticated request, as an op sees it.
 struct Request {
     std::string peer;        // "127.0.0.1:51234", for the log
+    std::string credential;  // as received: an approval keeps it as its proof
     uid_t uid = 0;           // who made the credential: munge vouches for it
     gid_t gid = 0;
     std::string user;        // uid's name, or the number if it has none
@@ -29,10 +30,12 @@ struct Outcome {
     std::string log;
 };
 
+struct Service;
+
 // Answers LINE (the request without its newline) from PEER, decoding with munged
-// at MUNGE_SOCKET ("" = libmunge's default). Every refusal is an answer: only
-// running out of memory throws.
-Outcome handle_request(const std::string& line, const std::string& peer, const std::string& munge_socket);
+// at service.munge_socket(). Every refusal is an answer: only running out of
+// memory throws.
+Outcome handle_request(const std::string& line, const std::string& peer, const Service& service);
 
 // The answer to a request that never arrived whole (too long, too slow).
 Outcome refuse(const std::string& peer, const Error& why);

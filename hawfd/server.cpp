@@ -69,9 +69,8 @@ void log_line(std::string_view line) noexcept {
     }
 }
 
-Server::Server(const Config& config, ServerLimits limits)
-    : munge_socket_(config.hawfd.munge_socket), limits_(limits) {
-    const std::string& listen_on = config.hawfd.listen;
+Server::Server(const Service& service, ServerLimits limits) : service_(service), limits_(limits) {
+    const std::string& listen_on = service.config.hawfd.listen;
     const HostPort endpoint = parse_host_port(listen_on, "hawfd.listen");
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
@@ -164,7 +163,7 @@ void Server::serve(Fd connection, const std::string& peer) {
             read_line(connection.get(), hawfd_max_request_bytes, Clock::now() + limits_.request_timeout, line);
         const auto refused = [&](const std::string& why) { return refuse(peer, Error(ErrorKind::Usage, why)); };
         const Outcome outcome =
-            read == LineRead::Ok ? handle_request(line, peer, munge_socket_)
+            read == LineRead::Ok ? handle_request(line, peer, service_)
             : read == LineRead::TooLong
                 ? refused("the request is longer than " + std::to_string(hawfd_max_request_bytes) + " bytes")
             : read == LineRead::TimedOut

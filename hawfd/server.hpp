@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "config.hpp"
 #include "fsutil.hpp"
+#include "service.hpp"
 
 namespace hawf::hawfd {
 
@@ -23,8 +23,9 @@ struct ServerLimits {
 
 class Server {
 public:
-    // Binds every address hawfd.listen names; throws Error(System) if none works.
-    Server(const Config& config, ServerLimits limits = {});
+    // Binds every address service.config.hawfd.listen names; throws Error(System) if
+    // none works. SERVICE must outlive the server.
+    Server(const Service& service, ServerLimits limits = {});
 
     // Serves until STOP_FD (a signalfd) is readable, then stops accepting and
     // returns once the requests in flight are answered.
@@ -37,7 +38,7 @@ private:
     void accept_one(int listen_fd);
     void serve(Fd connection, const std::string& peer);
 
-    std::string munge_socket_;
+    const Service& service_;
     ServerLimits limits_;
     std::vector<Fd> listeners_;
     std::vector<std::string> addresses_;

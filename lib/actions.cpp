@@ -65,8 +65,22 @@ Event event(EventType type) {
 std::string describe(const Checkpoint& c) {
     std::string s = c.spec.id.str() + " is " + to_string(c.state);
     if (c.decided)
-        s += " (\"" + c.decided->decision->choice + "\" by " + c.decided->by + " at " + format_time(c.decided->at) + ")";
+        s += " (\"" + c.decided->decision->choice + "\" by " + c.decided_by() + " at " +
+             format_time(c.decided->at) + ")";
     return s;
+}
+
+// What only hawfd does, for a checkpoint its reviewers decide: refused (Conflict)
+// unless C is delegated and pending.
+void check_delegated_pending(const Checkpoint& c, const std::string& what) {
+    if (!c.spec.delegated())
+        throw Error(ErrorKind::Conflict,
+                    "cannot " + what + " " + c.spec.id.str() + ": it has no reviewers, its owner decides");
+    if (c.state != State::Pending) {
+        std::string state = describe(c);  // "42:eval is decided (...)"
+        state.replace(0, c.spec.id.str().size() + 1, "it ");
+        throw Error(ErrorKind::Conflict, "cannot " + what + " " + c.spec.id.str() + ": " + state);
+    }
 }
 
 }  // namespace
@@ -152,6 +166,10 @@ Checkpoint end_checkpoint(const Spool& spool, uid_t owner, const CheckpointId& i
 }
 
 void check_may_decide(const CheckpointSpec& spec, uid_t caller) {
+    // Root too: a decision of a delegated checkpoint verifies only if hawfd sealed it.
+    if (spec.delegated())
+        throw Error(ErrorKind::Denied, spec.id.str() + " has reviewers (" + reviewers_shown(all_reviewers(spec)) +
+                                           "): they decide through hawfd");
     if (caller != 0 && caller != spec.owner_uid) {
         const std::string owner = user_name(spec.owner_uid);  // also before "opened" named them
         throw Error(ErrorKind::Denied, spec.id.str() + " belongs to " + owner + ": only " + owner +
@@ -204,6 +222,10 @@ Checkpoint take_default(const Spool& spool, uid_t owner, const CheckpointId& id,
                         const Actor& actor) {
     return append_next(spool, owner, id, actor, [&](const std::optional<Checkpoint>& maybe) {
         const Checkpoint& c = existing(maybe, id);
+        // Its default would not verify: hawfd is to take it (a delegated spec has no timeout yet).
+        if (c.spec.delegated())
+            throw Error(ErrorKind::Conflict, "cannot take the default of " + c.spec.id.str() +
+                                                 ": it has reviewers, hawfd takes its default");
         std::optional<Event> ev;
         if (c.state != State::Pending || !c.deadline() || now < c.deadline()) return ev;  // decided, or not yet due
         ev = event(EventType::Decided);
@@ -233,6 +255,69 @@ Checkpoint mark_applied(const Spool& spool, uid_t owner, const CheckpointId& id,
         if (c.state == State::Applied) return ev;  // applied already by another follow-up
         ev = event(EventType::Applied);
         ev->job = job;
+        return ev;
+    });
+}
+
+Checkpoint approve(const Spool& spool, uid_t owner, const CheckpointId& id, const Decision& decision,
+                   const Actor& actor, const std::string& credential, const Limits& limits) {
+    return append_next(spool, owner, id, actor, [&](const std::optional<Checkpoint>& maybe) {
+        const Checkpoint& c = existing(maybe, id);
+        std::optional<Event> ev;
+        // The same request recorded already (hawfd retrying after a crash): nothing to add.
+        for (const auto& a : c.approvals)
+            if (a.by_uid == actor.uid && a.credential == credential) return ev;
+        check_delegated_pending(c, "approve");
+        check_decision(c.spec, decision, limits);
+        ev = event(EventType::Approved);
+        ev->decision = decision;
+        ev->credential = credential;
+        return ev;
+    });
+}
+
+Checkpoint withdraw(const Spool& spool, uid_t owner, const CheckpointId& id, const Actor& actor,
+                    const std::string& credential) {
+    return append_next(spool, owner, id, actor, [&](const std::optional<Checkpoint>& maybe) {
+        const Checkpoint& c = existing(maybe, id);
+        check_delegated_pending(c, "withdraw an approval of");
+        if (std::none_of(c.approvals.begin(), c.approvals.end(), [&](const Event& a) { return a.by_uid == actor.uid; }))
+            throw Error(ErrorKind::Conflict, actor.user + " has no approval of " + id.str() + " to withdraw");
+        std::optional<Event> ev = event(EventType::Withdrawn);
+        ev->credential = credential;
+        return ev;
+    });
+}
+
+Checkpoint record_quorum(const Spool& spool, uid_t owner, const CheckpointId& id, const Quorum& quorum,
+                         const std::string& seal, const Actor& actor) {
+    Actor hawfd = actor;
+    hawfd.via = "hawfd";
+    return append_next(spool, owner, id, hawfd, [&](const std::optional<Checkpoint>& maybe) {
+        const Checkpoint& c = existing(maybe, id);
+        std::optional<Event> ev;
+        // Recorded already (a racing or retried hawfd): the same outcome, nothing to add.
+        const Decision* d = c.decision();
+        if (d && !c.decided->approvals.empty() && d->choice == quorum.decision.choice &&
+            d->params == quorum.decision.params)
+            return ev;
+        check_delegated_pending(c, "record a quorum for");
+        // The approvals hawfd counted (it leaves out those whose credentials do not
+        // verify) must still be in force and, by themselves, make this decision.
+        Checkpoint counted = c;
+        counted.approvals.erase(std::remove_if(counted.approvals.begin(), counted.approvals.end(),
+                                               [&](const Event& a) {
+                                                   return std::find(quorum.approvals.begin(), quorum.approvals.end(),
+                                                                    a.seq) == quorum.approvals.end();
+                                               }),
+                                counted.approvals.end());
+        if (!(reached_quorum(counted) == std::optional<Quorum>(quorum)))
+            throw Error(ErrorKind::Conflict, "the approvals in force at " + id.str() +
+                                                 " no longer make this decision (one was withdrawn or replaced)");
+        ev = event(EventType::Decided);
+        ev->decision = quorum.decision;
+        ev->approvals = quorum.approvals;
+        ev->credential = seal;
         return ev;
     });
 }

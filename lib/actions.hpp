@@ -10,6 +10,7 @@
 #include <string>
 
 #include "record.hpp"
+#include "review.hpp"
 #include "slurm.hpp"
 #include "spool.hpp"
 
@@ -70,7 +71,26 @@ Checkpoint mark_applied(const Spool& spool, uid_t owner, const CheckpointId& id,
 // caller, is refused.
 uid_t find_owner(const Slurm& slurm, const CheckpointId& id, uid_t caller, std::optional<uid_t> named = {});
 
-// Owner mode: only the owner and root may change a checkpoint...
+// Delegated mode, as hawfd does it once it has checked the reviewer (check_may_approve)
+// and their request's credential, which the event keeps. Each refuses (Conflict)
+// unless the checkpoint is pending and delegated.
+// ACTOR's approval of DECISION (checked against the spec), replacing theirs if any.
+Checkpoint approve(const Spool& spool, uid_t owner, const CheckpointId& id, const Decision& decision,
+                   const Actor& actor, const std::string& credential, const Limits& limits);
+// Withdraws ACTOR's approval; Conflict if they have none in force.
+Checkpoint withdraw(const Spool& spool, uid_t owner, const CheckpointId& id, const Actor& actor,
+                    const std::string& credential);
+// Records QUORUM as the decision (a Decided event via hawfd carrying SEAL, hawfd's
+// credential over decision_seal_payload). Conflict unless the approvals QUORUM names
+// are all still in force and by themselves reach exactly QUORUM (one was withdrawn
+// meanwhile). Which approvals count is hawfd's to say: it leaves out those whose
+// credentials do not verify (an owner can write any event into their own tree). If that decision is
+// already in force (a retry after a crash), returns the checkpoint unchanged.
+Checkpoint record_quorum(const Spool& spool, uid_t owner, const CheckpointId& id, const Quorum& quorum,
+                         const std::string& seal, const Actor& actor);
+
+// Owner mode: only the owner and root may change a checkpoint; a delegated one is
+// refused to everyone here (Denied: its reviewers decide through hawfd)...
 void check_may_decide(const CheckpointSpec& spec, uid_t caller);
 // ...or see it: what a job left and its history are private.
 void check_may_read(const CheckpointId& id, uid_t owner, uid_t caller);

@@ -1,8 +1,10 @@
 #include "config.hpp"
 
 #include <arpa/inet.h>
+#include <fnmatch.h>
 #include <yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -12,15 +14,17 @@
 #include <set>
 
 #include "error.hpp"
+#include "review.hpp"
 
 namespace hawf {
 namespace {
 
-// A YAML value reduced to what hawf.yaml uses: a scalar, a list of scalars, or a
-// mapping of keys to values (limits:).
+// A YAML value reduced to what hawf.yaml uses: a scalar, a list, or a mapping of keys
+// to values (limits:, hawfd:, a policy).
 struct Value {
-    std::vector<std::string> items;
+    std::vector<std::string> items;  // a scalar's text, or the scalars of a list
     bool is_list = false;
+    std::vector<Value> elements;     // a list's elements, scalars included (policies:)
     std::vector<std::pair<std::string, Value>> entries;  // a mapping, in file order
     bool is_map = false;
     std::size_t line = 0;      // where the value starts
@@ -86,17 +90,20 @@ private:
     static std::string scalar(const yaml_event_t& ev) {
         return std::string(reinterpret_cast<const char*>(ev.data.scalar.value), ev.data.scalar.length);
     }
-    Value value(int depth = 0) {
+    Value value(int depth = 0) { return value_of(next(), depth); }
+    // The value that starts with EV. Nesting is bounded, and mappings are read whole,
+    // so an unknown key is refused by name.
+    Value value_of(yaml_event_t ev, int depth) {
         Value v;
-        yaml_event_t ev = next();
         v.line = ev.start_mark.line + 1;
         if (ev.type == YAML_SCALAR_EVENT) {
             v.items.push_back(scalar(ev));
             return done(ev), v;
         }
+        if (ev.type != YAML_MAPPING_START_EVENT && ev.type != YAML_SEQUENCE_START_EVENT)
+            throw fail(ev, "expected a value or a list of values");
+        if (depth >= 8) throw fail(ev, "values nested too deeply");
         if (ev.type == YAML_MAPPING_START_EVENT) {
-            // Nested mappings are read whole (bounded), so an unknown key is refused by name.
-            if (depth >= 8) throw fail(ev, "mappings nested too deeply");
             done(ev);
             v.is_map = true;
             std::set<std::string> seen;
@@ -113,15 +120,15 @@ private:
                 v.entries.emplace_back(std::move(key), std::move(entry));
             }
         }
-        if (ev.type != YAML_SEQUENCE_START_EVENT) throw fail(ev, "expected a value or a list of values");
         done(ev);
         v.is_list = true;
         for (;;) {
             ev = next();
             if (ev.type == YAML_SEQUENCE_END_EVENT) return done(ev), v;
-            if (ev.type != YAML_SCALAR_EVENT) throw fail(ev, "expected a plain value in the list");
-            v.items.push_back(scalar(ev));
-            done(ev);
+            Value element = value_of(ev, depth + 1);
+            element.key_line = element.line;
+            if (!element.is_list && !element.is_map) v.items.push_back(element.items[0]);
+            v.elements.push_back(std::move(element));
         }
     }
 
@@ -207,20 +214,30 @@ Config load_config(const std::string& path) {
             throw parser.error_at(v.line, key + ": expected a single value");
         return v.items[0];
     };
+    // A list of plain values, or one value ("a,b" for default_options).
+    auto strings_of = [&](const std::string& key, const Value& v) {
+        if (v.is_map) throw parser.error_at(v.line, key + ": expected a list of values");
+        for (const Value& element : v.elements)
+            if (element.is_list || element.is_map)
+                throw parser.error_at(element.line, key + ": expected a plain value");
+        return v.items;
+    };
+    auto number_of = [&](const std::string& key, const Value& v, std::size_t lo, std::size_t hi) {
+        const std::string s = scalar_of(key, v);
+        char* end = nullptr;
+        errno = 0;
+        long long n = std::strtoll(s.c_str(), &end, 10);
+        if (s.empty() || *end || errno || n < static_cast<long long>(lo) || static_cast<std::size_t>(n) > hi)
+            throw parser.error_at(v.line, key + ": bad value \"" + s + "\": use a whole number from " +
+                                              std::to_string(lo) + " to " + std::to_string(hi));
+        return static_cast<std::size_t>(n);
+    };
     auto set_limit = [&](const std::string& name, const Value& v, const std::string& shown) {
         for (const LimitKey& k : limit_keys) {
             if (name != k.name) continue;
             if (!limits_set.insert(name).second)
                 throw parser.error_at(v.key_line, shown + ": set twice (at the top level and under limits:)");
-            const std::size_t hi = ceilings.*k.field;
-            const std::string s = scalar_of(shown, v);
-            char* end = nullptr;
-            errno = 0;
-            long long n = std::strtoll(s.c_str(), &end, 10);
-            if (s.empty() || *end || errno || n < static_cast<long long>(k.lo) || static_cast<std::size_t>(n) > hi)
-                throw parser.error_at(v.line, shown + ": bad value \"" + s + "\": use a whole number from " +
-                                                  std::to_string(k.lo) + " to " + std::to_string(hi));
-            config.limits.*k.field = static_cast<std::size_t>(n);
+            config.limits.*k.field = number_of(shown, v, k.lo, ceilings.*k.field);
             if (name == "max_options" && !options_line) options_line = v.line;
             return true;
         }
@@ -246,15 +263,77 @@ Config load_config(const std::string& path) {
             throw parser.error_at(v.line, e.what());
         }
     };
+    // One policy: what it matches (globs; none given: every job) and what it requires.
+    const std::pair<const char*, std::string Policy::*> policy_globs[] = {
+        {"partition", &Policy::partition}, {"account", &Policy::account},
+        {"qos", &Policy::qos},             {"checkpoint", &Policy::checkpoint},
+    };
+    std::size_t policies_line = 0;
+    auto policy_of = [&](const Value& p) {
+        if (!p.is_map)
+            throw parser.error_at(p.line, "policies: expected a mapping (partition, account, qos, checkpoint, "
+                                          "reviewers, quorum, owner_may_decide)");
+        Policy policy;
+        policy.where = path + ":" + std::to_string(p.line);
+        for (const auto& [name, entry] : p.entries) {
+            const std::string key = "policies." + name;
+            try {
+                std::string Policy::*glob = nullptr;
+                for (const auto& [glob_key, field] : policy_globs)
+                    if (name == glob_key) glob = field;
+                if (glob) {
+                    policy.*glob = scalar_of(key, entry);
+                    if ((policy.*glob).empty())  // would match only an empty name
+                        throw parser.error_at(entry.line, key + ": empty: leave the key out to match any");
+                } else if (name == "reviewers") {
+                    if (!entry.is_list)
+                        throw parser.error_at(entry.line, key + ": expected a list [USER, @GROUP, ...]");
+                    strings_of(key, entry);  // plain values only
+                    for (const Value& element : entry.elements) {
+                        const std::string& reviewer = element.items[0];
+                        try {
+                            check_reviewer_entry(reviewer);
+                        } catch (const Error& e) {
+                            throw parser.error_at(element.line, key + ": " + e.what());
+                        }
+                        const auto& seen = policy.reviewers;
+                        if (std::find(seen.begin(), seen.end(), reviewer) != seen.end())
+                            throw parser.error_at(element.line, key + ": " + quoted_text(reviewer) + " given twice");
+                        policy.reviewers.push_back(reviewer);
+                    }
+                    if (policy.reviewers.size() > max_reviewers)
+                        throw parser.error_at(entry.line, key + ": " + std::to_string(policy.reviewers.size()) +
+                                                              " entries, at most " + std::to_string(max_reviewers));
+                } else if (name == "quorum") {
+                    policy.quorum = static_cast<std::uint32_t>(number_of(key, entry, 1, max_quorum));
+                } else if (name == "owner_may_decide") {
+                    const std::string value = scalar_of(key, entry);
+                    if (value != "true" && value != "false")
+                        throw parser.error_at(entry.line, key + ": bad value " + quoted_text(value) +
+                                                              ": use true or false");
+                    policy.owner_may_decide = value == "true";
+                } else {
+                    throw parser.error_at(entry.key_line, "unknown key \"" + key +
+                                                              "\": allowed are partition, account, qos, checkpoint, "
+                                                              "reviewers, quorum, owner_may_decide");
+                }
+            } catch (const Error& e) {
+                if (e.kind() == ErrorKind::Config) throw;
+                throw parser.error_at(entry.line, key + ": " + e.what());
+            }
+        }
+        if (policy.reviewers.empty())
+            throw parser.error_at(p.line, "policies: a policy needs reviewers: [USER, @GROUP, ...]");
+        return policy;
+    };
     parser.parse([&](const std::string& key, const Value& v) {
         auto scalar = [&] { return scalar_of(key, v); };
         try {
             if (key == "spool") {
                 config.spool = absolute_path(scalar(), "spool");
             } else if (key == "default_options") {
-                if (v.is_map) throw parser.error_at(v.line, key + ": expected a list of choices");
                 std::string joined;
-                for (const auto& item : v.items) joined += (joined.empty() ? "" : ",") + item;
+                for (const auto& item : strings_of(key, v)) joined += (joined.empty() ? "" : ",") + item;
                 config.default_options = parse_choices(joined, "default_options");
                 options_line = v.key_line;
             } else if (key == "max_param_bytes" || key == "max_comment_bytes") {
@@ -272,22 +351,45 @@ Config load_config(const std::string& path) {
             } else if (key == "hawfd") {
                 if (!v.is_map) throw parser.error_at(v.line, "hawfd: expected a mapping of key: value");
                 for (const auto& [name, entry] : v.entries) set_hawfd(name, entry);
+            } else if (key == "policies") {
+                if (!v.is_list)
+                    throw parser.error_at(v.line, "policies: expected a list of policies (- reviewers: [...])");
+                for (const Value& element : v.elements) config.policies.push_back(policy_of(element));
+                policies_line = v.key_line;
             } else {
                 throw parser.error_at(v.key_line, "unknown key \"" + key +
                                                   "\": allowed are spool, default_options, limits, "
-                                                  "poll_interval, hawfd");
+                                                  "poll_interval, hawfd, policies");
             }
         } catch (const Error& e) {
             if (e.kind() == ErrorKind::Config) throw;
             throw parser.error_at(v.line, e.what());
         }
     });
+    // Reviewers decide through hawfd: a policy without it would stop every job it matches.
+    if (!config.policies.empty() && !config.hawfd_configured())
+        throw parser.error_at(policies_line, "policies need hawfd: set hawfd.address");
     // Checkpoints that take the default options must be possible at all.
     if (config.default_options.size() > config.limits.max_options)
         throw parser.error_at(options_line, "default_options: " + std::to_string(config.default_options.size()) +
                                                 " choices, " +
                                                 at_most(config.limits.max_options, "max_options", config.limits));
     return config;
+}
+
+void apply_policies(const std::vector<Policy>& policies, const JobFacts& job, CheckpointSpec& spec) {
+    const auto matches = [](const std::string& glob, const std::string& value) {
+        return glob.empty() || fnmatch(glob.c_str(), value.c_str(), 0) == 0;
+    };
+    for (const Policy& p : policies) {
+        if (!matches(p.partition, job.partition) || !matches(p.account, job.account) || !matches(p.qos, job.qos) ||
+            !matches(p.checkpoint, spec.id.name))
+            continue;
+        // Its own requirement, never merged with the job's: the job's reviewers must
+        // not count towards a policy's quorum, nor a policy's quorum be lowered.
+        spec.required.push_back(CheckpointSpec::Requirement{p.reviewers, p.quorum, p.where});
+        spec.owner_may_decide = spec.owner_may_decide && p.owner_may_decide;
+    }
 }
 
 }  // namespace hawf

@@ -20,6 +20,30 @@ struct HawfdConfig {
     std::string munge_socket;                                // "" = libmunge's default
 };
 
+// A site policy (policies: in hawf.yaml): the checkpoints of the jobs it matches need
+// QUORUM distinct approvals from these reviewers whatever the job says (a requirement
+// of its own, see CheckpointSpec::Requirement).
+struct Policy {
+    // Globs (fnmatch); "" matches anything; every one given must match.
+    std::string partition, account, qos, checkpoint;
+    std::vector<std::string> reviewers;  // at least one: users and @groups
+    std::uint32_t quorum = 1;
+    bool owner_may_decide = true;
+    std::string where;                   // "/etc/hawf/hawf.yaml:12", named in messages
+};
+
+// The job as slurmctld knows it: what policies match on.
+struct JobFacts {
+    std::string partition, account, qos;
+};
+
+// Appends to SPEC.required (its checkpoint name is matched) one requirement per policy
+// matching JOB, in config order: the policy's reviewers, its quorum and where it is;
+// owner_may_decide false if any policy says so. Nothing is merged: the job's own
+// reviewers and quorum stay its own requirement, and a decision needs every one met,
+// so a job's options can add a requirement but never weaken a policy's.
+void apply_policies(const std::vector<Policy>& policies, const JobFacts& job, CheckpointSpec& spec);
+
 struct Config {
     std::string path;                                        // where it was read from
     bool found = false;                                      // false: built-in defaults
@@ -28,6 +52,7 @@ struct Config {
     Limits limits;
     std::int64_t poll_interval_s = 2;                        // hawf-await's re-check period
     HawfdConfig hawfd;
+    std::vector<Policy> policies;                            // need hawfd.address (refused without)
 
     bool hawfd_configured() const { return !hawfd.address.empty(); }
 };

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "error.hpp"
+#include "review.hpp"
 
 namespace hawf {
 namespace {
@@ -206,7 +207,7 @@ Environment decision_environment(const Checkpoint& ckpt, const std::string& file
     Environment env = {{"HAWF_AFTER", ckpt.spec.id.str()},
                        {"HAWF_AFTER_DIR", files_dir},
                        {"HAWF_DECISION", d.choice},
-                       {"HAWF_DECIDED_BY", ckpt.decided->by},
+                       {"HAWF_DECIDED_BY", ckpt.decided_by()},
                        {"HAWF_COMMENT", d.comment}};
     for (const auto& [key, value] : d.params) {
         std::string name = "HAWF_PARAM_" + key;
@@ -218,14 +219,14 @@ Environment decision_environment(const Checkpoint& ckpt, const std::string& file
 }
 
 Environment start_followup(const Spool& spool, const Slurm& slurm, uid_t owner, const CheckpointId& id,
-                           const std::string& job, std::int64_t now) {
+                           const std::string& job, std::int64_t now, const std::string& munge_socket) {
     Checkpoint ckpt = spool.load(owner, id);
     const FollowUp* registered = ckpt.followup(job);
     if (!registered)
         throw Error(ErrorKind::Conflict, "job " + job + " is not a follow-up of " + id.str() +
                                              " (hawf-await --then or --hawf-then registers follow-ups)");
     const FollowUp self = *registered;  // a copy: ckpt is reassigned below
-    if (ckpt.state == State::Pending) {
+    if (ckpt.state == State::Pending && !ckpt.spec.delegated()) {  // hawfd takes a delegated one's default
         Actor timeout = current_actor("timeout");
         timeout.user = "timeout";
         ckpt = take_default(spool, owner, id, now, timeout);
@@ -235,13 +236,19 @@ Environment start_followup(const Spool& spool, const Slurm& slurm, uid_t owner, 
     if (!d)
         throw Error(ErrorKind::Conflict, id.str() + " is " + to_string(ckpt.state) +
                                              ", not decided: this follow-up was released by hand");
+    // The owner can write any decision into their own tree: only hawfd's seal tells
+    // the reviewers' decision from a forged one.
+    verify_decision(ckpt, munge_socket);
     if (!releases(ckpt, self, d->choice)) {
         std::string on;
         for (const auto& c : ckpt.releasing_choices(self)) on += (on.empty() ? "" : ",") + c;
-        throw Error(ErrorKind::Conflict, id.str() + " was decided \"" + d->choice + "\" by " + ckpt.decided->by +
+        throw Error(ErrorKind::Conflict, id.str() + " was decided \"" + d->choice + "\" by " + ckpt.decided_by() +
                                              ": this follow-up runs only for " + on);
     }
+    const std::uint64_t verified = ckpt.decided->seq;
     ckpt = mark_applied(spool, owner, id, job, current_actor("plugin"));
+    // Another decision may have come in since (amended): the one delivered must verify too.
+    if (ckpt.decided->seq != verified) verify_decision(ckpt, munge_socket);
     const std::string file = spool.write_delivery(owner, id, job, decision_json(ckpt).dump(2) + "\n");
     return decision_environment(ckpt, spool.files_dir(owner, id), file);
 }

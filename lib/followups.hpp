@@ -64,8 +64,10 @@ Environment decision_environment(const Checkpoint& ckpt, const std::string& file
 // follow-ups accordingly). Marks the decision applied, writes the decision file,
 // and returns the environment; throws Error(Conflict) with the reason if this job
 // must not run: not decided, or decided for a choice this follow-up is not for.
+// A delegated checkpoint's decision must be hawfd's and verify (munged at
+// MUNGE_SOCKET, "" = default): Error(Untrusted) otherwise, before anything is written.
 Environment start_followup(const Spool& spool, const Slurm& slurm, uid_t owner, const CheckpointId& id,
-                           const std::string& job, std::int64_t now);
+                           const std::string& job, std::int64_t now, const std::string& munge_socket = "");
 
 // "released 43, cancelled 44" for people; "" when there were no follow-ups.
 std::string describe(const std::vector<FollowUpChange>& changes);

@@ -1,10 +1,12 @@
 #include "record.hpp"
 
+#include <algorithm>
 #include <climits>
 #include <ctime>
 #include <functional>
 
 #include "error.hpp"
+#include "review.hpp"
 
 namespace hawf {
 namespace {
@@ -17,7 +19,7 @@ const std::pair<EventType, const char*> event_names[] = {
     {EventType::Opened, "opened"},   {EventType::Pending, "pending"}, {EventType::Failed, "failed"},
     {EventType::Decided, "decided"}, {EventType::Amended, "amended"}, {EventType::Revoked, "revoked"},
     {EventType::Applied, "applied"}, {EventType::NodeEnded, "node-ended"}, {EventType::Reopened, "reopened"},
-    {EventType::FollowUpAdded, "follow-up"},
+    {EventType::FollowUpAdded, "follow-up"}, {EventType::Approved, "approved"}, {EventType::Withdrawn, "withdrawn"},
 };
 const std::pair<State, const char*> state_names[] = {
     {State::Expected, "expected"},
@@ -44,24 +46,27 @@ T field_or(const json& j, const char* key, T fallback) {
 // A JSON integer from LO to HI, as T. nlohmann's get<> would read 3.7 as 3, true
 // as 1 and -1 as 4294967295 for a uid_t: none of which the command line writes.
 template <typename T>
+T integer_value(const json& v, const std::string& key, std::int64_t lo, std::uint64_t hi) {
+    bool ok = false;
+    if (v.is_number_unsigned()) {
+        const auto n = v.get<std::uint64_t>();
+        ok = n <= hi && (lo <= 0 || n >= static_cast<std::uint64_t>(lo));
+    } else if (v.is_number_integer()) {
+        const auto n = v.get<std::int64_t>();
+        ok = n >= lo && (n < 0 || static_cast<std::uint64_t>(n) <= hi);
+    } else {
+        throw corrupt("field \"" + key + "\" has the wrong type: expected a whole number");
+    }
+    if (!ok)
+        throw corrupt("field \"" + key + "\" is " + v.dump() + ": expected " + std::to_string(lo) + " to " +
+                      std::to_string(hi));
+    return v.is_number_unsigned() ? static_cast<T>(v.get<std::uint64_t>()) : static_cast<T>(v.get<std::int64_t>());
+}
+template <typename T>
 T integer(const json& j, const char* key, std::int64_t lo, std::uint64_t hi) {
     auto it = j.find(key);
     if (it == j.end()) throw corrupt(std::string("missing field \"") + key + "\"");
-    bool ok = false;
-    if (it->is_number_unsigned()) {
-        const auto v = it->get<std::uint64_t>();
-        ok = v <= hi && (lo <= 0 || v >= static_cast<std::uint64_t>(lo));
-    } else if (it->is_number_integer()) {
-        const auto v = it->get<std::int64_t>();
-        ok = v >= lo && (v < 0 || static_cast<std::uint64_t>(v) <= hi);
-    } else {
-        throw corrupt(std::string("field \"") + key + "\" has the wrong type: expected a whole number");
-    }
-    if (!ok)
-        throw corrupt(std::string("field \"") + key + "\" is " + it->dump() + ": expected " + std::to_string(lo) +
-                      " to " + std::to_string(hi));
-    return it->is_number_unsigned() ? static_cast<T>(it->get<std::uint64_t>())
-                                    : static_cast<T>(it->get<std::int64_t>());
+    return integer_value<T>(*it, key, lo, hi);
 }
 
 // A uid as stored: (uid_t)-1 is "no uid" to setresuid and chown, never a user.
@@ -90,6 +95,20 @@ std::string joined(const std::vector<std::string>& items) {
     return s;
 }
 
+// "MUNGE:" and base64 up to a closing ':', as libmunge writes a credential (not
+// whether munge accepts it: that is verify_events'). Bounded: it is stored in events.
+constexpr std::size_t max_credential_bytes = 4096;
+bool looks_like_credential(const std::string& text) {
+    const std::string prefix = "MUNGE:";
+    if (text.size() > max_credential_bytes || text.size() < prefix.size() + 2 ||
+        text.compare(0, prefix.size(), prefix) != 0 || text.back() != ':')
+        return false;
+    return std::all_of(text.begin() + prefix.size(), text.end() - 1, [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/' ||
+               c == '=';
+    });
+}
+
 // Revalidates user-typed text read back from disk, so a record can never carry
 // what the command line would have refused.
 template <typename F>
@@ -100,6 +119,28 @@ void recheck(F&& f) {
         if (e.kind() == ErrorKind::Untrusted) throw;
         throw corrupt(e.what());
     }
+}
+
+// "required": [{"reviewers": [...], "quorum": N, "policy": "FILE:LINE"}, ...], as
+// to_json writes it (never empty, nothing else in a requirement); what the entries
+// hold is CheckpointSpec::check's.
+std::vector<CheckpointSpec::Requirement> requirements_from_json(const json& required) {
+    if (!required.is_array() || required.empty()) throw corrupt("field \"required\" is not a list of requirements");
+    if (required.size() > max_requirements)
+        throw corrupt("field \"required\" has " + std::to_string(required.size()) + " requirements: at most " +
+                      std::to_string(max_requirements));
+    std::vector<CheckpointSpec::Requirement> out;
+    for (const json& r : required) {
+        if (!r.is_object()) throw corrupt("field \"required\" is not a list of requirements");
+        CheckpointSpec::Requirement req;
+        req.reviewers = field<std::vector<std::string>>(r, "reviewers");
+        req.quorum = integer<std::uint32_t>(r, "quorum", 1, max_quorum);
+        req.policy = field<std::string>(r, "policy");
+        if (r.size() != 3) throw corrupt("field \"required\": a requirement has fields other than reviewers, "
+                                         "quorum and policy");
+        out.push_back(std::move(req));
+    }
+    return out;
 }
 
 }  // namespace
@@ -178,6 +219,36 @@ void CheckpointSpec::check(const Limits& limits) const {
             if (!has_option(c))
                 throw Error(ErrorKind::Usage, "--hawf-then choice " + quoted_text(c) +
                                                   " is not among the options: use one of " + allowed());
+    check_reviewers(reviewers);
+    parse_quorum(std::to_string(quorum));  // its range, and the one refusal for it
+    // A policy's quorum is the policy's: the job's own quorum counts only its own reviewers.
+    if (reviewers.empty() && quorum != 1)
+        throw Error(ErrorKind::Usage, "--hawf-quorum=" + std::to_string(quorum) + " needs --hawf-reviewers: " +
+                                          (required.empty() ? "alone, the owner decides"
+                                                            : "a site policy's quorum counts only its own reviewers"));
+    if (required.size() > max_requirements)
+        throw Error(ErrorKind::Usage, std::to_string(required.size()) + " site policies apply to " + id.str() +
+                                          ": at most " + std::to_string(max_requirements));
+    for (const auto& r : required) {
+        check_path(r.policy, "site policy");  // "FILE:LINE": named in messages, so printable and bounded
+        const std::string policy = "the site policy at " + r.policy;
+        if (r.reviewers.empty()) throw Error(ErrorKind::Usage, policy + " names no reviewers");
+        try {
+            check_reviewers(r.reviewers);
+        } catch (const Error& e) {
+            throw Error(ErrorKind::Usage, policy + ": " + e.what());
+        }
+        if (r.quorum < 1 || r.quorum > max_quorum)
+            throw Error(ErrorKind::Usage, policy + " has quorum " + std::to_string(r.quorum) +
+                                              ": use a whole number from 1 to " + std::to_string(max_quorum));
+    }
+    if (!delegated() && !owner_may_decide)
+        throw Error(ErrorKind::Usage, "owner_may_decide: false needs reviewers: someone must be able to decide");
+    // At the deadline hawfd, not a follow-up, will take the default: a follow-up
+    // cannot seal a decision, so delivery would refuse it.
+    if (delegated() && timeout_s > 0)
+        throw Error(ErrorKind::Usage,
+                    "--hawf-timeout with reviewers is not supported yet: hawfd will take defaults (issue 10)");
     // Checked last: the size of what was refused above is no news. Opened, it must be readable.
     const std::size_t bytes = json_bytes(to_json(*this)) + envelope_bytes;
     if (bytes > limits.max_record_bytes)
@@ -243,9 +314,67 @@ std::optional<State> transition(State from, EventType type) {
         case EventType::Applied: if (from == State::Decided) return State::Applied; break;
         case EventType::NodeEnded: if (from == State::Running) return State::Running; break;
         case EventType::Reopened: if (from == State::Failed) return State::Running; break;  // a requeued job
+        case EventType::Approved:
+        case EventType::Withdrawn: if (from == State::Pending) return State::Pending; break;
     }
     return std::nullopt;
 }
+
+namespace {
+
+std::vector<Event>::iterator approval_of(Checkpoint& ckpt, uid_t uid) {
+    return std::find_if(ckpt.approvals.begin(), ckpt.approvals.end(), [&](const Event& a) { return a.by_uid == uid; });
+}
+
+// An approval replaces the reviewer's earlier one (it moves to the end: the order
+// approvals were given decides which choice reaches the quorum first); a withdrawal
+// must take one back.
+void fold_approval(Checkpoint& ckpt, const Event& ev) {
+    const std::string what = to_string(ev.type) + " event " + std::to_string(ev.seq);
+    if (!ckpt.spec.delegated()) throw corrupt(what + " in " + ckpt.spec.id.str() + ", which has no reviewers");
+    if (ev.credential.empty()) throw corrupt(what + " without a credential");
+    const auto earlier = approval_of(ckpt, ev.by_uid);
+    if (ev.type == EventType::Withdrawn && earlier == ckpt.approvals.end())
+        throw corrupt(what + ": uid " + std::to_string(ev.by_uid) + " has no approval in force");
+    if (earlier != ckpt.approvals.end()) ckpt.approvals.erase(earlier);
+    if (ev.type == EventType::Approved) ckpt.approvals.push_back(ev);
+}
+
+// A decision made by a quorum names approvals in force, of distinct reviewers, for
+// exactly its choice and parameters, and at least as many as the largest quorum of
+// its requirements.
+//
+// Structure only: whether the approvers are on the lists each requirement names
+// (requirements_met, review.hpp) is not checked here. Group membership is NSS, as it
+// is now on the host that reads: fold, the reader of every tree, must be a function
+// of the record alone, or a reviewer leaving @safety would make every decision they
+// took part in unreadable, and a host with other NSS data would read another history.
+// The rule is applied where a decision is made: reached_quorum, which hawfd asks
+// before sealing and record_quorum re-derives under the checkpoint's lock; hawfd's
+// seal then binds the approvals, and delivery runs a follow-up only on that seal.
+void check_quorum_decision(const Checkpoint& ckpt, const Event& ev) {
+    const std::string what = "decision " + std::to_string(ev.seq) + " of " + ckpt.spec.id.str();
+    if (!ckpt.spec.delegated()) throw corrupt(what + " names approvals, but it has no reviewers");
+    std::vector<uid_t> uids;
+    for (const std::uint64_t seq : ev.approvals) {
+        const auto a = std::find_if(ckpt.approvals.begin(), ckpt.approvals.end(),
+                                    [&](const Event& e) { return e.seq == seq; });
+        if (a == ckpt.approvals.end())
+            throw corrupt(what + " names event " + std::to_string(seq) + ", not an approval in force");
+        if (std::find(uids.begin(), uids.end(), a->by_uid) != uids.end())
+            throw corrupt(what + " counts uid " + std::to_string(a->by_uid) + " twice");
+        if (a->decision->choice != ev.decision->choice || a->decision->params != ev.decision->params)
+            throw corrupt(what + " differs from approval " + std::to_string(seq));
+        uids.push_back(a->by_uid);
+    }
+    std::uint32_t needed = ckpt.spec.reviewers.empty() ? 0 : ckpt.spec.quorum;
+    for (const auto& r : ckpt.spec.required) needed = std::max(needed, r.quorum);
+    if (uids.size() < needed)
+        throw corrupt(what + " has " + std::to_string(uids.size()) + " approvals, its quorum is " +
+                      std::to_string(needed));
+}
+
+}  // namespace
 
 Checkpoint fold(std::vector<Event> events) {
     const Limits ceilings = Limits::ceilings();
@@ -280,11 +409,13 @@ Checkpoint fold(std::vector<Event> events) {
         auto next = transition(ckpt.state, ev.type);
         if (!next)
             throw corrupt("event \"" + to_string(ev.type) + "\" not allowed in state " + to_string(ckpt.state));
-        if (ev.type == EventType::Decided || ev.type == EventType::Amended) {
+        if (ev.type == EventType::Decided || ev.type == EventType::Amended || ev.type == EventType::Approved) {
             if (!ev.decision) throw corrupt("decision event without a decision");
             recheck([&] { check_decision(ckpt.spec, *ev.decision, ceilings); });
-            ckpt.decided = ev;
         }
+        if (ev.type == EventType::Approved || ev.type == EventType::Withdrawn) fold_approval(ckpt, ev);
+        if (ev.type == EventType::Decided && !ev.approvals.empty()) check_quorum_decision(ckpt, ev);
+        if (ev.type == EventType::Decided || ev.type == EventType::Amended) ckpt.decided = ev;
         if (ev.type == EventType::Revoked) ckpt.decided.reset();
         if (ev.type == EventType::Pending) ckpt.pending_since = ev.at;
         if (ev.type == EventType::NodeEnded) ckpt.nodes_ended[ev.node] = ev.exit_status;
@@ -300,10 +431,24 @@ json to_json(const CheckpointSpec& spec) {
     for (const auto& p : spec.params) params.push_back({{"key", p.key}, {"type", p.type_text()}});
     json then = json::array();
     for (const auto& t : spec.then) then.push_back({{"script", t.script}, {"on", t.on}});
-    return {{"checkpoint", spec.id.str()}, {"owner_uid", spec.owner_uid}, {"owner", spec.owner},
-            {"scope", spec.scope},         {"options", spec.options},     {"params", params},
-            {"timeout_s", spec.timeout_s}, {"default", spec.default_choice}, {"then", then},
-            {"signal", spec.signal}};
+    json j = {{"checkpoint", spec.id.str()}, {"owner_uid", spec.owner_uid}, {"owner", spec.owner},
+              {"scope", spec.scope},         {"options", spec.options},     {"params", params},
+              {"timeout_s", spec.timeout_s}, {"default", spec.default_choice}, {"then", then},
+              {"signal", spec.signal}};
+    // Only when delegated: owner-mode records stay as they always were; "required"
+    // only when a site policy applies, so the records of a job's own reviewers too.
+    if (spec.delegated()) {
+        j["reviewers"] = spec.reviewers;
+        j["quorum"] = spec.quorum;
+        j["owner_may_decide"] = spec.owner_may_decide;
+    }
+    if (!spec.required.empty()) {
+        json required = json::array();
+        for (const auto& r : spec.required)
+            required.push_back({{"reviewers", r.reviewers}, {"quorum", r.quorum}, {"policy", r.policy}});
+        j["required"] = std::move(required);
+    }
+    return j;
 }
 
 CheckpointSpec spec_from_json(const json& j) {
@@ -334,6 +479,16 @@ CheckpointSpec spec_from_json(const json& j) {
             if (!then.on.empty()) then.on = parse_choices(joined(then.on), "--hawf-then choices");
             spec.then.push_back(then);
         }
+        // Written together, and only for a delegated spec: none or all, with reviewers
+        // (the job's own, empty only when site policies require others).
+        if (j.contains("reviewers") || j.contains("quorum") || j.contains("owner_may_decide") ||
+            j.contains("required")) {
+            spec.reviewers = field<std::vector<std::string>>(j, "reviewers");
+            spec.quorum = integer<std::uint32_t>(j, "quorum", 1, max_quorum);
+            spec.owner_may_decide = field<bool>(j, "owner_may_decide");
+            if (j.contains("required")) spec.required = requirements_from_json(field<json>(j, "required"));
+            if (spec.reviewers.empty() && spec.required.empty()) throw corrupt("field \"reviewers\" is empty");
+        }
         spec.check(Limits::ceilings());
     });
     if (spec.scope != "step" && spec.scope != "job" && spec.scope != "inline")
@@ -358,6 +513,8 @@ json to_json(const Event& ev) {
         j["follow_up"] = {{"checkpoint", ev.followup->of.str()}, {"owner_uid", ev.followup->owner_uid},
                           {"job", ev.followup->job}, {"script", ev.followup->script}, {"on", ev.followup->on}};
     if (ev.type == EventType::Applied) j["job"] = ev.job;
+    if (!ev.credential.empty()) j["credential"] = ev.credential;
+    if (!ev.approvals.empty()) j["approvals"] = ev.approvals;
     return j;
 }
 
@@ -380,6 +537,14 @@ void check_event_fields(const Event& ev) {
         if (ev.followup->owner_uid > max_uid) throw corrupt("field \"owner_uid\": not a uid");
         check_field("script", [&] { check_path(ev.followup->script, "follow-up script"); });
     }
+    if (!ev.credential.empty()) {
+        if (ev.type != EventType::Approved && ev.type != EventType::Withdrawn && ev.type != EventType::Decided)
+            throw corrupt("a credential in a \"" + to_string(ev.type) + "\" event");
+        if (!looks_like_credential(ev.credential))
+            throw corrupt("field \"credential\" is " + quoted_text(ev.credential) + ": not a munge credential");
+    }
+    if (!ev.approvals.empty() && ev.type != EventType::Decided)
+        throw corrupt("approvals in a \"" + to_string(ev.type) + "\" event");
 }
 
 Event event_from_json(const json& j) {
@@ -398,7 +563,7 @@ Event event_from_json(const json& j) {
     ev.via = field<std::string>(j, "via");
     ev.host = field<std::string>(j, "host");
     if (ev.type == EventType::Opened) ev.spec = spec_from_json(field<json>(j, "spec"));
-    if (ev.type == EventType::Decided || ev.type == EventType::Amended) {
+    if (ev.type == EventType::Decided || ev.type == EventType::Amended || ev.type == EventType::Approved) {
         const json d = field<json>(j, "decision");
         ev.decision = Decision{field<std::string>(d, "choice"),
                                field<std::map<std::string, std::string>>(d, "params"),
@@ -425,6 +590,18 @@ Event event_from_json(const json& j) {
         ev.job = field<std::string>(j, "job");
         recheck([&] { check_job_id(ev.job); });
     }
+    // Written only when there is one: present, they must not be empty.
+    if (j.contains("credential")) {
+        ev.credential = field<std::string>(j, "credential");
+        if (ev.credential.empty()) throw corrupt("field \"credential\" is empty");
+    }
+    if (j.contains("approvals")) {
+        const json approvals = field<json>(j, "approvals");
+        if (!approvals.is_array() || approvals.empty())
+            throw corrupt("field \"approvals\" is not a list of event numbers");
+        for (const json& seq : approvals)
+            ev.approvals.push_back(integer_value<std::uint64_t>(seq, "approvals", 1, UINT64_MAX));
+    }
     check_event_fields(ev);
     return ev;
 }
@@ -441,12 +618,40 @@ const FollowUp* Checkpoint::followup(const std::string& job) const {
     return nullptr;
 }
 
+namespace {
+
+// The Approved events in CKPT's history that DECIDED names, in its order (fold has
+// checked that each is one).
+std::vector<const Event*> approvals_of(const Checkpoint& ckpt, const Event& decided) {
+    std::vector<const Event*> found;
+    for (const std::uint64_t seq : decided.approvals) {
+        const auto it = std::find_if(ckpt.history.begin(), ckpt.history.end(),
+                                     [&](const Event& e) { return e.seq == seq && e.type == EventType::Approved; });
+        if (it != ckpt.history.end()) found.push_back(&*it);
+    }
+    return found;
+}
+
+}  // namespace
+
+std::string Checkpoint::decided_by() const {
+    if (!decided) return "";
+    if (decided->approvals.empty()) return decided->by;
+    std::string names;
+    for (const Event* a : approvals_of(*this, *decided)) names += (names.empty() ? "" : ",") + a->by;
+    return names;
+}
+
 json decision_json(const Checkpoint& ckpt) {
     const Decision* d = ckpt.decision();
     if (!d) return nullptr;
     json j = to_json(*d);
     j["checkpoint"] = ckpt.spec.id.str();
-    j["decided_by"] = ckpt.decided->by;
+    j["decided_by"] = ckpt.decided_by();
+    if (!ckpt.decided->approvals.empty()) {
+        j["approved_by"] = json::array();
+        for (const Event* a : approvals_of(ckpt, *ckpt.decided)) j["approved_by"].push_back(a->by);
+    }
     j["via"] = ckpt.decided->via;
     j["decided_at"] = format_time(ckpt.decided->at);
     j["state"] = to_string(ckpt.state);

@@ -60,11 +60,37 @@ struct CheckpointSpec {
     std::string default_choice;        // required when timeout_s > 0
     std::vector<ThenSpec> then;        // follow-ups declared with --hawf-then
     std::string signal;                // sent to the running job on a decision ("USR1"), or ""
+    // Delegated mode (--hawf-reviewers, --hawf-quorum, site policies): who decides
+    // instead of the owner. The job's own requirement: QUORUM distinct approvals from
+    // its REVIEWERS (empty: the job asked for none, and quorum is 1).
+    std::vector<std::string> reviewers;  // user names and "@group"s, each once
+    std::uint32_t quorum = 1;            // distinct reviewers who must approve the same decision
+    bool owner_may_decide = true;        // false (a policy): the owner may not approve even if listed
+    // What a site policy requires besides the job's own reviewers: QUORUM distinct
+    // approvals from its REVIEWERS. A decision needs every requirement met (the job's
+    // own and each of these); one approver counts for every list that names them, but
+    // the job's reviewers never count towards a policy's quorum unless the policy names
+    // them too.
+    struct Requirement {
+        std::vector<std::string> reviewers;  // at least one: users and "@group"s, each once
+        std::uint32_t quorum = 1;
+        std::string policy;                  // where the policy is: "FILE:LINE"
+        bool operator==(const Requirement& o) const {
+            return reviewers == o.reviewers && quorum == o.quorum && policy == o.policy;
+        }
+    };
+    std::vector<Requirement> required;  // from site policies, in config order
+    // Neither own reviewers nor policies: owner mode (quorum 1, owner_may_decide).
+    bool delegated() const { return !reviewers.empty() || !required.empty(); }
 
     const ParamSpec* param(const std::string& key) const;
     bool has_option(const std::string& choice) const;
-    // Cross-field rules (timeout needs a default, default and then-choices among options)
-    // and the limits: how many options, parameters and enum values, how large a record.
+    // Cross-field rules (timeout needs a default, default and then-choices among options;
+    // reviewers well-formed, 1 <= quorum <= 64; without own reviewers the quorum is 1;
+    // each requirement has reviewers, a quorum in range and names its policy, at most
+    // max_requirements; owner mode lets the owner decide; a delegated checkpoint has no
+    // timeout yet) and the limits: how many options, parameters, enum values and
+    // reviewers, how large a record.
     void check(const Limits& limits = Limits{}) const;
 };
 
@@ -89,7 +115,9 @@ struct FollowUp {
 };
 
 enum class EventType {
-    Opened, Pending, Failed, Decided, Amended, Revoked, Applied, NodeEnded, Reopened, FollowUpAdded
+    Opened, Pending, Failed, Decided, Amended, Revoked, Applied, NodeEnded, Reopened, FollowUpAdded,
+    Approved,   // a reviewer's approval of a decision (delegated mode); the checkpoint stays pending
+    Withdrawn,  // a reviewer withdrew their approval before the quorum
 };
 std::string to_string(EventType type);
 
@@ -102,11 +130,15 @@ struct Event {
     std::string via;                   // "plugin", "cli", "timeout", "hawfd"
     std::string host;
     std::optional<CheckpointSpec> spec;    // Opened
-    std::optional<Decision> decision;      // Decided, Amended
+    std::optional<Decision> decision;      // Decided, Amended, Approved
     int exit_status = 0;                   // Failed, NodeEnded: a wait status
     std::uint32_t node = 0;                // NodeEnded: which node of a multi-node step
     std::optional<FollowUp> followup;      // FollowUpAdded
     std::string job;                       // Applied: the follow-up that started with the decision
+    // Approved, Withdrawn: the reviewer's munge credential that asked for it (its payload
+    // is the request, see review.hpp); Decided via hawfd: hawfd's seal over the decision.
+    std::string credential;
+    std::vector<std::uint64_t> approvals;  // Decided via hawfd: the Approved events that made the quorum
 };
 
 // Expected: follow-ups wait for a checkpoint its job has not opened yet.
@@ -121,9 +153,15 @@ struct Checkpoint {
     std::int64_t pending_since = 0;
     std::map<std::uint32_t, int> nodes_ended;  // multi-node step: node -> wait status
     std::vector<FollowUp> followups;
+    // Delegated mode: the approvals in force, one per reviewer (a newer approval of the
+    // same reviewer replaces theirs), in the order given; frozen once decided.
+    std::vector<Event> approvals;
     std::vector<Event> history;
 
     const Decision* decision() const { return decided ? &*decided->decision : nullptr; }
+    // Who made the decision in force, as HAWF_DECIDED_BY says it: the reviewers whose
+    // approvals made a quorum ("bob,carol"), else the event's actor; "" if undecided.
+    std::string decided_by() const;
 
     std::int64_t deadline() const { return spec.timeout_s && pending_since ? pending_since + spec.timeout_s : 0; }
     // The choices that release follow-up F (its own, or the first option).
@@ -134,7 +172,12 @@ struct Checkpoint {
 
 // Builds the checkpoint from its events; throws Error(Untrusted) on a history that
 // could not have been written by hawf (gaps, transitions that are not allowed, more
-// events than the ceiling of limits.max_events).
+// events than the ceiling of limits.max_events, a withdrawal without an approval, a
+// quorum decision whose approvals are not in force, not distinct, do not agree with
+// it or are fewer than its largest quorum). Who wrote an event is not checked here
+// (that needs munge: review.hpp verifies), nor whether the approvers are on the
+// lists the requirements name (that needs NSS: review.hpp's requirements_met, applied
+// when the decision is made and bound by hawfd's seal).
 Checkpoint fold(std::vector<Event> events);
 
 // The state an event moves a checkpoint in `from` to, or nullopt if not allowed.

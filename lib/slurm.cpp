@@ -1,8 +1,11 @@
 #include "slurm.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +17,7 @@
 
 #include "display.hpp"
 #include "error.hpp"
+#include "fsutil.hpp"
 #include "validate.hpp"
 
 extern char** environ;
@@ -70,8 +74,51 @@ std::string CommandResult::message() const {
     return line;
 }
 
+RunAs run_as_user(uid_t uid) {
+    std::vector<char> buf(16384);
+    passwd pw{}, *found = nullptr;
+    if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) != 0 || !found)
+        throw Error(ErrorKind::NotFound, "uid " + std::to_string(uid) + " has no entry in the user database");
+    RunAs as{uid, pw.pw_gid, {}};
+    int count = 64;
+    as.groups.resize(static_cast<std::size_t>(count));
+    while (getgrouplist(pw.pw_name, pw.pw_gid, as.groups.data(), &count) < 0)
+        as.groups.resize(static_cast<std::size_t>(count));
+    as.groups.resize(static_cast<std::size_t>(count));
+    return as;
+}
+
+namespace {
+
+// INPUT as a readable descriptor at offset 0: an anonymous file, so a large input
+// cannot block the parent the way a pipe nobody reads yet would.
+int input_fd(const std::string& input) {
+    const int fd = memfd_create("hawf-input", MFD_CLOEXEC);
+    if (fd < 0) throw system_error("cannot create an input file", errno);
+    for (std::size_t done = 0; done < input.size();) {
+        const ssize_t n = write(fd, input.data() + done, input.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            const int err = errno;
+            close(fd);
+            throw system_error("cannot write a command's input", err);
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (lseek(fd, 0, SEEK_SET) != 0) {
+        const int err = errno;
+        close(fd);
+        throw system_error("cannot rewind a command's input", err);
+    }
+    return fd;
+}
+
+}  // namespace
+
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& cwd,
-                          const std::vector<std::string>* env, int timeout_s) {
+                          const std::vector<std::string>* env, int timeout_s, const std::string* input,
+                          const RunAs* as) {
+    const Fd stdin_source(input ? input_fd(*input) : open("/dev/null", O_RDONLY | O_CLOEXEC));
     int out_pipe[2], err_pipe[2];
     if (pipe2(out_pipe, O_CLOEXEC) != 0) throw system_error("cannot create a pipe", errno);
     if (pipe2(err_pipe, O_CLOEXEC) != 0) {
@@ -88,14 +135,19 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
         // command gets fds 0, 1, 2 and nothing else: first lift the three sources
         // above 2 (one of them may itself be 0, 1 or 2 in a parent that had those
         // closed), then put them in place; dup2 clears close-on-exec on the copy.
-        const int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        const int from[3] = {null < 0 ? -1 : fcntl(null, F_DUPFD_CLOEXEC, 3), fcntl(out_pipe[1], F_DUPFD_CLOEXEC, 3),
-                             fcntl(err_pipe[1], F_DUPFD_CLOEXEC, 3)};
+        const int source = stdin_source.get();
+        const int from[3] = {source < 0 ? -1 : fcntl(source, F_DUPFD_CLOEXEC, 3),
+                             fcntl(out_pipe[1], F_DUPFD_CLOEXEC, 3), fcntl(err_pipe[1], F_DUPFD_CLOEXEC, 3)};
         for (int fd = 0; fd < 3; ++fd)
             if (from[fd] < 0 || dup2(from[fd], fd) != fd) _exit(126);
         close_from_3(max_fd);
         if (!cwd.empty() && chdir(cwd.c_str()) != 0) {
             dprintf(2, "cannot change to %s: %s\n", cwd.c_str(), std::strerror(errno));
+            _exit(126);
+        }
+        if (as && (setgroups(as->groups.size(), as->groups.data()) != 0 || setresgid(as->gid, as->gid, as->gid) != 0 ||
+                   setresuid(as->uid, as->uid, as->uid) != 0 || (as->uid != 0 && setuid(0) == 0))) {
+            dprintf(2, "cannot change to uid %u: %s\n", static_cast<unsigned>(as->uid), std::strerror(errno));
             _exit(126);
         }
         if (env) environ = envp.data();
@@ -194,8 +246,9 @@ std::optional<JobInfo> Slurm::job(const std::string& job) const {
     for (char** e = environ; *e; ++e)
         if (std::strncmp(*e, "SQUEUE_", 7) != 0 && std::strncmp(*e, "SLURM_TIME_FORMAT=", 18) != 0) env.push_back(*e);
     // "--jobs=J" is one word: J can never be read as an option.
-    const std::vector<std::string> argv = {tool("squeue"), "--noheader", "--states=all", "--jobs=" + job,
-                                           "--Format=UserId:0|,State:0|,PriorityLong:0|,EligibleTime:0|,Reason:0"};
+    const std::vector<std::string> argv = {
+        tool("squeue"), "--noheader", "--states=all", "--jobs=" + job,
+        "--Format=UserId:0|,State:0|,PriorityLong:0|,EligibleTime:0|,Partition:0|,QOS:0|,Account:0|,Reason:0"};
     CommandResult r = run_command(argv, "", &env);
     if (!r.ok()) {
         if (r.message().find("Invalid job id specified") != std::string::npos) return std::nullopt;
@@ -203,28 +256,42 @@ std::optional<JobInfo> Slurm::job(const std::string& job) const {
     }
     const std::string line = r.out.substr(0, r.out.find('\n'));
     if (line.empty()) return std::nullopt;  // a task id of a known array job, e.g. 28_9
-    // UID|STATE|PRIORITY|ELIGIBLE|REASON. Only the reason (slurmctld's own text, last)
-    // may hold anything; the rest must be exactly what squeue prints there.
+    // UID|STATE|PRIORITY|ELIGIBLE|PARTITION|QOS|ACCOUNT|REASON. Only the account (any
+    // text a user gives where associations are not enforced: slurmctld just lower-cases
+    // it) and the reason (slurmctld's own text) may hold anything, '|' included, so they
+    // come last: they cannot shift the fields before them. The rest must be exactly
+    // what squeue prints there.
     std::vector<std::string> f;
     std::size_t pos = 0;
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < 7; ++i) {
         const std::size_t bar = line.find('|', pos);
         if (bar == std::string::npos) break;
         f.push_back(line.substr(pos, bar - pos));
         pos = bar + 1;
     }
+    // Partition and QOS names as slurm.conf and sacctmgr allow them; squeue prints
+    // "(null)" for a QOS or account the job has none of.
+    const auto is_name = [](const std::string& s) {
+        for (const char c : s)
+            if (c <= ' ' || c >= 0x7f) return false;  // signed char: bytes above 0x7f too
+        return !s.empty();
+    };
     JobInfo info;
-    const bool parsed = f.size() == 4 && all_digits(f[0]) && std::stoull(f[0]) < 4294967295ULL &&
+    const bool parsed = f.size() == 7 && all_digits(f[0]) && std::stoull(f[0]) < 4294967295ULL &&
                         !f[1].empty() && f[1].find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == std::string::npos &&
                         all_digits(f[2]) &&
-                        (all_digits(f[3]) || f[3] == "N/A" || f[3] == "Unknown" || f[3] == "None");
+                        (all_digits(f[3]) || f[3] == "N/A" || f[3] == "Unknown" || f[3] == "None") &&
+                        is_name(f[4]) && is_name(f[5]) && !f[6].empty();
     if (!parsed)
         throw Error(ErrorKind::System, "squeue --jobs=" + job + " printed " + excerpt(line) +
-                                           ", not UID|STATE|PRIORITY|ELIGIBLE|REASON");
+                                           ", not UID|STATE|PRIORITY|ELIGIBLE|PARTITION|QOS|ACCOUNT|REASON");
     info.uid = static_cast<uid_t>(std::stoull(f[0]));
     info.state = f[1];
     info.held = (info.state == "PENDING" || info.state == "REQUEUE_HOLD") && std::stoull(f[2]) == 0;
     info.eligible = all_digits(f[3]) ? std::stoll(f[3]) : 0;
+    info.partition = f[4];
+    info.qos = f[5] == "(null)" ? "" : f[5];
+    info.account = f[6] == "(null)" ? "" : f[6];
     info.reason = line.substr(pos);
     while (!info.reason.empty() && std::isspace(static_cast<unsigned char>(info.reason.back()))) info.reason.pop_back();
     return info;

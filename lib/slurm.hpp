@@ -22,13 +22,28 @@ struct CommandResult {
     std::string message() const;  // the command's own first error line
 };
 
+// Who a command runs as when root starts it for a user (hawfd acting as a
+// checkpoint's owner): the child drops fully, supplementary groups, gid, then uid,
+// before exec, and cannot regain root.
+struct RunAs {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::vector<gid_t> groups;
+};
+// UID's primary group and groups from the user database; Error(NotFound) if UID has no
+// passwd entry.
+RunAs run_as_user(uid_t uid);
+
 // Runs ARGV (argv[0] looked up in PATH) in CWD ("" = current), with ENV
 // ("NAME=value" entries; nullptr = this process's environment). The command gets
-// exactly fds 0 (/dev/null), 1 and 2 (pipes): nothing else of this process leaks
-// into it. Kills it after TIMEOUT_S seconds. Never throws for a failing command;
-// throws Error(System) if it cannot be started.
+// exactly fds 0 (INPUT, or /dev/null when INPUT is nullptr), 1 and 2 (pipes):
+// nothing else of this process leaks into it. AS: the identity it runs as (nullptr:
+// this process's). Kills it after TIMEOUT_S seconds. Only async-signal-safe calls
+// between fork and exec, so threaded callers may use it. Never throws for a failing
+// command; throws Error(System) if it cannot be started.
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& cwd = "",
-                          const std::vector<std::string>* env = nullptr, int timeout_s = 60);
+                          const std::vector<std::string>* env = nullptr, int timeout_s = 60,
+                          const std::string* input = nullptr, const RunAs* as = nullptr);
 
 // A job as slurmctld knows it, from squeue fields no user can put text into (a job
 // name or submit line can read "JobState=RUNNING"; a numeric uid cannot).
@@ -38,6 +53,10 @@ struct JobInfo {
     std::string reason;        // why it waits or ended: JobHeldUser, Dependency, BeginTime, None, ...
     bool held = false;         // pending with priority 0: held by its user or an admin
     std::int64_t eligible = 0;  // its begin time (seconds since the epoch), 0 if none
+    // What site policies match on (hawf.yaml policies:).
+    std::string partition;     // "prod"; a pending job submitted to several lists them ("prod,debug")
+    std::string qos;           // "" where Slurm has none (no accounting)
+    std::string account;       // "" without accounting; free text where associations are not enforced
 };
 
 class Slurm {

@@ -140,8 +140,8 @@ int guarded(const char* where, F&& body) noexcept {
 
 int on_option(Opt id, const char* value, int remote) {
     return guarded("option", [&] {
-        if (remote) {  // validated at submission; slurmstepd only collects the values
-            try { request.set(id, value ? value : ""); } catch (const std::exception&) {}
+        if (remote) {  // validated at submission; one refused here fails the job later (Request::collect)
+            request.collect(id, value ? value : "");
             return 0;
         }
         spank_t none = nullptr;
@@ -163,6 +163,8 @@ spank_opt_cb_f callback_for(Opt id) {
         case Opt::Timeout: return option_callback<Opt::Timeout>;
         case Opt::Default: return option_callback<Opt::Default>;
         case Opt::Then: return option_callback<Opt::Then>;
+        case Opt::Reviewers: return option_callback<Opt::Reviewers>;
+        case Opt::Quorum: return option_callback<Opt::Quorum>;
         case Opt::After: return option_callback<Opt::After>;
     }
     return nullptr;

@@ -1,10 +1,12 @@
 #include "request.hpp"
 
+#include "actions.hpp"
 #include "error.hpp"
+#include "review.hpp"
 
 namespace hawf::plugin {
 
-const OptionInfo option_table[7] = {
+const OptionInfo option_table[9] = {
     {Opt::Checkpoint, "hawf-checkpoint", "NAME",
      "[hawf] open checkpoint NAME when this step (srun) or job (sbatch) ends with exit 0"},
     {Opt::Options, "hawf-options", "A,B,...", "[hawf] choices a reviewer may pick (default approve,reject)"},
@@ -12,6 +14,9 @@ const OptionInfo option_table[7] = {
     {Opt::Timeout, "hawf-timeout", "DURATION", "[hawf] take --hawf-default when undecided after DURATION (90s, 30m, 24h, 2d)"},
     {Opt::Default, "hawf-default", "CHOICE", "[hawf] choice taken when the timeout passes undecided"},
     {Opt::Then, "hawf-then", "SCRIPT[:CHOICE,...]", "[hawf] follow-up batch script released by those choices"},
+    {Opt::Reviewers, "hawf-reviewers", "USER,@GROUP,...",
+     "[hawf] who decides instead of the owner, through hawfd (the owner only if listed)"},
+    {Opt::Quorum, "hawf-quorum", "N", "[hawf] how many distinct reviewers must approve the same decision (default 1)"},
     {Opt::After, "hawf-after", "JOBID:NAME", "[hawf] (set by hawf on the follow-ups it submits) run with that decision"},
 };
 
@@ -41,6 +46,8 @@ void Request::set(Opt id, const std::string& value) {
                 parse_then(value);
                 then_ = value;
                 break;
+            case Opt::Reviewers: reviewers_ = parse_reviewers(value); break;
+            case Opt::Quorum: quorum_ = parse_quorum(value); break;
             case Opt::After: parse_checkpoint_id(value); after_ = value; break;
         }
     } catch (const Error& e) {
@@ -48,8 +55,17 @@ void Request::set(Opt id, const std::string& value) {
     }
 }
 
+void Request::collect(Opt id, const std::string& value) {
+    try {
+        set(id, value);
+    } catch (const std::exception& e) {
+        if (!refused_) refused_ = e.what();
+    }
+}
+
 bool Request::any() const {
-    return checkpoint_ || options_ || params_ || timeout_ || default_ || then_ || after_;
+    return checkpoint_ || options_ || params_ || timeout_ || default_ || then_ || after_ || !reviewers_.empty() ||
+           quorum_;
 }
 
 std::optional<CheckpointId> Request::after() const {
@@ -57,22 +73,39 @@ std::optional<CheckpointId> Request::after() const {
 }
 
 CheckpointSpec Request::spec(const CheckpointId& id, uid_t owner_uid, const std::string& owner,
-                             const std::string& scope, const std::vector<std::string>& default_options,
-                             const Limits& limits) const {
+                             const std::string& scope, const Config& config) const {
+    if (refused_) throw Error(ErrorKind::Usage, *refused_);
     if (!checkpoint_)
-        throw Error(ErrorKind::Usage, "--hawf-options, --hawf-params, --hawf-timeout, --hawf-default and "
-                                      "--hawf-then need --hawf-checkpoint=NAME");
+        throw Error(ErrorKind::Usage, "--hawf-options, --hawf-params, --hawf-timeout, --hawf-default, "
+                                      "--hawf-then and --hawf-reviewers need --hawf-checkpoint=NAME");
+    if (quorum_ && reviewers_.empty())
+        throw Error(ErrorKind::Usage, "--hawf-quorum needs --hawf-reviewers=USER,@GROUP,...");
+    if (!reviewers_.empty() && !config.hawfd_configured())
+        throw Error(ErrorKind::Usage, "--hawf-reviewers needs hawfd: hawfd.address is not set in " + config.path);
+    if (quorum_) {
+        // A quorum more people than the reviewers name could never be reached.
+        const std::vector<uid_t> users = reviewer_uids(reviewers_);
+        if (*quorum_ > users.size()) {
+            std::string names;
+            for (const uid_t uid : users) names += (names.empty() ? "" : ", ") + user_name(uid);
+            throw Error(ErrorKind::Usage, "--hawf-quorum=" + std::to_string(*quorum_) + " but the reviewers name " +
+                                              std::to_string(users.size()) + (users.size() == 1 ? " user" : " users") +
+                                              " (" + (names.empty() ? "none" : names) + ")");
+        }
+    }
     CheckpointSpec spec;
     spec.id = id;
     spec.owner_uid = owner_uid;
     spec.owner = owner;
     spec.scope = scope;
-    spec.options = options_ ? parse_choices(*options_) : default_options;
+    spec.options = options_ ? parse_choices(*options_) : config.default_options;
     if (params_) spec.params = parse_param_specs(*params_);
     if (timeout_) spec.timeout_s = parse_duration(*timeout_);
     if (default_) spec.default_choice = *default_;
     if (then_) spec.then.push_back(parse_then(*then_));
-    spec.check(limits);
+    spec.reviewers = reviewers_;
+    spec.quorum = quorum_.value_or(1);
+    spec.check(config.limits);
     return spec;
 }
 

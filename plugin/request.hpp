@@ -4,15 +4,17 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "config.hpp"
 #include "record.hpp"
 
 namespace hawf::plugin {
 
-enum class Opt { Checkpoint, Options, Params, Timeout, Default, Then, After };
+enum class Opt { Checkpoint, Options, Params, Timeout, Default, Then, Reviewers, Quorum, After };
 
 struct OptionInfo {
     Opt id;
@@ -20,24 +22,33 @@ struct OptionInfo {
     const char* arginfo;
     const char* usage;
 };
-extern const OptionInfo option_table[7];
+extern const OptionInfo option_table[9];
 
 class Request {
 public:
     // Validates and stores one option; throws Error(Usage) naming the option.
     void set(Opt id, const std::string& value);
+    // slurmstepd: a value can arrive there unchecked (SPANK's environment variables, a
+    // submit host without hawf) or fail where it passed (a group unknown on this node).
+    // A refused value is kept as an error that spec() raises: the job fails closed
+    // instead of running without, say, its reviewers.
+    void collect(Opt id, const std::string& value);
 
     bool any() const;
     const std::optional<std::string>& checkpoint() const { return checkpoint_; }
     const std::optional<std::string>& then() const { return then_; }
     std::optional<CheckpointId> after() const;
 
-    // The checkpoint these options describe; throws Error(Usage) for a bad combination.
+    // The checkpoint these options describe (CONFIG: default options, limits, whether
+    // hawfd is there for reviewers); throws Error(Usage) for a bad combination.
     CheckpointSpec spec(const CheckpointId& id, uid_t owner_uid, const std::string& owner, const std::string& scope,
-                        const std::vector<std::string>& default_options, const Limits& limits = Limits{}) const;
+                        const Config& config) const;
 
 private:
     std::optional<std::string> checkpoint_, options_, params_, timeout_, default_, then_, after_;
+    std::vector<std::string> reviewers_;  // parsed: each entry checked against NSS once
+    std::optional<std::uint32_t> quorum_;
+    std::optional<std::string> refused_;  // collect(): the first value slurmstepd refused
 };
 
 }  // namespace hawf::plugin

@@ -72,6 +72,20 @@ void submit_followups(const Spool& spool, const Checkpoint& ckpt, const std::str
     }
 }
 
+// What site policies match on: the job as slurmctld knows it, never anything the job
+// or its user could set on this node. Slurm not answering fails the job (closed).
+JobFacts job_facts(const std::string& job) {
+    std::optional<JobInfo> info;
+    try {
+        info = Slurm().job(job);
+    } catch (const Error& e) {
+        throw Error(e.kind(), std::string("cannot ask Slurm for the partition, account and QOS the site policies "
+                                          "match on: ") + e.what());
+    }
+    if (!info) throw Error(ErrorKind::NotFound, "Slurm does not know job " + job + ": cannot match the site policies");
+    return {info->partition, info->account, info->qos};
+}
+
 }  // namespace
 
 void StepSide::user_init(Host& host, const Request& request) {
@@ -85,8 +99,10 @@ void StepSide::start_followup_job(Host& host, const CheckpointId& after) {
     const std::string job = std::to_string(ids.array_job_id && ids.array_task_id != no_val ? ids.array_job_id : ids.job_id);
     const JobUser user = host.user();
     Outcome out = run_as_user(user, [&] {
-        const Spool spool = spool_of(load_config(conf_path_));
-        nlohmann::json env = start_followup(spool, Slurm(), user.uid, after, job, std::time(nullptr));
+        const Config config = load_config(conf_path_);
+        // A delegated checkpoint's decision must carry hawfd's seal (munge_socket verifies it).
+        nlohmann::json env = start_followup(spool_of(config), Slurm(), user.uid, after, job, std::time(nullptr),
+                                            config.hawfd.munge_socket);
         return env.dump();
     });
     if (!out.ok) {
@@ -109,8 +125,11 @@ void StepSide::open(Host& host, const Request& request, const std::string& scope
     Outcome out = run_as_user(user, [&] {
         const Config config = load_config(conf_path_);
         const Spool spool = spool_of(config);
-        const CheckpointSpec spec =
-            request.spec(id, user.uid, user_name(user.uid), scope, config.default_options, config.limits);
+        CheckpointSpec spec = request.spec(id, user.uid, user_name(user.uid), scope, config);
+        if (!config.policies.empty()) {
+            apply_policies(config.policies, job_facts(id.job_id), spec);
+            spec.check(config.limits);  // what a policy added, e.g. reviewers with a --hawf-timeout
+        }
         const Checkpoint ckpt = open_checkpoint(spool, spec, current_actor("plugin"));
         nlohmann::json answer = {{"dir", spool.files_dir(user.uid, id)}};
         try {

@@ -78,8 +78,8 @@ int submit_post_opt(Host& host, const Request& request, const std::string& conf_
         spool.open_root();
         if (!request.checkpoint() && request.after() && !request.then()) return 0;  // a follow-up
         // Checks the combination with a stand-in id; the real one is known on the node.
-        const CheckpointSpec spec = request.spec({"0", request.checkpoint().value_or("x")}, getuid(), "", "step",
-                                                 config.default_options, config.limits);
+        const CheckpointSpec spec =
+            request.spec({"0", request.checkpoint().value_or("x")}, getuid(), "", "step", config);
         // Inside a batch job that carries the checkpoint, srun inherits the option:
         // such a step is not the checkpoint (the batch step is) and copies nothing.
         if (host.client() == Client::Srun) {

@@ -10,6 +10,7 @@
 
 #include "display.hpp"
 #include "error.hpp"
+#include "hawfd_client.hpp"
 
 namespace hawf::cli {
 
@@ -33,14 +34,53 @@ Context load_context() {
     return Context{std::move(config), std::move(spool), Slurm()};
 }
 
+namespace {
+
+std::optional<uid_t> named_user(const std::string& user_flag) {
+    if (user_flag.empty()) return std::nullopt;
+    struct passwd* pw = getpwnam(user_flag.c_str());
+    if (!pw) usage_error("unknown user " + quoted_text(user_flag) + " for --user");
+    return pw->pw_uid;
+}
+
+}  // namespace
+
 uid_t owner_of(const Context& ctx, const CheckpointId& id, const std::string& user_flag) {
-    std::optional<uid_t> named;
-    if (!user_flag.empty()) {
-        struct passwd* pw = getpwnam(user_flag.c_str());
-        if (!pw) usage_error("unknown user \"" + user_flag + "\" for --user");
-        named = pw->pw_uid;
+    return find_owner(ctx.slurm, id, getuid(), named_user(user_flag));
+}
+
+Route route(const Context& ctx, const CheckpointId& id, const std::string& user_flag) {
+    if (!ctx.config.hawfd_configured()) {
+        const uid_t owner = owner_of(ctx, id, user_flag);
+        return {owner, load_checkpoint(ctx, owner, id), false};
     }
-    return find_owner(ctx.slurm, id, getuid(), named);
+    // A reviewer names the owner of a job Slurm has forgotten as root would.
+    const uid_t caller = getuid();
+    const std::optional<uid_t> named = named_user(user_flag);
+    const uid_t owner = find_owner(ctx.slurm, id, named ? 0 : caller, named);
+    if (caller != 0 && caller != owner) return {owner, std::nullopt, true};
+    try {
+        Checkpoint ckpt = load_checkpoint(ctx, owner, id);
+        const bool delegated = ckpt.spec.delegated();
+        return {owner, std::move(ckpt), delegated};
+    } catch (const Error& e) {
+        if (e.kind() != ErrorKind::NotFound || !user_flag.empty() || caller == 0) throw;
+        throw Error(ErrorKind::NotFound,
+                    std::string(e.what()) + " (if you review another user's checkpoint, give --user=OWNER)");
+    }
+}
+
+nlohmann::json ask_hawfd(const Context& ctx, const nlohmann::json& op) {
+    nlohmann::json answer = hawfd_request(ctx.config, op, std::chrono::seconds(60));
+    answer.erase("ok");
+    return answer;
+}
+
+std::vector<FollowUpChange> changes_from_json(const nlohmann::json& list) {
+    std::vector<FollowUpChange> changes;
+    for (const auto& j : list)
+        changes.push_back({j.value("job", ""), j.value("action", ""), j.value("error", ""), j.value("unsure", false)});
+    return changes;
 }
 
 Checkpoint load_checkpoint(const Context& ctx, uid_t owner, const CheckpointId& id) {
@@ -83,17 +123,6 @@ bool report(const std::vector<FollowUpChange>& changes, bool quiet) {
         }
     }
     return ok;
-}
-
-nlohmann::json to_json(const std::vector<FollowUpChange>& changes) {
-    nlohmann::json list = nlohmann::json::array();
-    for (const auto& c : changes) {
-        nlohmann::json j = {{"job", c.job}, {"action", c.action}};
-        if (!c.error.empty()) j["error"] = c.error;
-        if (c.unsure) j["unsure"] = true;
-        list.push_back(j);
-    }
-    return list;
 }
 
 std::string shell_quote(const std::string& text) {

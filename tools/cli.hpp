@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -14,6 +15,7 @@
 #include "followups.hpp"
 #include "slurm.hpp"
 #include "spool.hpp"
+#include "views.hpp"
 
 namespace hawf::cli {
 
@@ -39,6 +41,24 @@ Context load_context();
 // user of its job as Slurm knows it (see find_owner).
 uid_t owner_of(const Context& ctx, const CheckpointId& id, const std::string& user_flag);
 
+// Where a command about ID is handled: here, for the caller's own checkpoint or
+// (root) anyone's in owner mode; through hawfd for someone else's checkpoint or a
+// delegated one (reviewers decide, and only hawfd can show a reviewer the owner's
+// private tree). Without hawfd configured, always here (owner_of, load_checkpoint).
+struct Route {
+    uid_t owner = 0;
+    std::optional<Checkpoint> ckpt;  // loaded here (also when delegated: the owner may look)
+    bool via_hawfd = false;
+};
+Route route(const Context& ctx, const CheckpointId& id, const std::string& user_flag);
+
+// Sends OP to hawfd (config.hawfd) and returns its answer without "ok"; a refusal
+// becomes the Error hawfd names.
+nlohmann::json ask_hawfd(const Context& ctx, const nlohmann::json& op);
+
+// The follow-up changes of a hawfd answer, for report().
+std::vector<FollowUpChange> changes_from_json(const nlohmann::json& list);
+
 // OWNER's checkpoint ID, for its owner or root (who reads it as the owner: on a
 // root-squashed NFS spool only the owner can enter their private tree).
 Checkpoint load_checkpoint(const Context& ctx, uid_t owner, const CheckpointId& id);
@@ -62,7 +82,6 @@ void print_json(const nlohmann::json& json);
 // Prints what happened to the follow-ups (one line each Slurm refused, on stderr);
 // returns false if Slurm refused any change.
 bool report(const std::vector<FollowUpChange>& changes, bool quiet);
-nlohmann::json to_json(const std::vector<FollowUpChange>& changes);
 
 // Single-quoted for a POSIX shell; safe for any bytes.
 std::string shell_quote(const std::string& text);

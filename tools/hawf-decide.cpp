@@ -8,9 +8,12 @@
 
 #include <iostream>
 
+#include <algorithm>
+
 #include "cli.hpp"
 #include "display.hpp"
 #include "error.hpp"
+#include "review.hpp"
 
 using namespace hawf;
 
@@ -22,6 +25,11 @@ Record a decision at checkpoint CKPT (JOBID:NAME) of one of your jobs. The
 follow-up jobs waiting for it are released if the choice is theirs and
 cancelled otherwise.
 
+At a checkpoint with reviewers (--hawf-reviewers, a site policy) the reviewers
+decide through hawfd: each hawf-decide records your approval, and the first
+choice with the same parameters that --hawf-quorum reviewers approve becomes
+the decision. --revoke then withdraws your approval (before the quorum).
+
   --set KEY=VALUE   set a parameter the checkpoint declared (repeatable)
   -m, --message TEXT
                     a comment for the record and the follow-up jobs
@@ -32,7 +40,8 @@ cancelled otherwise.
                     (Slurm's formats: MM, HH:MM:SS, D-HH:MM:SS)
   --partition=P     their partition
   --nodes=N         their node count (N or MIN-MAX)
-  --user NAME       (root) whose checkpoint, when several users have one by that id
+  --user NAME       whose checkpoint, when Slurm no longer knows its job
+                    (a reviewer, or root)
   --json            print the decision as JSON
   -h, --help        show this help
 
@@ -47,6 +56,42 @@ std::string checked_resource(const std::string& flag, const std::string& value, 
     if (value.empty() || value.size() > 32 || value.find_first_not_of(allowed_chars) != std::string::npos)
         cli::usage_error("bad " + flag + " \"" + value + "\": use only " + allowed_chars);
     return value;
+}
+
+// "approve lr=1e-4" for people.
+std::string describe_decision(const std::string& choice, const nlohmann::json& params) {
+    std::string text = choice;
+    for (const auto& [key, value] : params.items()) text += " " + key + "=" + shown(value.get<std::string>());
+    return text;
+}
+
+// A reviewer's approval (or its withdrawal, REVOKING) through hawfd, which records
+// it in the owner's tree and, once the quorum is reached, decides and releases.
+int decide_through_hawfd(const cli::Context& ctx, const CheckpointId& id, const std::string& user, bool revoking,
+                         const Decision& decision, bool json) {
+    const nlohmann::json answer =
+        cli::ask_hawfd(ctx, revoking ? withdraw_request(id, user) : decide_request(id, decision, user));
+    const std::vector<FollowUpChange> changes = cli::changes_from_json(answer.value("follow_ups", nlohmann::json::array()));
+    if (json) {
+        cli::print_json(answer);
+        return cli::report(changes, true) ? cli::exit_ok : cli::exit_error;
+    }
+    const nlohmann::json& d = answer["decision"];
+    const std::size_t quorum = answer.value("quorum", 1);
+    if (!d.is_null()) {
+        std::cout << "decided " << id.str() << ": " << describe_decision(d["choice"], d["params"]) << " by "
+                  << shown(d["decided_by"].get<std::string>()) << "\n";
+    } else {
+        // How many reviewers approved what this one did (or, withdrawn, how many approvals stand).
+        std::size_t agreeing = 0;
+        for (const auto& a : answer["approvals"])
+            agreeing += revoking || (a["choice"] == decision.choice && a["params"] == nlohmann::json(decision.params));
+        std::cout << (revoking ? "withdrew your approval at " : "approved ") << id.str();
+        if (!revoking) std::cout << ": " << describe_decision(decision.choice, nlohmann::json(decision.params));
+        std::cout << " (" << agreeing << " of " << quorum << " approvals" << (revoking ? " stand" : "")
+                  << "; the decision waits for " << quorum - std::min(agreeing, quorum) << " more)\n";
+    }
+    return cli::report(changes, false) ? cli::exit_ok : cli::exit_error;
 }
 
 int decide_main(int argc, char** argv) {
@@ -96,8 +141,14 @@ int decide_main(int argc, char** argv) {
     }
 
     cli::Context ctx = cli::load_context();
-    const uid_t owner = cli::owner_of(ctx, id, user);
-    const Checkpoint before = cli::load_checkpoint(ctx, owner, id);
+    const cli::Route route = cli::route(ctx, id, user);
+    if (route.via_hawfd) {
+        if (amend) cli::usage_error("--amend: a decision its reviewers made is final (before the quorum, --revoke withdraws your approval)");
+        if (!reshape.empty()) cli::usage_error("--time, --partition and --nodes do not apply to a checkpoint with reviewers yet");
+        return decide_through_hawfd(ctx, id, user, revoking, decision, json);
+    }
+    const uid_t owner = route.owner;
+    const Checkpoint& before = *route.ckpt;
     check_may_decide(before.spec, getuid());
     if (!reshape.empty()) {  // refuse what decide() would refuse before touching Slurm
         check_decision(before.spec, decision, ctx.config.limits);
@@ -125,7 +176,7 @@ int decide_main(int argc, char** argv) {
     if (json) {
         nlohmann::json out = decision_json(ckpt);
         if (out.is_null()) out = {{"checkpoint", id.str()}, {"state", to_string(ckpt.state)}};
-        out["follow_ups"] = cli::to_json(changes);
+        out["follow_ups"] = changes_json(changes);
         if (!signalled.empty()) out["signalled"] = signalled;
         cli::print_json(out);
     } else if (revoking) {

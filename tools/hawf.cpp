@@ -27,16 +27,22 @@ namespace {
 const char* const usage_text = R"(Usage: hawf COMMAND [OPTIONS]
 Look at checkpoints and decisions, and check an install.
 
-  hawf ls [--all] [--state=STATE] [--json]
-                       pending checkpoints you own (root: everyone's);
-                       --all: in any state; --state: expected, running,
-                       pending, decided, applied or failed
+  hawf ls [--all] [--state=STATE] [--review] [--json]
+                       pending checkpoints you own (root: everyone's) or
+                       may review (through hawfd); --all: in any state;
+                       --state: expected, running, pending, decided,
+                       applied or failed; --review: only those you review
   hawf show CKPT [--user=NAME] [--json]
                        one checkpoint: options, parameters, deadline,
-                       decision, the files its step left, its report.md
+                       reviewers and approvals, decision, the files its
+                       step left, its report.md (a reviewer's: via hawfd)
   hawf log [CKPT] [--user=NAME] [--json]
                        history: who did what when (without CKPT: all of
                        your checkpoints; root: everyone's)
+  hawf log --verify [CKPT] [--user=NAME] [--json]
+                       check every approval and decision of checkpoints
+                       with reviewers against its munge credential; exit
+                       1 listing those that do not verify
   hawf doctor [--plugin=PATH] [--json]
                        check the config, the spool and the plugin (and,
                        when configured, munge and hawfd)
@@ -45,13 +51,13 @@ Look at checkpoints and decisions, and check an install.
                        everyone's) whose last event is older than DUR
                        (e.g. 30d), with their files
 
---user names the owner when several users have a checkpoint of that id.
+--user names the owner of a checkpoint whose job Slurm no longer knows.
 Exit status: 0 success, 1 error (doctor: a check failed), 2 usage error.
 )";
 
 struct Args {
     std::vector<std::string> positional;
-    bool json = false, all = false, dry_run = false;
+    bool json = false, all = false, dry_run = false, review = false, verify = false;
     std::int64_t older_than = 0;
     std::string state, plugin = HAWF_PLUGIN_PATH, user;
 };
@@ -63,9 +69,10 @@ Args parse_args(int argc, char** argv, const std::string& command) {
         {"state", required_argument, nullptr, 's'},   {"plugin", required_argument, nullptr, 'p'},
         {"user", required_argument, nullptr, 'u'},    {"older-than", required_argument, nullptr, 'o'},
         {"dry-run", no_argument, nullptr, 'n'},       {"help", no_argument, nullptr, 'h'},
+        {"review", no_argument, nullptr, 'R'},        {"verify", no_argument, nullptr, 'v'},
         {nullptr, 0, nullptr, 0}};
     const std::map<std::string, std::string> allowed = {
-        {"ls", "jas"}, {"show", "ju"}, {"log", "ju"}, {"doctor", "jp"}, {"gc", "jon"}};
+        {"ls", "jasR"}, {"show", "ju"}, {"log", "juv"}, {"doctor", "jp"}, {"gc", "jon"}};
     auto it = allowed.find(command);
     if (it == allowed.end()) cli::usage_error("unknown command \"" + command + "\": use ls, show, log, doctor or gc");
     Args args;
@@ -86,6 +93,8 @@ Args parse_args(int argc, char** argv, const std::string& command) {
             case 'u': args.user = optarg; break;
             case 'o': args.older_than = parse_duration(optarg); break;
             case 'n': args.dry_run = true; break;
+            case 'R': args.review = true; break;
+            case 'v': args.verify = true; break;
         }
     }
     args.positional.assign(argv + optind, argv + argc);
@@ -96,16 +105,6 @@ std::string join(const std::vector<std::string>& items, const char* sep = ",") {
     std::string out;
     for (const auto& s : items) out += (out.empty() ? "" : sep) + s;
     return out;
-}
-
-json summary_json(const Checkpoint& c) {
-    // The owner shown is the uid whose tree holds the checkpoint (the load checked
-    // the record agrees), never a name the record itself claims.
-    json j = {{"checkpoint", c.spec.id.str()}, {"owner", user_name(c.spec.owner_uid)}, {"state", to_string(c.state)},
-              {"options", c.spec.options}, {"opened_at", format_time(c.history.front().at)}};
-    if (c.deadline()) j["deadline"] = format_time(c.deadline());
-    if (c.decision()) j["decision"] = decision_json(c);
-    return j;
 }
 
 // The users whose trees a command covers: the caller's, or for root everyone's.
@@ -151,43 +150,99 @@ int cmd_ls(const Args& args) {
     if (!args.positional.empty()) cli::usage_error("hawf ls takes no arguments");
     cli::Context ctx = cli::load_context();
     const bool only_pending = !args.all && (args.state.empty() || args.state == "pending");
-    // What a row needs, kept small: a listing holds one per checkpoint.
-    struct Row {
-        std::int64_t opened;
-        std::vector<std::string> cells;
-        json summary;
-    };
-    std::vector<Row> rows;
-    for_each_checkpoint(ctx, only_pending, [&](const Checkpoint& c) {
-        if (!args.state.empty() && to_string(c.state) != args.state) return;
-        Row row{c.history.front().at, {}, nullptr};
-        if (args.json) row.summary = summary_json(c);
-        else
-            row.cells = {c.spec.id.str(), to_string(c.state), shown(user_name(c.spec.owner_uid)), join(c.spec.options),
-                         c.deadline() ? format_time(c.deadline()) : "-"};
-        rows.push_back(std::move(row));
-    });
-    std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.opened < b.opened; });
+    // A listing keeps one small row per checkpoint.
+    std::vector<json> rows;
+    if (!args.review)
+        for_each_checkpoint(ctx, only_pending, [&](const Checkpoint& c) {
+            if (args.state.empty() || to_string(c.state) == args.state) rows.push_back(summary_json(c));
+        });
+    // Other users' checkpoints the caller may approve: hawfd alone can read them.
+    const bool pending_listed = args.state.empty() || args.state == "pending";
+    if (ctx.config.hawfd_configured() && getuid() != 0 && pending_listed) {
+        try {
+            json reviewed = cli::ask_hawfd(ctx, {{"op", "review"}});
+            for (auto& c : reviewed.at("checkpoints")) rows.push_back(std::move(c));
+        } catch (const Error& e) {
+            if (args.review) throw;
+            std::cerr << "hawf: not listing the checkpoints you review: " << shown(e.what()) << "\n";
+        }
+    } else if (args.review && !ctx.config.hawfd_configured()) {
+        throw Error(ErrorKind::Config, "--review needs hawfd: hawfd.address is not set in " + ctx.config.path);
+    }
+    std::stable_sort(rows.begin(), rows.end(), [](const json& a, const json& b) { return a["opened_at"] < b["opened_at"]; });
     if (args.json) {
-        json list = json::array();
-        for (auto& r : rows) list.push_back(std::move(r.summary));
-        cli::print_json(list);
+        cli::print_json(rows);
         return cli::exit_ok;
     }
-    // Columns as wide as their widest value, two spaces apart.
-    const std::vector<std::string> header = {"CHECKPOINT", "STATE", "OWNER", "OPTIONS", "DEADLINE"};
-    std::vector<std::size_t> width(header.size());
-    for (std::size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
+    std::vector<std::vector<std::string>> table = {{"CHECKPOINT", "STATE", "OWNER", "OPTIONS", "DEADLINE"}};
     for (const auto& r : rows)
-        for (std::size_t i = 0; i < r.cells.size(); ++i) width[i] = std::max(width[i], r.cells[i].size());
-    auto print = [&](const std::vector<std::string>& cells) {
+        table.push_back({r["checkpoint"].get<std::string>(), r["state"].get<std::string>(), shown(r["owner"].get<std::string>()),
+                         join(r["options"].get<std::vector<std::string>>()), r.value("deadline", "-")});
+    // Columns as wide as their widest value, two spaces apart.
+    std::vector<std::size_t> width(table.front().size());
+    for (const auto& cells : table)
+        for (std::size_t i = 0; i < cells.size(); ++i) width[i] = std::max(width[i], cells[i].size());
+    for (const auto& cells : table) {
         for (std::size_t i = 0; i + 1 < cells.size(); ++i)
             std::cout << std::left << std::setw(static_cast<int>(width[i] + 2)) << cells[i];
         std::cout << cells.back() << "\n";
-    };
-    print(header);
-    for (const auto& r : rows) print(r.cells);
+    }
     return cli::exit_ok;
+}
+
+// hawf log --verify: each approval and decision of delegated checkpoints held
+// against its munge credential. Root decodes them here; anyone else asks hawfd
+// (reviewers' credentials are made for root to decode).
+int cmd_verify(const Args& args) {
+    const cli::Context ctx = cli::load_context();
+    json results = json::array();
+    const auto verify = [&](const Checkpoint& c) {
+        if (!c.spec.delegated()) return;
+        json checks;
+        if (getuid() == 0) {
+            checks = json::array();
+            for (const EventCheck& e : verify_events(c, ctx.config.hawfd.munge_socket))
+                checks.push_back({{"seq", e.seq}, {"event", to_string(e.type)}, {"by", e.by}, {"ok", e.ok},
+                                  {"problem", e.problem}});
+        } else {
+            checks = cli::ask_hawfd(ctx, {{"op", "verify"}, {"checkpoint", c.spec.id.str()},
+                                          {"user", user_name(c.spec.owner_uid)}})
+                         .at("checks");
+        }
+        for (auto& check : checks) {
+            check["checkpoint"] = c.spec.id.str();
+            results.push_back(std::move(check));
+        }
+    };
+    if (args.positional.size() > 1) cli::usage_error("hawf log --verify takes at most one checkpoint JOBID:NAME");
+    if (!args.positional.empty()) {
+        const CheckpointId id = parse_checkpoint_id(args.positional[0]);
+        const cli::Route route = cli::route(ctx, id, args.user);
+        if (route.ckpt) {
+            verify(*route.ckpt);
+        } else {
+            json answer = cli::ask_hawfd(ctx, {{"op", "verify"}, {"checkpoint", id.str()}, {"user", args.user}});
+            for (auto& check : answer.at("checks")) {
+                check["checkpoint"] = id.str();
+                results.push_back(std::move(check));
+            }
+        }
+    } else {
+        for_each_checkpoint(ctx, false, verify);
+    }
+    bool all_ok = true;
+    for (const auto& r : results) all_ok = all_ok && r["ok"] == true;
+    if (args.json) {
+        cli::print_json(results);
+    } else {
+        for (const auto& r : results)
+            std::cout << r["checkpoint"].get<std::string>() << "  " << r["seq"] << "  " << r["event"].get<std::string>()
+                      << " by " << shown(r["by"].get<std::string>()) << ": "
+                      << (r["ok"] == true ? "verified" : "NOT VERIFIED: " + shown(r["problem"].get<std::string>())) << "\n";
+        std::cout << results.size() << " credentials checked, "
+                  << (all_ok ? "all verified" : "some do not verify") << "\n";
+    }
+    return all_ok ? cli::exit_ok : cli::exit_error;
 }
 
 struct LoadedCheckpoint {
@@ -205,102 +260,87 @@ LoadedCheckpoint load_one(const Args& args, const std::string& command) {
     return {std::move(ctx), owner, std::move(ckpt)};
 }
 
-// The files a step left for the reviewer, and its report.md (read without following links).
-json checkpoint_files(const Spool& spool, uid_t owner, const CheckpointId& id, std::string* report) {
-    json files = json::array();
-    const std::string dir = spool.files_dir(owner, id);
-    Fd fd = spool.open_files_dir(owner, id);
-    if (!fd) return files;
-    for (const auto& name : list_dir(fd.get())) {
-        struct stat st;
-        if (fstatat(fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-        files.push_back({{"name", name}, {"bytes", st.st_size},
-                         {"type", S_ISDIR(st.st_mode) ? "dir" : S_ISLNK(st.st_mode) ? "link" : "file"}});
-    }
-    std::sort(files.begin(), files.end(), [](const json& a, const json& b) { return a["name"] < b["name"]; });
-    try {
-        if (auto text = read_file(fd.get(), "report.md", Trust{owner}, dir + "/report.md", 64 * 1024)) *report = *text;
-    } catch (const Error& e) {
-        *report = "(not shown: " + std::string(e.what()) + ")\n";  // escaped with the report
-    }
-    return files;
+// "approve lr=1e-4" (escaped) from a decision's or approval's JSON.
+std::string choice_text(const json& d) {
+    std::string text = d["choice"].get<std::string>();
+    for (const auto& [key, value] : d["params"].items()) text += " " + key + "=" + shown(value.get<std::string>());
+    return text;
 }
 
-// The follow-ups of a checkpoint with their state in Slurm ("gone" once Slurm forgot them).
-json followup_states(const Slurm& slurm, const Checkpoint& c) {
-    json list = json::array();
-    for (const auto& f : c.followups) {
-        std::string state = "unknown", reason;
-        try {
-            if (const std::optional<JobInfo> job = slurm.job(f.job)) {
-                state = job->state;
-                reason = job->reason == "None" ? "" : job->reason;
-            } else {
-                state = "gone";
-            }
-        } catch (const Error& e) {
-            reason = e.what();
-        }
-        list.push_back({{"job", f.job}, {"script", f.script}, {"on", c.releasing_choices(f)},
-                        {"state", state}, {"reason", reason}});
-    }
-    return list;
-}
-
-int cmd_show(const Args& args) {
-    auto [ctx, owner, c] = load_one(args, "show");
-    std::string report;
-    json files;
-    {
-        const cli::AsOwner as_owner(owner);
-        files = checkpoint_files(ctx.spool, owner, c.spec.id, &report);
-    }
-    json followups = followup_states(ctx.slurm, c);
-    if (args.json) {
-        json j = summary_json(c);
-        j["spec"] = to_json(c.spec);
-        j["files_dir"] = ctx.spool.files_dir(owner, c.spec.id);
-        j["files"] = files;
-        j["report"] = report;
-        j["follow_ups"] = followups;
-        cli::print_json(j);
-        return cli::exit_ok;
-    }
+// hawf show for people, from what `hawf show --json` prints (made here or by hawfd).
+void print_show(const json& j) {
+    const json& spec = j["spec"];
     std::vector<std::string> params;
-    for (const auto& p : c.spec.params) params.push_back(p.key + ":" + p.type_text());
-    // Every value a user wrote is escaped: this may be root's terminal.
-    std::cout << "checkpoint: " << c.spec.id.str() << "\n"
-              << "owner:      " << shown(user_name(owner)) << " (uid " << owner << ")\n"
-              << "state:      " << to_string(c.state) << "\n"
-              << "opened:     " << format_time(c.history.front().at) << " on " << shown(c.history.front().host) << "\n"
-              << "options:    " << join(c.spec.options, ", ") << "\n"
+    for (const auto& p : spec["params"]) params.push_back(p["key"].get<std::string>() + ":" + p["type"].get<std::string>());
+    const std::int64_t timeout = spec["timeout_s"];
+    // Every value a user wrote is escaped: this may be root's or a reviewer's terminal.
+    std::cout << "checkpoint: " << j["checkpoint"].get<std::string>() << "\n"
+              << "owner:      " << shown(j["owner"].get<std::string>()) << " (uid " << spec["owner_uid"] << ")\n"
+              << "state:      " << j["state"].get<std::string>() << "\n"
+              << "opened:     " << j["opened_at"].get<std::string>() << " on " << shown(j["opened_on"].get<std::string>()) << "\n"
+              << "options:    " << join(j["options"].get<std::vector<std::string>>(), ", ") << "\n"
               << "params:     " << (params.empty() ? "-" : join(params, ", ")) << "\n";
-    if (c.spec.timeout_s)
-        std::cout << "timeout:    " << format_duration(c.spec.timeout_s) << ", default " << c.spec.default_choice
-                  << (c.deadline() ? ", deadline " + format_time(c.deadline()) : "") << "\n";
-    if (const Decision* d = c.decision()) {
-        std::cout << "decision:   " << d->choice << " by " << shown(c.decided->by) << " at "
-                  << format_time(c.decided->at) << " (" << shown(c.decided->via) << ")\n";
-        for (const auto& [key, value] : d->params) std::cout << "  " << key << " = " << shown(value) << "\n";
-        if (!d->comment.empty()) std::cout << "comment:    " << shown(d->comment) << "\n";
+    if (timeout)
+        std::cout << "timeout:    " << format_duration(timeout) << ", default " << spec["default"].get<std::string>()
+                  << (j.contains("deadline") ? ", deadline " + j["deadline"].get<std::string>() : "") << "\n";
+    if (j.contains("reviewers")) {
+        std::vector<std::string> reviewers;
+        for (const auto& r : j["reviewers"]) reviewers.push_back(shown(r.get<std::string>()));
+        std::cout << "reviewers:  " << join(reviewers, ", ") << " (quorum " << j["quorum"] << ")\n";
+        for (const auto& a : j["approvals"])
+            std::cout << "approval:   " << shown(a["by"].get<std::string>()) << ": " << choice_text(a) << " at "
+                      << a["at"].get<std::string>() << "\n";
+        if (!j.contains("decision"))
+            std::cout << "approvals:  " << j["approvals"].size() << " so far, " << j["quorum"]
+                      << " needed for the same choice and parameters\n";
     }
-    for (const auto& f : followups) {
+    if (j.contains("decision")) {
+        const json& d = j["decision"];
+        std::cout << "decision:   " << choice_text(d) << " by " << shown(d["decided_by"].get<std::string>()) << " at "
+                  << d["decided_at"].get<std::string>() << " (" << shown(d["via"].get<std::string>()) << ")\n";
+        if (!d["comment"].get<std::string>().empty()) std::cout << "comment:    " << shown(d["comment"].get<std::string>()) << "\n";
+    }
+    for (const auto& f : j["follow_ups"]) {
         std::cout << "follow-up:  " << f["job"].get<std::string>() << " " << shown(f["script"].get<std::string>())
                   << " (on " << join(f["on"].get<std::vector<std::string>>()) << "): "
                   << shown(f["state"].get<std::string>());
         if (!f["reason"].get<std::string>().empty()) std::cout << " (" << shown(f["reason"].get<std::string>()) << ")";
         std::cout << "\n";
     }
-    std::cout << "files:      " << ctx.spool.files_dir(owner, c.spec.id) << "\n";
-    for (const auto& f : files)
+    std::cout << "files:      " << shown(j["files_dir"].get<std::string>()) << "\n";
+    for (const auto& f : j["files"])
         std::cout << "  " << shown(f["name"].get<std::string>()) << " (" << f["type"].get<std::string>() << ", "
                   << f["bytes"].get<long long>() << " bytes)\n";
+    const std::string report = j["report"];
     if (!report.empty())
         std::cout << "--- report.md ---\n" << shown_text(report) << (report.back() == '\n' ? "" : "\n");
+}
+
+int cmd_show(const Args& args) {
+    if (args.positional.size() != 1) cli::usage_error("hawf show takes one checkpoint JOBID:NAME");
+    const CheckpointId id = parse_checkpoint_id(args.positional[0]);
+    const cli::Context ctx = cli::load_context();
+    const cli::Route route = cli::route(ctx, id, args.user);
+    json j;
+    if (route.ckpt) {
+        std::string report;
+        json files;
+        {
+            const cli::AsOwner as_owner(route.owner);
+            files = checkpoint_files(ctx.spool, route.owner, id, &report);
+        }
+        j = show_json(*route.ckpt, ctx.spool.files_dir(route.owner, id), std::move(files), report,
+                      followup_states(ctx.slurm, *route.ckpt));
+    } else {  // a reviewer: the owner's tree is private, hawfd shows it
+        j = cli::ask_hawfd(ctx, {{"op", "show"}, {"checkpoint", id.str()}, {"user", args.user}}).at("show");
+    }
+    if (args.json) cli::print_json(j);
+    else print_show(j);
     return cli::exit_ok;
 }
 
 int cmd_log(const Args& args) {
+    if (args.verify) return cmd_verify(args);
     // One row per event, in time order; rows, not checkpoints, are kept.
     struct Row {
         std::int64_t at;

@@ -51,6 +51,7 @@ Set HAWF_KEEP_WORKDIR=1 to keep temporary work directories for inspection.
 import argparse
 import atexit
 import fcntl
+import grp
 import json
 import os
 import pwd
@@ -63,7 +64,10 @@ import sys
 import tempfile
 import time
 
-USERS = ("hawfalice", "hawfbob")
+# The owner, an outsider, and two reviewers who share a group (for --hawf-reviewers=@GROUP).
+USERS = ("hawfalice", "hawfbob", "hawfcarol", "hawfdave")
+REVIEWER_GROUP = "hawfreviewers"
+REVIEWERS = ("hawfcarol", "hawfdave")
 
 CLUSTER_NAME = "hawftest"
 PARTITION = "debug"
@@ -115,16 +119,18 @@ class CommandError(subprocess.CalledProcessError):
 # Test users
 
 def ensure_users(users=USERS):
-    """Create the ordinary test users (useradd -m) that do not exist yet.
+    """Create the ordinary test users (useradd -m) that do not exist yet, and the
+    reviewers' group (REVIEWERS as supplementary members).
 
     Idempotent.  Concurrent callers are serialized by a lock file, and a user
     created meanwhile by someone else (useradd exit code 9) is not an error.
     """
     missing = [u for u in users if not _user_exists(u)]
-    if not missing:
+    if not missing and _group_members(REVIEWER_GROUP) == set(REVIEWERS):
         return
     with open("/run/hawf-ensure-users.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        _ensure_group()
         for user in missing:
             for _attempt in range(10):
                 if _user_exists(user):
@@ -140,6 +146,32 @@ def ensure_users(users=USERS):
                 time.sleep(0.2)
             if not _user_exists(user):
                 raise ClusterError("could not create user %s" % user)
+        _join_reviewers()
+
+
+def _group_members(group):
+    try:
+        return set(grp.getgrnam(group).gr_mem)
+    except KeyError:
+        return None
+
+
+def _ensure_group():
+    """The reviewers' group (groupadd), made before the users who join it."""
+    if _group_members(REVIEWER_GROUP) is None:
+        proc = subprocess.run(["groupadd", REVIEWER_GROUP], env={"PATH": SYSTEM_PATH},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if proc.returncode not in (0, 9):           # 9: group already exists
+            raise ClusterError("groupadd %s failed (exit %d): %s" % (REVIEWER_GROUP, proc.returncode, proc.stdout))
+
+
+def _join_reviewers():
+    for user in REVIEWERS:
+        if user not in (_group_members(REVIEWER_GROUP) or set()):
+            proc = subprocess.run(["usermod", "-a", "-G", REVIEWER_GROUP, user], env={"PATH": SYSTEM_PATH},
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            if proc.returncode != 0:
+                raise ClusterError("usermod -a -G %s %s failed: %s" % (REVIEWER_GROUP, user, proc.stdout))
 
 
 def _user_exists(user):

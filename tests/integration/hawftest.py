@@ -19,9 +19,9 @@ import tempfile
 import time
 import unittest
 
-from cluster import USERS, Cluster
+from cluster import REVIEWER_GROUP, USERS, Cluster
 
-ALICE, BOB = USERS
+ALICE, BOB, CAROL, DAVE = USERS  # the owner, an outsider, two reviewers in REVIEWER_GROUP
 TOOLS = ("hawf", "hawf-decide", "hawf-await")
 
 
@@ -145,16 +145,22 @@ class Hawfd:
                 % (self.address, address or self.address, os.path.join(self.hawf.root, "hawfd-state"),
                    self.munge_socket))
 
-    def start(self, timeout=15):
-        """Writes the config and starts hawfd; returns once it listens."""
-        self.hawf.write_conf(self.hawf.default_conf() + self.conf_section())
+    def start(self, timeout=15, extra_conf="", path_first=None):
+        """Writes the config (with EXTRA_CONF) and starts hawfd as a Slurm client of
+        the cluster (PATH_FIRST: a directory searched before Slurm's); returns once
+        it listens."""
+        self.hawf.write_conf(self.hawf.default_conf() + self.conf_section() + extra_conf)
+        env = self.hawf.cluster.env
+        if path_first:
+            env["PATH"] = path_first + ":" + env["PATH"]
+        started = len(self.log())
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [self.hawf.hawfd_program, "--foreground", "--conf=" + self.hawf.conf],
-                env={"PATH": self.hawf.cluster.path, "LANG": "C.UTF-8"}, stdin=subprocess.DEVNULL,
+                env=env, stdin=subprocess.DEVNULL,
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
-        while "listening on" not in self.log():
+        while "listening on" not in self.log()[started:]:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError("hawfd did not start (exit %s):\n%s" % (self.proc.poll(), self.log()))
             time.sleep(0.05)

@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster  # noqa: E402
 from cluster import Cluster, ClusterError, USERS  # noqa: E402
 
-ALICE, BOB = USERS
+ALICE, BOB = USERS[:2]
 HOSTNAME = socket.gethostname().split(".")[0]
 
 

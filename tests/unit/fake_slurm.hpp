@@ -120,6 +120,18 @@ private:
     std::string bin_, state_;
 };
 
+// What Slurm::job asks squeue for, and one line of its answer, fields in that order:
+// UID|STATE|PRIORITY|ELIGIBLE|PARTITION|QOS|ACCOUNT|REASON (ELIGIBLE: epoch seconds or "N/A").
+inline const std::string squeue_format =
+    "--Format=UserId:0|,State:0|,PriorityLong:0|,EligibleTime:0|,Partition:0|,QOS:0|,Account:0|,Reason:0";
+inline std::string squeue_line(uid_t uid, const std::string& state, unsigned long long priority,
+                               const std::string& eligible, const std::string& reason,
+                               const std::string& partition = "debug", const std::string& qos = "normal",
+                               const std::string& account = "(null)") {
+    return std::to_string(uid) + "|" + state + "|" + std::to_string(priority) + "|" + eligible + "|" + partition +
+           "|" + qos + "|" + account + "|" + reason + "\n";
+}
+
 // Prepends DIR to this process's PATH for the lifetime of the object.
 class PathPrepend {
 public:

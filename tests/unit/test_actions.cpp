@@ -1,6 +1,8 @@
 // actions.hpp: the state changes of a checkpoint, including racing writers.
 #include "actions.hpp"
 
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -730,7 +732,7 @@ TEST_F(ActionsTest, MarkAppliedRefusesAFollowUpTheDecisionIsNotFor) {
 class FindOwner : public ::testing::Test {
 protected:
     void job_of(const std::string& job, uid_t uid) const {
-        fake_.set_output("squeue." + job, std::to_string(uid) + "|PENDING|0|N/A|JobHeldUser\n");
+        fake_.set_output("squeue." + job, test::squeue_line(uid, "PENDING", 0, "N/A", "JobHeldUser"));
     }
     test::FakeSlurm fake_;
     Slurm slurm_{fake_.bindir()};
@@ -778,6 +780,257 @@ TEST(UserName, KnownAndUnknown) {
     EXPECT_EQ(a.via, "cli");
     EXPECT_EQ(a.user, user_name(getuid()));
     EXPECT_FALSE(a.host.empty());
+}
+
+// ---------------------------------------------------------------- delegated mode (hawfd's actions)
+
+// What the record takes for a credential; whether munge does is review.hpp's test.
+std::string credential(int n) { return "MUNGE:AwQDAA" + std::to_string(n) + "=:"; }
+
+class DelegatedTest : public ActionsTest {
+protected:
+    // Owner: this process's uid; reviewers bob and carol (the record does not ask NSS).
+    CheckpointSpec delegated(const std::string& id, std::uint32_t quorum = 2) {
+        CheckpointSpec spec = make_spec(id, me_);
+        spec.reviewers = {"bob", "carol", "@safety"};
+        spec.quorum = quorum;
+        return spec;
+    }
+    Actor reviewer(const std::string& name, uid_t uid) { return Actor{name, uid, "hawfd", "svc1"}; }
+
+    Actor bob_ = reviewer("bob", 5001);
+    Actor carol_ = reviewer("carol", 5002);
+    Actor dave_ = reviewer("dave", 5003);
+    Actor hawfd_{"root", 0, "cli", "svc1"};  // record_quorum records it via hawfd whatever it is given
+    const Decision approve_{"approve", {{"lr", "0.1"}}, "ok"};
+    const std::string seal_ = credential(0);
+};
+
+TEST_F(DelegatedTest, ApprovalsReachAQuorumThatHawfdRecords) {
+    const CheckpointSpec spec = delegated("800:eval");
+    make_pending(spec);
+    Checkpoint c = approve(spool_, me_, spec.id, Decision{"reject", {}, ""}, bob_, credential(1), limits_);
+    EXPECT_EQ(c.state, State::Pending);
+    ASSERT_EQ(c.approvals.size(), 1u);
+    EXPECT_EQ(c.history.back().type, EventType::Approved);
+    EXPECT_EQ(c.history.back().credential, credential(1));
+    EXPECT_EQ(c.history.back().by, "bob");
+    EXPECT_EQ(c.history.back().via, "hawfd");
+    EXPECT_FALSE(reached_quorum(c));
+    c = approve(spool_, me_, spec.id, approve_, bob_, credential(2), limits_);  // bob changes his mind
+    EXPECT_EQ(c.approvals.size(), 1u);
+    EXPECT_EQ(c.approvals[0].seq, 4u);
+    c = approve(spool_, me_, spec.id, approve_, carol_, credential(3), limits_);
+    const std::optional<Quorum> q = reached_quorum(c);
+    ASSERT_TRUE(q);
+    EXPECT_EQ(q->approvals, (std::vector<std::uint64_t>{4, 5}));
+    EXPECT_TRUE(contains(spool_.pending_ids(me_), spec.id));
+
+    c = record_quorum(spool_, me_, spec.id, *q, seal_, hawfd_);
+    EXPECT_EQ(c.state, State::Decided);
+    EXPECT_EQ(c.decided->via, "hawfd");
+    EXPECT_EQ(c.decided->by, "root");
+    EXPECT_EQ(c.decided->approvals, q->approvals);
+    EXPECT_EQ(c.decided->credential, seal_);
+    EXPECT_EQ(c.decision()->choice, "approve");
+    EXPECT_EQ(c.decision()->params, approve_.params);
+    EXPECT_EQ(c.decision()->comment, "ok\nok");
+    EXPECT_EQ(c.decided_by(), "bob,carol");
+    EXPECT_FALSE(contains(spool_.pending_ids(me_), spec.id));
+    // Frozen: approvals and withdrawals come too late.
+    EXPECT_HAWF_ERROR(approve(spool_, me_, spec.id, approve_, dave_, credential(4), limits_), K::Conflict,
+                      "cannot approve 800:eval: it is decided (\"approve\" by bob,carol at");
+    EXPECT_HAWF_ERROR(withdraw(spool_, me_, spec.id, bob_, credential(5)), K::Conflict,
+                      "cannot withdraw an approval of 800:eval: it is decided");
+    EXPECT_EQ(spool_.load(me_, spec.id).history.size(), 6u);
+}
+
+TEST_F(DelegatedTest, WithdrawNeedsAnApprovalInForce) {
+    const CheckpointSpec spec = delegated("801:eval");
+    make_pending(spec);
+    EXPECT_HAWF_ERROR(withdraw(spool_, me_, spec.id, bob_, credential(1)), K::Conflict,
+                      "bob has no approval of 801:eval to withdraw");
+    approve(spool_, me_, spec.id, approve_, bob_, credential(2), limits_);
+    Checkpoint c = withdraw(spool_, me_, spec.id, bob_, credential(3));
+    EXPECT_TRUE(c.approvals.empty());
+    EXPECT_EQ(c.history.back().type, EventType::Withdrawn);
+    EXPECT_EQ(c.history.back().credential, credential(3));
+    EXPECT_HAWF_ERROR(withdraw(spool_, me_, spec.id, bob_, credential(4)), K::Conflict, "no approval");
+    EXPECT_EQ(spool_.load(me_, spec.id).history.size(), 4u);
+}
+
+TEST_F(DelegatedTest, ApproveRefusesWhatHawfdMustNotRecord) {
+    const CheckpointSpec owner_mode = make_spec("802:eval", me_);
+    make_pending(owner_mode);
+    EXPECT_HAWF_ERROR(approve(spool_, me_, owner_mode.id, approve_, bob_, credential(1), limits_), K::Conflict,
+                      "cannot approve 802:eval: it has no reviewers, its owner decides");
+    const CheckpointSpec spec = delegated("803:eval");
+    open_checkpoint(spool_, spec, plugin_);
+    EXPECT_HAWF_ERROR(approve(spool_, me_, spec.id, approve_, bob_, credential(1), limits_), K::Conflict,
+                      "cannot approve 803:eval: it is running");
+    end_checkpoint(spool_, me_, spec.id, 0, plugin_);
+    EXPECT_HAWF_ERROR(approve(spool_, me_, spec.id, Decision{"maybe", {}, ""}, bob_, credential(1), limits_),
+                      K::Usage, "bad choice \"maybe\"");
+    EXPECT_HAWF_ERROR(approve(spool_, me_, spec.id, approve_, bob_, "not a credential", limits_), K::Untrusted,
+                      "not a munge credential");
+    EXPECT_EQ(spool_.load(me_, spec.id).history.size(), 2u);
+    // The same request again (hawfd retrying after a crash): recorded once.
+    approve(spool_, me_, spec.id, approve_, bob_, credential(1), limits_);
+    EXPECT_EQ(approve(spool_, me_, spec.id, approve_, bob_, credential(1), limits_).history.size(), 3u);
+}
+
+TEST_F(DelegatedTest, RecordQuorumOnlyForTheApprovalsInForce) {
+    const CheckpointSpec spec = delegated("804:eval");
+    make_pending(spec);
+    approve(spool_, me_, spec.id, approve_, bob_, credential(1), limits_);
+    const Checkpoint c = approve(spool_, me_, spec.id, approve_, carol_, credential(2), limits_);
+    const Quorum q = *reached_quorum(c);
+    withdraw(spool_, me_, spec.id, carol_, credential(3));  // meanwhile
+    EXPECT_HAWF_ERROR(record_quorum(spool_, me_, spec.id, q, seal_, hawfd_), K::Conflict,
+                      "the approvals in force at 804:eval no longer make this decision");
+    approve(spool_, me_, spec.id, approve_, carol_, credential(4), limits_);  // carol again: another event
+    EXPECT_HAWF_ERROR(record_quorum(spool_, me_, spec.id, q, seal_, hawfd_), K::Conflict, "no longer make");
+    Quorum tampered = *reached_quorum(spool_.load(me_, spec.id));
+    tampered.decision.comment = "not theirs";
+    EXPECT_HAWF_ERROR(record_quorum(spool_, me_, spec.id, tampered, seal_, hawfd_), K::Conflict, "no longer make");
+    EXPECT_EQ(spool_.load(me_, spec.id).state, State::Pending);
+    EXPECT_EQ(spool_.load(me_, spec.id).history.size(), 6u);
+    EXPECT_EQ(record_quorum(spool_, me_, spec.id, *reached_quorum(spool_.load(me_, spec.id)), seal_, hawfd_).state,
+              State::Decided);
+}
+
+// Two hawfd requests complete the quorum at once (or one is retried): one Decided,
+// and the other returns the checkpoint as it is.
+TEST_F(DelegatedTest, RacingRecordQuorumOneDecision) {
+    constexpr int racers = 6;
+    const CheckpointSpec spec = delegated("805:eval");
+    make_pending(spec);
+    approve(spool_, me_, spec.id, approve_, bob_, credential(1), limits_);
+    const Quorum q = *reached_quorum(approve(spool_, me_, spec.id, approve_, carol_, credential(2), limits_));
+    std::atomic<bool> go{false};
+    std::atomic<int> decided{0}, failed{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < racers; ++i)
+        threads.emplace_back([&] {
+            while (!go) std::this_thread::yield();
+            try {
+                const Checkpoint c = record_quorum(spool_, me_, spec.id, q, seal_, hawfd_);
+                (c.state == State::Decided && c.decided->approvals == q.approvals ? decided : failed)++;
+            } catch (const std::exception&) {
+                ++failed;
+            }
+        });
+    go = true;
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(decided, racers);
+    EXPECT_EQ(failed, 0);
+    const Checkpoint c = spool_.load(me_, spec.id);
+    EXPECT_EQ(count_events(c, EventType::Decided), 1u);
+    EXPECT_EQ(c.history.size(), 5u);
+    // A retry later changes nothing either.
+    EXPECT_EQ(record_quorum(spool_, me_, spec.id, q, seal_, hawfd_).history.size(), 5u);
+}
+
+// Reviewers approving at once each get their approval recorded (a lost race re-reads).
+TEST_F(DelegatedTest, RacingApprovalsAreAllRecorded) {
+    constexpr int racers = 6;
+    const CheckpointSpec spec = delegated("806:eval", 7);
+    make_pending(spec);
+    std::atomic<bool> go{false};
+    std::atomic<int> failed{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < racers; ++i)
+        threads.emplace_back([&, i] {
+            while (!go) std::this_thread::yield();
+            try {
+                approve(spool_, me_, spec.id, approve_, reviewer("r" + std::to_string(i), 6000 + i), credential(i),
+                        limits_);
+            } catch (const std::exception&) {
+                ++failed;
+            }
+        });
+    go = true;
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(failed, 0);
+    EXPECT_EQ(spool_.load(me_, spec.id).approvals.size(), static_cast<std::size_t>(racers));
+}
+
+TEST_F(DelegatedTest, OwnerAndRootCannotDecideAroundTheReviewers) {
+    const CheckpointSpec spec = delegated("807:eval", 1);
+    make_pending(spec);
+    const Actor root{"root", 0, "cli", "login1"};
+    for (const Actor& who : {cli_, root}) {
+        EXPECT_HAWF_ERROR(check_may_decide(spec, who.uid), K::Denied,
+                          "807:eval has reviewers (bob, carol, @safety): they decide through hawfd");
+        EXPECT_HAWF_ERROR(decide(spool_, me_, spec.id, approve_, DecideMode::Decide, who, limits_), K::Denied,
+                          "they decide through hawfd");
+    }
+    EXPECT_HAWF_ERROR(take_default(spool_, me_, spec.id, std::time(nullptr) + 100000, plugin_), K::Conflict,
+                      "cannot take the default of 807:eval: it has reviewers, hawfd takes its default");
+    approve(spool_, me_, spec.id, approve_, bob_, credential(1), limits_);
+    record_quorum(spool_, me_, spec.id, *reached_quorum(spool_.load(me_, spec.id)), seal_, hawfd_);
+    for (const Actor& who : {cli_, root}) {
+        EXPECT_HAWF_ERROR(decide(spool_, me_, spec.id, approve_, DecideMode::Amend, who, limits_), K::Denied,
+                          "they decide through hawfd");
+        EXPECT_HAWF_ERROR(revoke(spool_, me_, spec.id, who), K::Denied, "they decide through hawfd");
+    }
+    EXPECT_EQ(spool_.load(me_, spec.id).history.size(), 4u);
+}
+
+// An owner's own decision in force (forged in their tree) is not hawfd's: no quorum on top.
+TEST_F(DelegatedTest, RecordQuorumDoesNotTakeAForgedDecisionForItsOwn) {
+    const CheckpointSpec spec = delegated("808:eval", 1);
+    make_pending(spec);
+    const Quorum q = *reached_quorum(approve(spool_, me_, spec.id, approve_, bob_, credential(1), limits_));
+    Event forged;
+    forged.seq = 4;
+    forged.type = EventType::Decided;
+    forged.by = cli_.user;
+    forged.by_uid = me_;
+    forged.via = "cli";
+    forged.host = "login1";
+    forged.decision = approve_;
+    ASSERT_TRUE(spool_.append(me_, spec.id, forged));
+    EXPECT_HAWF_ERROR(record_quorum(spool_, me_, spec.id, q, seal_, hawfd_), K::Conflict,
+                      "cannot record a quorum for 808:eval: it is decided");
+}
+
+// A site policy's quorum of 2 of @hawfreviewers, and the job's own friend hawfbob:
+// hawfbob and one member are not a quorum, whatever hawfd is handed.
+TEST_F(DelegatedTest, RecordQuorumRefusesAQuorumThatMissesARequirement) {
+    std::map<std::string, uid_t> uid;  // getpwnam's entry is overwritten by the next call
+    for (const char* name : {"hawfbob", "hawfcarol", "hawfdave"}) {
+        const passwd* pw = getpwnam(name);
+        if (!pw) GTEST_SKIP() << "no user " << name << " here";
+        uid[name] = pw->pw_uid;
+    }
+    if (!getgrnam("hawfreviewers")) GTEST_SKIP() << "no group hawfreviewers here";
+    const Actor friend_ = reviewer("hawfbob", uid["hawfbob"]);
+    const Actor member = reviewer("hawfcarol", uid["hawfcarol"]);
+    const Actor other_member = reviewer("hawfdave", uid["hawfdave"]);
+    CheckpointSpec spec = make_spec("809:deploy", me_);
+    spec.reviewers = {"hawfbob"};
+    spec.required = {{{"@hawfreviewers"}, 2, "/etc/hawf/hawf.yaml:4"}};
+    spec.owner_may_decide = false;
+    make_pending(spec);
+    approve(spool_, me_, spec.id, approve_, friend_, credential(1), limits_);
+    const Checkpoint c = approve(spool_, me_, spec.id, approve_, member, credential(2), limits_);
+    EXPECT_FALSE(reached_quorum(c));
+    // The quorum the old merge would have found: the job's reviewer counted for the policy.
+    const Quorum merged{Decision{approve_.choice, approve_.params, "ok\nok"}, {3, 4}};
+    EXPECT_HAWF_ERROR(record_quorum(spool_, me_, spec.id, merged, seal_, hawfd_), K::Conflict,
+                      "the approvals in force at 809:deploy no longer make this decision");
+    EXPECT_EQ(spool_.load(me_, spec.id).state, State::Pending);
+    EXPECT_EQ(spool_.load(me_, spec.id).history.size(), 4u);
+    // A second member meets the policy: now it is a quorum, of all three.
+    const std::optional<Quorum> q =
+        reached_quorum(approve(spool_, me_, spec.id, approve_, other_member, credential(3), limits_));
+    ASSERT_TRUE(q);
+    EXPECT_EQ(q->approvals, (std::vector<std::uint64_t>{3, 4, 5}));
+    EXPECT_HAWF_ERROR(record_quorum(spool_, me_, spec.id, merged, seal_, hawfd_), K::Conflict, "no longer make");
+    const Checkpoint decided = record_quorum(spool_, me_, spec.id, *q, seal_, hawfd_);
+    EXPECT_EQ(decided.state, State::Decided);
+    EXPECT_EQ(decided.decided_by(), "hawfbob,hawfcarol,hawfdave");
 }
 
 }  // namespace

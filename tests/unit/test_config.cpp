@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <sstream>
 
 #include "error.hpp"
 #include "helpers.hpp"
@@ -178,6 +179,226 @@ TEST_F(ConfigTest, HawfdRefusedWithFileAndLine) {
                       ":3: duplicate key \"state\"");
 }
 
+// ---------------------------------------------------------------- policies
+
+const std::string kHawfd = "hawfd:\n  address: svc1:7477\n";
+
+TEST_F(ConfigTest, PoliciesParsed) {
+    const std::string path = conf(kHawfd +                                  // lines 1-2
+                                  "policies:\n"                             // 3
+                                  "  - partition: prod          # SPEC's example\n"
+                                  "    checkpoint: \"deploy*\"\n"             // 5
+                                  "    reviewers: [\"@safety\"]\n"
+                                  "    quorum: 2\n"
+                                  "    owner_may_decide: false\n"
+                                  "  - {account: \"ml-*\", qos: high, reviewers: [root, \"@root\"]}\n"  // 9
+                                  "  - reviewers:\n"                        // 10: no matcher: every job
+                                  "      - daemon\n");
+    const Config c = load_config(path);
+    ASSERT_EQ(c.policies.size(), 3u);
+    const Policy& spec_example = c.policies[0];
+    EXPECT_EQ(spec_example.partition, "prod");
+    EXPECT_EQ(spec_example.account, "");
+    EXPECT_EQ(spec_example.qos, "");
+    EXPECT_EQ(spec_example.checkpoint, "deploy*");
+    EXPECT_EQ(spec_example.reviewers, (std::vector<std::string>{"@safety"}));  // syntax only: groups may be remote
+    EXPECT_EQ(spec_example.quorum, 2u);
+    EXPECT_FALSE(spec_example.owner_may_decide);
+    EXPECT_EQ(spec_example.where, path + ":4");
+    const Policy& flow = c.policies[1];
+    EXPECT_EQ(flow.partition, "");
+    EXPECT_EQ(flow.account, "ml-*");
+    EXPECT_EQ(flow.qos, "high");
+    EXPECT_EQ(flow.checkpoint, "");
+    EXPECT_EQ(flow.reviewers, (std::vector<std::string>{"root", "@root"}));
+    EXPECT_EQ(flow.quorum, 1u);
+    EXPECT_TRUE(flow.owner_may_decide);
+    EXPECT_EQ(flow.where, path + ":9");
+    const Policy& everything = c.policies[2];
+    EXPECT_EQ(everything.partition + everything.account + everything.qos + everything.checkpoint, "");
+    EXPECT_EQ(everything.reviewers, (std::vector<std::string>{"daemon"}));
+    EXPECT_EQ(everything.where, path + ":10");
+    // A quorum larger than the users named is not refused here: groups may be remote.
+    EXPECT_EQ(load_config(conf(kHawfd + "policies:\n  - {reviewers: [root], quorum: 64}\n")).policies[0].quorum, 64u);
+    EXPECT_TRUE(load_config(conf("policies: []\n")).policies.empty());  // nothing to enforce: no hawfd needed
+    EXPECT_TRUE(load_config(conf(kHawfd)).policies.empty());
+}
+
+TEST_F(ConfigTest, PoliciesNeedHawfd) {
+    const std::string path = conf("spool: /s\n\npolicies:\n  - reviewers: [\"@safety\"]\n");
+    EXPECT_HAWF_ERROR(load_config(path), K::Config, path + ":3: policies need hawfd: set hawfd.address");
+    // hawfd.listen alone is not enough: the tools find hawfd by its address.
+    EXPECT_HAWF_ERROR(load_config(conf("hawfd: {listen: \"0.0.0.0:7477\"}\npolicies:\n  - reviewers: [root]\n")),
+                      K::Config, ":2: policies need hawfd");
+}
+
+TEST_F(ConfigTest, PoliciesRefusedWithFileAndLine) {
+    struct Case {
+        std::string policies;  // from line 3 on
+        std::string error;
+    };
+    const std::string allowed =
+        "allowed are partition, account, qos, checkpoint, reviewers, quorum, owner_may_decide";
+    const Case cases[] = {
+        {"policies:\n  - partitions: prod\n    reviewers: [root]\n",
+         ":4: unknown key \"policies.partitions\": " + allowed},
+        {"policies:\n  - partition: prod\n", ":4: policies: a policy needs reviewers: [USER, @GROUP, ...]"},
+        {"policies:\n  - {partition: prod, reviewers: []}\n", ":4: policies: a policy needs reviewers"},
+        {"policies:\n  - reviewers: \"@safety\"\n", ":4: policies.reviewers: expected a list [USER, @GROUP, ...]"},
+        {"policies:\n  - reviewers:\n      - root\n      - \"-rf\"\n", ":6: policies.reviewers: bad reviewer \"-rf\""},
+        {"policies:\n  - reviewers: [\"@\"]\n", ":4: policies.reviewers: bad reviewer \"@\""},
+        {"policies:\n  - reviewers: [root, \"@safety\", \"@safety\"]\n",
+         ":4: policies.reviewers: \"@safety\" given twice"},
+        {"policies:\n  - reviewers: [[root]]\n", ":4: policies.reviewers: expected a plain value"},
+        {"policies:\n  - reviewers: [root]\n    quorum: 0\n",
+         ":5: policies.quorum: bad value \"0\": use a whole number from 1 to 64"},
+        {"policies:\n  - reviewers: [root]\n    quorum: 65\n", ":5: policies.quorum: bad value \"65\""},
+        {"policies:\n  - reviewers: [root]\n    quorum: two\n", ":5: policies.quorum: bad value \"two\""},
+        {"policies:\n  - reviewers: [root]\n    owner_may_decide: no\n",
+         ":5: policies.owner_may_decide: bad value \"no\": use true or false"},
+        {"policies:\n  - reviewers: [root]\n    partition: [a, b]\n",
+         ":5: policies.partition: expected a single value"},
+        {"policies:\n  - reviewers: [root]\n    qos: \"\"\n",
+         ":5: policies.qos: empty: leave the key out to match any"},
+        {"policies:\n  - reviewers: [root]\n    account: a\n    account: b\n", ":6: duplicate key \"account\""},
+        {"policies:\n  reviewers: [root]\n", ":4: policies: expected a list of policies"},
+        {"policies: \"@safety\"\n", ":3: policies: expected a list of policies"},
+        {"policies:\n  - reviewers: [root]\n  - prod\n", ":5: policies: expected a mapping"},
+    };
+    for (const Case& c : cases) {
+        const std::string path = conf(kHawfd + c.policies);
+        EXPECT_HAWF_ERROR(load_config(path), K::Config, path + c.error);
+    }
+    std::string many;
+    for (int i = 0; i < 33; ++i) many += std::string(i ? ", " : "") + "u" + std::to_string(i);
+    EXPECT_HAWF_ERROR(load_config(conf(kHawfd + "policies:\n  - reviewers: [" + many + "]\n")), K::Config,
+                      ":4: policies.reviewers: 33 entries, at most 32");
+    EXPECT_HAWF_ERROR(load_config(conf(kHawfd + "polices:\n  - reviewers: [root]\n")), K::Config,
+                      ":3: unknown key \"polices\": allowed are spool, default_options, limits, poll_interval, "
+                      "hawfd, policies");
+}
+
+// ---------------------------------------------------------------- apply_policies
+
+class ApplyPolicies : public ::testing::Test {
+protected:
+    // The SPEC's example: partition prod, checkpoints deploy*, two of @safety, not the owner.
+    static Policy safety() {
+        Policy p;
+        p.partition = "prod";
+        p.checkpoint = "deploy*";
+        p.reviewers = {"@safety"};
+        p.quorum = 2;
+        p.owner_may_decide = false;
+        p.where = "/etc/hawf/hawf.yaml:7";
+        return p;
+    }
+    static CheckpointSpec spec(const std::string& name = "deploy-v2") {
+        CheckpointSpec s;
+        s.id = parse_checkpoint_id("4242:" + name);
+        s.options = {"approve", "reject"};
+        return s;
+    }
+    static CheckpointSpec applied(const std::vector<Policy>& policies, const JobFacts& job, CheckpointSpec s) {
+        apply_policies(policies, job, s);
+        return s;
+    }
+    JobFacts prod_{"prod", "ml", "normal"};
+};
+
+TEST_F(ApplyPolicies, AMatchingPolicyMakesTheCheckpointDelegated) {
+    const CheckpointSpec s = applied({safety()}, prod_, spec());
+    EXPECT_TRUE(s.delegated());
+    // A requirement of its own; the job's own requirement stays empty.
+    EXPECT_EQ(s.required, (std::vector<CheckpointSpec::Requirement>{{{"@safety"}, 2, "/etc/hawf/hawf.yaml:7"}}));
+    EXPECT_TRUE(s.reviewers.empty());
+    EXPECT_EQ(s.quorum, 1u);
+    EXPECT_FALSE(s.owner_may_decide);
+    EXPECT_NO_THROW(s.check());
+    EXPECT_EQ(s.options, spec().options);  // nothing else changes
+}
+
+TEST_F(ApplyPolicies, EveryGivenMatcherMustMatch) {
+    const CheckpointSpec untouched = spec();
+    // Each field alone not matching keeps the job in owner mode.
+    EXPECT_FALSE(applied({safety()}, {"debug", "ml", "normal"}, spec()).delegated());
+    EXPECT_FALSE(applied({safety()}, prod_, spec("eval")).delegated());
+    EXPECT_FALSE(applied({safety()}, prod_, spec("predeploy")).delegated());  // a glob matches the whole name
+    Policy account = safety();
+    account.account = "ml";
+    EXPECT_TRUE(applied({account}, prod_, spec()).delegated());
+    EXPECT_FALSE(applied({account}, {"prod", "physics", "normal"}, spec()).delegated());
+    EXPECT_FALSE(applied({account}, {"prod", "", "normal"}, spec()).delegated());  // no accounting
+    Policy qos = safety();
+    qos.qos = "high";
+    EXPECT_FALSE(applied({qos}, prod_, spec()).delegated());
+    EXPECT_TRUE(applied({qos}, {"prod", "ml", "high"}, spec()).delegated());
+    const CheckpointSpec none = applied({safety()}, {"debug", "ml", "normal"}, spec());
+    EXPECT_EQ(none.quorum, untouched.quorum);
+    EXPECT_TRUE(none.owner_may_decide);
+}
+
+TEST_F(ApplyPolicies, GlobsAndAPolicyWithoutMatchers) {
+    Policy globs;
+    globs.partition = "gpu-*";
+    globs.account = "[mp]l?";
+    globs.qos = "*";
+    globs.checkpoint = "dep?oy*";
+    globs.reviewers = {"root"};
+    EXPECT_TRUE(applied({globs}, {"gpu-a100", "ml1", "normal"}, spec()).delegated());
+    EXPECT_TRUE(applied({globs}, {"gpu-", "pl2", ""}, spec("deploy")).delegated());  // "*" matches an empty QOS
+    EXPECT_FALSE(applied({globs}, {"gpu", "ml1", "normal"}, spec()).delegated());
+    EXPECT_FALSE(applied({globs}, {"gpu-a100", "xl1", "normal"}, spec()).delegated());
+    EXPECT_FALSE(applied({globs}, {"gpu-a100", "ml", "normal"}, spec()).delegated());
+    EXPECT_FALSE(applied({globs}, {"gpu-a100", "ml1", "normal"}, spec("deplooy")).delegated());
+    Policy everything;
+    everything.reviewers = {"daemon"};
+    everything.where = "/etc/hawf/hawf.yaml:20";
+    const CheckpointSpec s = applied({everything}, {"any", "", ""}, spec("x"));
+    ASSERT_EQ(s.required.size(), 1u);
+    EXPECT_EQ(s.required[0].reviewers, (std::vector<std::string>{"daemon"}));
+    EXPECT_EQ(s.required[0].quorum, 1u);
+    EXPECT_EQ(s.required[0].policy, "/etc/hawf/hawf.yaml:20");
+}
+
+// Each matching policy is a requirement of its own, in config order: nothing of it is
+// merged with the job's own reviewers and quorum, nor with another policy.
+TEST_F(ApplyPolicies, EachPolicyIsItsOwnRequirementNeverMerged) {
+    CheckpointSpec job = spec();
+    job.reviewers = {"bin", "@safety", "root"};
+    job.quorum = 1;
+    Policy other;
+    other.reviewers = {"root", "daemon"};
+    other.quorum = 1;
+    other.where = "/etc/hawf/hawf.yaml:12";
+    CheckpointSpec s = applied({safety(), other}, prod_, job);
+    EXPECT_EQ(s.reviewers, job.reviewers);  // the job's own requirement, untouched
+    EXPECT_EQ(s.quorum, 1u);                // not raised to a policy's: that stays the policy's
+    EXPECT_EQ(s.required, (std::vector<CheckpointSpec::Requirement>{{{"@safety"}, 2, "/etc/hawf/hawf.yaml:7"},
+                                                                      {{"root", "daemon"}, 1, "/etc/hawf/hawf.yaml:12"}}));
+    EXPECT_FALSE(s.owner_may_decide);  // any policy saying false
+    EXPECT_NO_THROW(s.check());
+    job.quorum = 3;  // the job may ask more of its own reviewers; the policies keep theirs
+    s = applied({safety(), other}, prod_, job);
+    EXPECT_EQ(s.quorum, 3u);
+    EXPECT_EQ(s.required[0].quorum, 2u);
+    EXPECT_EQ(s.required[1].quorum, 1u);
+    // In config order, and owner_may_decide is only ever cleared.
+    s = applied({other, safety()}, prod_, spec());
+    EXPECT_FALSE(s.owner_may_decide);
+    ASSERT_EQ(s.required.size(), 2u);
+    EXPECT_EQ(s.required[0].policy, "/etc/hawf/hawf.yaml:12");
+    EXPECT_EQ(s.required[1].policy, "/etc/hawf/hawf.yaml:7");
+    EXPECT_TRUE(s.reviewers.empty());
+    EXPECT_TRUE(applied({other}, prod_, spec()).owner_may_decide);
+    // Two policies naming the same reviewers stay two requirements.
+    s = applied({safety(), safety()}, prod_, spec());
+    EXPECT_EQ(s.required.size(), 2u);
+    // Policies that do not match add nothing.
+    EXPECT_EQ(applied({safety(), other}, {"debug", "ml", "normal"}, job).required.size(), 1u);
+    EXPECT_TRUE(applied({safety()}, {"debug", "ml", "normal"}, job).required.empty());
+}
+
 TEST(HostPort, NamesAndAddresses) {
     const HostPort named = parse_host_port("svc1:7477", "x");
     EXPECT_EQ(named.host, "svc1");
@@ -318,9 +539,32 @@ TEST(ShippedConfig, ParsesToTheBuiltInDefaults) {
     for (const char* key : {"limits:", "  max_param_bytes:", "  max_comment_bytes:", "  max_options:", "  max_params:",
                             "  max_checkpoints:", "  max_record_bytes:", "  max_events:"})
         EXPECT_NE(text.find(std::string("\n") + key), std::string::npos) << key;
-    // hawfd is optional: its keys are there, commented out.
-    for (const char* key : {"# hawfd:", "#   listen:", "#   address:", "#   state:", "#   munge_socket:"})
+    EXPECT_TRUE(shipped.policies.empty());
+    // hawfd and policies are optional: their keys are there, commented out.
+    for (const char* key : {"# hawfd:", "#   listen:", "#   address:", "#   state:", "#   munge_socket:",
+                            "# policies:", "#   - partition:", "#     reviewers:", "#     quorum:",
+                            "#     owner_may_decide:"})
         EXPECT_NE(text.find(std::string("\n") + key), std::string::npos) << key;
+}
+
+// The commented-out hawfd: and policies: blocks of etc/hawf.yaml are valid as they stand.
+TEST_F(ConfigTest, ShippedExamplesParseUncommented) {
+    std::istringstream in(test::read_text(HAWF_SOURCE_DIR "/etc/hawf.yaml"));
+    std::string text, line;
+    bool block = false;
+    while (std::getline(in, line)) {
+        if (line == "# hawfd:" || line == "# policies:") block = true;
+        if (line.empty()) block = false;
+        text += (block && line.rfind("# ", 0) == 0 ? line.substr(2) : line) + "\n";
+    }
+    const Config c = load_config(conf(text));
+    EXPECT_EQ(c.hawfd.address, "svc1:7477");
+    ASSERT_EQ(c.policies.size(), 1u);
+    EXPECT_EQ(c.policies[0].partition, "prod");
+    EXPECT_EQ(c.policies[0].checkpoint, "deploy*");
+    EXPECT_EQ(c.policies[0].reviewers, (std::vector<std::string>{"@safety"}));
+    EXPECT_EQ(c.policies[0].quorum, 2u);
+    EXPECT_FALSE(c.policies[0].owner_may_decide);
 }
 
 TEST_F(ConfigTest, PathFromEnvironment) {

@@ -2,6 +2,7 @@
 // and starting a follow-up with its decision (against a fake Slurm bindir).
 #include "followups.hpp"
 
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,6 +16,9 @@
 #include "error.hpp"
 #include "fake_slurm.hpp"
 #include "helpers.hpp"
+#include "munge.hpp"
+#include "munged.hpp"
+#include "review.hpp"
 
 namespace hawf {
 namespace {
@@ -88,12 +92,10 @@ protected:
     // What squeue prints of one of my jobs (Slurm::job's format).
     std::string squeue_line(const std::string& state, unsigned long priority, std::int64_t eligible,
                             const std::string& reason) const {
-        return std::to_string(me_) + "|" + state + "|" + std::to_string(priority) + "|" +
-               (eligible ? std::to_string(eligible) : "N/A") + "|" + reason + "\n";
+        return test::squeue_line(me_, state, priority, eligible ? std::to_string(eligible) : "N/A", reason);
     }
     static Argv squeue_argv(const std::string& job) {
-        return {"squeue", "--noheader", "--states=all", "--jobs=" + job,
-                "--Format=UserId:0|,State:0|,PriorityLong:0|,EligibleTime:0|,Reason:0"};
+        return {"squeue", "--noheader", "--states=all", "--jobs=" + job, test::squeue_format};
     }
 };
 
@@ -651,6 +653,113 @@ TEST_F(FollowUpsTest, RequeuedFollowUpKeepsTheFirstDelivery) {
 TEST_F(FollowUpsTest, StartOfAnUnknownCheckpointIsNotFound) {
     EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, parse_checkpoint_id("555:none"), "556", std::time(nullptr)),
                       K::NotFound, "555:none");
+}
+
+// ---------------------------------------------------------------- delivery in delegated mode
+
+// A checkpoint reviewers bob and carol decide (quorum 2), and a private munged for
+// hawfd's seal. Delivery checks only the seal (the approvals are verify_events').
+class DelegatedDeliveryTest : public FollowUpsTest {
+protected:
+    void SetUp() override {
+        if (!test::is_root()) GTEST_SKIP() << "a private munged needs root";
+        if (test::find_munged().empty()) GTEST_SKIP() << "munged is not installed";
+        munged_ = std::make_unique<test::Munged>(test::find_munged());
+        s_ = spec("100:eval");
+        s_.reviewers = {"bob", "carol"};
+        s_.quorum = 2;
+        pending_with_followups(s_);
+        approve(spool_, me_, s_.id, chosen_, bob_, "MUNGE:AwQDAA1=:", limits_);
+        quorum_ = *reached_quorum(approve(spool_, me_, s_.id, chosen_, carol_, "MUNGE:AwQDAA2=:", limits_));
+    }
+    std::string socket() const { return munged_->socket(); }
+    // hawfd's seal over DECISION with QUORUM's approvals, as root.
+    std::string seal(const Decision& decision) const {
+        Event d;
+        d.type = EventType::Decided;
+        d.decision = decision;
+        d.approvals = quorum_.approvals;
+        return munge_encode(decision_seal_payload(spool_.load(me_, s_.id), d), socket());
+    }
+    // The owner writes a decision into their own tree.
+    void forge(const std::string& via, const std::string& credential, std::vector<std::uint64_t> approvals = {}) {
+        Event ev;
+        ev.seq = spool_.load(me_, s_.id).last_seq() + 1;
+        ev.type = EventType::Decided;
+        ev.by = cli_.user;
+        ev.by_uid = me_;
+        ev.via = via;
+        ev.host = "login1";
+        ev.decision = chosen_;
+        ev.approvals = std::move(approvals);
+        ev.credential = credential;
+        ASSERT_TRUE(spool_.append(me_, s_.id, ev));
+    }
+    void expect_refused(const std::string& why) {
+        EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, s_.id, "101", std::time(nullptr), socket()),
+                          K::Untrusted, "the decision at 100:eval is not one its reviewers made through hawfd: " + why);
+        const Checkpoint after = spool_.load(me_, s_.id);
+        EXPECT_EQ(after.state, State::Decided);  // not applied, nothing delivered
+        struct stat st;
+        EXPECT_NE(stat((root_ / (std::to_string(me_) + "/ckpt/100/eval/delivered/101.json")).c_str(), &st), 0);
+        EXPECT_TRUE(fake_.calls().empty());
+    }
+
+    std::unique_ptr<test::Munged> munged_;
+    CheckpointSpec s_;
+    Actor bob_{"bob", 5001, "hawfd", "svc1"};
+    Actor carol_{"carol", 5002, "hawfd", "svc1"};
+    Decision chosen_{"approve", {{"lr", "0.1"}}, ""};
+    Quorum quorum_;
+};
+
+TEST_F(DelegatedDeliveryTest, ASealedQuorumDecisionIsDelivered) {
+    record_quorum(spool_, me_, s_.id, quorum_, seal(quorum_.decision), Actor{"root", 0, "hawfd", "svc1"});
+    const Environment env = start_followup(spool_, slurm_, me_, s_.id, "101", std::time(nullptr), socket());
+    const Checkpoint after = spool_.load(me_, s_.id);
+    EXPECT_EQ(after.state, State::Applied);
+    EXPECT_EQ(env_value(env, "HAWF_DECISION"), "approve");
+    EXPECT_EQ(env_value(env, "HAWF_PARAM_LR"), "0.1");
+    EXPECT_EQ(env_value(env, "HAWF_DECIDED_BY"), "bob,carol");
+    const auto delivered = nlohmann::json::parse(test::read_text(env_value(env, "HAWF_DECISION_FILE")));
+    EXPECT_EQ(delivered["decided_by"], "bob,carol");
+    EXPECT_EQ(delivered["approved_by"], nlohmann::json({"bob", "carol"}));
+    EXPECT_EQ(delivered["via"], "hawfd");
+}
+
+TEST_F(DelegatedDeliveryTest, AnOwnersDecisionIsRefused) {
+    forge("cli", "");
+    expect_refused("not sealed by hawfd");
+}
+
+TEST_F(DelegatedDeliveryTest, ASealMadeByAUserIsRefused) {
+    // Claims hawfd and names the approvals, but the owner made the credential.
+    const passwd* nobody = getpwnam("nobody");
+    if (!nobody) GTEST_SKIP() << "no user nobody";
+    int out[2];
+    ASSERT_EQ(pipe(out), 0);
+    const std::string payload = [&] {
+        Event d;
+        d.decision = chosen_;
+        d.approvals = quorum_.approvals;
+        return decision_seal_payload(spool_.load(me_, s_.id), d);
+    }();
+    ASSERT_EQ(test::run_as(nobody->pw_uid, nobody->pw_gid, [&] {
+                  const std::string c = munge_encode(payload, socket());
+                  return write(out[1], c.data(), c.size()) == static_cast<ssize_t>(c.size()) ? 0 : 1;
+              }),
+              0);
+    close(out[1]);
+    std::string credential(8192, '\0');
+    credential.resize(static_cast<std::size_t>(std::max<ssize_t>(0, read(out[0], credential.data(), credential.size()))));
+    close(out[0]);
+    forge("hawfd", credential, quorum_.approvals);
+    expect_refused("sealed by uid " + std::to_string(nobody->pw_uid) + ", not root");
+}
+
+TEST_F(DelegatedDeliveryTest, ARootSealForAnotherDecisionIsRefused) {
+    forge("hawfd", seal(Decision{"approve", {{"lr", "0.1"}}, "some other comment"}), quorum_.approvals);
+    expect_refused("the seal is for another decision");
 }
 
 }  // namespace

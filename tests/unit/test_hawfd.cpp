@@ -15,14 +15,33 @@
 #include "helpers.hpp"
 #include "munge.hpp"
 #include "munged.hpp"
+#include "owner.hpp"
 #include "requests.hpp"
 #include "server.hpp"
+#include "service.hpp"
 
 namespace hawf {
 namespace {
 
 using K = ErrorKind;
 using nlohmann::json;
+
+// hawfd's verbs done in this process (the tests run as root, the owner of the trees they make).
+class InProcessOwners : public hawfd::OwnerAccess {
+public:
+    explicit InProcessOwners(const Config& config) : config_(config) {}
+    json run(uid_t, const json& request) const override { return hawfd::owner_verb(config_, request); }
+
+private:
+    const Config& config_;
+};
+
+// A service for the protocol tests: munged at SOCKET, no Slurm, spool and state unused.
+hawfd::Service service_for(const Config& config) {
+    static const Config defaults;
+    static const InProcessOwners owners(defaults);
+    return hawfd::Service{config, Spool(config.spool), Slurm(), &owners, nullptr, "testhost"};
+}
 
 // The request line a client sends for OP.
 std::string request_line(const std::string& credential) {
@@ -31,7 +50,15 @@ std::string request_line(const std::string& credential) {
 
 class RequestsTest : public test::MungeTest {
 protected:
-    hawfd::Outcome handle(const std::string& line) { return hawfd::handle_request(line, "127.0.0.1:4242", socket()); }
+    void SetUp() override {
+        test::MungeTest::SetUp();
+        if (IsSkipped()) return;
+        config_.hawfd.munge_socket = socket();
+    }
+    hawfd::Outcome handle(const std::string& line) {
+        return hawfd::handle_request(line, "127.0.0.1:4242", service_for(config_));
+    }
+    Config config_;
     hawfd::Outcome handle_op(const json& op, int ttl_s = 0) {
         return handle(request_line(munge_encode(op.dump(), socket(), ttl_s)));
     }
@@ -80,7 +107,7 @@ TEST_F(RequestsTest, BadPayloadsAndUnknownOpsRefused) {
     expect_refused(handle_op("ping"), "usage", "not a JSON object with an \"op\"");
     expect_refused(handle_op({{"op", 7}}), "usage", "with an \"op\"");
     const hawfd::Outcome unknown = handle_op({{"op", "rm -rf\n\x1b[2J"}});
-    expect_refused(unknown, "usage", "unknown op \"rm -rf\\n\\e[2J\": known are ping");
+    expect_refused(unknown, "usage", "unknown op \"rm -rf\\n\\e[2J\": known are decide, ping, review, show, verify, withdraw");
     // The log quotes what the client sent, escaped: no raw control character.
     EXPECT_EQ(unknown.log.find('\x1b'), std::string::npos) << unknown.log;
     EXPECT_EQ(unknown.log.find('\n'), std::string::npos) << unknown.log;
@@ -90,7 +117,8 @@ TEST_F(RequestsTest, BadPayloadsAndUnknownOpsRefused) {
 
 TEST_F(RequestsTest, UnreachableMungedIsSaid) {
     const std::string line = request_line(munge_encode(R"({"op":"ping"})", socket()));
-    const hawfd::Outcome outcome = hawfd::handle_request(line, "peer", socket() + ".gone");
+    config_.hawfd.munge_socket = socket() + ".gone";
+    const hawfd::Outcome outcome = hawfd::handle_request(line, "peer", service_for(config_));
     expect_refused(outcome, "system", "munge cannot decode");
 }
 
@@ -114,7 +142,8 @@ protected:
         config_.path = "test.yaml";
         config_.hawfd.listen = config_.hawfd.address = "127.0.0.1:" + std::to_string(free_port());
         config_.hawfd.munge_socket = socket();
-        server_ = std::make_unique<hawfd::Server>(config_, limits);
+        service_ = std::make_unique<hawfd::Service>(service_for(config_));
+        server_ = std::make_unique<hawfd::Server>(*service_, limits);
         stop_ = Fd(eventfd(0, EFD_CLOEXEC));
         thread_ = std::thread([this] { server_->run(stop_.get()); });
     }
@@ -145,6 +174,7 @@ protected:
     }
 
     Config config_;
+    std::unique_ptr<hawfd::Service> service_;
     std::unique_ptr<hawfd::Server> server_;
     Fd stop_;
     std::thread thread_;
@@ -155,8 +185,10 @@ TEST_F(ServerTest, ClientPingsAndGetsRefusalsAsErrors) {
     const json answer = hawfd_request(config_, {{"op", "ping"}});
     EXPECT_EQ(answer["user"], "root");
     EXPECT_EQ(answer["hawfd"], HAWF_VERSION);
+    EXPECT_HAWF_ERROR(hawfd_request(config_, {{"op", "promote"}}), K::Usage,
+                      "hawfd at " + config_.hawfd.address + ": unknown op \"promote\"");
     EXPECT_HAWF_ERROR(hawfd_request(config_, {{"op", "decide"}}), K::Usage,
-                      "hawfd at " + config_.hawfd.address + ": unknown op \"decide\"");
+                      "hawfd at " + config_.hawfd.address + ": the request has no \"checkpoint\"");
 }
 
 TEST_F(ServerTest, SilentClientNeitherBlocksOthersNorStaysForever) {

@@ -12,11 +12,14 @@
 #include <gtest/gtest.h>
 
 #include "actions.hpp"
+#include "config.hpp"
 #include "error.hpp"
 #include "fake_slurm.hpp"
 #include "followups.hpp"
 #include "helpers.hpp"
 #include "host.hpp"
+#include "munge.hpp"
+#include "munged.hpp"
 #include "request.hpp"
 #include "run_as_user.hpp"
 #include "spool.hpp"
@@ -38,6 +41,7 @@ using ::testing::StartsWith;
 using ::testing::StrictMock;
 using test::TempDir;
 using test::write_text;
+using Argv = std::vector<std::string>;
 
 class MockHost : public Host {
 public:
@@ -88,7 +92,8 @@ TEST_F(SubmitTest, OptionTableNamesAllOptions) {
     std::vector<std::string> names;
     for (const auto& o : option_table) names.push_back(o.name);
     EXPECT_EQ(names, (std::vector<std::string>{"hawf-checkpoint", "hawf-options", "hawf-params", "hawf-timeout",
-                                               "hawf-default", "hawf-then", "hawf-after"}));
+                                               "hawf-default", "hawf-then", "hawf-reviewers", "hawf-quorum",
+                                               "hawf-after"}));
 }
 
 TEST_F(SubmitTest, GoodOptionValuesAreAcceptedSilently) {
@@ -100,7 +105,15 @@ TEST_F(SubmitTest, GoodOptionValuesAreAcceptedSilently) {
     EXPECT_EQ(submit_option(host, r, Opt::Timeout, "24h"), 0);
     EXPECT_EQ(submit_option(host, r, Opt::Default, "stop"), 0);
     EXPECT_EQ(submit_option(host, r, Opt::Then, "next.sbatch:go"), 0);
+    EXPECT_EQ(submit_option(host, r, Opt::Reviewers, "root,@root,daemon"), 0);
+    EXPECT_EQ(submit_option(host, r, Opt::Quorum, "2"), 0);
     EXPECT_TRUE(r.any());
+    Request reviewers_only;
+    EXPECT_EQ(submit_option(host, reviewers_only, Opt::Reviewers, "root"), 0);
+    EXPECT_TRUE(reviewers_only.any());  // then refused for want of --hawf-checkpoint
+    Request quorum_only;
+    EXPECT_EQ(submit_option(host, quorum_only, Opt::Quorum, "1"), 0);
+    EXPECT_TRUE(quorum_only.any());
     EXPECT_EQ(r.checkpoint(), "eval");
 }
 
@@ -291,6 +304,130 @@ TEST_F(SubmitTest, SrunWithAnotherCheckpointThanTheBatchJobIsMarked) {
     EXPECT_CALL(host, setenv("HAWF_STEP_CHECKPOINT", "eval")).Times(1);
     const Request r = request({{Opt::Checkpoint, "eval"}});
     EXPECT_EQ(submit_post_opt(host, r, conf_), 0);
+}
+
+// ---------------------------------------------------------------- delegated mode (--hawf-reviewers)
+
+// Reviewers and quorum need hawfd: these tests configure its address.
+class ReviewersTest : public SubmitTest {
+protected:
+    void SetUp() override {
+        write_text(conf_, "spool: " + spool_.path() + "\nhawfd:\n  address: svc1:7477\n");
+    }
+    // What sbatch prints for these options: "" if accepted. Nothing is exported when refused.
+    std::string refusal(std::initializer_list<std::pair<Opt, const char*>> options) {
+        NiceMock<MockHost> host;
+        ON_CALL(host, client()).WillByDefault(Return(Client::Sbatch));
+        std::string line;
+        EXPECT_CALL(host, error(_)).Times(testing::AtMost(1)).WillRepeatedly(SaveArg<0>(&line));
+        EXPECT_CALL(host, setenv(_, _)).Times(0);
+        const int rc = submit_post_opt(host, request(options), conf_);
+        EXPECT_EQ(rc, line.empty() ? 0 : -1) << line;
+        return line;
+    }
+    // What one bad option value prints.
+    static std::string option_refusal(Opt id, const char* value) {
+        StrictMock<MockHost> host;
+        std::string line;
+        EXPECT_CALL(host, error(_)).WillOnce(SaveArg<0>(&line));
+        Request r;
+        EXPECT_EQ(submit_option(host, r, id, value), -1);
+        EXPECT_FALSE(r.any()) << "a refused value must not be kept";
+        return line;
+    }
+};
+
+TEST_F(ReviewersTest, BadReviewersAndQuorumAreOneLineEach) {
+    EXPECT_EQ(option_refusal(Opt::Reviewers, "root,no-such-user-hawf"),
+              "hawf: --hawf-reviewers: unknown reviewer \"no-such-user-hawf\": no such user here "
+              "(a group is written @GROUP)");
+    EXPECT_EQ(option_refusal(Opt::Reviewers, "@no-such-group-hawf"),
+              "hawf: --hawf-reviewers: unknown reviewer \"@no-such-group-hawf\": no such group here");
+    EXPECT_EQ(option_refusal(Opt::Reviewers, "root,daemon,root"),
+              "hawf: --hawf-reviewers: reviewer \"root\" is named twice");
+    EXPECT_EQ(option_refusal(Opt::Reviewers, "root,,daemon"),
+              "hawf: --hawf-reviewers: bad reviewer \"\": use USER or @GROUP, names of letters, digits, '.', '_', "
+              "'-' or '@' starting with a letter, digit or '_'");
+    EXPECT_THAT(option_refusal(Opt::Reviewers, "-rf"), StartsWith("hawf: --hawf-reviewers: bad reviewer \"-rf\": "));
+    EXPECT_THAT(option_refusal(Opt::Reviewers, "a\nb"), StartsWith("hawf: --hawf-reviewers: bad reviewer \"a\\nb\""));
+    EXPECT_EQ(option_refusal(Opt::Reviewers, nullptr),
+              "hawf: --hawf-reviewers: no reviewers: name at least one USER or @GROUP");
+    for (const char* bad : {"0", "65", "-1", "two", "", "1.5", "0002"})
+        EXPECT_THAT(option_refusal(Opt::Quorum, bad),
+                    AllOf(StartsWith("hawf: --hawf-quorum: "), HasSubstr("\"" + std::string(bad) + "\""),
+                          HasSubstr("use a whole number from 1 to 64")))
+            << bad;
+}
+
+TEST_F(ReviewersTest, CombinationsRefusedAtSubmission) {
+    EXPECT_EQ(refusal({{Opt::Checkpoint, "deploy"}, {Opt::Quorum, "2"}}),
+              "hawf: --hawf-quorum needs --hawf-reviewers=USER,@GROUP,...");
+    EXPECT_EQ(refusal({{Opt::Reviewers, "root"}}),
+              "hawf: --hawf-options, --hawf-params, --hawf-timeout, --hawf-default, --hawf-then and --hawf-reviewers "
+              "need --hawf-checkpoint=NAME");
+    // A quorum the named users could never reach (a group counts its listed members).
+    EXPECT_EQ(refusal({{Opt::Checkpoint, "deploy"}, {Opt::Reviewers, "root,daemon"}, {Opt::Quorum, "3"}}),
+              "hawf: --hawf-quorum=3 but the reviewers name 2 users (root, daemon)");
+    EXPECT_EQ(refusal({{Opt::Checkpoint, "deploy"}, {Opt::Reviewers, "daemon,@root"}, {Opt::Quorum, "2"}}),
+              "hawf: --hawf-quorum=2 but the reviewers name 1 user (daemon)");
+    EXPECT_EQ(refusal({{Opt::Checkpoint, "deploy"}, {Opt::Reviewers, "root,daemon"}, {Opt::Quorum, "2"}}), "");
+    // The spec's own rule: no timeout for a delegated checkpoint yet (hawfd will take defaults).
+    EXPECT_EQ(refusal({{Opt::Checkpoint, "deploy"}, {Opt::Reviewers, "root"}, {Opt::Timeout, "1h"},
+                       {Opt::Default, "reject"}}),
+              "hawf: --hawf-timeout with reviewers is not supported yet: hawfd will take defaults (issue 10)");
+}
+
+TEST_F(ReviewersTest, ReviewersNeedHawfd) {
+    write_text(conf_, "spool: " + spool_.path() + "\nhawfd:\n  listen: 0.0.0.0:7477\n");  // no address
+    EXPECT_EQ(refusal({{Opt::Checkpoint, "deploy"}, {Opt::Reviewers, "root"}}),
+              "hawf: --hawf-reviewers needs hawfd: hawfd.address is not set in " + conf_);
+    // Owner mode needs no hawfd.
+    EXPECT_EQ(refusal({{Opt::Checkpoint, "deploy"}}), "");
+}
+
+TEST_F(ReviewersTest, SrunWithReviewersMarksItsStep) {
+    NiceMock<MockHost> host;
+    as_srun(host);
+    EXPECT_CALL(host, error(_)).Times(0);
+    EXPECT_CALL(host, setenv(step_marker_env, "deploy")).Times(1);
+    EXPECT_EQ(submit_post_opt(host, request({{Opt::Checkpoint, "deploy"}, {Opt::Reviewers, "root,@root"}}), conf_), 0);
+}
+
+TEST_F(ReviewersTest, TheSpecNamesTheReviewers) {
+    const Config config = load_config(conf_);
+    const CheckpointId id = parse_checkpoint_id("4242:deploy");
+    const CheckpointSpec delegated =
+        request({{Opt::Checkpoint, "deploy"}, {Opt::Reviewers, "daemon,@root,root"}, {Opt::Quorum, "2"}})
+            .spec(id, 0, "root", "job", config);
+    EXPECT_TRUE(delegated.delegated());
+    EXPECT_EQ(delegated.reviewers, (std::vector<std::string>{"daemon", "@root", "root"}));  // as given
+    EXPECT_EQ(delegated.quorum, 2u);
+    EXPECT_TRUE(delegated.owner_may_decide);  // only a site policy takes it away
+    const CheckpointSpec one =
+        request({{Opt::Checkpoint, "deploy"}, {Opt::Reviewers, "daemon"}}).spec(id, 0, "root", "job", config);
+    EXPECT_EQ(one.reviewers, (std::vector<std::string>{"daemon"}));
+    EXPECT_EQ(one.quorum, 1u);  // the default
+    const CheckpointSpec owner = request({{Opt::Checkpoint, "deploy"}}).spec(id, 0, "root", "job", config);
+    EXPECT_FALSE(owner.delegated());
+    EXPECT_EQ(owner.quorum, 1u);
+}
+
+// slurmstepd only collects the values; one it cannot accept fails the job there
+// (closed) instead of leaving the checkpoint to its owner.
+TEST_F(ReviewersTest, AValueSlurmstepdRefusesFailsTheSpec) {
+    const Config config = load_config(conf_);
+    Request r;
+    r.collect(Opt::Checkpoint, "deploy");
+    r.collect(Opt::Reviewers, "@no-such-group-hawf");  // e.g. a group this node does not know
+    r.collect(Opt::Quorum, "0");
+    EXPECT_EQ(r.checkpoint(), "deploy");
+    EXPECT_HAWF_ERROR(r.spec(parse_checkpoint_id("4242:deploy"), 0, "root", "job", config), ErrorKind::Usage,
+                      "--hawf-reviewers: unknown reviewer \"@no-such-group-hawf\": no such group here");
+    Request fine;
+    fine.collect(Opt::Checkpoint, "deploy");
+    fine.collect(Opt::Reviewers, "root");
+    EXPECT_EQ(fine.spec(parse_checkpoint_id("4242:deploy"), 0, "root", "job", config).reviewers,
+              (std::vector<std::string>{"root"}));
 }
 
 // ---------------------------------------------------------------- --hawf-then snapshot
@@ -855,6 +992,138 @@ TEST_F(StepSideTest, BrokenConfigFailsTheJobNotTheNode) {
     EXPECT_THAT(line, HasSubstr(conf_ + ":2:"));
 }
 
+// ================================================================ site policies at opening (root only)
+
+// hawf.yaml with hawfd and the SPEC's policy (partition prod, checkpoints ev*); a
+// fake squeue answers what slurmctld knows of the job.
+class PolicyStepTest : public StepSideTest {
+protected:
+    void SetUp() override {
+        StepSideTest::SetUp();
+        if (IsSkipped()) return;
+        configure("policies:\n  - partition: prod\n    checkpoint: \"ev*\"\n    reviewers: [\"@safety\"]\n"
+                  "    quorum: 2\n    owner_may_decide: false\n");
+        EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
+    }
+    void configure(const std::string& policies) const {
+        write_text(conf_, "spool: " + spool_root_ + "\nhawfd:\n  address: svc1:7477\n" + policies, 0644);
+    }
+    void job_in(const std::string& partition, const std::string& job = "4242") const {
+        fake_.set_output("squeue." + job,
+                         test::squeue_line(nobody, "RUNNING", 1, "N/A", "None", partition, "normal", "ml"));
+    }
+    // Starts the batch step of 4242 with REQ; returns the line task_init prints ("" if none).
+    std::string start(const Request& req) {
+        std::string line;
+        EXPECT_CALL(host_, error(_)).Times(testing::AtMost(1)).WillRepeatedly(SaveArg<0>(&line));
+        StepSide side(conf_);
+        EXPECT_NO_THROW(side.user_init(host_, req));  // never fails in a way that drains the node
+        const int rc = side.task_init(host_);
+        EXPECT_EQ(rc, line.empty() ? 0 : -1);
+        return line;
+    }
+    static Argv squeue_call(const std::string& job) {
+        return {"squeue", "--noheader", "--states=all", "--jobs=" + job, test::squeue_format};
+    }
+
+    test::FakeSlurm fake_;
+    test::PathPrepend path_{fake_.bindir()};
+};
+
+TEST_F(PolicyStepTest, AMatchingPolicyMakesTheCheckpointDelegated) {
+    job_in("prod");
+    EXPECT_EQ(start(checkpoint_request()), "");
+    const Checkpoint c = load("4242:eval");
+    EXPECT_TRUE(c.spec.delegated());
+    EXPECT_TRUE(c.spec.reviewers.empty());  // the job asked for none
+    EXPECT_EQ(c.spec.quorum, 1u);
+    EXPECT_EQ(c.spec.required,
+              (std::vector<CheckpointSpec::Requirement>{{{"@safety"}, 2, conf_ + ":5"}}));  // the policy's line
+    EXPECT_FALSE(c.spec.owner_may_decide);
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{squeue_call("4242")}));  // asked slurmctld, as the job user
+}
+
+TEST_F(PolicyStepTest, APolicyThatDoesNotMatchLeavesTheOwnerInCharge) {
+    job_in("debug");
+    EXPECT_EQ(start(checkpoint_request()), "");
+    EXPECT_FALSE(load("4242:eval").spec.delegated());
+    job_in("prod", "4243");
+    ON_CALL(host_, step()).WillByDefault(Return(StepIds{4243, batch_step_id, 0, 0}));
+    EXPECT_EQ(start(checkpoint_request("train")), "");  // the checkpoint's name does not match
+    EXPECT_FALSE(load("4243:train").spec.delegated());
+}
+
+// The job's own reviewers are a requirement of their own: never merged into the
+// policy's, whose quorum only its own reviewers can meet.
+TEST_F(PolicyStepTest, TheJobsOwnReviewersAddARequirement) {
+    job_in("prod");
+    Request req = checkpoint_request();
+    req.set(Opt::Reviewers, "daemon");
+    EXPECT_EQ(start(req), "");
+    const Checkpoint c = load("4242:eval");
+    EXPECT_EQ(c.spec.reviewers, (std::vector<std::string>{"daemon"}));
+    EXPECT_EQ(c.spec.quorum, 1u);
+    EXPECT_EQ(c.spec.required, (std::vector<CheckpointSpec::Requirement>{{{"@safety"}, 2, conf_ + ":5"}}));
+    EXPECT_FALSE(c.spec.owner_may_decide);
+}
+
+TEST_F(PolicyStepTest, AnArrayTaskIsMatchedAsItself) {
+    ON_CALL(host_, step()).WillByDefault(Return(StepIds{5000, batch_step_id, 4990, 7}));
+    job_in("prod", "4990_7");
+    EXPECT_EQ(start(checkpoint_request()), "");
+    EXPECT_TRUE(load("4990_7:eval").spec.delegated());
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{squeue_call("4990_7")}));
+}
+
+TEST_F(PolicyStepTest, NoPoliciesAsksSlurmNothing) {
+    configure("");
+    EXPECT_EQ(start(checkpoint_request()), "");
+    EXPECT_FALSE(load("4242:eval").spec.delegated());
+    EXPECT_TRUE(fake_.calls().empty());
+}
+
+TEST_F(PolicyStepTest, SlurmNotAnsweringFailsTheJobClosed) {
+    fake_.fail("squeue.4242", "slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n");
+    EXPECT_CALL(host_, setenv(_, _)).Times(0);
+    StepSide side(conf_);
+    std::string line;
+    EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
+    EXPECT_NO_THROW(side.user_init(host_, checkpoint_request()));
+    EXPECT_EQ(side.task_init(host_), -1);
+    EXPECT_EQ(line, "hawf: cannot open checkpoint 4242:eval: cannot ask Slurm for the partition, account and QOS the "
+                    "site policies match on: squeue --jobs=4242: slurm_load_jobs error: Unable to contact slurm "
+                    "controller (connect failure)");
+    EXPECT_TRUE(spool_is_empty());  // never opened in owner mode
+    side.task_exit(host_);
+    EXPECT_NO_THROW(side.exit(host_));
+}
+
+TEST_F(PolicyStepTest, AJobSlurmDoesNotKnowFailsClosed) {
+    EXPECT_EQ(start(checkpoint_request()),  // the fake squeue: "Invalid job id specified"
+              "hawf: cannot open checkpoint 4242:eval: Slurm does not know job 4242: cannot match the site policies");
+    EXPECT_TRUE(spool_is_empty());
+}
+
+TEST_F(PolicyStepTest, APolicyTheJobCannotMeetFailsClosed) {
+    job_in("prod");
+    Request req = checkpoint_request();
+    req.set(Opt::Timeout, "1h");
+    req.set(Opt::Default, "reject");
+    EXPECT_EQ(start(req), "hawf: cannot open checkpoint 4242:eval: --hawf-timeout with reviewers is not supported "
+                          "yet: hawfd will take defaults (issue 10)");
+    EXPECT_TRUE(spool_is_empty());
+}
+
+TEST_F(PolicyStepTest, ReviewersSlurmstepdCannotAcceptFailTheJobClosed) {
+    configure("");
+    Request req;
+    req.collect(Opt::Checkpoint, "eval");
+    req.collect(Opt::Reviewers, "@no-such-group-hawf");
+    EXPECT_EQ(start(req), "hawf: cannot open checkpoint 4242:eval: --hawf-reviewers: unknown reviewer "
+                          "\"@no-such-group-hawf\": no such group here");
+    EXPECT_TRUE(spool_is_empty());
+}
+
 // ================================================================ requests with follow-ups
 
 TEST(RequestFollowUps, SecondDifferentThenIsRefused) {
@@ -1371,6 +1640,87 @@ TEST_F(FollowUpStepTest, RefusedSchedulingIsReported) {
     EXPECT_THAT(line, StartsWith("hawf: cannot end checkpoint 4242:eval: "));
     EXPECT_THAT(line, HasSubstr("follow-up 123"));
     EXPECT_THAT(line, HasSubstr("Access/permission denied"));
+}
+
+// ================================================================ delegated delivery (root, munged)
+
+// A follow-up of a delegated checkpoint starts only on hawfd's sealed decision, checked
+// with the munged hawf.yaml names (hawfd.munge_socket): a private one here, whose key
+// no other munged shares.
+class DelegatedDeliveryTest : public FollowUpStepTest {
+protected:
+    void SetUp() override {
+        FollowUpStepTest::SetUp();
+        if (IsSkipped()) return;
+        const std::string program = test::find_munged();
+        if (program.empty()) GTEST_SKIP() << "munged is not installed";
+        munged_ = std::make_unique<test::Munged>(program);
+        write_text(conf_, "spool: " + spool_root_ + "\nhawfd:\n  address: svc1:7477\n  munge_socket: " +
+                              munged_->socket() + "\n", 0644);
+    }
+    // 4242:eval delegated to root, follow-up 4243, root's approval, and the decision
+    // recorded as hawfd does with SEALER's credential over it (root: hawfd's own).
+    void prepare_delegated(const JobUser& sealer) {
+        CheckpointSpec delegated = spec();
+        delegated.reviewers = {"root"};
+        const Actor reviewer{"root", 0, "hawfd", "svc1"};
+        const Spool spool(spool_root_);
+        const Decision decision{"approve", {{"lr", "0.1"}}, ""};
+        const std::string credential = munge_encode(decide_request(delegated.id, decision).dump(), munged_->socket());
+        const Outcome opened = run_as_user(user_, [&] {
+            const Actor owner{user_name(nobody), nobody, "cli", "login1"};
+            add_followup(spool, FollowUp{delegated.id, nobody, "4243", "/w/next.sbatch", {}}, owner);
+            open_checkpoint(spool, delegated, owner);
+            end_checkpoint(spool, nobody, delegated.id, 0, owner);
+            approve(spool, nobody, delegated.id, decision, reviewer, credential, Limits());
+            return std::string();
+        });
+        ASSERT_TRUE(opened.ok) << opened.text;
+        const Checkpoint ckpt = load("4242:eval");
+        const std::optional<Quorum> quorum = reached_quorum(ckpt);
+        ASSERT_TRUE(quorum);
+        Event decided;
+        decided.type = EventType::Decided;
+        decided.via = "hawfd";
+        decided.by = reviewer.user;
+        decided.by_uid = reviewer.uid;
+        decided.decision = quorum->decision;
+        decided.approvals = quorum->approvals;
+        const std::string payload = decision_seal_payload(ckpt, decided), socket = munged_->socket();
+        const Outcome seal = run_as_user(sealer, [&] { return munge_encode(payload, socket); });
+        ASSERT_TRUE(seal.ok) << seal.text;
+        const Outcome recorded = run_as_user(user_, [&] {
+            record_quorum(spool, nobody, delegated.id, *quorum, seal.text, reviewer);
+            return std::string();
+        });
+        ASSERT_TRUE(recorded.ok) << recorded.text;
+        ASSERT_EQ(load("4242:eval").state, State::Decided);
+    }
+
+    std::unique_ptr<test::Munged> munged_;
+};
+
+TEST_F(DelegatedDeliveryTest, HawfdsSealedDecisionIsDelivered) {
+    ASSERT_NO_FATAL_FAILURE(prepare_delegated(JobUser{0, 0, {0}}));
+    EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
+    EXPECT_CALL(host_, setenv("HAWF_DECISION", "approve")).Times(1);
+    EXPECT_CALL(host_, setenv("HAWF_PARAM_LR", "0.1")).Times(1);
+    EXPECT_CALL(host_, error(_)).Times(0);
+    EXPECT_EQ(start(), 0);
+    EXPECT_EQ(load("4242:eval").state, State::Applied);
+}
+
+TEST_F(DelegatedDeliveryTest, ADecisionNotSealedByHawfdFailsTheFollowUp) {
+    ASSERT_NO_FATAL_FAILURE(prepare_delegated(user_));  // the owner's own credential: what a forger could make
+    EXPECT_CALL(host_, setenv(_, _)).Times(0);
+    std::string line;
+    EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
+    EXPECT_EQ(start(), -1);  // its script never runs
+    EXPECT_TRUE(one_line(line)) << line;
+    EXPECT_THAT(line, StartsWith("hawf: the decision at 4242:eval is not one its reviewers made through hawfd: "));
+    EXPECT_EQ(load("4242:eval").state, State::Decided);  // not applied
+    struct stat st;
+    EXPECT_NE(stat(delivered("4243").c_str(), &st), 0);
 }
 
 }  // namespace

@@ -829,5 +829,478 @@ TEST(States, ExpectedHasAName) {
     EXPECT_EQ(parse_state("expected"), State::Expected);
 }
 
+// ---------------------------------------------------------------- delegated mode (reviewers, quorum)
+
+// A well-formed credential as far as the record goes (munge decides whether it is genuine).
+const std::string cred = "MUNGE:AwQDAACm9k+/bK0=:";
+
+CheckpointSpec delegated_spec(std::uint32_t quorum = 2) {
+    CheckpointSpec spec = make_spec();
+    spec.timeout_s = 0;
+    spec.default_choice = "";
+    spec.reviewers = {"bob", "carol", "@safety"};
+    spec.quorum = quorum;
+    return spec;
+}
+
+Event opened(const CheckpointSpec& spec) {
+    Event ev = make_event(1, EventType::Opened);
+    ev.spec = spec;
+    return ev;
+}
+
+Event approval(std::uint64_t seq, const std::string& by, uid_t uid, const std::string& choice,
+               std::map<std::string, std::string> params = {}, const std::string& comment = "") {
+    Event ev = decided(seq, EventType::Approved, choice, std::move(params), comment);
+    ev.by = by;
+    ev.by_uid = uid;
+    ev.via = "hawfd";
+    ev.credential = cred;
+    return ev;
+}
+
+Event withdrawal(std::uint64_t seq, const std::string& by, uid_t uid) {
+    Event ev = make_event(seq, EventType::Withdrawn);
+    ev.by = by;
+    ev.by_uid = uid;
+    ev.via = "hawfd";
+    ev.credential = cred;
+    return ev;
+}
+
+Event quorum_decision(std::uint64_t seq, const std::string& choice, std::vector<std::uint64_t> approvals,
+                      std::map<std::string, std::string> params = {}) {
+    Event ev = decided(seq, EventType::Decided, choice, std::move(params));
+    ev.by = "root";
+    ev.by_uid = 0;
+    ev.via = "hawfd";
+    ev.approvals = std::move(approvals);
+    ev.credential = cred;
+    return ev;
+}
+
+// Opened (delegated, quorum 2) and pending, then EVENTS.
+std::vector<Event> delegated_history(std::vector<Event> events, std::uint32_t quorum = 2) {
+    std::vector<Event> h = {opened(delegated_spec(quorum)), make_event(2, EventType::Pending)};
+    h.insert(h.end(), events.begin(), events.end());
+    return h;
+}
+
+std::vector<std::uint64_t> seqs(const std::vector<Event>& events) {
+    std::vector<std::uint64_t> out;
+    for (const auto& e : events) out.push_back(e.seq);
+    return out;
+}
+
+// Records written before reviewers existed read and write back to the very same bytes.
+TEST(RecordJson, OwnerModeRecordsAreByteIdentical) {
+    const std::string spec_text =
+        R"x({"checkpoint":"4242_3:eval","default":"reject","options":["approve","reject","retry"],"owner":"alice",)x"
+        R"x("owner_uid":1001,"params":[{"key":"lr","type":"float"},{"key":"epochs","type":"int"},)x"
+        R"x({"key":"mode","type":"enum(fast|slow)"},{"key":"note","type":"string"},{"key":"resume","type":"bool"}],)x"
+        R"x("scope":"job","signal":"","then":[{"on":["approve","retry"],"script":"next.sbatch"},)x"
+        R"x({"on":[],"script":"/abs/cleanup.sh"}],"timeout_s":86400})x";
+    EXPECT_EQ(to_json(make_spec()).dump(), spec_text);
+    const std::string opened_text = R"x({"at":"2026-09-21T14:14:20Z","by":"alice","by_uid":1001,"event":"opened",)x"
+                                    R"x("host":"node1","seq":1,"spec":)x" + spec_text + R"x(,"v":1,"via":"plugin"})x";
+    const std::string decided_text =
+        R"x({"at":"2026-09-21T14:16:20Z","by":"alice","by_uid":1001,"decision":{"choice":"approve","comment":"ok",)x"
+        R"x("params":{"lr":"0.1"}},"event":"decided","host":"login1","seq":3,"v":1,"via":"cli"})x";
+    for (const std::string& text : {opened_text, decided_text})
+        EXPECT_EQ(to_json(event_from_json(json::parse(text))).dump(), text);
+    const Event back = event_from_json(json::parse(opened_text));
+    EXPECT_FALSE(back.spec->delegated());
+    EXPECT_EQ(back.spec->quorum, 1u);
+    EXPECT_TRUE(back.spec->owner_may_decide);
+}
+
+TEST(RecordJson, DelegatedSpecRoundTrips) {
+    CheckpointSpec spec = delegated_spec(3);
+    spec.owner_may_decide = false;
+    const json j = to_json(spec);
+    EXPECT_EQ(j["reviewers"], json({"bob", "carol", "@safety"}));
+    EXPECT_EQ(j["quorum"], 3);
+    EXPECT_EQ(j["owner_may_decide"], false);
+    const CheckpointSpec back = spec_from_json(json::parse(j.dump()));
+    EXPECT_EQ(back.reviewers, spec.reviewers);
+    EXPECT_EQ(back.quorum, 3u);
+    EXPECT_FALSE(back.owner_may_decide);
+    EXPECT_EQ(to_json(back), j);
+}
+
+TEST(RecordJson, DelegatedSpecIsReadStrictly) {
+    auto read = [](const std::function<void(json&)>& edit) {
+        json j = to_json(delegated_spec());
+        edit(j);
+        return spec_from_json(j);
+    };
+    EXPECT_HAWF_ERROR(read([](json& s) { s["reviewers"] = {"bob", "bad name"}; }), K::Untrusted, "\"bad name\"");
+    EXPECT_HAWF_ERROR(read([](json& s) { s["reviewers"] = {"bob", "@"}; }), K::Untrusted, "bad reviewer \"@\"");
+    EXPECT_HAWF_ERROR(read([](json& s) { s["reviewers"] = {"bob", "bob"}; }), K::Untrusted,
+                      "reviewer \"bob\" is named twice");
+    EXPECT_HAWF_ERROR(read([](json& s) { s["reviewers"] = names("u", 33); }), K::Untrusted,
+                      "33 reviewers: at most 32");
+    EXPECT_HAWF_ERROR(read([](json& s) { s["reviewers"] = json::array(); }), K::Untrusted, "\"reviewers\" is empty");
+    EXPECT_HAWF_ERROR(read([](json& s) { s["reviewers"] = "bob"; }), K::Untrusted, "\"reviewers\" has the wrong type");
+    EXPECT_HAWF_ERROR(read([](json& s) { s.erase("reviewers"); }), K::Untrusted, "missing field \"reviewers\"");
+    EXPECT_HAWF_ERROR(read([](json& s) { s.erase("owner_may_decide"); }), K::Untrusted, "\"owner_may_decide\"");
+    for (const json& q : {json(0), json(65), json(-1), json(2.5), json("2"), json(true)})
+        EXPECT_HAWF_ERROR(read([&](json& s) { s["quorum"] = q; }), K::Untrusted, "\"quorum\"");
+    EXPECT_HAWF_ERROR(read([](json& s) { s["owner_may_decide"] = 1; }), K::Untrusted,
+                      "\"owner_may_decide\" has the wrong type");
+    EXPECT_HAWF_ERROR(read([](json& s) {
+                          s["timeout_s"] = 60;
+                          s["default"] = "reject";
+                      }),
+                      K::Untrusted, "--hawf-timeout with reviewers is not supported yet");
+    // Keys of delegated mode on an owner-mode spec: reviewers are required with them.
+    json owner = to_json(make_spec());
+    owner["quorum"] = 1;
+    EXPECT_HAWF_ERROR(spec_from_json(owner), K::Untrusted, "missing field \"reviewers\"");
+}
+
+TEST(SpecCheck, DelegatedRules) {
+    EXPECT_NO_THROW(delegated_spec().check());
+    CheckpointSpec s = delegated_spec();
+    s.timeout_s = 3600;
+    s.default_choice = "reject";
+    EXPECT_HAWF_ERROR(s.check(), K::Usage,
+                      "--hawf-timeout with reviewers is not supported yet: hawfd will take defaults (issue 10)");
+    s = delegated_spec();
+    s.quorum = 0;
+    EXPECT_HAWF_ERROR(s.check(), K::Usage, "bad --hawf-quorum \"0\": use a whole number from 1 to 64");
+    s.quorum = 65;
+    EXPECT_HAWF_ERROR(s.check(), K::Usage, "bad --hawf-quorum \"65\"");
+    s = delegated_spec();
+    s.reviewers = {"bob", "-rf"};
+    EXPECT_HAWF_ERROR(s.check(), K::Usage, "bad reviewer \"-rf\"");
+    s = make_spec();
+    s.quorum = 2;
+    EXPECT_HAWF_ERROR(s.check(), K::Usage, "--hawf-quorum=2 needs --hawf-reviewers");
+    s = make_spec();
+    s.owner_may_decide = false;
+    EXPECT_HAWF_ERROR(s.check(), K::Usage, "owner_may_decide: false needs reviewers");
+}
+
+// ---------------------------------------------------------------- site policies (required)
+
+using Requirement = CheckpointSpec::Requirement;
+using Requirements = std::vector<Requirement>;
+
+// What apply_policies makes of the SPEC's example policy, with the job's own reviewers
+// JOB (quorum JOB_QUORUM) or none.
+CheckpointSpec policy_spec(std::vector<std::string> job = {}, std::uint32_t job_quorum = 1) {
+    CheckpointSpec spec = make_spec();
+    spec.timeout_s = 0;
+    spec.default_choice = "";
+    spec.reviewers = std::move(job);
+    spec.quorum = job_quorum;
+    spec.required = {{{"@safety"}, 2, "/etc/hawf/hawf.yaml:4"}, {{"root", "dave"}, 1, "/etc/hawf/hawf.yaml:9"}};
+    spec.owner_may_decide = false;
+    return spec;
+}
+
+// The job's own reviewers keep the records they always had: no "required" key.
+TEST(RecordJson, JobOwnReviewersRecordsAreByteIdentical) {
+    const std::string spec_text =
+        R"x({"checkpoint":"4242_3:eval","default":"","options":["approve","reject","retry"],"owner":"alice",)x"
+        R"x("owner_may_decide":true,"owner_uid":1001,"params":[{"key":"lr","type":"float"},{"key":"epochs",)x"
+        R"x("type":"int"},{"key":"mode","type":"enum(fast|slow)"},{"key":"note","type":"string"},{"key":"resume",)x"
+        R"x("type":"bool"}],"quorum":2,"reviewers":["bob","carol","@safety"],"scope":"job","signal":"",)x"
+        R"x("then":[{"on":["approve","retry"],"script":"next.sbatch"},{"on":[],"script":"/abs/cleanup.sh"}],)x"
+        R"x("timeout_s":0})x";
+    EXPECT_EQ(to_json(delegated_spec()).dump(), spec_text);
+    const std::string opened_text = R"x({"at":"2026-09-21T14:14:20Z","by":"alice","by_uid":1001,"event":"opened",)x"
+                                    R"x("host":"node1","seq":1,"spec":)x" + spec_text + R"x(,"v":1,"via":"plugin"})x";
+    EXPECT_EQ(to_json(event_from_json(json::parse(opened_text))).dump(), opened_text);
+    EXPECT_TRUE(event_from_json(json::parse(opened_text)).spec->required.empty());
+}
+
+TEST(RecordJson, PolicyRequirementsRoundTrip) {
+    // Policies only: the job's own reviewers are empty, its quorum 1.
+    const CheckpointSpec only = policy_spec();
+    EXPECT_TRUE(only.delegated());
+    const json j = to_json(only);
+    EXPECT_EQ(j["reviewers"], json::array());
+    EXPECT_EQ(j["quorum"], 1);
+    EXPECT_EQ(j["owner_may_decide"], false);
+    EXPECT_EQ(j["required"].dump(),
+              R"([{"policy":"/etc/hawf/hawf.yaml:4","quorum":2,"reviewers":["@safety"]},)"
+              R"({"policy":"/etc/hawf/hawf.yaml:9","quorum":1,"reviewers":["root","dave"]}])");
+    CheckpointSpec back = spec_from_json(json::parse(j.dump()));
+    EXPECT_TRUE(back.reviewers.empty());
+    EXPECT_EQ(back.quorum, 1u);
+    EXPECT_FALSE(back.owner_may_decide);
+    EXPECT_EQ(back.required, only.required);
+    EXPECT_EQ(to_json(back), j);
+    // With the job's own reviewers besides: both kept apart.
+    const CheckpointSpec both = policy_spec({"bob"}, 1);
+    back = round_trip(opened(both)).spec.value();
+    EXPECT_EQ(back.reviewers, (Strings{"bob"}));
+    EXPECT_EQ(back.required, both.required);
+    EXPECT_EQ(to_json(back), to_json(both));
+    // Requirements compare every field.
+    Requirement r = only.required[0];
+    EXPECT_TRUE(r == only.required[0]);
+    r.policy = "/etc/hawf/hawf.yaml:5";
+    EXPECT_FALSE(r == only.required[0]);
+    r = only.required[0];
+    r.quorum = 1;
+    EXPECT_FALSE(r == only.required[0]);
+    r = only.required[0];
+    r.reviewers = {"@other"};
+    EXPECT_FALSE(r == only.required[0]);
+}
+
+TEST(RecordJson, PolicyRequirementsAreReadStrictly) {
+    auto read = [](const std::function<void(json&)>& edit, const CheckpointSpec& spec = policy_spec()) {
+        json j = to_json(spec);
+        edit(j);
+        return spec_from_json(j);
+    };
+    auto first = [&](const std::function<void(json&)>& edit) {
+        return read([&](json& s) { edit(s["required"][0]); });
+    };
+    for (const json& bad : {json::array(), json("x"), json({1}), json::object()})
+        EXPECT_HAWF_ERROR(read([&](json& s) { s["required"] = bad; }), K::Untrusted,
+                          "field \"required\" is not a list of requirements");
+    json many = json::array();
+    for (int i = 0; i < 17; ++i) many.push_back(to_json(policy_spec())["required"][0]);
+    EXPECT_HAWF_ERROR(read([&](json& s) { s["required"] = many; }), K::Untrusted,
+                      "field \"required\" has 17 requirements: at most 16");
+    many.erase(many.begin());
+    EXPECT_EQ(read([&](json& s) { s["required"] = many; }).required.size(), 16u);
+    EXPECT_HAWF_ERROR(first([](json& r) { r.erase("reviewers"); }), K::Untrusted, "missing field \"reviewers\"");
+    EXPECT_HAWF_ERROR(first([](json& r) { r["reviewers"] = json::array(); }), K::Untrusted,
+                      "the site policy at /etc/hawf/hawf.yaml:4 names no reviewers");
+    EXPECT_HAWF_ERROR(first([](json& r) { r["reviewers"] = {"@safety", "bad name"}; }), K::Untrusted,
+                      "the site policy at /etc/hawf/hawf.yaml:4: bad reviewer \"bad name\"");
+    EXPECT_HAWF_ERROR(first([](json& r) { r["reviewers"] = {"@safety", "@safety"}; }), K::Untrusted,
+                      "reviewer \"@safety\" is named twice");
+    EXPECT_HAWF_ERROR(first([](json& r) { r["reviewers"] = names("u", 33); }), K::Untrusted,
+                      "33 reviewers: at most 32");
+    EXPECT_HAWF_ERROR(first([](json& r) { r["reviewers"] = "@safety"; }), K::Untrusted,
+                      "\"reviewers\" has the wrong type");
+    for (const json& q : {json(0), json(65), json(-1), json(2.5), json("2"), json(true)})
+        EXPECT_HAWF_ERROR(first([&](json& r) { r["quorum"] = q; }), K::Untrusted, "\"quorum\"");
+    EXPECT_HAWF_ERROR(first([](json& r) { r.erase("quorum"); }), K::Untrusted, "missing field \"quorum\"");
+    EXPECT_HAWF_ERROR(first([](json& r) { r.erase("policy"); }), K::Untrusted, "missing field \"policy\"");
+    for (const std::string& bad : {std::string(""), std::string("hawf.yaml:4\n\x1b[2J"), std::string(4097, 'p')})
+        EXPECT_HAWF_ERROR(first([&](json& r) { r["policy"] = bad; }), K::Untrusted, "site policy");
+    EXPECT_HAWF_ERROR(first([](json& r) { r["policy"] = 4; }), K::Untrusted, "\"policy\" has the wrong type");
+    EXPECT_HAWF_ERROR(first([](json& r) { r["owner_may_decide"] = true; }), K::Untrusted,
+                      "a requirement has fields other than reviewers, quorum and policy");
+    // The rest of delegated mode comes with it.
+    EXPECT_HAWF_ERROR(read([](json& s) { s.erase("reviewers"); }), K::Untrusted, "missing field \"reviewers\"");
+    EXPECT_HAWF_ERROR(read([](json& s) { s.erase("quorum"); }), K::Untrusted, "missing field \"quorum\"");
+    EXPECT_HAWF_ERROR(read([](json& s) { s.erase("owner_may_decide"); }), K::Untrusted, "\"owner_may_decide\"");
+    json owner = to_json(make_spec());
+    owner["required"] = to_json(policy_spec())["required"];
+    EXPECT_HAWF_ERROR(spec_from_json(owner), K::Untrusted, "missing field \"reviewers\"");
+    // Policies only: the job's own quorum cannot be moved to a policy.
+    EXPECT_HAWF_ERROR(read([](json& s) { s["quorum"] = 2; }), K::Untrusted,
+                      "--hawf-quorum=2 needs --hawf-reviewers: a site policy's quorum counts only its own reviewers");
+    EXPECT_HAWF_ERROR(read([](json& s) { s.erase("required"); }), K::Untrusted, "field \"reviewers\" is empty");
+    EXPECT_HAWF_ERROR(read([](json& s) {
+                          s["timeout_s"] = 60;
+                          s["default"] = "reject";
+                      }),
+                      K::Untrusted, "--hawf-timeout with reviewers is not supported yet");
+}
+
+TEST(SpecCheck, PolicyRequirementRules) {
+    EXPECT_NO_THROW(policy_spec().check());
+    EXPECT_NO_THROW(policy_spec({"bob", "@friends"}, 2).check());
+    CheckpointSpec s = policy_spec();
+    s.quorum = 2;
+    EXPECT_HAWF_ERROR(s.check(), K::Usage, "--hawf-quorum=2 needs --hawf-reviewers: a site policy's quorum");
+    s = policy_spec();
+    s.timeout_s = 3600;
+    s.default_choice = "reject";
+    EXPECT_HAWF_ERROR(s.check(), K::Usage, "--hawf-timeout with reviewers is not supported yet");
+    s = policy_spec();
+    s.owner_may_decide = false;  // a policy may forbid the owner even without the job's own reviewers
+    EXPECT_NO_THROW(s.check());
+    s.required[1].quorum = 0;
+    EXPECT_HAWF_ERROR(s.check(), K::Usage,
+                      "the site policy at /etc/hawf/hawf.yaml:9 has quorum 0: use a whole number from 1 to 64");
+    s.required[1].quorum = 65;
+    EXPECT_HAWF_ERROR(s.check(), K::Usage, "has quorum 65");
+    s = policy_spec();
+    s.required[0].reviewers.clear();
+    EXPECT_HAWF_ERROR(s.check(), K::Usage, "the site policy at /etc/hawf/hawf.yaml:4 names no reviewers");
+    s = policy_spec();
+    s.required[0].policy.clear();
+    EXPECT_HAWF_ERROR(s.check(), K::Usage, "site policy");
+    s = policy_spec();
+    s.required.resize(17, s.required[0]);
+    EXPECT_HAWF_ERROR(s.check(), K::Usage, "17 site policies apply to 4242_3:eval: at most 16");
+}
+
+TEST(Fold, QuorumDecisionOfPoliciesHasAtLeastTheLargestQuorum) {
+    // The structure only: who is on which list is requirements_met's (review.hpp).
+    std::vector<Event> h = {opened(policy_spec({"bob"}, 1)), make_event(2, EventType::Pending),
+                            approval(3, "bob", 1002, "approve"), approval(4, "carol", 1003, "approve")};
+    std::vector<Event> one = h;
+    one.push_back(quorum_decision(5, "approve", {3}));
+    EXPECT_HAWF_ERROR(fold(one), K::Untrusted, "decision 5 of 4242_3:eval has 1 approvals, its quorum is 2");
+    h.push_back(quorum_decision(5, "approve", {3, 4}));
+    EXPECT_EQ(fold(h).state, State::Decided);
+    // Policies only: approvals are allowed (the job's own reviewers are none).
+    std::vector<Event> only = {opened(policy_spec()), make_event(2, EventType::Pending),
+                               approval(3, "carol", 1003, "approve")};
+    EXPECT_EQ(fold(only).approvals.size(), 1u);
+}
+
+TEST(RecordJson, ApprovalsWithdrawalsAndQuorumDecisionsRoundTrip) {
+    const Event a = approval(3, "bob", 1002, "retry", {{"lr", "0.5"}}, "fine by me");
+    const Event w = withdrawal(4, "bob", 1002);
+    const Event d = quorum_decision(5, "retry", {3, 7}, {{"lr", "0.5"}});
+    for (const Event& ev : {a, w, d}) {
+        const Event back = round_trip(ev);
+        EXPECT_EQ(to_json(back), to_json(ev));
+        EXPECT_EQ(back.credential, cred);
+    }
+    EXPECT_EQ(to_json(a)["event"], "approved");
+    EXPECT_EQ(to_json(w)["event"], "withdrawn");
+    EXPECT_EQ(round_trip(a).decision->comment, "fine by me");
+    EXPECT_EQ(round_trip(d).approvals, (std::vector<std::uint64_t>{3, 7}));
+    EXPECT_FALSE(to_json(w).contains("decision"));
+    EXPECT_FALSE(to_json(decided(3, EventType::Decided, "approve")).contains("credential"));
+    EXPECT_FALSE(to_json(decided(3, EventType::Decided, "approve")).contains("approvals"));
+}
+
+TEST(RecordJson, CredentialsAndApprovalsAreReadStrictly) {
+    auto read = [](Event ev, const std::function<void(json&)>& edit) {
+        json j = to_json(ev);
+        edit(j);
+        return event_from_json(j);
+    };
+    const Event a = approval(3, "bob", 1002, "retry");
+    for (const std::string& bad : {std::string("garbage"), std::string("MUNGE:abc def:"), std::string("MUNGE:abc"),
+                                   std::string("MUNGE::"), std::string("MUNGE:a\x1b[2J:"),
+                                   "MUNGE:" + std::string(4096, 'A') + ":"})
+        EXPECT_HAWF_ERROR(read(a, [&](json& j) { j["credential"] = bad; }), K::Untrusted, "not a munge credential");
+    EXPECT_HAWF_ERROR(read(a, [](json& j) { j["credential"] = ""; }), K::Untrusted, "\"credential\" is empty");
+    EXPECT_HAWF_ERROR(read(a, [](json& j) { j["credential"] = 5; }), K::Untrusted, "\"credential\" has the wrong type");
+    EXPECT_HAWF_ERROR(read(a, [](json& j) { j.erase("decision"); }), K::Untrusted, "missing field \"decision\"");
+    EXPECT_HAWF_ERROR(read(make_event(2, EventType::Pending), [](json& j) { j["credential"] = cred; }), K::Untrusted,
+                      "a credential in a \"pending\" event");
+    EXPECT_HAWF_ERROR(read(decided(3, EventType::Amended, "approve"), [](json& j) { j["credential"] = cred; }),
+                      K::Untrusted, "a credential in a \"amended\" event");
+    const Event d = quorum_decision(5, "retry", {3, 4});
+    for (const json& bad : {json::array(), json({0}), json({"3"}), json({3.5}), json(3)})
+        EXPECT_HAWF_ERROR(read(d, [&](json& j) { j["approvals"] = bad; }), K::Untrusted, "\"approvals\"");
+    EXPECT_HAWF_ERROR(read(a, [](json& j) { j["approvals"] = {1}; }), K::Untrusted, "approvals in a \"approved\" event");
+    // Writers are held to the same: what they could not read back is refused up front.
+    Event pending = make_event(2, EventType::Pending);
+    pending.credential = cred;
+    EXPECT_HAWF_ERROR(check_event_fields(pending), K::Untrusted, "credential");
+}
+
+TEST(Transition, ApprovalsOnlyWhilePending) {
+    for (EventType t : {EventType::Approved, EventType::Withdrawn}) {
+        EXPECT_EQ(transition(State::Pending, t), State::Pending);
+        for (State s : {State::Expected, State::Running, State::Decided, State::Applied, State::Failed})
+            EXPECT_FALSE(transition(s, t)) << to_string(s) << " " << to_string(t);
+    }
+}
+
+TEST(Fold, ApprovalsReplaceAndWithdraw) {
+    std::vector<Event> h = delegated_history({approval(3, "bob", 1002, "approve"), approval(4, "carol", 1003, "reject"),
+                                              approval(5, "bob", 1002, "reject", {}, "changed my mind")});
+    Checkpoint c = fold(h);
+    EXPECT_EQ(c.state, State::Pending);
+    // bob's newer approval replaced his first and comes after carol's: the order given.
+    EXPECT_EQ(seqs(c.approvals), (std::vector<std::uint64_t>{4, 5}));
+    EXPECT_EQ(c.approvals[1].decision->comment, "changed my mind");
+    h.push_back(withdrawal(6, "carol", 1003));
+    c = fold(h);
+    EXPECT_EQ(seqs(c.approvals), (std::vector<std::uint64_t>{5}));
+    EXPECT_FALSE(c.decision());
+    EXPECT_EQ(c.decided_by(), "");
+}
+
+TEST(Fold, RefusesApprovalsThatHawfCouldNotHaveWritten) {
+    EXPECT_HAWF_ERROR(fold(delegated_history({withdrawal(3, "bob", 1002)})), K::Untrusted,
+                      "withdrawn event 3: uid 1002 has no approval in force");
+    EXPECT_HAWF_ERROR(fold(delegated_history({approval(3, "bob", 1002, "approve"), withdrawal(4, "carol", 1003)})),
+                      K::Untrusted, "uid 1003 has no approval in force");
+    EXPECT_HAWF_ERROR(fold(delegated_history({approval(3, "bob", 1002, "approve"), withdrawal(4, "bob", 1002),
+                                              withdrawal(5, "bob", 1002)})),
+                      K::Untrusted, "withdrawn event 5");
+    Event bare = approval(3, "bob", 1002, "approve");
+    bare.credential.clear();
+    EXPECT_HAWF_ERROR(fold(delegated_history({bare})), K::Untrusted, "approved event 3 without a credential");
+    EXPECT_HAWF_ERROR(fold(delegated_history({approval(3, "bob", 1002, "maybe")})), K::Untrusted, "\"maybe\"");
+    EXPECT_HAWF_ERROR(fold({make_event(1, EventType::Opened), make_event(2, EventType::Pending),
+                            approval(3, "bob", 1002, "approve")}),
+                      K::Untrusted, "which has no reviewers");
+    // Running, decided: no approvals.
+    EXPECT_HAWF_ERROR(fold({opened(delegated_spec()), approval(2, "bob", 1002, "approve")}), K::Untrusted,
+                      "\"approved\" not allowed in state running");
+    EXPECT_HAWF_ERROR(fold(delegated_history({approval(3, "bob", 1002, "approve"), approval(4, "carol", 1003, "approve"),
+                                              quorum_decision(5, "approve", {3, 4}),
+                                              approval(6, "dave", 1004, "reject")})),
+                      K::Untrusted, "\"approved\" not allowed in state decided");
+}
+
+TEST(Fold, QuorumDecisionNamesAgreeingApprovalsInForce) {
+    const Event a = approval(3, "bob", 1002, "retry", {{"lr", "0.1"}}, "b");
+    const Event b = approval(4, "carol", 1003, "retry", {{"lr", "0.1"}}, "c");
+    Checkpoint c = fold(delegated_history({a, b, quorum_decision(5, "retry", {4, 3}, {{"lr", "0.1"}})}));
+    EXPECT_EQ(c.state, State::Decided);
+    EXPECT_EQ(c.decided_by(), "carol,bob");  // in the order the decision names them
+    EXPECT_EQ(seqs(c.approvals), (std::vector<std::uint64_t>{3, 4}));  // frozen as they were
+
+    // Withdrawn before the decision: not in force.
+    EXPECT_HAWF_ERROR(fold(delegated_history({a, b, withdrawal(5, "bob", 1002),
+                                              quorum_decision(6, "retry", {3, 4}, {{"lr", "0.1"}})})),
+                      K::Untrusted, "names event 3, not an approval in force");
+    // Replaced by a newer approval of the same reviewer: the old one is not in force.
+    EXPECT_HAWF_ERROR(fold(delegated_history({a, b, approval(5, "bob", 1002, "retry", {{"lr", "0.1"}}),
+                                              quorum_decision(6, "retry", {3, 4}, {{"lr", "0.1"}})})),
+                      K::Untrusted, "names event 3, not an approval in force");
+    EXPECT_HAWF_ERROR(fold(delegated_history({a, b, quorum_decision(5, "retry", {2, 4}, {{"lr", "0.1"}})})),
+                      K::Untrusted, "names event 2, not an approval in force");
+    EXPECT_HAWF_ERROR(fold(delegated_history({a, b, quorum_decision(5, "retry", {3, 4}, {{"lr", "0.2"}})})),
+                      K::Untrusted, "differs from approval 3");
+    EXPECT_HAWF_ERROR(fold(delegated_history({a, b, quorum_decision(5, "approve", {3, 4})})), K::Untrusted,
+                      "differs from approval 3");
+    EXPECT_HAWF_ERROR(fold(delegated_history({a, b, quorum_decision(5, "retry", {3}, {{"lr", "0.1"}})})),
+                      K::Untrusted, "has 1 approvals, its quorum is 2");
+    EXPECT_HAWF_ERROR(fold(delegated_history({a, b, quorum_decision(5, "retry", {3, 3}, {{"lr", "0.1"}})})),
+                      K::Untrusted, "counts uid 1002 twice");
+    // Approvals name only a delegated checkpoint's decision.
+    EXPECT_HAWF_ERROR(fold({make_event(1, EventType::Opened), make_event(2, EventType::Pending),
+                            quorum_decision(3, "approve", {2})}),
+                      K::Untrusted, "names approvals, but it has no reviewers");
+}
+
+// Who wrote an event is verify_events' business: an owner's forged decision still reads.
+TEST(Fold, ForgedDecisionsOfADelegatedCheckpointStillRead) {
+    const Checkpoint c = fold(delegated_history({decided(3, EventType::Decided, "approve")}));
+    EXPECT_EQ(c.state, State::Decided);
+    EXPECT_EQ(c.decided_by(), "alice");
+}
+
+TEST(DecisionJson, QuorumDecisionNamesItsApprovers) {
+    const Checkpoint c = fold(delegated_history({approval(3, "bob", 1002, "approve", {}, "b"),
+                                                 approval(4, "carol", 1003, "approve"),
+                                                 quorum_decision(5, "approve", {3, 4})}));
+    const json j = decision_json(c);
+    EXPECT_EQ(j["decided_by"], "bob,carol");
+    EXPECT_EQ(j["approved_by"], json({"bob", "carol"}));
+    EXPECT_EQ(j["via"], "hawfd");
+    // Owner mode: the keys as they always were.
+    const json owner = decision_json(fold({make_event(1, EventType::Opened), make_event(2, EventType::Pending),
+                                           make_event(3, EventType::Decided)}));
+    EXPECT_EQ(owner["decided_by"], "alice");
+    EXPECT_FALSE(owner.contains("approved_by"));
+    std::vector<std::string> keys;
+    for (const auto& item : owner.items()) keys.push_back(item.key());
+    EXPECT_EQ(keys, (Strings{"checkpoint", "choice", "comment", "decided_at", "decided_by", "params", "state", "via"}));
+}
+
 }  // namespace
 }  // namespace hawf

@@ -292,12 +292,13 @@ TEST_F(SlurmTest, FailuresAreSystemErrorsWithTheCommandsFirstErrorLine) {
 
 // ---------------------------------------------------------------- Slurm::job
 
-const std::string kSqueueFormat = "--Format=UserId:0|,State:0|,PriorityLong:0|,EligibleTime:0|,Reason:0";
+using test::squeue_format;
+using test::squeue_line;
 
 TEST_F(SlurmTest, JobReadsSqueueFieldsNoUserCanWrite) {
     ASSERT_EQ(setenv("SQUEUE_USERS", "root", 1), 0);  // would hide another user's job
     ASSERT_EQ(setenv("SLURM_TIME_FORMAT", "relative", 1), 0);
-    fake_.set_output("squeue.77", "1001|PENDING|0|1796170566|JobHeldUser\n");
+    fake_.set_output("squeue.77", "1001|PENDING|0|1796170566|prod|high|ml-team|JobHeldUser\n");
     const auto held = slurm_.job("77");
     unsetenv("SQUEUE_USERS");
     unsetenv("SLURM_TIME_FORMAT");
@@ -307,15 +308,17 @@ TEST_F(SlurmTest, JobReadsSqueueFieldsNoUserCanWrite) {
     EXPECT_EQ(held->reason, "JobHeldUser");
     EXPECT_TRUE(held->held);
     EXPECT_EQ(held->eligible, 1796170566);
-    EXPECT_EQ(fake_.calls(),
-              (std::vector<Argv>{{"squeue", "--noheader", "--states=all", "--jobs=77", kSqueueFormat}}));
+    EXPECT_EQ(held->partition, "prod");
+    EXPECT_EQ(held->qos, "high");
+    EXPECT_EQ(held->account, "ml-team");
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"squeue", "--noheader", "--states=all", "--jobs=77", squeue_format}}));
     const auto env = fake_.squeue_env();
     EXPECT_THAT(env, Contains("SLURM_TIME_FORMAT=%s"));
     EXPECT_THAT(env, Not(Contains("SLURM_TIME_FORMAT=relative")));
     EXPECT_THAT(env, Not(Contains("SQUEUE_USERS=root")));
     EXPECT_THAT(env, Contains(StartsWith("PATH=")));  // the rest is inherited
 
-    fake_.set_output("squeue.78", "0|RUNNING|4294901757|N/A|None\n");
+    fake_.set_output("squeue.78", squeue_line(0, "RUNNING", 4294901757u, "N/A", "None"));
     const auto running = slurm_.job("78");
     ASSERT_TRUE(running);
     EXPECT_EQ(running->uid, 0u);
@@ -323,25 +326,39 @@ TEST_F(SlurmTest, JobReadsSqueueFieldsNoUserCanWrite) {
     EXPECT_FALSE(running->held);
     EXPECT_EQ(running->eligible, 0);
 
-    fake_.set_output("squeue.79", "1001|PENDING|4294901759|1796167566|BeginTime\n");
+    fake_.set_output("squeue.79", squeue_line(1001, "PENDING", 4294901759u, "1796167566", "BeginTime"));
     EXPECT_FALSE(slurm_.job("79")->held);  // released, waiting for its begin time
-    fake_.set_output("squeue.80", "1001|REQUEUE_HOLD|0|Unknown|JobHeldAdmin\n");
+    fake_.set_output("squeue.80", squeue_line(1001, "REQUEUE_HOLD", 0, "Unknown", "JobHeldAdmin"));
     EXPECT_TRUE(slurm_.job("80")->held);
-    fake_.set_output("squeue.81", "1001|COMPLETED|0|N/A|None\n");
+    fake_.set_output("squeue.81", squeue_line(1001, "COMPLETED", 0, "N/A", "None"));
     EXPECT_FALSE(slurm_.job("81")->held);
 }
 
+TEST_F(SlurmTest, JobWithoutAccountingHasNoAccountOrQos) {
+    // squeue prints "(null)" where the job has none (no accounting storage).
+    fake_.set_output("squeue.82", "1001|RUNNING|1|N/A|debug|(null)|(null)|None\n");
+    const auto j = slurm_.job("82");
+    ASSERT_TRUE(j);
+    EXPECT_EQ(j->partition, "debug");
+    EXPECT_EQ(j->qos, "");
+    EXPECT_EQ(j->account, "");
+    // A pending job submitted to several partitions lists them all.
+    fake_.set_output("squeue.83", "1001|PENDING|1|N/A|prod,debug|normal|ml|Priority\n");
+    EXPECT_EQ(slurm_.job("83")->partition, "prod,debug");
+}
+
 TEST_F(SlurmTest, JobOfAnArrayTakesTheFirstLineAndTasksWork) {
-    fake_.set_output("squeue.28", "1002|PENDING|0|N/A|JobHeldUser\n1002|RUNNING|4294901757|N/A|None\n");
+    fake_.set_output("squeue.28", squeue_line(1002, "PENDING", 0, "N/A", "JobHeldUser") +
+                                      squeue_line(1002, "RUNNING", 4294901757u, "N/A", "None"));
     const auto array = slurm_.job("28");
     ASSERT_TRUE(array);
     EXPECT_EQ(array->uid, 1002u);
     EXPECT_EQ(array->state, "PENDING");
-    fake_.set_output("squeue.28_1", "1002|RUNNING|4294901757|N/A|None\n");
+    fake_.set_output("squeue.28_1", squeue_line(1002, "RUNNING", 4294901757u, "N/A", "None"));
     EXPECT_EQ(slurm_.job("28_1")->state, "RUNNING");
     fake_.set_output("squeue.28_9", "");  // squeue prints nothing for a task it does not know
     EXPECT_FALSE(slurm_.job("28_9"));
-    EXPECT_EQ(fake_.calls().back(), (Argv{"squeue", "--noheader", "--states=all", "--jobs=28_9", kSqueueFormat}));
+    EXPECT_EQ(fake_.calls().back(), (Argv{"squeue", "--noheader", "--states=all", "--jobs=28_9", squeue_format}));
 }
 
 TEST_F(SlurmTest, JobUnknownToSlurmIsNulloptAndNoAnswerIsASystemError) {
@@ -354,23 +371,44 @@ TEST_F(SlurmTest, JobUnknownToSlurmIsNulloptAndNoAnswerIsASystemError) {
 }
 
 TEST_F(SlurmTest, JobCannotBeSpoofed) {
-    // What a job's user controls never reaches these fields; slurmctld's reason text
-    // (last) may hold spaces and bars, and cannot shift the others.
-    fake_.set_output("squeue.77", "1001|PENDING|0|N/A|ReqNodeNotAvail, x|0|RUNNING JobState=RUNNING UserId=root(0)\n");
-    const auto j = slurm_.job("77");
+    // What a job's user controls never reaches the first fields; slurmctld's reason
+    // text (last) may hold spaces and bars, and cannot shift the others.
+    fake_.set_output("squeue.77",
+                     "1001|PENDING|0|N/A|prod|high|ml|ReqNodeNotAvail, x|0|RUNNING JobState=RUNNING UserId=root(0)\n");
+    auto j = slurm_.job("77");
     ASSERT_TRUE(j);
     EXPECT_EQ(j->uid, 1001u);
     EXPECT_EQ(j->state, "PENDING");
     EXPECT_TRUE(j->held);
+    EXPECT_EQ(j->partition, "prod");
+    EXPECT_EQ(j->qos, "high");
+    EXPECT_EQ(j->account, "ml");
     EXPECT_EQ(j->reason, "ReqNodeNotAvail, x|0|RUNNING JobState=RUNNING UserId=root(0)");
+    // Where associations are not enforced the account is the user's free text, '|'
+    // included: it comes after the partition and QOS, so it can only cut itself short.
+    fake_.set_output("squeue.77", "1001|RUNNING|1|N/A|prod|high|x|normal|debug|None\n");
+    j = slurm_.job("77");
+    ASSERT_TRUE(j);
+    EXPECT_EQ(j->partition, "prod");
+    EXPECT_EQ(j->qos, "high");
+    EXPECT_EQ(j->account, "x");
+    fake_.set_output("squeue.77", "1001|RUNNING|1|N/A|prod|high|team a, \x1b[2J|None\n");
+    EXPECT_EQ(slurm_.job("77")->account, "team a, \x1b[2J");  // only ever matched, and shown escaped
 
     // Anything but the expected shape is refused, never guessed at.
-    for (const std::string line : {"JobId=77 UserId=root(0) JobState=RUNNING", "root|RUNNING|1|N/A|None",
-                                   "1001(alice)|RUNNING|1|N/A|None", " 0|RUNNING|1|N/A|None", "0 |RUNNING|1|N/A|None",
-                                   "4294967295|RUNNING|1|N/A|None", "99999999999999999999|RUNNING|1|N/A|None",
-                                   "1001|Running|1|N/A|None", "1001|RUNNING JobState=X|1|N/A|None",
-                                   "1001||1|N/A|None", "1001|RUNNING|-1|N/A|None", "1001|RUNNING|1|2026-01-01T00:00:00|None",
-                                   "1001|RUNNING|1|N/A", "|RUNNING|1|N/A|None", "\x1b[2J|RUNNING|1|N/A|None"}) {
+    const std::string tail = "|prod|normal|ml|None";
+    const std::vector<std::string> bad = {
+        "JobId=77 UserId=root(0) JobState=RUNNING", "root|RUNNING|1|N/A" + tail, "1001(alice)|RUNNING|1|N/A" + tail,
+        " 0|RUNNING|1|N/A" + tail, "0 |RUNNING|1|N/A" + tail, "4294967295|RUNNING|1|N/A" + tail,
+        "99999999999999999999|RUNNING|1|N/A" + tail, "1001|Running|1|N/A" + tail,
+        "1001|RUNNING JobState=X|1|N/A" + tail, "1001||1|N/A" + tail, "1001|RUNNING|-1|N/A" + tail,
+        "1001|RUNNING|1|2026-01-01T00:00:00" + tail, "|RUNNING|1|N/A" + tail, "\x1b[2J|RUNNING|1|N/A" + tail,
+        // the old format, and each new field missing, empty or not a name
+        "1001|RUNNING|1|N/A|None", "1001|RUNNING|1|N/A|prod|normal|ml", "1001|RUNNING|1|N/A||normal|ml|None",
+        "1001|RUNNING|1|N/A|prod||ml|None", "1001|RUNNING|1|N/A|prod|normal||None",
+        "1001|RUNNING|1|N/A|pr od|normal|ml|None", "1001|RUNNING|1|N/A|prod|nor\x1bmal|ml|None",
+        "1001|RUNNING|1|N/A|pr\xc3\xa9|normal|ml|None"};
+    for (const std::string& line : bad) {
         fake_.set_output("squeue.77", line + "\n");
         try {
             slurm_.job("77");
@@ -378,7 +416,7 @@ TEST_F(SlurmTest, JobCannotBeSpoofed) {
         } catch (const Error& e) {
             EXPECT_EQ(e.kind(), K::System);
             EXPECT_THAT(e.what(), StartsWith("squeue --jobs=77 printed \"")) << line;
-            EXPECT_THAT(e.what(), HasSubstr("not UID|STATE|PRIORITY|ELIGIBLE|REASON"));
+            EXPECT_THAT(e.what(), HasSubstr("not UID|STATE|PRIORITY|ELIGIBLE|PARTITION|QOS|ACCOUNT|REASON"));
             EXPECT_EQ(std::string(e.what()).find('\x1b'), std::string::npos);
         }
     }

@@ -1,0 +1,37 @@
+// hawfd's ops: what an authenticated request may ask (the table requests.cpp
+// dispatches on) and the finishing of a decision (record the quorum, release or
+// cancel the follow-ups), which requests and the journal share.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "requests.hpp"
+#include "service.hpp"
+
+namespace hawf::hawfd {
+
+// An op's handler: the fields of its answer besides "ok", or an Error to refuse.
+using Op = std::function<nlohmann::json(const Service&, const Request&)>;
+
+// ping; decide, withdraw (a reviewer's approval and its withdrawal); show, verify
+// (what a reviewer may see); review (the checkpoints the caller may approve).
+const std::map<std::string, Op>& op_table();
+
+struct Finished {
+    Checkpoint ckpt;
+    std::vector<FollowUpChange> changes;
+};
+// Does what the journal says hawfd owes OWNER's checkpoint ID: records the decision
+// its approvals reached (sealed by hawfd), then releases or cancels its follow-ups;
+// the entry goes once all is done. Safe to repeat at any point.
+Finished finish(const Service& service, uid_t owner, const CheckpointId& id);
+
+// finish() for every entry of the journal; errors are logged and the entry kept.
+void finish_owed(const Service& service);
+
+}  // namespace hawf::hawfd

@@ -1,0 +1,41 @@
+// How a checkpoint is shown: the JSON `hawf ls --json` and `hawf show --json` print,
+// built once here so hawf (the owner, root) and hawfd (a reviewer's view) agree.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "followups.hpp"
+#include "record.hpp"
+#include "slurm.hpp"
+#include "spool.hpp"
+
+namespace hawf {
+
+// A listing's row: checkpoint, owner (the uid whose tree holds it, never a name the
+// record claims), state, options, opened_at, deadline, decision; for a delegated
+// checkpoint also reviewers, quorum and the approvals in force.
+nlohmann::json summary_json(const Checkpoint& ckpt);
+
+// The approvals in force: [{"by","by_uid","at","choice","params","comment"}, ...].
+nlohmann::json approvals_json(const Checkpoint& ckpt);
+
+// The files the step left for the reviewer ([{"name","bytes","type"}], sorted) and,
+// into REPORT, its report.md (at most 64 KiB, read without following links), as the
+// owner (or root acting as the owner) reads them.
+nlohmann::json checkpoint_files(const Spool& spool, uid_t owner, const CheckpointId& id, std::string* report);
+
+// The follow-ups with their state in Slurm ("gone" once Slurm forgot them).
+nlohmann::json followup_states(const Slurm& slurm, const Checkpoint& ckpt);
+
+// What happened to the follow-ups: [{"job","action","error"?,"unsure"?}].
+nlohmann::json changes_json(const std::vector<FollowUpChange>& changes);
+
+// What `hawf show --json` prints: the summary plus opened_on, spec, files_dir, files, report, follow_ups.
+nlohmann::json show_json(const Checkpoint& ckpt, const std::string& files_dir, nlohmann::json files,
+                         const std::string& report, nlohmann::json followups);
+
+}  // namespace hawf
