@@ -74,7 +74,7 @@ _hawf()
     _init_completion -s -n : || return
 
     if ((cword == 1)); then
-        COMPREPLY=($(compgen -W 'ls show log doctor gc help --help' -- "$cur"))
+        COMPREPLY=($(compgen -W 'ls show cat log doctor gc help --help' -- "$cur"))
         return
     fi
     local command=${words[1]}
@@ -101,8 +101,10 @@ _hawf()
 
     local opts
     case $command in
-        ls) opts='--all --state= --json --help' ;;
-        show | log) opts='--user= --json --help' ;;
+        ls) opts='--all --state= --review --json --help' ;;
+        show) opts='--user= --json --help' ;;
+        cat) opts='--user= --help' ;;
+        log) opts='--user= --verify --json --help' ;;
         doctor) opts='--plugin= --json --help' ;;
         gc) opts='--older-than= --dry-run --json --help' ;;
         *) return ;;
@@ -115,7 +117,7 @@ _hawf()
     local positionals
     _hawf_positionals 2 '--state --user --plugin'
     case $command in
-        show | log)
+        show | log | cat)
             ((${#positionals[@]} == 0)) && _hawf_complete_checkpoints pending
             ;;
     esac

@@ -134,9 +134,9 @@ expect() {
   fi
 }
 
-expect "hawf " "--help doctor gc help log ls show"
+expect "hawf " "--help cat doctor gc help log ls show"
 expect "hawf l" "log ls"
-expect "hawf ls --" "--all --help --json --state="
+expect "hawf ls --" "--all --help --json --review --state="
 expect "hawf ls --state=" "applied decided expected failed pending running"
 expect "hawf ls --state=p" "pending"
 expect "hawf ls --state d" "decided"

@@ -152,6 +152,16 @@ json show(const Service& service, const Request& request) {
                                files.at("report").get<std::string>(), followup_states(service.slurm, ckpt))}};
 }
 
+// A file of the checkpoint directory (hawf cat), base64 in "data".
+json cat(const Service& service, const Request& request) {
+    const Target t = target_of(service, request.payload);
+    const std::string file = text(request.payload, "file");
+    check_may_see(service.owners->load(t.owner, t.id), request.uid);
+    const json answer = service.owners->run(
+        t.owner, {{"verb", "read"}, {"owner", t.owner}, {"checkpoint", t.id.str()}, {"file", file}});
+    return {{"file", file}, {"data", answer.at("data")}};
+}
+
 json verify(const Service& service, const Request& request) {
     const Target t = target_of(service, request.payload);
     const Checkpoint ckpt = service.owners->load(t.owner, t.id);
@@ -188,8 +198,9 @@ json review(const Service& service, const Request& request) {
 }  // namespace
 
 const std::map<std::string, Op>& op_table() {
-    static const std::map<std::string, Op> table = {{"ping", ping},     {"decide", decide}, {"withdraw", withdraw},
-                                                    {"show", show},     {"verify", verify}, {"review", review}};
+    static const std::map<std::string, Op> table = {
+        {"ping", ping}, {"decide", decide}, {"withdraw", withdraw}, {"show", show},
+        {"cat", cat},   {"verify", verify}, {"review", review}};
     return table;
 }
 

@@ -18,8 +18,8 @@ namespace hawf::hawfd {
 // An op's handler: the fields of its answer besides "ok", or an Error to refuse.
 using Op = std::function<nlohmann::json(const Service&, const Request&)>;
 
-// ping; decide, withdraw (a reviewer's approval and its withdrawal); show, verify
-// (what a reviewer may see); review (the checkpoints the caller may approve).
+// ping; decide, withdraw (a reviewer's approval and its withdrawal); show, cat,
+// verify (what a reviewer may see); review (the checkpoints the caller may approve).
 const std::map<std::string, Op>& op_table();
 
 struct Finished {

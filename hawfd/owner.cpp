@@ -79,6 +79,8 @@ json owner_verb(const Config& config, const json& request) {
         return events_of(record_quorum(spool, owner, id, quorum, request.at("seal").get<std::string>(),
                                        actor_of(request.at("actor"))));
     }
+    if (verb == "read")
+        return {{"data", encode_base64(checkpoint_file(spool, owner, id, request.at("file").get<std::string>()))}};
     if (verb == "files") {
         std::string report;
         json files = checkpoint_files(spool, owner, id, &report);

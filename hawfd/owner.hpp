@@ -12,6 +12,7 @@
 //   withdraw {actor, credential}                   -> {"events":[...]}
 //   record-quorum {quorum, seal, actor}            -> {"events":[...]}
 //   files                                          -> {"files":[...],"report":"..."}
+//   read {file}                                    -> {"data":"<base64>"}
 //   reviewable {reviewer}  (no checkpoint)         -> {"checkpoints":[{"events":[...]},...]}
 //      the owner's pending delegated checkpoints REVIEWER may approve
 // Every answer also has "ok"; a refusal is {"ok":false,"error","kind"}. Events are

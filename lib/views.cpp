@@ -4,8 +4,10 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "actions.hpp"
+#include "display.hpp"
 #include "error.hpp"
 #include "fsutil.hpp"
 
@@ -56,6 +58,63 @@ json checkpoint_files(const Spool& spool, uid_t owner, const CheckpointId& id, s
         *report = "(not shown: " + std::string(e.what()) + ")\n";  // escaped with the report
     }
     return files;
+}
+
+std::string checkpoint_file(const Spool& spool, uid_t owner, const CheckpointId& id, const std::string& name) {
+    if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos || name.size() > 255)
+        throw Error(ErrorKind::Usage, "bad file name " + quoted_text(name) +
+                                          ": give the name of a file in the checkpoint directory (hawf show lists them)");
+    const std::string shown = spool.files_dir(owner, id) + "/" + name;
+    const Fd dir = spool.open_files_dir(owner, id);
+    std::optional<std::string> data;
+    if (dir) data = read_file(dir.get(), name, Trust{owner}, shown, max_cat_bytes);
+    if (!data) throw Error(ErrorKind::NotFound, id.str() + " has no file " + quoted_text(name));
+    return *data;
+}
+
+namespace {
+constexpr char base64_digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+}
+
+std::string encode_base64(const std::string& bytes) {
+    std::string out;
+    out.reserve((bytes.size() + 2) / 3 * 4);
+    for (std::size_t i = 0; i < bytes.size(); i += 3) {
+        std::uint32_t n = static_cast<unsigned char>(bytes[i]) << 16;
+        if (i + 1 < bytes.size()) n |= static_cast<unsigned char>(bytes[i + 1]) << 8;
+        if (i + 2 < bytes.size()) n |= static_cast<unsigned char>(bytes[i + 2]);
+        const std::size_t left = bytes.size() - i;  // 1, 2, or 3 and more
+        out += base64_digits[(n >> 18) & 63];
+        out += base64_digits[(n >> 12) & 63];
+        out += left > 1 ? base64_digits[(n >> 6) & 63] : '=';
+        out += left > 2 ? base64_digits[n & 63] : '=';
+    }
+    return out;
+}
+
+std::string decode_base64(const std::string& text) {
+    if (text.size() % 4) throw Error(ErrorKind::Untrusted, "not base64: its length is not a multiple of 4");
+    std::string out;
+    out.reserve(text.size() / 4 * 3);
+    for (std::size_t i = 0; i < text.size(); i += 4) {
+        std::uint32_t n = 0;
+        int pad = 0;
+        for (int k = 0; k < 4; ++k) {
+            const char c = text[i + static_cast<std::size_t>(k)];
+            const char* at = c ? std::strchr(base64_digits, c) : nullptr;
+            if (c == '=' && i + 4 == text.size() && k >= 2) {
+                ++pad;
+            } else if (at && !pad) {
+                n |= static_cast<std::uint32_t>(at - base64_digits) << (18 - 6 * k);
+            } else {
+                throw Error(ErrorKind::Untrusted, "not base64: bad character at " + std::to_string(i + k));
+            }
+        }
+        out += static_cast<char>(n >> 16);
+        if (pad < 2) out += static_cast<char>((n >> 8) & 255);
+        if (pad < 1) out += static_cast<char>(n & 255);
+    }
+    return out;
 }
 
 json followup_states(const Slurm& slurm, const Checkpoint& c) {

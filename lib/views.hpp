@@ -31,6 +31,18 @@ nlohmann::json checkpoint_files(const Spool& spool, uid_t owner, const Checkpoin
 // The follow-ups with their state in Slurm ("gone" once Slurm forgot them).
 nlohmann::json followup_states(const Slurm& slurm, const Checkpoint& ckpt);
 
+// hawf cat: the file NAME (one entry of the checkpoint directory, a regular file,
+// no link followed) of OWNER's checkpoint ID, at most max_cat_bytes. Error(Usage)
+// for a NAME that is not a plain entry name, NotFound, Untrusted (too large, a link,
+// not a regular file).
+constexpr std::size_t max_cat_bytes = 512 * 1024;
+std::string checkpoint_file(const Spool& spool, uid_t owner, const CheckpointId& id, const std::string& name);
+
+// Bytes as base64 (RFC 4648) and back, for a file's content in JSON; decode throws
+// Error(Untrusted) on anything that is not base64.
+std::string encode_base64(const std::string& bytes);
+std::string decode_base64(const std::string& text);
+
 // What happened to the follow-ups: [{"job","action","error"?,"unsure"?}].
 nlohmann::json changes_json(const std::vector<FollowUpChange>& changes);
 

@@ -88,8 +88,12 @@ int decide_through_hawfd(const cli::Context& ctx, const CheckpointId& id, const 
             agreeing += revoking || (a["choice"] == decision.choice && a["params"] == nlohmann::json(decision.params));
         std::cout << (revoking ? "withdrew your approval at " : "approved ") << id.str();
         if (!revoking) std::cout << ": " << describe_decision(decision.choice, nlohmann::json(decision.params));
-        std::cout << " (" << agreeing << " of " << quorum << " approvals" << (revoking ? " stand" : "")
-                  << "; the decision waits for " << quorum - std::min(agreeing, quorum) << " more)\n";
+        if (answer.value("required", nlohmann::json::array()).empty())
+            std::cout << " (" << agreeing << " of " << quorum << " approvals" << (revoking ? " stand" : "")
+                      << "; the decision waits for " << quorum - std::min(agreeing, quorum) << " more)\n";
+        else  // site policies add lists of their own: hawf show tells what each still needs
+            std::cout << " (" << agreeing << " approval" << (agreeing == 1 ? "" : "s") << (revoking ? " stand" : "")
+                      << "; the site's policies need more, see hawf show)\n";
     }
     return cli::report(changes, false) ? cli::exit_ok : cli::exit_error;
 }

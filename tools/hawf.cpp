@@ -36,6 +36,9 @@ Look at checkpoints and decisions, and check an install.
                        one checkpoint: options, parameters, deadline,
                        reviewers and approvals, decision, the files its
                        step left, its report.md (a reviewer's: via hawfd)
+  hawf cat CKPT FILE [--user=NAME]
+                       a file the checkpoint's step left (at most 512 KiB;
+                       control characters escaped on a terminal)
   hawf log [CKPT] [--user=NAME] [--json]
                        history: who did what when (without CKPT: all of
                        your checkpoints; root: everyone's)
@@ -72,9 +75,9 @@ Args parse_args(int argc, char** argv, const std::string& command) {
         {"review", no_argument, nullptr, 'R'},        {"verify", no_argument, nullptr, 'v'},
         {nullptr, 0, nullptr, 0}};
     const std::map<std::string, std::string> allowed = {
-        {"ls", "jasR"}, {"show", "ju"}, {"log", "juv"}, {"doctor", "jp"}, {"gc", "jon"}};
+        {"ls", "jasR"}, {"show", "ju"}, {"cat", "u"}, {"log", "juv"}, {"doctor", "jp"}, {"gc", "jon"}};
     auto it = allowed.find(command);
-    if (it == allowed.end()) cli::usage_error("unknown command \"" + command + "\": use ls, show, log, doctor or gc");
+    if (it == allowed.end()) cli::usage_error("unknown command \"" + command + "\": use ls, show, cat, log, doctor or gc");
     Args args;
     opterr = 0;
     optind = 2;
@@ -284,15 +287,23 @@ void print_show(const json& j) {
         std::cout << "timeout:    " << format_duration(timeout) << ", default " << spec["default"].get<std::string>()
                   << (j.contains("deadline") ? ", deadline " + j["deadline"].get<std::string>() : "") << "\n";
     if (j.contains("reviewers")) {
-        std::vector<std::string> reviewers;
-        for (const auto& r : j["reviewers"]) reviewers.push_back(shown(r.get<std::string>()));
-        std::cout << "reviewers:  " << join(reviewers, ", ") << " (quorum " << j["quorum"] << ")\n";
+        const auto names = [](const json& list) {
+            std::vector<std::string> reviewers;
+            for (const auto& r : list) reviewers.push_back(shown(r.get<std::string>()));
+            return join(reviewers, ", ");
+        };
+        if (!j["reviewers"].empty())
+            std::cout << "reviewers:  " << names(j["reviewers"]) << " (quorum " << j["quorum"] << ")\n";
+        for (const auto& r : j.value("required", json::array()))
+            std::cout << "required:   " << r["quorum"] << " of " << names(r["reviewers"]) << " (site policy "
+                      << shown(r["policy"].get<std::string>()) << ")\n";
         for (const auto& a : j["approvals"])
             std::cout << "approval:   " << shown(a["by"].get<std::string>()) << ": " << choice_text(a) << " at "
                       << a["at"].get<std::string>() << "\n";
         if (!j.contains("decision"))
-            std::cout << "approvals:  " << j["approvals"].size() << " so far, " << j["quorum"]
-                      << " needed for the same choice and parameters\n";
+            std::cout << "approvals:  " << j["approvals"].size()
+                      << " so far; the decision is the first choice with the same parameters that every"
+                         " list above approves\n";
     }
     if (j.contains("decision")) {
         const json& d = j["decision"];
@@ -337,6 +348,28 @@ int cmd_show(const Args& args) {
     if (args.json) cli::print_json(j);
     else print_show(j);
     return cli::exit_ok;
+}
+
+// hawf cat CKPT FILE: a file the checkpoint's step left. On a terminal its control
+// characters are escaped (it may be another user's text); piped, the bytes as they are.
+int cmd_cat(const Args& args) {
+    if (args.positional.size() != 2) cli::usage_error("hawf cat takes a checkpoint JOBID:NAME and a FILE");
+    const CheckpointId id = parse_checkpoint_id(args.positional[0]);
+    const std::string& file = args.positional[1];
+    const cli::Context ctx = cli::load_context();
+    const cli::Route route = cli::route(ctx, id, args.user);
+    std::string data;
+    if (route.ckpt) {
+        const cli::AsOwner as_owner(route.owner);
+        data = checkpoint_file(ctx.spool, route.owner, id, file);
+    } else {
+        const json answer =
+            cli::ask_hawfd(ctx, {{"op", "cat"}, {"checkpoint", id.str()}, {"file", file}, {"user", args.user}});
+        data = decode_base64(answer.at("data").get<std::string>());
+    }
+    if (isatty(STDOUT_FILENO)) std::cout << shown_text(data);
+    else std::cout << data;
+    return std::cout.flush() ? cli::exit_ok : cli::exit_error;
 }
 
 int cmd_log(const Args& args) {
@@ -501,7 +534,7 @@ int cmd_gc(const Args& args) {
 }
 
 int hawf_main(int argc, char** argv) {
-    if (argc < 2) cli::usage_error("missing command: ls, show, log, doctor or gc (see hawf --help)");
+    if (argc < 2) cli::usage_error("missing command: ls, show, cat, log, doctor or gc (see hawf --help)");
     const std::string command = argv[1];
     if (command == "-h" || command == "--help" || command == "help") {
         std::cout << usage_text;
@@ -510,6 +543,7 @@ int hawf_main(int argc, char** argv) {
     Args args = parse_args(argc, argv, command);
     if (command == "ls") return cmd_ls(args);
     if (command == "show") return cmd_show(args);
+    if (command == "cat") return cmd_cat(args);
     if (command == "log") return cmd_log(args);
     if (command == "gc") return cmd_gc(args);
     return cmd_doctor(args);

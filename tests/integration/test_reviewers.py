@@ -222,3 +222,62 @@ class Reviewers(ClusterTestCase):
         self.assertEqual(history.count("decided"), 1, history)
         self.assertEqual(history.count("applied"), 1, history)
         self.hawfd.wait_log("finished %s" % ckpt)
+
+    def test_6_approval_forged_in_the_owners_tree_is_not_counted(self):
+        ckpt, follow = self.submit("counted", "--hawf-reviewers=@" + REVIEWER_GROUP, "--hawf-quorum=2")
+        # Alice writes an approval "by Carol" (with a credential of her own making)
+        # into her tree; Dave's genuine approval must not complete the quorum with it.
+        uid = pwd.getpwnam(ALICE).pw_uid
+        job, name = ckpt.split(":")
+        log = os.path.join(self.hawf.spool, str(uid), "ckpt", job, name, "log")
+        with open(os.path.join(log, sorted(os.listdir(log))[-1])) as f:
+            last = json.load(f)
+        fake = self.hawf.cluster.run(["munge", "-S", self.hawfd.munge_socket, "-s", "{}"], user=ALICE).stdout.strip()
+        forged = dict(last, seq=last["seq"] + 1, event="approved", by=CAROL, by_uid=pwd.getpwnam(CAROL).pw_uid,
+                      via="hawfd", credential=fake, decision={"choice": "approve", "params": {}, "comment": ""})
+        write = "import json,sys; open(sys.argv[1], 'x').write(sys.argv[2])"
+        r = self.hawf.cluster.run(["python3", "-c", write, os.path.join(log, "%08d" % forged["seq"]),
+                                   json.dumps(forged)], user=ALICE)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.decide(DAVE, ckpt, "approve")
+        self.assertEqual(r.returncode, 0, r.stderr + self.hawfd.log())
+        self.assertEqual(self.hawf.show(ALICE, ckpt)["state"], "pending")
+        self.assertHeld(follow)
+        self.hawfd.wait_log("not counting approval %d of %s by %s" % (forged["seq"], ckpt, CAROL))
+        # Carol's own approval replaces the forged one and completes the quorum.
+        r = self.decide(CAROL, ckpt, "approve")
+        self.assertEqual(r.returncode, 0, r.stderr + self.hawfd.log())
+        self.assertIn("decided %s: approve by %s,%s" % (ckpt, DAVE, CAROL), r.stdout)
+        self.assertEqual(self.wait_ran("counted"), ["approve|%s,%s|" % (DAVE, CAROL)])
+
+    def test_7_site_policy_binds_whatever_the_job_says(self):
+        self.hawfd.stop()
+        self.hawfd.start(extra_conf=(
+            "policies:\n"
+            "  - partition: debug\n"
+            "    checkpoint: \"ship*\"\n"
+            "    reviewers: [\"@%s\"]\n"
+            "    owner_may_decide: false\n" % REVIEWER_GROUP))
+        # The job names Alice herself and her friend Bob: neither can satisfy the policy.
+        self.script("shipped.sh")
+        job = self.hawf.sbatch(ALICE, TRAIN, "--hawf-checkpoint=ship-it", "--hawf-then=shipped.sh:approve",
+                               "--hawf-reviewers=%s,%s" % (ALICE, BOB))
+        ckpt = "%d:ship-it" % job
+        self.hawf.wait_state(ALICE, ckpt, "pending")
+        shown = self.hawf.show(ALICE, ckpt)
+        self.assertEqual([r["reviewers"] for r in shown["required"]], [["@" + REVIEWER_GROUP]], shown)
+        self.assertOneLineError(self.decide(ALICE, ckpt, "approve"), "a site policy does not let %s, its owner, decide" % ALICE)
+        r = self.decide(BOB, ckpt, "approve")
+        self.assertEqual(r.returncode, 0, r.stderr + self.hawfd.log())
+        self.assertEqual(self.hawf.show(ALICE, ckpt)["state"], "pending")  # the job's list is met, the policy's not
+        r = self.hawf.tool(CAROL, "hawf", "cat", ckpt, "report.md")
+        self.assertEqual((r.returncode, r.stdout), (0, "accuracy 0.93\n"), r.stderr)
+        r = self.decide(CAROL, ckpt, "approve")
+        self.assertEqual(r.returncode, 0, r.stderr + self.hawfd.log())
+        self.assertIn("decided %s: approve by %s,%s" % (ckpt, BOB, CAROL), r.stdout)
+        self.assertEqual(self.wait_ran("shipped"), ["approve|%s,%s|" % (BOB, CAROL)])
+        # A checkpoint no policy matches stays in owner mode.
+        job = self.hawf.sbatch(ALICE, TRAIN, "--hawf-checkpoint=train")
+        self.hawf.wait_state(ALICE, "%d:train" % job, "pending")
+        r = self.decide(ALICE, "%d:train" % job, "approve")
+        self.assertEqual(r.returncode, 0, r.stderr)
