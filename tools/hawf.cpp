@@ -307,8 +307,11 @@ void print_show(const json& j) {
     }
     if (j.contains("decision")) {
         const json& d = j["decision"];
-        std::cout << "decision:   " << choice_text(d) << " by " << shown(d["decided_by"].get<std::string>()) << " at "
-                  << d["decided_at"].get<std::string>() << " (" << shown(d["via"].get<std::string>()) << ")\n";
+        std::cout << "decision:   " << d["choice"].get<std::string>() << " by "
+                  << shown(d["decided_by"].get<std::string>()) << " at " << d["decided_at"].get<std::string>() << " ("
+                  << shown(d["via"].get<std::string>()) << ")\n";
+        for (const auto& [key, value] : d["params"].items())
+            std::cout << "  " << key << " = " << shown(value.get<std::string>()) << "\n";
         if (!d["comment"].get<std::string>().empty()) std::cout << "comment:    " << shown(d["comment"].get<std::string>()) << "\n";
     }
     for (const auto& f : j["follow_ups"]) {

@@ -15,7 +15,9 @@
 #include "helpers.hpp"
 #include "munge.hpp"
 #include "munged.hpp"
+#include "journal.hpp"
 #include "owner.hpp"
+#include "views.hpp"
 #include "requests.hpp"
 #include "server.hpp"
 #include "service.hpp"
@@ -224,6 +226,58 @@ TEST_F(ServerTest, UnreachableIsASystemError) {
                       "hawfd at " + config_.hawfd.address + " is not reachable: Connection refused");
     config_.hawfd.address.clear();
     EXPECT_HAWF_ERROR(hawfd_request(config_, {{"op", "ping"}}), K::Config, "hawfd is not configured");
+}
+
+// What hawfd owes survives it: entries are files, each checkpoint once, and only
+// well-formed names count.
+TEST(Journal, KeepsEachOwedCheckpointOnceAndIgnoresOtherNames) {
+    if (!test::is_root()) GTEST_SKIP() << "hawfd's state must be root's";
+    test::TempDir state;
+    const hawfd::Journal journal(state.path());
+    const CheckpointId eval{"42", "eval"}, task{"43_7", "deploy.v2"};
+    journal.add(1001, eval);
+    journal.add(1001, eval);  // owed twice is owed once
+    journal.add(1002, task);
+    test::write_text(state / "finalize/notanumber:42:eval", "");
+    test::write_text(state / "finalize/1001:bad id", "");
+    auto entries = journal.entries();
+    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    ASSERT_EQ(entries.size(), 2u);
+    EXPECT_EQ(entries[0].first, 1001u);
+    EXPECT_EQ(entries[0].second.str(), "42:eval");
+    EXPECT_EQ(entries[1].first, 1002u);
+    EXPECT_EQ(entries[1].second.str(), "43_7:deploy.v2");
+    journal.remove(1001, eval);
+    journal.remove(1001, eval);  // gone already: fine
+    ASSERT_EQ(journal.entries().size(), 1u);
+    EXPECT_EQ(journal.entries()[0].first, 1002u);
+    // A new hawfd over the same state finds what the old one owed.
+    EXPECT_EQ(hawfd::Journal(state.path()).entries().size(), 1u);
+}
+
+// The child acts only as the owner it was started for: a verb for another uid is refused.
+TEST(OwnerVerb, RefusesToActForAnotherUser) {
+    Config config;
+    const uid_t someone_else = geteuid() == 0 ? 4242 : 0;
+    EXPECT_HAWF_ERROR(hawfd::owner_verb(config, {{"verb", "load"}, {"owner", someone_else}, {"checkpoint", "1:x"}}),
+                      K::Denied, "must run as the owner it acts for (uid " + std::to_string(someone_else) + ")");
+}
+
+// A file's bytes travel base64-encoded in hawfd's JSON answers (hawf cat).
+TEST(Base64, RoundTripsEveryByteAndRefusesGarbage) {
+    std::string all;
+    for (int c = 0; c < 256; ++c) all += static_cast<char>(c);
+    for (std::size_t n : {0, 1, 2, 3, 4, 5, 256}) {
+        const std::string bytes = all.substr(0, n);
+        const std::string text = encode_base64(bytes);
+        EXPECT_EQ(text.size() % 4, 0u);
+        EXPECT_EQ(decode_base64(text), bytes) << n;
+    }
+    EXPECT_EQ(encode_base64("hawf"), "aGF3Zg==");
+    EXPECT_EQ(encode_base64("hawfd"), "aGF3ZmQ=");
+    EXPECT_HAWF_ERROR(decode_base64("aGF3Zg="), K::Untrusted, "not a multiple of 4");
+    EXPECT_HAWF_ERROR(decode_base64("aG=3Zg=="), K::Untrusted, "bad character");
+    EXPECT_HAWF_ERROR(decode_base64("aGF3\nZg="), K::Untrusted, "bad character");
 }
 
 }  // namespace
