@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "actions.hpp"
+#include "config.hpp"
 #include "display.hpp"
 #include "munge.hpp"
 #include "review.hpp"
@@ -122,6 +123,9 @@ json decide(const Service& service, const Request& request) {
     check_name(decision.choice, "choice");
     Checkpoint ckpt = service.owners->load(t.owner, t.id);
     check_delegated(ckpt);
+    // A reviewer is never asked to approve a spec the owner rewrote (say, to drop a
+    // policy's requirement): only the spec hawf opened carries root's seal.
+    verify_spec(ckpt.spec, service.munge_socket());
     check_may_approve(ckpt.spec, request.uid);
     ckpt = service.owners->call(t.owner, t.id,
                                 {{"verb", "approve"},
@@ -167,7 +171,7 @@ json verify(const Service& service, const Request& request) {
     const Checkpoint ckpt = service.owners->load(t.owner, t.id);
     check_may_see(ckpt, request.uid);
     json checks = json::array();
-    for (const EventCheck& c : verify_events(ckpt, service.munge_socket()))
+    for (const EventCheck& c : verify_events(ckpt, service.munge_socket(), true))  // hawfd runs: specs are sealed
         checks.push_back({{"seq", c.seq}, {"event", to_string(c.type)}, {"by", c.by}, {"ok", c.ok},
                           {"problem", c.problem}});
     return {{"checkpoint", t.id.str()}, {"owner", user_name(t.owner)}, {"checks", checks}};
@@ -195,12 +199,51 @@ json review(const Service& service, const Request& request) {
     return {{"checkpoints", list}};
 }
 
+// hawf-await --open inside a running job: the spec it asks for ("spec", as the record
+// writes it), with the site policies applied as for the job Slurm knows, checked and
+// sealed as root (spec_seal_payload): what the plugin's child does in slurmstepd for
+// --hawf-checkpoint. Only for the caller's own running job, an in-job ("inline")
+// checkpoint not open yet, and no reviewers of its own (hawf-await --open takes none).
+json seal(const Service& service, const Request& request) {
+    const CheckpointId id = parse_checkpoint_id(text(request.payload, "checkpoint"));
+    if (!request.payload.contains("spec") || !request.payload["spec"].is_object())
+        throw Error(ErrorKind::Usage, "the request has no \"spec\" object");
+    CheckpointSpec spec = spec_from_json(request.payload["spec"]);
+    const std::string what = "cannot seal the spec of " + id.str() + ": ";
+    if (!(spec.id == id) || spec.owner_uid != request.uid || spec.owner != user_name(request.uid))
+        throw Error(ErrorKind::Denied, what + "it must be " + id.str() + " of " + request.user + ", the caller");
+    if (spec.scope != "inline") throw Error(ErrorKind::Usage, what + "hawfd seals only hawf-await --open's checkpoints");
+    if (spec.delegated() || !spec.seal.empty())
+        throw Error(ErrorKind::Usage, what + "reviewers, site policies and the seal are hawf's to add, not the caller's");
+    // The job as Slurm knows it: the caller's, running (SLURM_JOB_ID is the caller's to set).
+    const std::optional<JobInfo> job = service.slurm.job(id.job_id);
+    if (!job || job->uid != request.uid || job->state != "RUNNING")
+        throw Error(ErrorKind::Denied, what + "it opens a checkpoint of the caller's own running job, and job " +
+                                           id.job_id +
+                                           (!job                        ? " is unknown to Slurm"
+                                            : job->uid != request.uid ? " belongs to " + user_name(job->uid)
+                                                                      : " is " + job->state));
+    // Sealed once: a seal for a checkpoint its job already opened (another spec, say
+    // with reviewers) would let the owner put that one in its place.
+    try {
+        const Checkpoint existing = service.owners->load(request.uid, id);
+        if (existing.state != State::Expected)
+            throw Error(ErrorKind::Conflict, what + "it is already " + to_string(existing.state) + ": use another name");
+    } catch (const Error& e) {
+        if (e.kind() != ErrorKind::NotFound) throw;
+    }
+    apply_policies(service.config.policies, JobFacts{job->partition, job->account, job->qos}, spec);
+    spec.check(service.config.limits);  // what a policy added, e.g. reviewers with a --timeout
+    spec.seal = munge_encode(spec_seal_payload(spec), service.munge_socket());
+    return {{"spec", to_json(spec)}};
+}
+
 }  // namespace
 
 const std::map<std::string, Op>& op_table() {
     static const std::map<std::string, Op> table = {
         {"ping", ping}, {"decide", decide}, {"withdraw", withdraw}, {"show", show},
-        {"cat", cat},   {"verify", verify}, {"review", review}};
+        {"cat", cat},   {"verify", verify}, {"review", review},     {"seal", seal}};
     return table;
 }
 
@@ -209,6 +252,8 @@ Finished finish(const Service& service, uid_t owner, const CheckpointId& id) {
     Checkpoint ckpt = service.owners->load(owner, id);
     const std::optional<Quorum> quorum = ckpt.state == State::Pending ? verified_quorum(service, ckpt) : std::nullopt;
     if (quorum) {
+        // Never seal a decision on a spec the owner rewrote since the approvals.
+        verify_spec(ckpt.spec, service.munge_socket());
         // The reviewer whose approval completed the quorum is the decision's actor.
         const Event* last = nullptr;
         for (const auto& ev : ckpt.history)

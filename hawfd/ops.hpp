@@ -19,7 +19,9 @@ namespace hawf::hawfd {
 using Op = std::function<nlohmann::json(const Service&, const Request&)>;
 
 // ping; decide, withdraw (a reviewer's approval and its withdrawal); show, cat,
-// verify (what a reviewer may see); review (the checkpoints the caller may approve).
+// verify (what a reviewer may see); review (the checkpoints the caller may approve);
+// seal (root's seal over the spec of a checkpoint hawf-await --open opens in the
+// caller's running job). decide refuses a checkpoint whose spec is not sealed.
 const std::map<std::string, Op>& op_table();
 
 struct Finished {

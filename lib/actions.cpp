@@ -123,7 +123,12 @@ Checkpoint open_checkpoint(const Spool& spool, const CheckpointSpec& spec, const
             ev->spec = spec;
             return ev;
         }
-        if (to_json(c->spec) != to_json(spec))
+        // Each node of a step (and a requeued job) seals the spec anew: the seals
+        // differ, the spec must not.
+        CheckpointSpec had = c->spec, asked = spec;
+        had.seal.clear();
+        asked.seal.clear();
+        if (to_json(had) != to_json(asked))
             throw Error(ErrorKind::Conflict, "checkpoint " + spec.id.str() + " already exists with other options");
         if (c->state == State::Failed) return ev = event(EventType::Reopened);
         if (c->state != State::Running)

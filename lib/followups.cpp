@@ -219,13 +219,21 @@ Environment decision_environment(const Checkpoint& ckpt, const std::string& file
 }
 
 Environment start_followup(const Spool& spool, const Slurm& slurm, uid_t owner, const CheckpointId& id,
-                           const std::string& job, std::int64_t now, const std::string& munge_socket) {
+                           const std::string& job, std::int64_t now, const std::string& munge_socket,
+                           bool require_sealed_spec) {
     Checkpoint ckpt = spool.load(owner, id);
     const FollowUp* registered = ckpt.followup(job);
     if (!registered)
         throw Error(ErrorKind::Conflict, "job " + job + " is not a follow-up of " + id.str() +
                                              " (hawf-await --then or --hawf-then registers follow-ups)");
     const FollowUp self = *registered;  // a copy: ckpt is reassigned below
+    // The owner can rewrite the spec in their tree (drop its reviewers, decide in owner
+    // mode): only root's seal tells the spec hawf opened. Not opened yet: nothing to
+    // run on, said below.
+    const auto check_spec = [&](const Checkpoint& c) {
+        if (require_sealed_spec && c.state != State::Expected) verify_spec(c.spec, munge_socket);
+    };
+    check_spec(ckpt);
     if (ckpt.state == State::Pending && !ckpt.spec.delegated()) {  // hawfd takes a delegated one's default
         Actor timeout = current_actor("timeout");
         timeout.user = "timeout";
@@ -247,7 +255,9 @@ Environment start_followup(const Spool& spool, const Slurm& slurm, uid_t owner, 
     }
     const std::uint64_t verified = ckpt.decided->seq;
     ckpt = mark_applied(spool, owner, id, job, current_actor("plugin"));
-    // Another decision may have come in since (amended): the one delivered must verify too.
+    // Another decision may have come in since (amended): the one delivered must verify
+    // too, and so must the spec it is read with.
+    check_spec(ckpt);
     if (ckpt.decided->seq != verified) verify_decision(ckpt, munge_socket);
     const std::string file = spool.write_delivery(owner, id, job, decision_json(ckpt).dump(2) + "\n");
     return decision_environment(ckpt, spool.files_dir(owner, id), file);

@@ -66,8 +66,12 @@ Environment decision_environment(const Checkpoint& ckpt, const std::string& file
 // must not run: not decided, or decided for a choice this follow-up is not for.
 // A delegated checkpoint's decision must be hawfd's and verify (munged at
 // MUNGE_SOCKET, "" = default): Error(Untrusted) otherwise, before anything is written.
+// With REQUIRE_SEALED_SPEC (hawfd is configured) the checkpoint's spec must carry
+// root's seal and verify (verify_spec), in owner mode too, also before anything is
+// written: an owner could otherwise rewrite a delegated spec into an owner-mode one.
 Environment start_followup(const Spool& spool, const Slurm& slurm, uid_t owner, const CheckpointId& id,
-                           const std::string& job, std::int64_t now, const std::string& munge_socket = "");
+                           const std::string& job, std::int64_t now, const std::string& munge_socket = "",
+                           bool require_sealed_spec = false);
 
 // "released 43, cancelled 44" for people; "" when there were no follow-ups.
 std::string describe(const std::vector<FollowUpChange>& changes);

@@ -448,6 +448,7 @@ json to_json(const CheckpointSpec& spec) {
             required.push_back({{"reviewers", r.reviewers}, {"quorum", r.quorum}, {"policy", r.policy}});
         j["required"] = std::move(required);
     }
+    if (!spec.seal.empty()) j["seal"] = spec.seal;
     return j;
 }
 
@@ -495,6 +496,13 @@ CheckpointSpec spec_from_json(const json& j) {
         throw corrupt("bad scope " + quoted_text(spec.scope) + ": expected step, job or inline");
     spec.signal = field_or<std::string>(j, "signal", "");
     if (!spec.signal.empty()) recheck([&] { check_signal(spec.signal); });
+    // Written only when there is one: present, it is a credential (whether it
+    // verifies is review.hpp's verify_spec).
+    if (j.contains("seal")) {
+        spec.seal = field<std::string>(j, "seal");
+        if (!looks_like_credential(spec.seal))
+            throw corrupt("field \"seal\" is " + quoted_text(spec.seal) + ": not a munge credential");
+    }
     return spec;
 }
 
@@ -532,6 +540,8 @@ void check_event_fields(const Event& ev) {
         check_field("owner", [&] { check_user_name(ev.spec->owner); });
         if (ev.spec->owner_uid > max_uid) throw corrupt("field \"owner_uid\": not a uid");
         for (const auto& t : ev.spec->then) check_field("then", [&] { check_path(t.script, "script path"); });
+        if (!ev.spec->seal.empty() && !looks_like_credential(ev.spec->seal))
+            throw corrupt("field \"seal\" is " + quoted_text(ev.spec->seal) + ": not a munge credential");
     }
     if (ev.followup) {
         if (ev.followup->owner_uid > max_uid) throw corrupt("field \"owner_uid\": not a uid");

@@ -80,6 +80,13 @@ struct CheckpointSpec {
         }
     };
     std::vector<Requirement> required;  // from site policies, in config order
+    // Root's munge credential over the rest of the spec (review.hpp: spec_seal_payload),
+    // made where the checkpoint is opened when hawfd is configured: the plugin's child
+    // in slurmstepd before it drops root, hawfd for hawf-await --open. The owner can
+    // rewrite their tree, not make a credential of uid 0; delivery (with hawfd) runs
+    // follow-ups only of a checkpoint whose spec verifies. "" = none (written only
+    // when present, so other records are unchanged).
+    std::string seal;
     // Neither own reviewers nor policies: owner mode (quorum 1, owner_may_decide).
     bool delegated() const { return !reviewers.empty() || !required.empty(); }
 

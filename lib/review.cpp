@@ -160,6 +160,17 @@ std::string seal_problem(const Checkpoint& ckpt, const Event& ev, const std::str
     return "";
 }
 
+// Why SPEC's seal does not prove hawf opened it; "" if it does.
+std::string spec_problem(const CheckpointSpec& spec, const std::string& socket) {
+    if (spec.seal.empty()) return "it has no seal";
+    std::string problem;
+    const std::optional<MungeCredential> seal = decode(spec.seal, socket, problem);
+    if (!seal) return "the seal does not verify: " + problem;
+    if (seal->uid != 0) return "sealed by " + name_of(seal->uid) + " (uid " + std::to_string(seal->uid) + "), not root";
+    if (seal->payload != spec_seal_payload(spec)) return "the seal is for another spec";
+    return "";
+}
+
 }  // namespace
 
 std::string reviewers_shown(const std::vector<std::string>& reviewers) {
@@ -381,11 +392,31 @@ std::string decision_seal_payload(const Checkpoint& ckpt, const Event& decided) 
     return payload.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-std::vector<EventCheck> verify_events(const Checkpoint& ckpt, const std::string& munge_socket) {
+std::string spec_seal_payload(const CheckpointSpec& spec) {
+    CheckpointSpec unsealed = spec;
+    unsealed.seal.clear();
+    const json payload = {{"op", "opened"}, {"spec", to_json(unsealed)}};
+    // Sorted keys (nlohmann's objects), lists in their order: the same bytes from the record.
+    return payload.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+void verify_spec(const CheckpointSpec& spec, const std::string& munge_socket) {
+    const std::string problem = spec_problem(spec, munge_socket);
+    if (!problem.empty())
+        throw Error(ErrorKind::Untrusted,
+                    "the checkpoint " + spec.id.str() + " was not opened by hawf (its spec is not sealed): " + problem);
+}
+
+std::vector<EventCheck> verify_events(const Checkpoint& ckpt, const std::string& munge_socket,
+                                      bool spec_must_be_sealed) {
     std::vector<EventCheck> checks;
     for (const auto& ev : ckpt.history) {
         std::string problem;
-        if (ev.type == EventType::Approved || ev.type == EventType::Withdrawn)
+        if (ev.type == EventType::Opened) {
+            // The spec in force is this event's (fold): one opened event per checkpoint.
+            if (ckpt.spec.seal.empty() && !spec_must_be_sealed) continue;
+            problem = spec_problem(ckpt.spec, munge_socket);
+        } else if (ev.type == EventType::Approved || ev.type == EventType::Withdrawn)
             problem = request_problem(ckpt, ev, munge_socket);
         else if (ckpt.spec.delegated() &&
                  (ev.type == EventType::Decided || ev.type == EventType::Amended || ev.type == EventType::Revoked))

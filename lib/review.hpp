@@ -103,6 +103,20 @@ nlohmann::json withdraw_request(const CheckpointId& id, const std::string& owner
 // recomputed from the log.
 std::string decision_seal_payload(const Checkpoint& ckpt, const Event& decided);
 
+// The payload of root's seal over SPEC (CheckpointSpec::seal): {"op":"opened","spec":
+// ...} with the whole spec as the record writes it but the seal, so it binds the
+// checkpoint, its owner, scope, options, parameters, timeout and default, follow-ups,
+// signal, reviewers, quorum, owner_may_decide and the site policies' requirements.
+// Canonical JSON: the same bytes when recomputed from the record.
+std::string spec_seal_payload(const CheckpointSpec& spec);
+
+// Whether SPEC was opened by hawf where hawfd is configured: its seal decodes (munged at
+// MUNGE_SOCKET, "" = default; expired and replayed credentials still verify) to uid 0
+// with exactly spec_seal_payload(SPEC). Error(Untrusted) "the checkpoint J:N was not
+// opened by hawf (its spec is not sealed): WHY" otherwise; Error(System) if munged
+// cannot be asked. Anyone can decode the seal.
+void verify_spec(const CheckpointSpec& spec, const std::string& munge_socket);
+
 // One approval, withdrawal or decision of a checkpoint held against its credential.
 struct EventCheck {
     std::uint64_t seq = 0;
@@ -111,7 +125,9 @@ struct EventCheck {
     bool ok = false;
     std::string problem;  // why not, one line ("" when ok)
 };
-// Checks, decoding with munged at MUNGE_SOCKET ("" = default): each Approved and
+// Checks, decoding with munged at MUNGE_SOCKET ("" = default): the spec (the Opened
+// event: verify_spec's rule) when it is sealed, or, with SPEC_MUST_BE_SEALED (hawfd is
+// configured), whenever the checkpoint has been opened; each Approved and
 // Withdrawn event (the reviewer's credential: its uid is the event's by_uid, its
 // payload the request for exactly this checkpoint and decision) and each decision
 // (Decided, Amended, Revoked) of a delegated checkpoint (only hawfd's sealed Decided
@@ -119,7 +135,8 @@ struct EventCheck {
 // decisions carry no credential and are not listed. Expired and replayed credentials
 // still verify (munge authenticates them; SLURM-NOTES). Reviewers' credentials are
 // made for root to decode: run as root (hawfd). Error(System) if munged cannot be asked.
-std::vector<EventCheck> verify_events(const Checkpoint& ckpt, const std::string& munge_socket);
+std::vector<EventCheck> verify_events(const Checkpoint& ckpt, const std::string& munge_socket,
+                                      bool spec_must_be_sealed = false);
 
 // What a follow-up's delivery checks before it runs: for a delegated checkpoint, the
 // decision in force is hawfd's and its seal verifies. Error(Untrusted) saying why not;

@@ -33,8 +33,24 @@ bool drop_privileges(const JobUser& user) {
     return user.uid == 0 || setuid(0) != 0;  // must not be able to regain root
 }
 
-// The child: drop, run, report the result or error text through FD, exit.
-[[noreturn]] void child(const JobUser& user, const std::function<std::string()>& body, int fd) {
+// The child: (AS_ROOT as root,) drop, run, report the result or error text through FD, exit.
+[[noreturn]] void child(const JobUser& user, const std::function<std::string()>& body,
+                        const std::function<void()>& as_root, int fd) {
+    if (as_root) {
+        if (geteuid() != 0 && seteuid(0) != 0) {
+            write_all(fd, std::string("cannot become root again: ") + std::strerror(errno));
+            _exit(1);
+        }
+        try {
+            as_root();
+        } catch (const std::exception& e) {
+            write_all(fd, e.what());
+            _exit(1);
+        } catch (...) {
+            write_all(fd, "unexpected failure");
+            _exit(1);
+        }
+    }
     if (!drop_privileges(user)) {
         write_all(fd, "cannot switch to uid " + std::to_string(user.uid) + ": " + std::strerror(errno));
         _exit(1);
@@ -52,7 +68,8 @@ bool drop_privileges(const JobUser& user) {
 
 }  // namespace
 
-Outcome run_as_user(const JobUser& user, const std::function<std::string()>& body, int timeout_s) {
+Outcome run_as_user(const JobUser& user, const std::function<std::string()>& body, int timeout_s,
+                    const std::function<void()>& as_root) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) return {false, std::string("cannot create a pipe: ") + std::strerror(errno)};
     pid_t pid = fork();
@@ -63,7 +80,7 @@ Outcome run_as_user(const JobUser& user, const std::function<std::string()>& bod
     }
     if (pid == 0) {
         close(fds[0]);
-        child(user, body, fds[1]);
+        child(user, body, as_root, fds[1]);
     }
     close(fds[1]);
     std::string message;

@@ -19,6 +19,14 @@ struct Outcome {
 // Runs BODY as USER in a child process and returns what it returned, or the error
 // message it threw (or why the child could not run). Never throws. Gives up after
 // TIMEOUT_S seconds (a hung NFS mount must not hang slurmstepd), killing the child.
-Outcome run_as_user(const JobUser& user, const std::function<std::string()>& body, int timeout_s = 120);
+//
+// AS_ROOT, if given, runs first in the same child, as root: slurmstepd's real uid is
+// root (in user_init only its effective uid is the user's), so the child, single-
+// threaded, sets its effective uid back to 0, runs AS_ROOT, and only then drops fully
+// for BODY. What AS_ROOT throws is the outcome (BODY never runs). It is for what only
+// root can make (hawf's seal over a checkpoint's spec): keep it short, and never let
+// it touch the spool (root is squashed there). The caller's identity never changes.
+Outcome run_as_user(const JobUser& user, const std::function<std::string()>& body, int timeout_s = 120,
+                    const std::function<void()>& as_root = {});
 
 }  // namespace hawf::plugin

@@ -6,6 +6,8 @@
 #include "config.hpp"
 #include "error.hpp"
 #include "followups.hpp"
+#include "munge.hpp"
+#include "review.hpp"
 #include "run_as_user.hpp"
 #include "submit_side.hpp"
 
@@ -101,8 +103,9 @@ void StepSide::start_followup_job(Host& host, const CheckpointId& after) {
     Outcome out = run_as_user(user, [&] {
         const Config config = load_config(conf_path_);
         // A delegated checkpoint's decision must carry hawfd's seal (munge_socket verifies it).
+        // With hawfd, so must its spec carry root's seal (the owner could have rewritten it).
         nlohmann::json env = start_followup(spool_of(config), Slurm(), user.uid, after, job, std::time(nullptr),
-                                            config.hawfd.munge_socket);
+                                            config.hawfd.munge_socket, config.hawfd_configured());
         return env.dump();
     });
     if (!out.ok) {
@@ -120,16 +123,32 @@ void StepSide::open(Host& host, const Request& request, const std::string& scope
     const std::string submit_dir = host.getenv("SLURM_SUBMIT_DIR").value_or("/");
     const std::vector<std::string> env = submits_followups ? followup_environment(host.job_env()) : std::vector<std::string>{};
     const std::optional<std::string> snapshot = submits_followups ? host.getenv(then_script_env) : std::nullopt;
-    // The child answers {"dir": ...} once the checkpoint is open, plus {"error": ...}
-    // if its follow-up could not be submitted: the step then fails, and ends it.
-    Outcome out = run_as_user(user, [&] {
-        const Config config = load_config(conf_path_);
-        const Spool spool = spool_of(config);
+    const auto make_spec = [&](const Config& config) {
         CheckpointSpec spec = request.spec(id, user.uid, user_name(user.uid), scope, config);
         if (!config.policies.empty()) {
             apply_policies(config.policies, job_facts(id.job_id), spec);
             spec.check(config.limits);  // what a policy added, e.g. reviewers with a --hawf-timeout
         }
+        return spec;
+    };
+    // With hawfd configured, the child first makes the spec as root and seals it with
+    // root's munge credential (the owner can rewrite their tree, not forge uid 0): the
+    // config, the site policies (squeue), the checks, munge. Nothing else runs as root,
+    // and the spool only after the child dropped fully. Without hawfd, no seal.
+    std::optional<CheckpointSpec> sealed;  // set in the child
+    const auto seal_as_root = [&] {
+        const Config config = load_config(conf_path_);
+        if (!config.hawfd_configured()) return;
+        CheckpointSpec spec = make_spec(config);
+        spec.seal = munge_encode(spec_seal_payload(spec), config.hawfd.munge_socket);
+        sealed = std::move(spec);
+    };
+    // The child answers {"dir": ...} once the checkpoint is open, plus {"error": ...}
+    // if its follow-up could not be submitted: the step then fails, and ends it.
+    Outcome out = run_as_user(user, [&] {
+        const Config config = load_config(conf_path_);
+        const Spool spool = spool_of(config);
+        const CheckpointSpec spec = sealed ? *sealed : make_spec(config);
         const Checkpoint ckpt = open_checkpoint(spool, spec, current_actor("plugin"));
         nlohmann::json answer = {{"dir", spool.files_dir(user.uid, id)}};
         try {
@@ -138,7 +157,7 @@ void StepSide::open(Host& host, const Request& request, const std::string& scope
             answer["error"] = std::string("cannot submit the --hawf-then follow-up: ") + e.what();
         }
         return answer.dump();
-    });
+    }, 120, seal_as_root);
     if (!out.ok) {
         failure_ = "cannot open checkpoint " + id.str() + ": " + out.text;
         return;

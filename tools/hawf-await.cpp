@@ -138,6 +138,21 @@ int open_inline(const Args& a) {
     spec.signal = a.signal;
     const Actor actor = current_actor("cli");
     if (!ctx.spool.exists(spec.owner_uid, spec.id)) check_room_for_checkpoint(ctx.spool, spec.owner_uid);
+    if (ctx.config.hawfd_configured()) {
+        // Delivery runs follow-ups only of a spec sealed by root: hawfd applies the site
+        // policies to it (the job as Slurm knows it) and seals it. No hawfd, no checkpoint.
+        spec.check(ctx.config.limits);
+        nlohmann::json answer;
+        try {
+            answer = cli::ask_hawfd(ctx, {{"op", "seal"}, {"checkpoint", spec.id.str()}, {"spec", to_json(spec)}});
+        } catch (const Error& e) {
+            throw Error(e.kind(), "cannot open " + spec.id.str() + ": hawfd must seal its spec: " + e.what());
+        }
+        CheckpointSpec sealed = spec_from_json(answer.at("spec"));
+        if (!(sealed.id == spec.id) || sealed.owner_uid != spec.owner_uid || sealed.seal.empty())
+            throw Error(ErrorKind::Untrusted, "hawfd answered another spec than " + spec.id.str() + "'s");
+        spec = std::move(sealed);
+    }
     open_checkpoint(ctx.spool, spec, actor);
     Checkpoint ckpt = end_checkpoint(ctx.spool, spec.owner_uid, spec.id, 0, actor);
     const bool ok = cli::report(schedule_deadline(ctx.slurm, ckpt), a.json);

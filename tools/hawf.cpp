@@ -193,18 +193,21 @@ int cmd_ls(const Args& args) {
     return cli::exit_ok;
 }
 
-// hawf log --verify: each approval and decision of delegated checkpoints held
-// against its munge credential. Root decodes them here; anyone else asks hawfd
-// (reviewers' credentials are made for root to decode).
+// hawf log --verify: each sealed spec, approval and decision held against its munge
+// credential. Root decodes them here; for a checkpoint with reviewers anyone else
+// asks hawfd (reviewers' credentials are made for root to decode).
 int cmd_verify(const Args& args) {
     const cli::Context ctx = cli::load_context();
     json results = json::array();
+    // With hawfd configured every spec is sealed by root when opened: an owner-mode
+    // spec then has that one check, which anyone can decode.
+    const bool sealed_specs = ctx.config.hawfd_configured();
     const auto verify = [&](const Checkpoint& c) {
-        if (!c.spec.delegated()) return;
+        if (!c.spec.delegated() && !sealed_specs && c.spec.seal.empty()) return;
         json checks;
-        if (getuid() == 0) {
+        if (getuid() == 0 || !c.spec.delegated()) {
             checks = json::array();
-            for (const EventCheck& e : verify_events(c, ctx.config.hawfd.munge_socket))
+            for (const EventCheck& e : verify_events(c, ctx.config.hawfd.munge_socket, sealed_specs))
                 checks.push_back({{"seq", e.seq}, {"event", to_string(e.type)}, {"by", e.by}, {"ok", e.ok},
                                   {"problem", e.problem}});
         } else {

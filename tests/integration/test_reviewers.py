@@ -10,6 +10,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
@@ -135,7 +136,7 @@ class Reviewers(ClusterTestCase):
         for user in (ALICE, "root"):
             r = self.hawf.tool(user, "hawf", "log", "--verify", ckpt)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr + self.hawfd.log())
-            self.assertIn("5 credentials checked, all verified", r.stdout)
+            self.assertIn("6 credentials checked, all verified", r.stdout)  # the spec's seal, 3 approvals, ...
         # Decided is final: a late approval is refused.
         self.assertOneLineError(self.decide(CAROL, ckpt, "approve"), "cannot approve %s: it is applied" % ckpt)
 
@@ -281,3 +282,111 @@ class Reviewers(ClusterTestCase):
         self.hawf.wait_state(ALICE, "%d:train" % job, "pending")
         r = self.decide(ALICE, "%d:train" % job, "approve")
         self.assertEqual(r.returncode, 0, r.stderr)
+
+    def opened_event_path(self, ckpt):
+        """The file of CKPT's "opened" event in Alice's tree."""
+        job, name = ckpt.split(":")
+        log = os.path.join(self.hawf.spool, str(pwd.getpwnam(ALICE).pw_uid), "ckpt", job, name, "log")
+        for entry in sorted(os.listdir(log)):
+            with open(os.path.join(log, entry)) as f:
+                event = json.load(f)
+            if event["event"] == "opened":
+                return os.path.join(log, entry), event
+        self.fail("no opened event in %s" % log)
+
+    def verify_as_root(self, ckpt):
+        """hawfd's verify op, asked by root: the check of CKPT's spec (the opened event)."""
+        payload = json.dumps({"op": "verify", "checkpoint": ckpt, "user": ALICE})
+        r = self.hawf.cluster.run(["munge", "-S", self.hawfd.munge_socket, "-s", payload], user="root")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        answer = self.hawfd.request(r.stdout.strip())
+        self.assertIs(answer["ok"], True, answer)
+        checks = [c for c in answer["checks"] if c["event"] == "opened"]
+        self.assertEqual(len(checks), 1, answer)
+        return checks[0]
+
+    def test_8_spec_rewritten_by_the_owner_starts_nothing(self):
+        # Alice's job asked for Carol's review. She rewrites the checkpoint's spec in her
+        # own tree without the reviewers (keeping hawf's seal, or dropping it), decides
+        # in owner mode and releases the follow-up herself: it must run nothing.
+        for keep_seal in (True, False):
+            with self.subTest(keep_seal=keep_seal):
+                follow_name = "rewritten-%s" % ("kept" if keep_seal else "dropped")
+                ckpt, follow = self.submit(follow_name, "--hawf-reviewers=" + CAROL)
+                path, opened = self.opened_event_path(ckpt)
+                self.assertTrue(opened["spec"]["seal"].startswith("MUNGE:"), opened)  # sealed by the plugin
+                self.assertEqual(self.verify_as_root(ckpt)["ok"], True)
+                spec = {k: v for k, v in opened["spec"].items()
+                        if k not in ("reviewers", "quorum", "owner_may_decide", "required")}
+                if not keep_seal:
+                    del spec["seal"]
+                rewrite = ("import os,sys; t=sys.argv[1]+'.new'; open(t,'x').write(sys.argv[2]); "
+                           "os.chmod(t, 0o600); os.replace(t, sys.argv[1])")
+                r = self.hawf.cluster.run(["python3", "-c", rewrite, path, json.dumps(dict(opened, spec=spec))],
+                                          user=ALICE)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                shown = self.hawf.show(ALICE, ckpt)
+                self.assertFalse(shown.get("reviewers"), shown)  # owner mode, as far as the spec says
+                # Her hawf-decide now takes the owner-mode path; whatever it does, then
+                # she releases the follow-up herself.
+                self.decide(ALICE, ckpt, "approve", "--set", "lr=0.9")
+                self.hawf.run(ALICE, ["scontrol", "release", str(follow)])
+                info = self.hawf.wait_job(follow)
+                self.assertNotEqual(info["JobState"], "COMPLETED", info)
+                self.assertEqual(self.ran(follow_name), [])
+                out = self.hawf.output(ALICE, follow)
+                lines = [l for l in out.splitlines() if "hawf: " in l]  # "slurmstepd-n1: error: hawf: ..."
+                self.assertEqual(len(lines), 1, out)
+                self.assertIn("the checkpoint %s was not opened by hawf (its spec is not sealed): " % ckpt, lines[0])
+                self.assertIn("the seal is for another spec" if keep_seal else "it has no seal", lines[0])
+                self.assertNotEqual(self.hawf.show(ALICE, ckpt)["state"], "applied")
+                # The audit says so too.
+                check = self.verify_as_root(ckpt)
+                self.assertEqual(check["ok"], False, check)
+                self.assertIn("the seal is for another spec" if keep_seal else "it has no seal", check["problem"])
+                r = self.hawf.tool("root", "hawf", "log", "--verify", ckpt)
+                self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                self.assertIn("opened by %s: NOT VERIFIED" % ALICE, r.stdout)
+
+    def test_9_in_job_checkpoint_gets_a_sealed_spec_from_hawfd(self):
+        # hawf-await --open inside a running job: hawfd checks the job with Slurm and
+        # seals the spec; with hawfd unreachable, --open fails with one line.
+        elsewhere = os.path.join(self.hawf.root, "no-hawfd.yaml")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            closed = "127.0.0.1:%d" % s.getsockname()[1]
+        with open(self.hawf.conf) as f:
+            conf = f.read()
+        with open(elsewhere, "w") as f:
+            f.write(conf.replace('address: "%s"' % self.hawfd.address, 'address: "%s"' % closed))
+        os.chmod(elsewhere, 0o644)
+        script = r"""#!/bin/bash
+HAWF_CONF=%s hawf-await --open=nohawfd --options=go,halt 2>err.$SLURM_JOB_ID
+echo "UNREACHABLE=$?"
+hawf-await --open=mid --options=go,halt || exit 1
+for i in $(seq 1 240); do
+  choice=$(hawf-await --poll "$SLURM_JOB_ID:mid") && break
+  sleep 0.25
+done
+echo "CHOICE=$choice"
+""" % elsewhere
+        job = self.hawf.sbatch(ALICE, script)
+        ckpt = "%d:mid" % job
+        self.hawf.wait_state(ALICE, ckpt, "pending")
+        path, opened = self.opened_event_path(ckpt)
+        self.assertEqual(opened["spec"]["scope"], "inline")
+        self.assertTrue(opened["spec"]["seal"].startswith("MUNGE:"), opened)
+        check = self.verify_as_root(ckpt)
+        self.assertEqual(check["ok"], True, check)
+        self.hawfd.wait_log('op="seal": ok')
+        r = self.decide(ALICE, ckpt, "go")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.hawf.wait_job(job)["JobState"], "COMPLETED", self.hawf.output(ALICE, job))
+        out = self.hawf.output(ALICE, job)
+        self.assertIn("UNREACHABLE=1", out)
+        self.assertIn("CHOICE=go", out)
+        with open(os.path.join(self.hawf.cluster.user_dir(ALICE), "err.%d" % job)) as f:
+            err = f.read()
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertIn("cannot open %d:nohawfd: hawfd must seal its spec" % job, err)
+        self.assertFalse(self.hawf.tool(ALICE, "hawf", "show", "%d:nohawfd" % job).returncode == 0)

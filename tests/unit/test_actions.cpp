@@ -87,6 +87,24 @@ TEST_F(ActionsTest, OpenIsIdempotentForTheSameSpecWhileRunning) {
     EXPECT_EQ(again.history.size(), 1u);
 }
 
+// Each node of a step (and a requeued job) seals the spec anew, with another
+// credential: the same spec all the same, the first seal stays.
+TEST_F(ActionsTest, OpenIsIdempotentWhateverTheSeal) {
+    CheckpointSpec spec = make_spec("100:eval", me_);
+    spec.seal = "MUNGE:AwQDAAAfirst=:";
+    open_checkpoint(spool_, spec, plugin_);
+    CheckpointSpec resealed = spec;
+    resealed.seal = "MUNGE:AwQDAAAsecond=:";
+    Checkpoint again = open_checkpoint(spool_, resealed, plugin_);
+    EXPECT_EQ(again.history.size(), 1u);
+    EXPECT_EQ(again.spec.seal, spec.seal);
+    resealed.seal.clear();
+    EXPECT_EQ(open_checkpoint(spool_, resealed, plugin_).history.size(), 1u);
+    resealed.options = {"approve", "reject"};  // but not another spec
+    resealed.seal = spec.seal;
+    EXPECT_HAWF_ERROR(open_checkpoint(spool_, resealed, plugin_), K::Conflict, "already exists with other options");
+}
+
 TEST_F(ActionsTest, OpenConflictsForAnotherSpec) {
     const CheckpointSpec spec = make_spec("100:eval", me_);
     open_checkpoint(spool_, spec, plugin_);

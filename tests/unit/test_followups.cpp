@@ -762,5 +762,96 @@ TEST_F(DelegatedDeliveryTest, ARootSealForAnotherDecisionIsRefused) {
     expect_refused("the seal is for another decision");
 }
 
+// ---------------------------------------------------------------- delivery with hawfd: sealed specs
+
+// Where hawfd is configured (REQUIRE_SEALED_SPEC) every checkpoint's spec carries root's
+// seal, owner mode included: an owner who rewrote a delegated spec into an owner-mode
+// one (without its reviewers, or a policy's requirement) and decided it starts nothing.
+class SealedSpecDeliveryTest : public FollowUpsTest {
+protected:
+    void SetUp() override {
+        if (!test::is_root()) GTEST_SKIP() << "a private munged needs root";
+        if (test::find_munged().empty()) GTEST_SKIP() << "munged is not installed";
+        munged_ = std::make_unique<test::Munged>(test::find_munged());
+    }
+    std::string socket() const { return munged_->socket(); }
+    // S sealed by root (this test) over PAYLOAD ("": its own).
+    CheckpointSpec sealed(CheckpointSpec s, const std::string& payload = "") const {
+        s.seal = munge_encode(payload.empty() ? spec_seal_payload(s) : payload, socket());
+        return s;
+    }
+    Environment start(const CheckpointSpec& s, std::int64_t now = std::time(nullptr)) {
+        return start_followup(spool_, slurm_, me_, s.id, "101", now, socket(), true);
+    }
+    void expect_refused(const CheckpointSpec& s, const std::string& why, std::int64_t now = std::time(nullptr)) {
+        const std::size_t events = spool_.load(me_, s.id).history.size();
+        EXPECT_HAWF_ERROR(start(s, now), K::Untrusted,
+                          "the checkpoint 100:eval was not opened by hawf (its spec is not sealed): " + why);
+        EXPECT_EQ(spool_.load(me_, s.id).history.size(), events);  // nothing written: no default, not applied
+        struct stat st;
+        EXPECT_NE(stat((root_ / (std::to_string(me_) + "/ckpt/100/eval/delivered/101.json")).c_str(), &st), 0);
+        EXPECT_TRUE(fake_.calls().empty());
+    }
+    std::unique_ptr<test::Munged> munged_;
+};
+
+TEST_F(SealedSpecDeliveryTest, AnOwnerModeDecisionOnASealedSpecIsDelivered) {
+    const CheckpointSpec s = sealed(spec("100:eval"));
+    decided(s, "approve");
+    const Environment env = start(s);
+    EXPECT_EQ(env_value(env, "HAWF_DECISION"), "approve");
+    EXPECT_EQ(spool_.load(me_, s.id).state, State::Applied);
+}
+
+TEST_F(SealedSpecDeliveryTest, AnUnsealedSpecIsRefusedOnlyWhereHawfdIsConfigured) {
+    const CheckpointSpec s = spec("100:eval");
+    decided(s, "approve");
+    expect_refused(s, "it has no seal");
+    // Without hawfd nothing changed: the same checkpoint is delivered.
+    EXPECT_EQ(env_value(start_followup(spool_, slurm_, me_, s.id, "101", std::time(nullptr), socket()),
+                        "HAWF_DECISION"),
+              "approve");
+}
+
+// The rewrite the seal closes: the delegated spec hawf sealed, its reviewers dropped,
+// the seal kept (or another spec's), decided by the owner.
+TEST_F(SealedSpecDeliveryTest, ASpecRewrittenWithoutItsReviewersIsRefused) {
+    CheckpointSpec delegated = spec("100:eval");
+    delegated.reviewers = {"bob", "carol"};
+    delegated.quorum = 2;
+    CheckpointSpec rewritten = spec("100:eval");
+    rewritten.seal = sealed(delegated).seal;
+    decided(rewritten, "approve");
+    expect_refused(rewritten, "the seal is for another spec");
+}
+
+TEST_F(SealedSpecDeliveryTest, ASpecSealedByTheOwnerIsRefused) {
+    const passwd* nobody = getpwnam("nobody");
+    if (!nobody) GTEST_SKIP() << "no user nobody";
+    CheckpointSpec s = spec("100:eval");
+    const std::string payload = spec_seal_payload(s);
+    int out[2];
+    ASSERT_EQ(pipe(out), 0);
+    ASSERT_EQ(test::run_as(nobody->pw_uid, nobody->pw_gid, [&] {
+                  const std::string c = munge_encode(payload, socket());
+                  return write(out[1], c.data(), c.size()) == static_cast<ssize_t>(c.size()) ? 0 : 1;
+              }),
+              0);
+    close(out[1]);
+    s.seal.assign(8192, '\0');
+    s.seal.resize(static_cast<std::size_t>(std::max<ssize_t>(0, read(out[0], s.seal.data(), s.seal.size()))));
+    close(out[0]);
+    decided(s, "approve");
+    expect_refused(s, "sealed by nobody (uid " + std::to_string(nobody->pw_uid) + "), not root");
+}
+
+// Past the deadline the follow-up would take the default itself: not on an unsealed spec.
+TEST_F(SealedSpecDeliveryTest, NoDefaultIsTakenOnAnUnsealedSpec) {
+    const CheckpointSpec s = spec("100:eval", 60);
+    const Checkpoint c = pending_with_followups(s);
+    expect_refused(s, "it has no seal", c.deadline() + 5);
+    EXPECT_EQ(spool_.load(me_, s.id).state, State::Pending);
+}
+
 }  // namespace
 }  // namespace hawf

@@ -21,6 +21,7 @@
 #include "munge.hpp"
 #include "munged.hpp"
 #include "request.hpp"
+#include "review.hpp"
 #include "run_as_user.hpp"
 #include "spool.hpp"
 #include "step_side.hpp"
@@ -620,6 +621,34 @@ TEST_F(RunAsUserTest, DropsCompletely) {
     EXPECT_EQ(geteuid(), 0u);
 }
 
+// AS_ROOT runs in the child as root again (from user_init's identity: real uid root,
+// effective uid the user's), then BODY fully dropped; the caller's identity never changes.
+TEST_F(RunAsUserTest, AsRootRunsAsRootBeforeTheDrop) {
+    const int rc = test::run_as(0, 0, [] {
+        if (setegid(nogroup) != 0 || seteuid(nobody) != 0) return 90;
+        uid_t root_euid = 1;
+        const Outcome out = run_as_user(
+            JobUser{nobody, nogroup, {}},
+            [&] {
+                uid_t r, e, s;
+                getresuid(&r, &e, &s);
+                // What AS_ROOT saw reaches BODY (the same child).
+                return std::to_string(root_euid) + (r == nobody && e == nobody && s == nobody && setuid(0) != 0
+                                                        ? " dropped" : " NOT dropped");
+            },
+            120, [&] { root_euid = geteuid(); });
+        if (!out.ok || out.text != "0 dropped") return 91;
+        if (geteuid() != nobody || getuid() != 0) return 92;  // the caller is as it was
+        // What AS_ROOT throws is the outcome; BODY never runs.
+        const Outcome refused = run_as_user(
+            JobUser{nobody, nogroup, {}}, [&] { return std::string("body ran"); }, 120,
+            [] { throw Error(ErrorKind::System, "munged is not there"); });
+        if (refused.ok || refused.text != "munged is not there") return 93;
+        return 0;
+    });
+    EXPECT_EQ(rc, 0);
+}
+
 TEST_F(RunAsUserTest, NoSupplementaryGroupsKept) {
     const Outcome out = run_as_user(JobUser{nobody, nogroup, {}}, [] {
         return std::to_string(getgroups(0, nullptr));
@@ -745,6 +774,10 @@ TEST_F(StepSideTest, BatchStepOpensAndEndsPending) {
     EXPECT_EQ(c.spec.options, (std::vector<std::string>{"approve", "reject"}));
     EXPECT_EQ(c.history[0].by_uid, nobody);  // written by the job user, not root
     EXPECT_EQ(c.history[0].via, "plugin");
+    // Without hawfd nothing is sealed: the record is as it always was.
+    EXPECT_TRUE(c.spec.seal.empty());
+    EXPECT_EQ(test::read_text(spool_root_ + "/" + std::to_string(nobody) + "/ckpt/4242/eval/log/00000001").find("seal"),
+              std::string::npos);
     struct stat st;
     ASSERT_EQ(stat(Spool(spool_root_).files_dir(nobody, id).c_str(), &st), 0);
     EXPECT_EQ(st.st_uid, nobody);
@@ -1001,13 +1034,29 @@ protected:
     void SetUp() override {
         StepSideTest::SetUp();
         if (IsSkipped()) return;
+        // With hawfd configured the child seals the spec with root's credential.
+        const std::string program = test::find_munged();
+        if (program.empty()) GTEST_SKIP() << "munged is not installed";
+        munged_ = std::make_unique<test::Munged>(program);
         configure("policies:\n  - partition: prod\n    checkpoint: \"ev*\"\n    reviewers: [\"@safety\"]\n"
                   "    quorum: 2\n    owner_may_decide: false\n");
         EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
     }
-    void configure(const std::string& policies) const {
-        write_text(conf_, "spool: " + spool_root_ + "\nhawfd:\n  address: svc1:7477\n" + policies, 0644);
+    void configure(const std::string& policies, const std::string& socket = "") const {
+        write_text(conf_,
+                   "spool: " + spool_root_ + "\nhawfd:\n  address: svc1:7477\n  munge_socket: " +
+                       (socket.empty() ? munged_->socket() : socket) + "\n" + policies,
+                   0644);
     }
+    // SPEC's seal decodes to root with exactly its payload (verify_spec), by munge itself.
+    void expect_sealed_by_root(const CheckpointSpec& spec) const {
+        ASSERT_FALSE(spec.seal.empty());
+        const MungeCredential seal = munge_decode(spec.seal, munged_->socket());
+        EXPECT_EQ(seal.uid, 0u);
+        EXPECT_EQ(seal.payload, spec_seal_payload(spec));
+        EXPECT_NO_THROW(verify_spec(spec, munged_->socket()));
+    }
+    std::unique_ptr<test::Munged> munged_;
     void job_in(const std::string& partition, const std::string& job = "4242") const {
         fake_.set_output("squeue." + job,
                          test::squeue_line(nobody, "RUNNING", 1, "N/A", "None", partition, "normal", "ml"));
@@ -1038,9 +1087,61 @@ TEST_F(PolicyStepTest, AMatchingPolicyMakesTheCheckpointDelegated) {
     EXPECT_TRUE(c.spec.reviewers.empty());  // the job asked for none
     EXPECT_EQ(c.spec.quorum, 1u);
     EXPECT_EQ(c.spec.required,
-              (std::vector<CheckpointSpec::Requirement>{{{"@safety"}, 2, conf_ + ":5"}}));  // the policy's line
+              (std::vector<CheckpointSpec::Requirement>{{{"@safety"}, 2, conf_ + ":6"}}));  // the policy's line
     EXPECT_FALSE(c.spec.owner_may_decide);
-    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{squeue_call("4242")}));  // asked slurmctld, as the job user
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{squeue_call("4242")}));  // asked slurmctld (as root, sealing)
+    // Sealed with the policy's requirement in it: the owner cannot take it out.
+    expect_sealed_by_root(c.spec);
+    CheckpointSpec weakened = c.spec;
+    weakened.required.clear();
+    weakened.owner_may_decide = true;
+    EXPECT_HAWF_ERROR(verify_spec(weakened, munged_->socket()), ErrorKind::Untrusted,
+                      "the checkpoint 4242:eval was not opened by hawf (its spec is not sealed): the seal is for "
+                      "another spec");
+}
+
+// In user_init slurmstepd's effective uid is the job user's (its real uid root): the
+// child becomes root again to seal, and writes the spool only after dropping fully.
+TEST_F(PolicyStepTest, TheChildSealsAsRootFromUserInitsIdentity) {
+    job_in("prod");
+    ASSERT_EQ(setegid(nogroup), 0);
+    ASSERT_EQ(seteuid(nobody), 0);
+    std::string line;
+    {
+        EXPECT_CALL(host_, error(_)).Times(testing::AtMost(1)).WillRepeatedly(SaveArg<0>(&line));
+        StepSide side(conf_);
+        side.user_init(host_, checkpoint_request());
+        side.task_init(host_);
+    }
+    ASSERT_EQ(seteuid(0), 0);
+    ASSERT_EQ(setegid(0), 0);
+    EXPECT_EQ(line, "");
+    const Checkpoint c = load("4242:eval");
+    expect_sealed_by_root(c.spec);
+    EXPECT_EQ(c.history[0].by_uid, nobody);  // the record is written by the job user
+    struct stat st;
+    ASSERT_EQ(stat((spool_root_ + "/" + std::to_string(nobody) + "/ckpt/4242/eval/log/00000001").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, nobody);
+}
+
+// An owner-mode checkpoint is sealed too where hawfd is configured: delivery then
+// tells it from a delegated spec the owner rewrote into owner mode.
+TEST_F(PolicyStepTest, WithHawfdAnOwnerModeSpecIsSealedToo) {
+    configure("");
+    EXPECT_EQ(start(checkpoint_request()), "");
+    const Checkpoint c = load("4242:eval");
+    EXPECT_FALSE(c.spec.delegated());
+    expect_sealed_by_root(c.spec);
+    EXPECT_TRUE(fake_.calls().empty());  // no policies: Slurm is not asked
+}
+
+TEST_F(PolicyStepTest, NoSealFailsTheJobClosed) {
+    configure("", base_ / "no-munged.sock");
+    const std::string line = start(checkpoint_request());
+    EXPECT_TRUE(one_line(line)) << line;
+    EXPECT_THAT(line, StartsWith("hawf: cannot open checkpoint 4242:eval: "));
+    EXPECT_THAT(line, HasSubstr("no-munged.sock"));
+    EXPECT_TRUE(spool_is_empty());  // never opened unsealed
 }
 
 TEST_F(PolicyStepTest, APolicyThatDoesNotMatchLeavesTheOwnerInCharge) {
@@ -1063,7 +1164,7 @@ TEST_F(PolicyStepTest, TheJobsOwnReviewersAddARequirement) {
     const Checkpoint c = load("4242:eval");
     EXPECT_EQ(c.spec.reviewers, (std::vector<std::string>{"daemon"}));
     EXPECT_EQ(c.spec.quorum, 1u);
-    EXPECT_EQ(c.spec.required, (std::vector<CheckpointSpec::Requirement>{{{"@safety"}, 2, conf_ + ":5"}}));
+    EXPECT_EQ(c.spec.required, (std::vector<CheckpointSpec::Requirement>{{{"@safety"}, 2, conf_ + ":6"}}));
     EXPECT_FALSE(c.spec.owner_may_decide);
 }
 
@@ -1663,6 +1764,7 @@ protected:
     void prepare_delegated(const JobUser& sealer) {
         CheckpointSpec delegated = spec();
         delegated.reviewers = {"root"};
+        delegated.seal = munge_encode(spec_seal_payload(delegated), munged_->socket());  // as the plugin's child
         const Actor reviewer{"root", 0, "hawfd", "svc1"};
         const Spool spool(spool_root_);
         const Decision decision{"approve", {{"lr", "0.1"}}, ""};
@@ -1697,8 +1799,70 @@ protected:
         ASSERT_EQ(load("4242:eval").state, State::Decided);
     }
 
+    // 4242:eval in owner mode with SEAL on its spec, follow-up 4243, decided approve by
+    // its owner: what an owner who rewrote a delegated spec into owner mode can make.
+    void prepare_owner_mode(const std::string& seal) {
+        CheckpointSpec owned = spec();
+        owned.seal = seal;
+        const Outcome done = run_as_user(user_, [&] {
+            const Spool spool(spool_root_);
+            const Actor owner{user_name(nobody), nobody, "cli", "login1"};
+            add_followup(spool, FollowUp{owned.id, nobody, "4243", "/w/next.sbatch", {}}, owner);
+            open_checkpoint(spool, owned, owner);
+            end_checkpoint(spool, nobody, owned.id, 0, owner);
+            decide(spool, nobody, owned.id, Decision{"approve", {}, ""}, DecideMode::Decide, owner, Limits());
+            return std::string();
+        });
+        ASSERT_TRUE(done.ok) << done.text;
+    }
+    // Starts follow-up 4243 and expects it refused with one line starting with PREFIX.
+    void expect_refused(const std::string& prefix) {
+        EXPECT_CALL(host_, setenv(_, _)).Times(0);
+        std::string line;
+        EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
+        EXPECT_EQ(start(), -1);  // its script never runs
+        EXPECT_TRUE(one_line(line)) << line;
+        EXPECT_THAT(line, StartsWith(prefix));
+        EXPECT_EQ(load("4242:eval").state, State::Decided);  // not applied
+        struct stat st;
+        EXPECT_NE(stat(delivered("4243").c_str(), &st), 0);
+    }
+
     std::unique_ptr<test::Munged> munged_;
 };
+
+TEST_F(DelegatedDeliveryTest, AnOwnerModeSpecSealedByRootIsDelivered) {
+    CheckpointSpec owned = spec();
+    ASSERT_NO_FATAL_FAILURE(prepare_owner_mode(munge_encode(spec_seal_payload(owned), munged_->socket())));
+    EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
+    EXPECT_CALL(host_, setenv("HAWF_DECISION", "approve")).Times(1);
+    EXPECT_CALL(host_, error(_)).Times(0);
+    EXPECT_EQ(start(), 0);
+    EXPECT_EQ(load("4242:eval").state, State::Applied);
+}
+
+// The gap this closes: the owner rewrites the delegated spec without its reviewers,
+// decides in owner mode and releases the follow-up. With hawfd configured it fails.
+TEST_F(DelegatedDeliveryTest, ASpecRewrittenWithoutItsSealFailsTheFollowUp) {
+    ASSERT_NO_FATAL_FAILURE(prepare_owner_mode(""));
+    expect_refused("hawf: the checkpoint 4242:eval was not opened by hawf (its spec is not sealed): it has no seal");
+}
+
+TEST_F(DelegatedDeliveryTest, ASpecRewrittenKeepingItsSealFailsTheFollowUp) {
+    CheckpointSpec delegated = spec();
+    delegated.reviewers = {"root"};
+    ASSERT_NO_FATAL_FAILURE(prepare_owner_mode(munge_encode(spec_seal_payload(delegated), munged_->socket())));
+    expect_refused("hawf: the checkpoint 4242:eval was not opened by hawf (its spec is not sealed): the seal is for "
+                   "another spec");
+}
+
+TEST_F(DelegatedDeliveryTest, ASpecSealedByTheOwnerFailsTheFollowUp) {
+    const std::string payload = spec_seal_payload(spec()), socket = munged_->socket();
+    const Outcome own = run_as_user(user_, [&] { return munge_encode(payload, socket); });
+    ASSERT_TRUE(own.ok) << own.text;
+    ASSERT_NO_FATAL_FAILURE(prepare_owner_mode(own.text));
+    expect_refused("hawf: the checkpoint 4242:eval was not opened by hawf (its spec is not sealed): sealed by ");
+}
 
 TEST_F(DelegatedDeliveryTest, HawfdsSealedDecisionIsDelivered) {
     ASSERT_NO_FATAL_FAILURE(prepare_delegated(JobUser{0, 0, {0}}));

@@ -914,6 +914,34 @@ TEST(RecordJson, OwnerModeRecordsAreByteIdentical) {
     EXPECT_TRUE(back.spec->owner_may_decide);
 }
 
+// The spec's seal (root's munge credential, review.hpp): written only when present,
+// read as strictly as an event's credential; an unsealed record is as before
+// (OwnerModeRecordsAreByteIdentical).
+TEST(RecordJson, SpecSealRoundTripsAndIsReadStrictly) {
+    CheckpointSpec spec = delegated_spec();
+    EXPECT_FALSE(to_json(spec).contains("seal"));
+    spec.seal = cred;
+    const json j = to_json(spec);
+    EXPECT_EQ(j["seal"], cred);
+    EXPECT_EQ(spec_from_json(json::parse(j.dump())).seal, cred);
+    Event ev = opened(spec);
+    EXPECT_EQ(to_json(event_from_json(to_json(ev))), to_json(ev));
+    EXPECT_EQ(event_from_json(to_json(ev)).spec->seal, cred);
+    auto read = [&](const json& seal) {
+        json bad = j;
+        bad["seal"] = seal;
+        return spec_from_json(bad);
+    };
+    for (const std::string& bad : {std::string(""), std::string("garbage"), std::string("MUNGE:abc def:"),
+                                   std::string("MUNGE::"), std::string("MUNGE:a\x1b[2J:"),
+                                   "MUNGE:" + std::string(4096, 'A') + ":"})
+        EXPECT_HAWF_ERROR(read(bad), K::Untrusted, "\"seal\"");
+    EXPECT_HAWF_ERROR(read(5), K::Untrusted, "\"seal\" has the wrong type");
+    // Writers are held to the same.
+    ev.spec->seal = "garbage";
+    EXPECT_HAWF_ERROR(check_event_fields(ev), K::Untrusted, "\"seal\" is \"garbage\": not a munge credential");
+}
+
 TEST(RecordJson, DelegatedSpecRoundTrips) {
     CheckpointSpec spec = delegated_spec(3);
     spec.owner_may_decide = false;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <optional>
 #include <tuple>
@@ -681,6 +682,142 @@ TEST_F(VerifyTest, OwnerModeHasNothingToVerify) {
     const Checkpoint c = fold(h);
     EXPECT_TRUE(verify_events(c, socket()).empty());
     EXPECT_NO_THROW(verify_decision(c, socket() + ".missing"));  // munged is not even asked
+}
+
+// ================================================================ the spec's seal
+
+TEST(SpecSeal, PayloadBindsTheWholeSpecButTheSeal) {
+    CheckpointSpec spec = reviewed_spec({"root", "@safety"}, 1001, 2);
+    spec.required = {{{"@ops"}, 1, "/etc/hawf/hawf.yaml:9"}};
+    spec.owner_may_decide = false;
+    const std::string payload = spec_seal_payload(spec);
+    EXPECT_EQ(json::parse(payload), (json{{"op", "opened"}, {"spec", to_json(spec)}}));
+    EXPECT_EQ(payload, json::parse(payload).dump());  // canonical: sorted keys, no spaces
+    // Recomputed from the record (with its seal), the same bytes.
+    CheckpointSpec sealed = spec;
+    sealed.seal = "MUNGE:AwQDAACm9k+/bK0=:";
+    EXPECT_EQ(spec_seal_payload(sealed), payload);
+    EXPECT_EQ(spec_seal_payload(spec_from_json(to_json(sealed))), payload);
+    // Everything that says who decides and what changes it.
+    const std::vector<std::function<void(CheckpointSpec&)>> changes = {
+        [](CheckpointSpec& s) { s.id = parse_checkpoint_id("301:eval"); },
+        [](CheckpointSpec& s) { s.owner_uid = 1002; },
+        [](CheckpointSpec& s) { s.scope = "inline"; },
+        [](CheckpointSpec& s) { s.options.push_back("retry"); },
+        [](CheckpointSpec& s) { s.params.clear(); },
+        [](CheckpointSpec& s) { s.reviewers.pop_back(); },
+        [](CheckpointSpec& s) { s.quorum = 1; },
+        [](CheckpointSpec& s) { s.owner_may_decide = true; },
+        [](CheckpointSpec& s) { s.required.clear(); },
+        [](CheckpointSpec& s) { s.required[0].quorum = 2; },
+        [](CheckpointSpec& s) { s.required[0].reviewers = {"@friends"}; },
+        [](CheckpointSpec& s) { s.signal = "USR1"; },
+    };
+    for (std::size_t i = 0; i < changes.size(); ++i) {
+        CheckpointSpec changed = spec;
+        changes[i](changed);
+        EXPECT_NE(spec_seal_payload(changed), payload) << i;
+    }
+    CheckpointSpec timed = reviewed_spec({}, 1001, 1);
+    const std::string untimed = spec_seal_payload(timed);
+    timed.timeout_s = 3600;
+    timed.default_choice = "reject";
+    EXPECT_NE(spec_seal_payload(timed), untimed);
+}
+
+class SpecSealTest : public test::MungeTest {
+protected:
+    void SetUp() override {
+        test::MungeTest::SetUp();
+        if (IsSkipped()) return;
+        const passwd* nobody = getpwnam("nobody");
+        if (!nobody) GTEST_SKIP() << "no user nobody";
+        nobody_ = *nobody;
+        root_ = *getpwuid(0);
+        spec_ = reviewed_spec({"root", "nobody"}, 1001, 2);
+    }
+    // SPEC sealed by WHO over PAYLOAD ("": its own).
+    CheckpointSpec sealed_by(const passwd& who, CheckpointSpec spec, const std::string& payload = "") {
+        spec.seal = credential_as(who, payload.empty() ? spec_seal_payload(spec) : payload, socket(),
+                                  MungeDecoder::Anyone);
+        return spec;
+    }
+    // What verify_spec says of SPEC ("" if it verifies).
+    std::string problem_of(const CheckpointSpec& spec) {
+        try {
+            verify_spec(spec, socket());
+            return "";
+        } catch (const Error& e) {
+            EXPECT_EQ(e.kind(), K::Untrusted) << e.what();
+            return e.what();
+        }
+    }
+
+    passwd nobody_{}, root_{};
+    CheckpointSpec spec_;
+};
+
+TEST_F(SpecSealTest, RootsSealVerifiesAlsoWhenReplayed) {
+    const CheckpointSpec sealed = sealed_by(root_, spec_);
+    for (int round = 0; round < 2; ++round) EXPECT_EQ(problem_of(sealed), "");  // then replayed: still root's
+}
+
+TEST_F(SpecSealTest, AnythingElseIsRefusedSayingWhy) {
+    const std::string why = "the checkpoint 300:eval was not opened by hawf (its spec is not sealed): ";
+    EXPECT_EQ(problem_of(spec_), why + "it has no seal");
+    EXPECT_EQ(problem_of(sealed_by(nobody_, spec_)),
+              why + "sealed by nobody (uid " + std::to_string(nobody_.pw_uid) + "), not root");
+    // The owner keeps root's seal and drops the reviewers (or a policy's requirement).
+    CheckpointSpec rewritten = sealed_by(root_, spec_);
+    rewritten.reviewers.clear();
+    rewritten.quorum = 1;
+    EXPECT_EQ(problem_of(rewritten), why + "the seal is for another spec");
+    // Root's credential over something else (a decision seal, say).
+    EXPECT_EQ(problem_of(sealed_by(root_, spec_, R"({"op":"decided"})")), why + "the seal is for another spec");
+    CheckpointSpec garbage = spec_;
+    garbage.seal = "MUNGE:AwQDAACm9k+/bK0=:";
+    EXPECT_NE(problem_of(garbage).find(why + "the seal does not verify: "), std::string::npos) << problem_of(garbage);
+    const std::string missing = socket() + ".missing";
+    EXPECT_HAWF_ERROR(verify_spec(sealed_by(root_, spec_), missing), K::System, missing);
+}
+
+// hawf log --verify: the spec is a check of its own (the opened event) when sealed, and
+// with hawfd configured also when it is not; never otherwise.
+TEST_F(SpecSealTest, VerifyEventsChecksTheSpec) {
+    const auto checks_of = [&](const CheckpointSpec& spec, bool must) {
+        return verify_events(fold(pending_history(spec)), socket(), must);
+    };
+    CheckpointSpec owner_mode = spec_;
+    owner_mode.reviewers.clear();
+    owner_mode.quorum = 1;
+    EXPECT_TRUE(checks_of(owner_mode, false).empty());  // as before hawfd: nothing to check
+    std::vector<EventCheck> checks = checks_of(owner_mode, true);
+    ASSERT_EQ(checks.size(), 1u);
+    EXPECT_EQ(checks[0].seq, 1u);
+    EXPECT_EQ(checks[0].type, EventType::Opened);
+    EXPECT_FALSE(checks[0].ok);
+    EXPECT_EQ(checks[0].problem, "it has no seal");
+    for (const bool must : {false, true}) {
+        checks = checks_of(sealed_by(root_, owner_mode), must);
+        ASSERT_EQ(checks.size(), 1u);
+        EXPECT_TRUE(checks[0].ok) << checks[0].problem;
+    }
+    CheckpointSpec rewritten = sealed_by(root_, spec_);
+    rewritten.reviewers = {"nobody"};
+    rewritten.quorum = 1;
+    checks = checks_of(rewritten, false);
+    ASSERT_EQ(checks.size(), 1u);
+    EXPECT_EQ(checks[0].problem, "the seal is for another spec");
+    // Follow-ups registered before the job opened it: the opened event is not the first.
+    std::vector<Event> later = pending_history(sealed_by(root_, owner_mode));
+    Event follow = event(1, EventType::FollowUpAdded);
+    follow.followup = FollowUp{owner_mode.id, owner_mode.owner_uid, "77", "/w/next.sh", {}};
+    later.insert(later.begin(), follow);
+    for (std::size_t i = 0; i < later.size(); ++i) later[i].seq = i + 1;
+    checks = verify_events(fold(later), socket(), true);
+    ASSERT_EQ(checks.size(), 1u);
+    EXPECT_EQ(checks[0].seq, 2u);
+    EXPECT_TRUE(checks[0].ok) << checks[0].problem;
 }
 
 TEST_F(VerifyTest, MungedUnreachableIsASystemError) {
