@@ -11,6 +11,7 @@ by them).
 
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -79,6 +80,16 @@ class Hawf:
 
     def tool(self, user, *args, **kw):
         return self.run(user, list(args), **kw)
+
+    def user_file(self, user, name, text, mode=0o644):
+        """A file NAME holding TEXT in USER's working directory, owned by USER."""
+        path = os.path.join(self.cluster.user_dir(user), name)
+        with open(path, "w") as f:
+            f.write(text)
+        entry = pwd.getpwnam(user)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+        os.chmod(path, mode)
+        return path
 
     def sbatch(self, user, script, *args):
         return self.cluster.sbatch(user, script, args=list(args), env=self.env())
@@ -236,3 +247,14 @@ class ClusterTestCase(unittest.TestCase):
         self.assertTrue(lines, "no hawf line in: %r" % result.stderr)
         for needle in needles:
             self.assertIn(needle, lines[0], result.stderr)
+
+
+class HawfdTestCase(ClusterTestCase):
+    """A private cluster with a real hawfd (cls.hawfd) for the module."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.hawfd = Hawfd(cls.hawf)
+        cls.addClassCleanup(cls.hawfd.stop, signal.SIGKILL)
+        cls.hawfd.start()

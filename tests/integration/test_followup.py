@@ -33,13 +33,7 @@ class FollowUpTestCase(ClusterTestCase):
 
     def script(self, name, text=FOLLOW):
         """An executable script of Alice's in her working directory."""
-        path = os.path.join(self.hawf.cluster.user_dir(ALICE), name)
-        with open(path, "w") as f:
-            f.write(text)
-        entry = pwd.getpwnam(ALICE)
-        os.chown(path, entry.pw_uid, entry.pw_gid)
-        os.chmod(path, 0o755)
-        return path
+        return self.hawf.user_file(ALICE, name, text, 0o755)
 
     def read(self, name):
         path = os.path.join(self.hawf.cluster.user_dir(ALICE), name)

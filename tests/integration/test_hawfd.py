@@ -12,20 +12,13 @@ import signal
 import socket
 import time
 
-from hawftest import ALICE, BOB, ClusterTestCase, Hawfd, one_answer
+from hawftest import ALICE, BOB, HawfdTestCase, one_answer
 
 PING = '{"op":"ping"}'
 
 
-class HawfdService(ClusterTestCase):
+class HawfdService(HawfdTestCase):
     """One hawfd for the module; test_9 stops it, so the order matters."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.hawfd = Hawfd(cls.hawf)
-        cls.addClassCleanup(cls.hawfd.stop, signal.SIGKILL)
-        cls.hawfd.start()
 
     def munge(self, user, payload, *args):
         """A credential for PAYLOAD made by USER with the munge command."""

@@ -15,7 +15,7 @@ import subprocess
 import time
 
 from cluster import RUNUSER
-from hawftest import ALICE, BOB, CAROL, DAVE, REVIEWER_GROUP, ClusterTestCase, Hawfd
+from hawftest import ALICE, BOB, CAROL, DAVE, REVIEWER_GROUP, HawfdTestCase
 
 TRAIN = "#!/bin/bash\necho 'accuracy 0.93' > \"$HAWF_CHECKPOINT_DIR/report.md\"\n"
 FOLLOW = r"""#!/bin/bash
@@ -35,23 +35,10 @@ exec {scontrol} "$@"
 """
 
 
-class Reviewers(ClusterTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.hawfd = Hawfd(cls.hawf)
-        cls.addClassCleanup(cls.hawfd.stop, signal.SIGKILL)
-        cls.hawfd.start()
+class Reviewers(HawfdTestCase):
 
     def script(self, name, text=FOLLOW):
-        path = os.path.join(self.hawf.cluster.user_dir(ALICE), name)
-        with open(path, "w") as f:
-            f.write(text)
-        entry = pwd.getpwnam(ALICE)
-        os.chown(path, entry.pw_uid, entry.pw_gid)
-        os.chmod(path, 0o755)
-        return path
+        return self.hawf.user_file(ALICE, name, text, 0o755)
 
     def ran(self, name):
         """The lines the follow-up NAME.sh wrote, one per run."""

@@ -36,15 +36,6 @@ def session_commands(sid):
 
 class PausedController(ClusterTestCase):
 
-    def user_file(self, name, text, mode=0o644):
-        path = os.path.join(self.hawf.cluster.user_dir(ALICE), name)
-        with open(path, "w") as f:
-            f.write(text)
-        entry = pwd.getpwnam(ALICE)
-        os.chown(path, entry.pw_uid, entry.pw_gid)
-        os.chmod(path, mode)
-        return path
-
     def wait_for(self, what, predicate, proc, timeout=120):
         deadline = time.monotonic() + timeout
         while not predicate():
@@ -57,7 +48,7 @@ class PausedController(ClusterTestCase):
             time.sleep(0.05)
 
     def test_release_that_times_out_is_checked_and_reported_released(self):
-        self.user_file("next.sh", FOLLOW, 0o755)
+        self.hawf.user_file(ALICE, "next.sh", FOLLOW, 0o755)
         gate = os.path.join(self.hawf.cluster.user_dir(ALICE), "gate")
         os.makedirs(gate, exist_ok=True)
         entry = pwd.getpwnam(ALICE)
