@@ -725,17 +725,9 @@ TEST(SpecSeal, PayloadBindsTheWholeSpecButTheSeal) {
     EXPECT_NE(spec_seal_payload(timed), untimed);
 }
 
-class SpecSealTest : public test::MungeTest {
+// The same delegated checkpoint, for the seal over its spec.
+class SpecSealTest : public VerifyTest {
 protected:
-    void SetUp() override {
-        test::MungeTest::SetUp();
-        if (IsSkipped()) return;
-        const passwd* nobody = getpwnam("nobody");
-        if (!nobody) GTEST_SKIP() << "no user nobody";
-        nobody_ = *nobody;
-        root_ = *getpwuid(0);
-        spec_ = reviewed_spec({"root", "nobody"}, 1001, 2);
-    }
     // SPEC sealed by WHO over PAYLOAD ("": its own).
     CheckpointSpec sealed_by(const passwd& who, CheckpointSpec spec, const std::string& payload = "") {
         spec.seal = credential_as(who, payload.empty() ? spec_seal_payload(spec) : payload, socket(),
@@ -752,9 +744,6 @@ protected:
             return e.what();
         }
     }
-
-    passwd nobody_{}, root_{};
-    CheckpointSpec spec_;
 };
 
 TEST_F(SpecSealTest, RootsSealVerifiesAlsoWhenReplayed) {
