@@ -27,6 +27,13 @@ Benchmarks (see docs/benchmarks.md for the method and the reasons behind it):
   race       1 000 checkpoints past their deadline, decided by 8 concurrent
              hawf-decide loops plus hawf-await taking the default: decisions/s vs
              one decider alone, and exactly one decision per checkpoint
+  reviewers  a reviewer's hawf-decide through hawfd returning -> the follow-up's
+             first instruction, vs the owner's hawf-decide (owner mode), as latency
+  review-race  1 000 pending checkpoints with reviewers decided by 100 concurrent
+             reviewer clients (hawfcarol, hawfdave) through one hawfd: decisions/s
+             vs one client alone, and exactly one decision per checkpoint
+  hawfd-idle hawfd's RSS and CPU over 60 s idle with 10 000 pending delegated
+             checkpoints of 1 000 users vs an empty spool; hawf ls --review
 """
 
 import argparse
@@ -39,6 +46,8 @@ import pwd
 import random
 import re
 import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -49,7 +58,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
-from cluster import SYSTEM_PATH, TERMINAL_STATES, USERS, Cluster, parse_scontrol  # noqa: E402
+from cluster import (REVIEWER_GROUP, REVIEWERS, SYSTEM_PATH, TERMINAL_STATES, USERS, Cluster,  # noqa: E402
+                     parse_scontrol)
 
 USER = USERS[0]
 TOOLS = ("hawf", "hawf-decide", "hawf-await")
@@ -139,6 +149,11 @@ class Bench:
         for tool in TOOLS:
             shutil.copy(os.path.join(build, "tools", tool), self.bindir)
         shutil.copy(os.environ["HAWF_BENCH_GEN"], os.path.join(self.bindir, "hawf-bench-gen"))
+        # hawfd runs its hawfd --as-owner children as the owners (via /proc/self/exe):
+        # they must be able to exec it, like the tools.
+        self.hawfd = None
+        if os.path.exists(os.path.join(build, "hawfd", "hawfd")):
+            self.hawfd = shutil.copy(os.path.join(build, "hawfd", "hawfd"), self.bindir)
         for name in os.listdir(self.bindir):
             os.chmod(os.path.join(self.bindir, name), 0o755)
         self.pw = pwd.getpwnam(USER)
@@ -179,29 +194,36 @@ class Bench:
 
     # -- running things as the user ---------------------------------------
 
-    def env(self, conf=None):
+    def env(self, conf=None, user=None):
+        pw = pwd.getpwnam(user) if user else self.pw
         return {"PATH": self.bindir + ":" + SYSTEM_PATH, "SLURM_CONF": self.cluster.conf, "LANG": "C.UTF-8",
-                "HOME": self.pw.pw_dir, "USER": USER, "LOGNAME": USER, "HAWF_CONF": conf or self.conf}
+                "HOME": pw.pw_dir, "USER": pw.pw_name, "LOGNAME": pw.pw_name, "HAWF_CONF": conf or self.conf}
 
-    def popen(self, argv, conf=None, cwd=None, **kw):
+    def popen(self, argv, conf=None, cwd=None, user=None, **kw):
+        """ARGV as the test user, or as USER (another test user: with their groups, as a login would)."""
         kw.setdefault("stdout", subprocess.PIPE)
         kw.setdefault("stderr", subprocess.PIPE)
-        return subprocess.Popen([str(a) for a in argv], user=self.uid, group=self.gid, extra_groups=[],
-                                env=self.env(conf), cwd=cwd or self.home, stdin=subprocess.DEVNULL,
-                                text=True, **kw)
+        if user:
+            pw = pwd.getpwnam(user)
+            ids = dict(user=pw.pw_uid, group=pw.pw_gid, extra_groups=os.getgrouplist(user, pw.pw_gid))
+            cwd = cwd or self.cluster.user_dir(user)
+        else:
+            ids = dict(user=self.uid, group=self.gid, extra_groups=[])
+        return subprocess.Popen([str(a) for a in argv], env=self.env(conf, user), cwd=cwd or self.home,
+                                stdin=subprocess.DEVNULL, text=True, **ids, **kw)
 
-    def run(self, argv, conf=None, cwd=None, check=True, timeout=300):
+    def run(self, argv, conf=None, cwd=None, check=True, timeout=300, user=None):
         """Runs argv (no shell) directly as the test user (setuid in the child, no PAM)."""
-        p = self.popen(argv, conf, cwd)
+        p = self.popen(argv, conf, cwd, user=user)
         out, err = p.communicate(timeout=timeout)
         if check and p.returncode != 0:
             raise RuntimeError("%s failed (exit %d): %s %s" % (" ".join(map(str, argv)), p.returncode, out, err))
         return subprocess.CompletedProcess(argv, p.returncode, out, err)
 
-    def timed(self, argv, conf=None, check=True):
+    def timed(self, argv, conf=None, check=True, user=None):
         """(seconds, end time) of one run; the clock is read right around the child."""
         t0 = time.perf_counter()
-        p = self.run(argv, conf=conf, check=check)
+        p = self.run(argv, conf=conf, check=check, user=user)
         t1 = time.perf_counter()
         return t1 - t0, time.time(), p
 
@@ -919,6 +941,485 @@ def bench_race(b, res, n):
 
 
 # ---------------------------------------------------------------------------
+# 6-8. Reviewers and hawfd (issue 9)
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def in_passwd_namespace(passwd, argv):
+    """ARGV in a private mount namespace where PASSWD is /etc/passwd (the bench's extra
+    users exist there alone: nothing of the machine's user database changes)."""
+    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+            'mount --bind "$0" /etc/passwd && exec "$@"', passwd] + [str(a) for a in argv]
+
+
+class HawfdProc:
+    """A real hawfd as root, like tests/integration/hawftest.py's Hawfd fixture: a free
+    loopback port, the cluster's munged, its state under the bench's work directory,
+    a hawfd: section added to CONF (which names the spool it serves), Slurm's
+    SLURM_CONF and PATH in its environment. PASSWD: run it where that file is
+    /etc/passwd (in_passwd_namespace)."""
+
+    def __init__(self, b, conf, name, passwd=None):
+        if not b.hawfd:
+            raise RuntimeError("no hawfd in the build (BUILD/hawfd/hawfd): build it first")
+        self.b, self.conf, self.name, self.passwd = b, conf, name, passwd
+        self.address = "127.0.0.1:%d" % free_port()
+        self.log_path = os.path.join(b.root, name + ".log")
+        with open(conf) as f:
+            self.original = f.read()
+        with open(conf, "a") as f:
+            f.write("hawfd:\n  listen: \"%s\"\n  address: \"%s\"\n  state: %s\n  munge_socket: %s\n"
+                    % (self.address, self.address, os.path.join(b.root, name + "-state"), b.cluster.munge_socket))
+        self.proc = None
+
+    def start(self, timeout=30):
+        argv = [self.b.hawfd, "--foreground", "--conf=" + self.conf]
+        if self.passwd:
+            argv = in_passwd_namespace(self.passwd, argv)
+        with open(self.log_path, "ab") as f:
+            self.proc = subprocess.Popen(argv, env=self.b.cluster.env, stdin=subprocess.DEVNULL, stdout=f,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while "listening on" not in self.log():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("hawfd did not start (exit %s):\n%s" % (self.proc.poll(), self.log()))
+            time.sleep(0.05)
+        return self
+
+    def stop(self, restore=True):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            t0 = time.monotonic()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                log("%s did not stop within 15 s of SIGTERM: killed" % self.name)
+            if time.monotonic() - t0 > 1:
+                log("%s took %.1f s to stop" % (self.name, time.monotonic() - t0))
+        if restore:
+            with open(self.conf, "w") as f:
+                f.write(self.original)
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def usage(self):
+        """hawfd's own CPU seconds (user+system), its children's (reaped), RSS and peak RSS (KiB), threads."""
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        tick = os.sysconf("SC_CLK_TCK")
+        status = {}
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                status[key] = value.split()[0] if value.split() else ""
+        return {"cpu_s": (int(fields[11]) + int(fields[12])) / tick,
+                "children_cpu_s": (int(fields[13]) + int(fields[14])) / tick,
+                "rss_kib": int(status["VmRSS"]), "hwm_kib": int(status["VmHWM"]), "threads": int(status["Threads"])}
+
+
+def bench_reviewer_latency(b, res, n):
+    """A reviewer's hawf-decide through hawfd returning -> the follow-up's first
+    instruction, vs the owner's hawf-decide on an owner-mode checkpoint, measured as
+    bench_latency measures (same stamp, phase-matched interleaved pairs)."""
+    b.set_plugin(True)
+    hd = HawfdProc(b, b.conf, "hawfd-latency").start()
+    try:
+        log("reviewers: preparing %d checkpoints with reviewers and %d without, each with a held follow-up" % (n, n))
+        b.script("train.sh", "#!/bin/bash\ntrue\n")
+        b.script("follow.sh", '#!/bin/bash\necho $EPOCHREALTIME > "%s/ts.$SLURM_JOB_ID"\n' % b.home)
+        rev, own = [], []
+        for _ in range(n):
+            rev.append("%d:eval" % b.sbatch("-o", "/dev/null", "--hawf-checkpoint=eval",
+                                            "--hawf-reviewers=@" + REVIEWER_GROUP, "--hawf-then=follow.sh",
+                                            "train.sh"))
+            own.append("%d:eval" % b.sbatch("-o", "/dev/null", "--hawf-checkpoint=eval", "--hawf-then=follow.sh",
+                                            "train.sh"))
+        calibration = [b.sbatch("--hold", "-o", "/dev/null", "train.sh") for _ in range(2)]
+        follow = {}
+        for ckpt in rev + own:
+            b.wait_event(ckpt, "pending")
+            follow[ckpt] = int([e for e in b.events(ckpt) if e["event"] == "follow-up"][0]["follow_up"]["job"])
+        for job in calibration:
+            b.run(["scontrol", "release", str(job)])
+            b.wait_job(job)
+            time.sleep(0.3)
+        phases = [(i + 0.5) / n for i in range(n)]
+        random.Random(5).shuffle(phases)
+        duration = {"a": [0.08], "b": [0.02]}
+        log("reviewers: %d reviewer hawf-decide (hawfd) vs %d owner hawf-decide, interleaved, phase-matched" % (n, n))
+        lat, wait, launch = {"a": [], "b": []}, {"a": [], "b": []}, {"a": [], "b": []}
+        it = {"a": iter(rev), "b": iter(own)}
+        count = {"a": 0, "b": 0}
+        for who in abba(n):
+            phase = phases[count[who]]
+            count[who] += 1
+            ticks = b.backfill_ticks()
+            period = tick_period(ticks)
+            d = median(duration[who])
+            k = math.ceil((time.time() + 0.05 + phase + d - ticks[-1]) / period)
+            time.sleep(max(0.0, ticks[-1] + k * period - phase - d - time.time()))
+            ckpt = next(it[who])
+            user = REVIEWERS[count[who] % 2] if who == "a" else None      # carol and dave in turn
+            secs, t_ret, p = b.timed(["hawf-decide", ckpt, "approve"], user=user)
+            if who == "a" and "decided %s: approve" % ckpt not in p.stdout:
+                raise RuntimeError("reviewer's hawf-decide did not decide %s: %s %s" % (ckpt, p.stdout, p.stderr))
+            duration[who].append(secs)
+            job = follow[ckpt]
+            first = read_stamp(os.path.join(b.home, "ts.%d" % job))
+            b.wait_job(job)
+            started = b.allocations([job])[job][0]
+            lat[who].append(first - t_ret)
+            wait[who].append(started - t_ret)
+            launch[who].append(first - started)
+        # The follow-ups ran because the decision verified: hawfd's, sealed.
+        for ckpt in rev:
+            decided = [e for e in b.events(ckpt) if e["event"] == "decided"]
+            if len(decided) != 1 or decided[0]["via"] != "hawfd" or decided[0]["by"] not in REVIEWERS:
+                raise RuntimeError("%s: not decided once by a reviewer via hawfd: %s" % (ckpt, decided))
+    finally:
+        hd.stop()
+    lab = ("reviewer via hawfd", "owner")
+    res.timing("reviewers", "command returns -> follow-up's first instruction", lat["a"], lat["b"], goal=1.10,
+               label=lab, paired=True)
+    res.timing("reviewers", "  of which: command returns -> slurmctld starts the job", wait["a"], wait["b"],
+               label=lab, paired=True)
+    res.timing("reviewers", "  of which: job started -> its first instruction", launch["a"], launch["b"],
+               label=lab, paired=True)
+    res.timing("reviewers", "hawf-decide itself (reviewer: munge, hawfd, record, seal, release)", duration["a"][1:],
+               duration["b"][1:], label=lab)
+
+
+# A reviewer client of the race: walks its list (its own random order) with its own
+# choice until the bench says every checkpoint is decided (the stop file), one real
+# hawf-decide per checkpoint; "hawfd is busy" (more than 64 connections at once) is
+# retried after a short pause, as its message asks, and counted.
+REVIEW_CLIENT = r"""
+busy=0
+while read -r c; do
+  [ -e "$2" ] && break
+  while :; do
+    out=$(hawf-decide --user="$4" "$c" "$3" 2>&1); rc=$?
+    case $out in *"hawfd is busy"*) busy=$((busy + 1)); sleep "0.0$((RANDOM % 9 + 1))"; continue;; esac
+    break
+  done
+  printf '%s %s %s\n' "$c" "$rc" "${out//$'\n'/ }"
+done < "$1" > "$1.rc"
+echo "$busy" > "$1.busy"
+"""
+
+
+def run_review_clients(b, conf, spool, name, ckpts, clients, seed, limit_s):
+    """CLIENTS reviewer clients at once (carol and dave in turn); returns (seconds until
+    every checkpoint was decided or None, wall seconds, [(user, choice, results, busy)])."""
+    stop = os.path.join(b.root, name + ".stop")
+    plan = []
+    for i in range(clients):
+        rng = random.Random(seed + i)
+        order = list(ckpts)
+        rng.shuffle(order)
+        choice = rng.choice(["approve", "reject"])
+        user = REVIEWERS[i % 2]
+        path = os.path.join(b.cluster.user_dir(user), "%s.%d" % (name, i))
+        with open(path, "w") as f:
+            f.write("\n".join(order) + "\n")
+        pw = pwd.getpwnam(user)
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+        plan.append((user, choice, path))
+    t0 = time.perf_counter()
+    procs = [b.popen(["bash", "-c", REVIEW_CLIENT, "client", path, stop, choice, USER], conf=conf, user=user,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for user, choice, path in plan]
+    try:
+        done_at = watch_review_clients(b, spool, procs, stop, t0, limit_s)
+    finally:
+        open(stop, "w").close()            # also when the bench fails: no client goes on
+        for p in procs:
+            p.wait()
+    wall = time.perf_counter() - t0
+    out = []
+    for user, choice, path in plan:
+        with open(path + ".rc") as f:
+            results = [line.rstrip("\n").split(" ", 2) for line in f if line.strip()]
+        with open(path + ".busy") as f:
+            busy = int(f.read().strip() or 0)
+        out.append((user, choice, results, busy))
+    return done_at, wall, out
+
+
+def watch_review_clients(b, spool, procs, stop, t0, limit_s):
+    """Seconds until every checkpoint was decided (then the clients are told to stop), or None."""
+    pending_dir = os.path.join(spool, str(b.uid), "pending")
+    done_at = None
+    decided = set()
+    last_scan = 0.0
+    while True:
+        # Every checkpoint decided: the pending index is empty, or (it can keep entries
+        # of decided checkpoints, see docs/benchmarks.md) each one left has a decision.
+        left = [c for c in os.listdir(pending_dir) if re.match(r"\d+:\w", c)]     # not the temporary names
+        if done_at is None and len(left) <= 50 and time.perf_counter() - last_scan > 0.5:
+            last_scan = time.perf_counter()
+            for c in left:
+                if c not in decided and any(e["event"] == "decided" for e in b.events(c, spool)):
+                    decided.add(c)
+        if done_at is None and all(c in decided for c in left):
+            done_at = time.perf_counter() - t0
+            open(stop, "w").close()        # nothing left to decide: the clients stop
+        if all(p.poll() is not None for p in procs):
+            break
+        if time.perf_counter() - t0 > limit_s and not os.path.exists(stop):
+            open(stop, "w").close()
+        time.sleep(0.05)
+    return done_at
+
+
+def check_review_race(b, spool, ckpts, clients):
+    """Exactly one decision per checkpoint, made by hawfd from approvals in the record,
+    and every client told what the record says; returns (problems, stats)."""
+    problems = []
+    stats = {"approvals": 0, "multi_approval": 0, "choices": {}}
+    decided_as = {}
+    for c in ckpts:
+        evs = b.events(c, spool)
+        kinds = [e["event"] for e in evs]
+        decided = [e for e in evs if e["event"] in ("decided", "amended", "revoked")]
+        approved = {e["seq"]: e for e in evs if e["event"] == "approved"}
+        stats["approvals"] += len(approved)
+        stats["multi_approval"] += len(approved) > 1
+        if len(decided) != 1 or decided[0]["event"] != "decided" or decided[0]["via"] != "hawfd":
+            problems.append("%s: %s" % (c, kinds))
+            continue
+        d = decided[0]
+        ok = d.get("approvals") and all(s in approved and approved[s]["decision"]["choice"] == d["decision"]["choice"]
+                                        and approved[s]["by"] in REVIEWERS for s in d["approvals"])
+        if not ok:
+            problems.append("%s: decision %s not made of its approvals %s" % (c, d, list(approved.values())))
+        if [k for k in kinds[kinds.index("decided") + 1:] if k not in ("applied",)]:
+            problems.append("%s: events after the decision: %s" % (c, kinds))
+        decided_as[c] = "%s by %s" % (d["decision"]["choice"], d["by"])
+        stats["choices"][d["decision"]["choice"]] = stats["choices"].get(d["decision"]["choice"], 0) + 1
+    told = {}
+    for user, choice, results, busy in clients:
+        for r in results:
+            c, rc, text = r[0], r[1], (r[2] if len(r) > 2 else "")
+            if rc == "0":
+                # "decided C: CHOICE by USER": what hawfd answered must be the record.
+                m = re.match(r"decided (\S+): (\S+) by (\S+)$", text.strip())
+                if not m or m.group(1) != c or "%s by %s" % (m.group(2), m.group(3)) != decided_as.get(c):
+                    problems.append("%s: %s was told %r, the record says %s" % (c, user, text, decided_as.get(c)))
+                told[c] = told.get(c, 0) + 1
+            elif rc == "1" and "cannot approve" in text:
+                stats["refused_decided"] = stats.get("refused_decided", 0) + 1
+            elif rc == "1" and "no longer make this decision" in text:
+                # Another client of the same reviewer replaced this one's approval between
+                # hawfd counting it and recording the decision: the later one decides.
+                stats["replaced"] = stats.get("replaced", 0) + 1
+            else:
+                problems.append("%s: hawf-decide by %s exit %s: %s" % (c, user, rc, text))
+    missing = [c for c in ckpts if c not in told]
+    if missing:
+        problems.append("%d checkpoints no client was told were decided (e.g. %s)" % (len(missing), missing[:3]))
+    stats["told_decided"] = sum(told.values())
+    # Every decided checkpoint has left the pending index.
+    left = [c for c in os.listdir(os.path.join(spool, str(b.uid), "pending")) if re.match(r"\d+:\w", c)]
+    stats["index_left"] = len(left)
+    stats["index_left_sample"] = {c: [(e["seq"], e["event"], e["by"], (e.get("decision") or {}).get("choice"))
+                                      for e in b.events(c, spool)] for c in left[:5]}
+    return problems, stats
+
+
+def verify_sample(b, conf, ckpts, k=10):
+    """hawf log --verify (as root: munge decodes locally) of K checkpoints: their approvals and seals."""
+    env = b.env(conf)
+    env.update({"HOME": "/root", "USER": "root", "LOGNAME": "root"})
+    bad = []
+    for c in random.Random(7).sample(ckpts, min(k, len(ckpts))):
+        p = subprocess.run(["hawf", "log", "--verify", c, "--user=" + USER], env=env, cwd="/",
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if p.returncode != 0:
+            bad.append("%s: %s" % (c, p.stdout.strip()))
+    return bad
+
+
+def bench_review_race(b, res, n, clients, limit_s):
+    log("review-race: generating 2 x %d pending checkpoints with reviewers @%s (quorum 1)" % (n, REVIEWER_GROUP))
+    gen_args = ["--reviewers=@" + REVIEWER_GROUP, "--quorum=1"]
+    spool, conf, ckpts = generate(b, "rrace", 0, n, ["--first-job=5000000"] + gen_args)
+    spool1, conf1, ckpts1 = generate(b, "rrace1", 0, n, ["--first-job=6000000"] + gen_args)
+    hd = HawfdProc(b, conf, "hawfd-race").start()
+    try:
+        log("review-race: %d reviewer clients through one hawfd" % clients)
+        done_at, wall, out = run_review_clients(b, conf, spool, "rrace", ckpts, clients, 1000, limit_s)
+        hawfd_cpu = hd.usage()
+        unverified = verify_sample(b, conf, ckpts)      # root decodes with hawfd.munge_socket
+    finally:
+        hd.stop()
+    hd1 = HawfdProc(b, conf1, "hawfd-race1").start()
+    try:
+        log("review-race: baseline, 1 reviewer client alone")
+        done1, wall1, out1 = run_review_clients(b, conf1, spool1, "rrace1", ckpts1, 1, 5000, limit_s)
+        hawfd1_cpu = hd1.usage()
+    finally:
+        hd1.stop()
+    problems, stats = check_review_race(b, spool, ckpts, out)
+    problems1, stats1 = check_review_race(b, spool1, ckpts1, out1)
+    problems += ["baseline: " + p for p in problems1]
+    n_decision_problems = len(problems)
+    if stats["index_left"] or stats1["index_left"]:
+        problems.append("pending index entries left for decided checkpoints: %d (baseline %d), e.g. %s" % (
+            stats["index_left"], stats1["index_left"], stats["index_left_sample"]))
+    problems += ["verify: " + p for p in unverified]
+    if done_at is None:
+        problems.append("not every checkpoint was decided within %d s" % limit_s)
+        done_at = wall
+    attempts = sum(len(r) for _, _, r, _ in out)
+    busy = sum(x for _, _, _, x in out)
+    attempts1 = sum(len(r) for _, _, r, _ in out1)
+    rate, rate1 = n / done_at, n / (done1 or wall1)
+    res.raw["review-race"] = {"until_all_decided_s": done_at, "wall_s": wall, "wall_1_s": wall1,
+                              "attempts": attempts, "busy_retries": busy, "attempts_1": attempts1, "stats": stats,
+                              "hawfd": hawfd_cpu, "hawfd_1": hawfd1_cpu, "problems": problems[:50],
+                              "per_client_attempts": [len(r) for _, _, r, _ in out]}
+    res.value("review-race", "%d checkpoints: decisions/s, %d reviewer clients vs 1 alone (one hawfd)" % (n, clients),
+              "%.1f" % rate, "%.1f" % rate1, "%.2f" % (rate / rate1), "", None, unit="decisions/s",
+              n="%d / %d attempts" % (attempts, attempts1))
+    res.value("review-race", "attempts/s (each hawf-decide run; 'busy' retries not counted)",
+              "%.1f" % (attempts / wall), "%.1f" % (attempts1 / wall1), "%.2f" % ((attempts / wall) / (attempts1 / wall1)),
+              "", None, unit="runs/s", n="%d / %d" % (attempts, attempts1))
+    res.value("review-race", "'hawfd is busy' answers (> 64 connections at once), retried", "%d" % busy, "%d" % sum(
+        x for _, _, _, x in out1), "-", "", None, unit="answers", n="%d / %d" % (attempts, attempts1))
+    res.value("review-race", "hawfd CPU (own + its --as-owner children) per attempt",
+              "%.1f" % (1000 * (hawfd_cpu["cpu_s"] + hawfd_cpu["children_cpu_s"]) / max(attempts, 1)),
+              "%.1f" % (1000 * (hawfd1_cpu["cpu_s"] + hawfd1_cpu["children_cpu_s"]) / max(attempts1, 1)), "-", "",
+              None, unit="ms", n="%d / %d" % (attempts, attempts1))
+    res.value("review-race", "checkpoints with exactly one decision, via hawfd (approve / reject)",
+              "%d / %d (%d / %d)" % (n - len(set(p.split(":")[0] for p in problems[:n_decision_problems]
+                                                 if re.match(r"\d+:eval: ", p))), n,
+                                     stats["choices"].get("approve", 0), stats["choices"].get("reject", 0)),
+              "-", "-", "all", n_decision_problems == 0, n=str(n))
+    res.value("review-race", "decided checkpoints left in the pending index", "%d" % stats["index_left"],
+              "%d" % stats1["index_left"], "-", "0", stats["index_left"] == 0 and stats1["index_left"] == 0,
+              n="%d / %d" % (n, n))
+    res.value("review-race", "approvals recorded (checkpoints with > 1)", "%d (%d)" % (
+        stats["approvals"], stats["multi_approval"]), "%d (%d)" % (stats1["approvals"], stats1["multi_approval"]),
+              "-", "", None, n="%d / %d" % (n, n))
+    res.value("review-race", "answers: decided / refused (decided already) / own approval replaced meanwhile",
+              "%d / %d / %d" % (stats["told_decided"], stats.get("refused_decided", 0), stats.get("replaced", 0)),
+              "%d / %d / %d" % (stats1["told_decided"], stats1.get("refused_decided", 0), stats1.get("replaced", 0)),
+              "-", "", None, n="%d / %d" % (attempts, attempts1))
+    if problems:
+        res.notes.append("review-race problems: %s" % "; ".join(problems[:10]))
+    shutil.rmtree(spool, ignore_errors=True)
+    shutil.rmtree(spool1, ignore_errors=True)
+
+
+BENCH_UID0 = 2100000      # the idle benchmark's owners: uids far from any real account
+
+
+def bench_hawfd_idle(b, res, users, per_user, idle_s, n_ls):
+    """hawfd idle over USERS x PER_USER pending delegated checkpoints vs over an empty
+    spool (the same 60 s, both at once); then hawf ls --review by a reviewer over
+    each, and over USERS x 1 (the same number of owners, a tenth of the checkpoints)."""
+    # The owners exist only in a passwd file of the bench's (bind-mounted over
+    # /etc/passwd in a private mount namespace for gen and hawfd): hawfd acts as an
+    # owner only if the user database knows them (run_as_user), as a real site's do.
+    passwd = os.path.join(b.root, "passwd")
+    with open("/etc/passwd") as f:
+        text = f.read()
+    with open(passwd, "w") as f:
+        f.write(text + "".join("hawfb%04d:x:%d:%d::/nonexistent:/usr/sbin/nologin\n" % (i, BENCH_UID0 + i,
+                                                                                     BENCH_UID0 + i)
+                               for i in range(users)))
+    os.chmod(passwd, 0o644)
+    env = b.env()
+    env.update({"HOME": "/root", "USER": "root", "LOGNAME": "root"})
+    spools = {}
+    for key, count in (("full", per_user), ("one", 1), ("empty", 0)):
+        spool, conf = b.make_spool("idle-" + key)
+        spools[key] = (spool, conf)
+        if not count:
+            continue
+        log("hawfd-idle: generating %d users x %d pending checkpoints with reviewers" % (users, count))
+        script = ("for i in $(seq 0 %d); do u=$((%d + i)); setpriv --reuid=$u --regid=$u --clear-groups "
+                  "hawf-bench-gen %s --history=0 --pending=%d --first-job=$((7000000 + i * 100)) "
+                  "--reviewers=@%s >/dev/null || exit 1; done" % (users - 1, BENCH_UID0, spool, count, REVIEWER_GROUP))
+        p = subprocess.run(in_passwd_namespace(passwd, ["bash", "-c", script]), env=env, cwd="/",
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if p.returncode != 0:
+            raise RuntimeError("generating the idle spool failed: %s" % p.stdout[-2000:])
+    owners = len(os.listdir(spools["full"][0]))
+    hds = {key: HawfdProc(b, conf, "hawfd-idle-" + key, passwd=passwd) for key, (_, conf) in spools.items()}
+    ls = {k: [] for k in hds}
+    ls_cpu = {k: [] for k in hds}
+    listed = {}
+    try:
+        for hd in hds.values():
+            hd.start()
+        time.sleep(2)
+        log("hawfd-idle: every hawfd idle for %d s" % idle_s)
+        u0 = {k: hd.usage() for k, hd in hds.items()}
+        time.sleep(idle_s)
+        u1 = {k: hd.usage() for k, hd in hds.items()}
+        cpu = {k: u1[k]["cpu_s"] + u1[k]["children_cpu_s"] - u0[k]["cpu_s"] - u0[k]["children_cpu_s"] for k in u0}
+        log("hawfd-idle: hawf ls --review by %s, %d over each spool, interleaved" % (REVIEWERS[0], n_ls))
+        keys = list(hds)
+        for i in range(n_ls):
+            for key in keys[i % 3:] + keys[:i % 3]:
+                hd = hds[key]
+                before = hd.usage()
+                secs, _, r = b.timed(["hawf", "ls", "--review"], conf=hd.conf, user=REVIEWERS[0], check=False)
+                after = hd.usage()
+                ls[key].append(secs)
+                ls_cpu[key].append(after["cpu_s"] + after["children_cpu_s"] - before["cpu_s"] -
+                                   before["children_cpu_s"])
+                listed[key] = (r.returncode, max(0, len(r.stdout.splitlines()) - 1) if r.returncode == 0 else 0,
+                               r.stderr.strip()[:300])
+        u2 = {k: hd.usage() for k, hd in hds.items()}
+        skipped = sum(hd.log().count("review: skipping uid") for hd in hds.values())
+    finally:
+        log("hawfd-idle: stopping the hawfds")
+        for hd in hds.values():
+            hd.stop()
+    log("hawfd-idle: stopped")
+    res.raw["hawfd-idle"] = {"usage": [u0, u1, u2], "cpu_s": cpu, "ls_s": ls, "ls_hawfd_cpu_s": ls_cpu,
+                             "listed": listed, "owners": owners, "skipped": skipped}
+    lab = "%d pending, %d users" % (users * per_user, users)
+    res.value("hawfd-idle", "hawfd RSS after %d s idle (peak)" % idle_s,
+              "%d (%d)" % (u1["full"]["rss_kib"], u1["full"]["hwm_kib"]),
+              "%d (%d)" % (u1["empty"]["rss_kib"], u1["empty"]["hwm_kib"]),
+              "%.2f" % (u1["full"]["rss_kib"] / u1["empty"]["rss_kib"]), "", None,
+              unit="KiB (%s vs empty spool)" % lab, n="1 / 1")
+    res.value("hawfd-idle", "hawfd CPU time over %d s idle (own + children)" % idle_s,
+              "%.3f" % cpu["full"], "%.3f" % cpu["empty"], "-", "", None, unit="s", n="1 / 1")
+    for key, what in (("full", lab), ("one", "%d pending, %d users" % (users, users))):
+        res.timing("hawfd-idle", "hawf ls --review by a reviewer, %s (one --as-owner child per user)" % what,
+                   ls[key], ls["empty"], label=(what, "empty spool"))
+        res.value("hawfd-idle", "  its hawfd CPU (own + children); exit status, checkpoints listed",
+                  "%.2f s; exit %d, %d" % ((median(ls_cpu[key]),) + listed[key][:2]),
+                  "%.3f s; exit %d, %d" % ((median(ls_cpu["empty"]),) + listed["empty"][:2]), "-", "", None,
+                  n="%d / %d" % (n_ls, n_ls))
+        if listed[key][0] != 0:
+            res.notes.append("hawfd-idle: hawf ls --review over %s failed: %s" % (what, listed[key][2]))
+    res.value("hawfd-idle", "hawfd RSS after the listings (peak)",
+              "%d (%d)" % (u2["full"]["rss_kib"], u2["full"]["hwm_kib"]),
+              "%d (%d)" % (u2["empty"]["rss_kib"], u2["empty"]["hwm_kib"]), "-", "", None,
+              unit="KiB (%s vs empty spool)" % lab, n="1 / 1")
+    if skipped:
+        res.notes.append("hawfd-idle: hawfd skipped %d owners' trees (see its log)" % skipped)
+    for spool, _ in spools.values():
+        shutil.rmtree(spool, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
 
 def machine():
     def first(path, key):
@@ -943,15 +1444,21 @@ def machine():
                                  text=True).stdout.strip()}
 
 
+SECTIONS = ("overhead", "latency", "idle", "scale", "bounds", "race", "reviewers", "review-race", "hawfd-idle")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", required=True, help="build directory (plugin/hawf.so, tools/)")
     parser.add_argument("--quick", action="store_true", help="few samples, small spools (to try the script)")
-    parser.add_argument("--only", help="comma-separated: overhead,latency,idle,scale,bounds,race")
+    parser.add_argument("--only", help="comma-separated: " + ",".join(SECTIONS))
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench: run as root (it starts a private Slurm cluster)")
-    only = set(args.only.split(",")) if args.only else {"overhead", "latency", "idle", "scale", "bounds", "race"}
+    only = set(args.only.split(",")) if args.only else set(SECTIONS)
+    if only - set(SECTIONS):
+        sys.exit("bench: unknown section(s) %s: choose among %s" % (",".join(sorted(only - set(SECTIONS))),
+                                                                     ",".join(SECTIONS)))
     q = args.quick
     n_srun, n_sbatch, n_ckpt = (10, 4, 6) if q else (200, 50, 60)
     n_lat = 4 if q else 40
@@ -959,6 +1466,11 @@ def main():
     hist_small, hist_big, pending = (100, 1000, 1000) if q else (1000, 100000, 10000)
     n_ls, n_one = (3, 6) if q else (20, 200)
     n_race = 200 if q else 1000
+    n_rlat = 4 if q else 40
+    n_rrace, n_clients = (100, 10) if q else (1000, 100)
+    idle_users, idle_per_user, idle_s, n_review_ls = (50, 10, 10, 2) if q else (1000, 10, 60, 3)
+    if os.environ.get("HAWF_BENCH_IDLE"):       # USERS,PER_USER,IDLE_S,N_LS: to try other sizes
+        idle_users, idle_per_user, idle_s, n_review_ls = map(int, os.environ["HAWF_BENCH_IDLE"].split(","))
 
     info = machine()
     load0 = os.getloadavg()
@@ -1006,6 +1518,13 @@ def main():
             bench_bounds(b, res, 1000 if q else 10000, 2000 if q else 20000, 3 if q else 5)
         if "race" in only:
             bench_race(b, res, n_race)
+        # Reviewers and hawfd (issue 9): each starts its own hawfd and stops it.
+        if "reviewers" in only:
+            bench_reviewer_latency(b, res, n_rlat)
+        if "review-race" in only:
+            bench_review_race(b, res, n_rrace, n_clients, limit_s=900)
+        if "hawfd-idle" in only:
+            bench_hawfd_idle(b, res, idle_users, idle_per_user, idle_s, n_review_ls)
     finally:
         if gen:
             gen.join()
@@ -1039,7 +1558,7 @@ def main():
         json.dump({"machine": info, "load": [load0, load1], "elapsed_s": elapsed, "rows": res.rows,
                    "notes": res.notes, "samples": res.raw}, f, indent=1, default=str)
     log("written %s.md and %s.json" % (out, out))
-    if res.raw.get("race", {}).get("problems"):
+    if res.raw.get("race", {}).get("problems") or res.raw.get("review-race", {}).get("problems"):
         sys.exit(3)
 
 

@@ -1,6 +1,7 @@
 // hawf-bench-gen: fills a spool with many checkpoints quickly, for the benchmarks.
 //
 //   hawf-bench-gen SPOOL --history=N --pending=M [--first-job=J] [--timeout=S --ago=S]
+//                  [--reviewers=USER,@GROUP,... [--quorum=N]]
 //
 // Run as the checkpoints' owner (the benchmark runs it as the test user). Writes
 // exactly the records hawf writes — the events are built and serialized with the
@@ -15,6 +16,11 @@
 // pending index. With --timeout=S the pending ones have a timeout of S seconds and
 // default "reject", and became pending --ago seconds ago (past their deadline when
 // ago > S: a racing hawf-await then records the default).
+// With --reviewers the pending checkpoints are delegated, as --hawf-reviewers and
+// --hawf-quorum make them (CheckpointSpec::reviewers, quorum; no timeout: a delegated
+// checkpoint has none yet): reviewers decide them through hawfd. Run as a user
+// without a passwd entry (setpriv --reuid=U), the owner's name is what the core
+// library makes of the bare uid.
 // Prints the pending checkpoint ids, one a line, on stdout.
 #include <fcntl.h>
 #include <getopt.h>
@@ -28,6 +34,7 @@
 #include <ctime>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "actions.hpp"
 #include "error.hpp"
@@ -70,8 +77,10 @@ int main(int argc, char** argv) {
     static const option long_options[] = {
         {"history", required_argument, nullptr, 'H'}, {"pending", required_argument, nullptr, 'P'},
         {"first-job", required_argument, nullptr, 'J'}, {"timeout", required_argument, nullptr, 'T'},
-        {"ago", required_argument, nullptr, 'A'},     {nullptr, 0, nullptr, 0}};
-    long history = 0, pending = 0, first_job = 1000000, timeout = 0, ago = 3600;
+        {"ago", required_argument, nullptr, 'A'},     {"reviewers", required_argument, nullptr, 'R'},
+        {"quorum", required_argument, nullptr, 'Q'},  {nullptr, 0, nullptr, 0}};
+    long history = 0, pending = 0, first_job = 1000000, timeout = 0, ago = 3600, quorum = 1;
+    std::vector<std::string> reviewers;
     for (int c; (c = getopt_long(argc, argv, "", long_options, nullptr)) != -1;) {
         switch (c) {
             case 'H': history = std::atol(optarg); break;
@@ -79,10 +88,22 @@ int main(int argc, char** argv) {
             case 'J': first_job = std::atol(optarg); break;
             case 'T': timeout = std::atol(optarg); break;
             case 'A': ago = std::atol(optarg); break;
-            default: die("usage: hawf-bench-gen SPOOL --history=N --pending=M [--first-job=J] [--timeout=S --ago=S]");
+            case 'R':
+                for (std::string rest = optarg; !rest.empty();) {
+                    const std::size_t comma = rest.find(',');
+                    reviewers.push_back(rest.substr(0, comma));
+                    rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+                }
+                break;
+            case 'Q': quorum = std::atol(optarg); break;
+            default:
+                die("usage: hawf-bench-gen SPOOL --history=N --pending=M [--first-job=J] [--timeout=S --ago=S] "
+                    "[--reviewers=LIST [--quorum=N]]");
         }
     }
     if (argc - optind != 1 || history < 0 || pending < 0) die("usage: hawf-bench-gen SPOOL --history=N --pending=M");
+    if (!reviewers.empty() && timeout > 0) die("--reviewers and --timeout: a delegated checkpoint has no timeout yet");
+    if (quorum != 1 && reviewers.empty()) die("--quorum needs --reviewers");
     umask(022);
     const Spool spool(argv[optind]);
     const uid_t uid = geteuid();
@@ -106,6 +127,11 @@ int main(int argc, char** argv) {
             if (!decided && timeout > 0) {
                 spec.timeout_s = timeout;
                 spec.default_choice = "reject";
+            }
+            if (!decided && !reviewers.empty()) {
+                spec.reviewers = reviewers;
+                spec.quorum = static_cast<std::uint32_t>(quorum);
+                spec.check();
             }
             const std::int64_t opened_at = decided ? now - 86400 : now - ago - 60;
             Event events[4];
@@ -144,6 +170,7 @@ int main(int argc, char** argv) {
             const CheckpointId id = write_checkpoint(first_job + history + i, false);
             Checkpoint c = spool.load(uid, id);  // cheap next to writing; proves every one loads
             if (c.state != State::Pending) die(id.str() + " is not pending");
+            if (c.spec.delegated() != !reviewers.empty()) die(id.str() + ": reviewers not as asked");
             std::cout << id.str() << "\n";
         }
         if (history > 0 && spool.load(uid, {std::to_string(first_job), "eval"}).state != State::Applied)

@@ -18,10 +18,13 @@ namespace {
 
 using nlohmann::json;
 
-// Requests for one checkpoint finish one at a time (striped: a fixed number of
-// locks, whatever the number of checkpoints), so two last approvals arriving
-// together do not both seal a decision. The spool's exclusive events would keep it
-// right anyway; this keeps it quiet.
+constexpr std::size_t max_review_rows = 5000;
+
+// Changes to one checkpoint happen one at a time in hawfd (striped: a fixed number
+// of locks, whatever the number of checkpoints): an approval and the quorum it
+// completes are recorded without another approval slipping in between, so two
+// last approvals arriving together neither both seal a decision nor get a spurious
+// conflict. The spool's exclusive events would keep it right anyway; this keeps it quiet.
 std::unique_lock<std::mutex> lock_checkpoint(uid_t owner, const CheckpointId& id) {
     static std::array<std::mutex, 64> stripes;
     const std::size_t h = std::hash<std::string>()(std::to_string(owner) + ":" + id.str());
@@ -110,6 +113,8 @@ json ping(const Service&, const Request& request) {
     return {{"uid", request.uid}, {"user", request.user}, {"hawfd", HAWF_VERSION}};
 }
 
+Finished finish_locked(const Service& service, uid_t owner, const CheckpointId& id);
+
 // A reviewer's approval; the one that completes the quorum makes the decision.
 json decide(const Service& service, const Request& request) {
     const Target t = target_of(service, request.payload);
@@ -121,6 +126,7 @@ json decide(const Service& service, const Request& request) {
         decision.params[key] = value.get<std::string>();
     }
     check_name(decision.choice, "choice");
+    const auto lock = lock_checkpoint(t.owner, t.id);
     Checkpoint ckpt = service.owners->load(t.owner, t.id);
     check_delegated(ckpt);
     // A reviewer is never asked to approve a spec the owner rewrote (say, to drop a
@@ -134,12 +140,13 @@ json decide(const Service& service, const Request& request) {
                                  {"credential", request.credential}});
     if (!verified_quorum(service, ckpt)) return standing(ckpt, {});
     service.journal->add(t.owner, t.id);
-    const Finished done = finish(service, t.owner, t.id);
+    const Finished done = finish_locked(service, t.owner, t.id);
     return standing(done.ckpt, done.changes);
 }
 
 json withdraw(const Service& service, const Request& request) {
     const Target t = target_of(service, request.payload);
+    const auto lock = lock_checkpoint(t.owner, t.id);
     const Checkpoint ckpt = service.owners->call(
         t.owner, t.id,
         {{"verb", "withdraw"}, {"actor", actor_json(request.user, request.uid, service)},
@@ -178,8 +185,10 @@ json verify(const Service& service, const Request& request) {
 }
 
 // The pending checkpoints of other users the caller may approve.
+// At most max_review_rows (the answer stays a few MiB), "more" counts the rest.
 json review(const Service& service, const Request& request) {
     json list = json::array();
+    std::size_t more = 0;
     for (uid_t owner : service.spool.owners()) {
         if (owner == request.uid) continue;  // the caller lists their own
         try {
@@ -190,13 +199,14 @@ json review(const Service& service, const Request& request) {
                 // The child is the owner's: what it says is held to the same checks.
                 if (ckpt.spec.owner_uid != owner || ckpt.state != State::Pending || !ckpt.spec.delegated()) continue;
                 check_may_approve(ckpt.spec, request.uid);
-                list.push_back(summary_json(ckpt));
+                if (list.size() < max_review_rows) list.push_back(summary_json(ckpt));
+                else ++more;
             }
         } catch (const Error& e) {
             log_line("review: skipping uid " + std::to_string(owner) + ": " + shown(e.what()));
         }
     }
-    return {{"checkpoints", list}};
+    return {{"checkpoints", list}, {"more", more}};
 }
 
 // hawf-await --open inside a running job: the spec it asks for ("spec", as the record
@@ -249,6 +259,12 @@ const std::map<std::string, Op>& op_table() {
 
 Finished finish(const Service& service, uid_t owner, const CheckpointId& id) {
     const auto lock = lock_checkpoint(owner, id);
+    return finish_locked(service, owner, id);
+}
+
+namespace {
+
+Finished finish_locked(const Service& service, uid_t owner, const CheckpointId& id) {
     Checkpoint ckpt = service.owners->load(owner, id);
     const std::optional<Quorum> quorum = ckpt.state == State::Pending ? verified_quorum(service, ckpt) : std::nullopt;
     if (quorum) {
@@ -288,6 +304,8 @@ Finished finish(const Service& service, uid_t owner, const CheckpointId& id) {
     if (done) service.journal->remove(owner, id);
     return {std::move(ckpt), std::move(changes)};
 }
+
+}  // namespace
 
 void finish_owed(const Service& service) {
     for (const auto& [owner, id] : service.journal->entries()) {

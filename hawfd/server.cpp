@@ -150,7 +150,8 @@ void Server::accept_one(int listen_fd) {
         }
     }
     // Answered at once, without waiting for the request: the accept loop never blocks.
-    const Outcome busy = refuse(peer, Error(ErrorKind::System, "hawfd is busy: try again in a moment"));
+    Outcome busy = refuse(peer, Error(ErrorKind::System, "hawfd is busy: try again in a moment"));
+    busy.answer["busy"] = true;  // the tools ask again: the request was not even read
     write_all(connection.get(), answer_line(busy.answer), Clock::now());
     shutdown(connection.get(), SHUT_WR);
     log_line(busy.log);

@@ -42,7 +42,9 @@ Checkpoint append_next(const Spool& spool, uid_t owner, const CheckpointId& id, 
             throw Error(ErrorKind::Conflict, "cannot add \"" + to_string(ev->type) + "\" to " + id.str() + ": it is " +
                                                  (ckpt ? to_string(ckpt->state) : "not open"));
         // The index must never miss a pending checkpoint: add before, remove after.
-        if (*next == State::Pending) spool.set_pending(owner, id, true);
+        // Only when entering pending: an approval of a checkpoint that is pending
+        // already must not put back the entry a decider racing it has just removed.
+        if (*next == State::Pending && (!ckpt || ckpt->state != State::Pending)) spool.set_pending(owner, id, true);
         if (!spool.append(owner, id, *ev)) continue;
         if (*next != State::Pending && ckpt && ckpt->state == State::Pending) spool.set_pending(owner, id, false);
         return spool.load(owner, id);

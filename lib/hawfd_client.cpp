@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <thread>
 
 #include "fsutil.hpp"
 #include "munge.hpp"
@@ -131,29 +132,36 @@ nlohmann::json hawfd_request(const Config& config, const nlohmann::json& op, std
     if (address.empty())
         throw Error(ErrorKind::Config, "hawfd is not configured (no hawfd.address in " + config.path + ")");
     const HostPort endpoint = parse_host_port(address, "hawfd.address");
-    const nlohmann::json request = {{"v", hawfd_protocol_version},
-                                    {"credential", munge_encode(op.dump(), config.hawfd.munge_socket, 0,
-                                                                MungeDecoder::RootOnly)}};
     const Deadline deadline = Clock::now() + timeout;
-    Fd fd = connect_to(endpoint, address, deadline);
     const std::string within = std::to_string(timeout.count()) + " s";
-    // A busy hawfd answers without reading the request: its answer counts, even
-    // when sending the request failed.
-    const bool sent = write_all(fd.get(), request.dump() + "\n", deadline);
+    // A busy hawfd (all its connections taken) answers at once without reading the
+    // request, so asking again, with a new credential, changes nothing: wait a little
+    // longer each time, until TIMEOUT.
     std::string line;
-    const LineRead read = read_line(fd.get(), hawfd_max_answer_bytes, deadline, line);
-    if (!sent && read != LineRead::Ok)
-        throw Error(ErrorKind::System, "hawfd at " + address + " did not take the request within " + within);
-    switch (read) {
-        case LineRead::Ok: break;
-        case LineRead::TimedOut:
-            throw Error(ErrorKind::System, "hawfd at " + address + " did not answer within " + within);
-        case LineRead::TooLong:
-            throw Error(ErrorKind::System, "hawfd at " + address + " answered more than " +
-                                               std::to_string(hawfd_max_answer_bytes) + " bytes");
-        case LineRead::Closed:
-        case LineRead::Failed:
-            throw Error(ErrorKind::System, "hawfd at " + address + " closed the connection without an answer");
+    for (auto pause = std::chrono::milliseconds(50);; pause = std::min(pause * 2, std::chrono::milliseconds(1000))) {
+        const nlohmann::json request = {{"v", hawfd_protocol_version},
+                                        {"credential", munge_encode(op.dump(), config.hawfd.munge_socket, 0,
+                                                                    MungeDecoder::RootOnly)}};
+        Fd fd = connect_to(endpoint, address, deadline);
+        // Its answer counts even when sending the request failed.
+        const bool sent = write_all(fd.get(), request.dump() + "\n", deadline);
+        const LineRead read = read_line(fd.get(), hawfd_max_answer_bytes, deadline, line);
+        if (!sent && read != LineRead::Ok)
+            throw Error(ErrorKind::System, "hawfd at " + address + " did not take the request within " + within);
+        switch (read) {
+            case LineRead::Ok: break;
+            case LineRead::TimedOut:
+                throw Error(ErrorKind::System, "hawfd at " + address + " did not answer within " + within);
+            case LineRead::TooLong:
+                throw Error(ErrorKind::System, "hawfd at " + address + " answered more than " +
+                                                   std::to_string(hawfd_max_answer_bytes) + " bytes");
+            case LineRead::Closed:
+            case LineRead::Failed:
+                throw Error(ErrorKind::System, "hawfd at " + address + " closed the connection without an answer");
+        }
+        const nlohmann::json busy = nlohmann::json::parse(line, nullptr, false);
+        if (!busy.is_object() || busy.value("busy", false) != true || Clock::now() + pause >= deadline) break;
+        std::this_thread::sleep_for(pause);
     }
     nlohmann::json answer = nlohmann::json::parse(line, nullptr, false);
     if (!answer.is_object() || !answer.contains("ok") || !answer["ok"].is_boolean())

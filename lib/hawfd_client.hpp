@@ -18,7 +18,7 @@ namespace hawf {
 
 constexpr int hawfd_protocol_version = 1;
 constexpr std::size_t hawfd_max_request_bytes = 64 * 1024;  // the request line, newline included
-constexpr std::size_t hawfd_max_answer_bytes = 1024 * 1024;
+constexpr std::size_t hawfd_max_answer_bytes = 8 * 1024 * 1024;  // a reviewer's listing: 5,000 rows
 
 // Sends OP (a JSON object: "op" and its arguments) to hawfd at config.hawfd.address,
 // sealed in a munge credential made as the caller on config.hawfd.munge_socket, and

@@ -165,6 +165,9 @@ int cmd_ls(const Args& args) {
         try {
             json reviewed = cli::ask_hawfd(ctx, {{"op", "review"}});
             for (auto& c : reviewed.at("checkpoints")) rows.push_back(std::move(c));
+            if (const std::size_t more = reviewed.value("more", 0); more)
+                std::cerr << "hawf: " << more << " more checkpoints you may review are not listed (hawfd lists "
+                          << reviewed["checkpoints"].size() << " at most)\n";
         } catch (const Error& e) {
             if (args.review) throw;
             std::cerr << "hawf: not listing the checkpoints you review: " << shown(e.what()) << "\n";
