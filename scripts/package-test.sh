@@ -275,8 +275,9 @@ ctest --test-dir "$build" -L integration -E '^integration\.demo$' --output-on-fa
 
 step "demo with the installed plugin and tools"
 # demo/run.sh takes a build tree: give it one whose files are the installed ones.
-mkdir -p "$work/tree/plugin" "$work/tree/tools"
+mkdir -p "$work/tree/plugin" "$work/tree/tools" "$work/tree/hawfd"
 ln -s "$plugin" "$work/tree/plugin/hawf.so"
+ln -s "$hawfd" "$work/tree/hawfd/hawfd"
 for t in "${tools[@]}"; do ln -s "$bindir/$t" "$work/tree/tools/$t"; done
 demo/run.sh "$work/tree" > "$work/demo.out" 2>&1 || { cat "$work/demo.out"; fail "demo failed"; }
 # Passed if its output matches the PASS_REGULAR_EXPRESSION of ctest's integration.demo.
