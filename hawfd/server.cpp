@@ -72,20 +72,11 @@ void log_line(std::string_view line) noexcept {
 Server::Server(const Service& service, ServerLimits limits) : service_(service), limits_(limits) {
     const std::string& listen_on = service.config.hawfd.listen;
     const HostPort endpoint = parse_host_port(listen_on, "hawfd.listen");
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
-    addrinfo* found = nullptr;
-    const int rc = getaddrinfo(endpoint.host.c_str(), std::to_string(endpoint.port).c_str(), &hints, &found);
-    if (rc != 0)
-        throw Error(ErrorKind::System, "cannot listen on " + listen_on + ": " +
-                                           (rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc)));
-    std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owned(found, freeaddrinfo);
+    const AddressList found = resolve(endpoint, true, "cannot listen on " + listen_on);
     // A name may stand for several addresses (localhost: 127.0.0.1 and ::1): each
     // that can be bound is served.
     std::string failure;
-    for (const addrinfo* ai = found; ai; ai = ai->ai_next) {
+    for (const addrinfo* ai = found.get(); ai; ai = ai->ai_next) {
         const std::string name = endpoint_name(ai->ai_addr);
         Fd fd(socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
         const int one = 1;

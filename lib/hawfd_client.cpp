@@ -38,17 +38,9 @@ bool wait_for(int fd, short events, Deadline deadline) {
 
 // A connected non-blocking socket to ENDPOINT, trying each of its addresses.
 Fd connect_to(const HostPort& endpoint, const std::string& address, Deadline deadline) {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    const int rc = getaddrinfo(endpoint.host.c_str(), std::to_string(endpoint.port).c_str(), &hints, &found);
-    if (rc != 0)
-        throw Error(ErrorKind::System, "hawfd at " + address + " is not reachable: " +
-                                           (rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc)));
-    std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owned(found, freeaddrinfo);
+    const AddressList found = resolve(endpoint, false, "hawfd at " + address + " is not reachable");
     std::string failure = "no address";
-    for (const addrinfo* ai = found; ai; ai = ai->ai_next) {
+    for (const addrinfo* ai = found.get(); ai; ai = ai->ai_next) {
         Fd fd(socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
         if (!fd) {
             failure = std::strerror(errno);
@@ -125,6 +117,18 @@ bool write_all(int fd, const std::string& data, Deadline deadline) {
         }
     }
     return true;
+}
+
+AddressList resolve(const HostPort& endpoint, bool passive, const std::string& failing) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = passive ? AI_PASSIVE : 0;
+    addrinfo* found = nullptr;
+    const int rc = getaddrinfo(endpoint.host.c_str(), std::to_string(endpoint.port).c_str(), &hints, &found);
+    if (rc != 0)
+        throw Error(ErrorKind::System, failing + ": " + (rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc)));
+    return AddressList(found, freeaddrinfo);
 }
 
 nlohmann::json hawfd_request(const Config& config, const nlohmann::json& op, std::chrono::seconds timeout) {

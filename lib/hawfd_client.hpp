@@ -5,8 +5,11 @@
 // TCP connection needs no secret of its own. Both sides share what is here.
 #pragma once
 
+#include <netdb.h>
+
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -32,6 +35,11 @@ nlohmann::json hawfd_request(const Config& config, const nlohmann::json& op,
 // unknown name is Denied.
 const char* error_kind_name(ErrorKind kind);
 ErrorKind error_kind_from_name(const std::string& name);
+
+// The TCP addresses of ENDPOINT (getaddrinfo; PASSIVE: to listen on), in its order.
+// Throws Error(System) "FAILING: the resolver's reason" when there are none.
+using AddressList = std::unique_ptr<addrinfo, decltype(&freeaddrinfo)>;
+AddressList resolve(const HostPort& endpoint, bool passive, const std::string& failing);
 
 // Line I/O on a non-blocking socket, bounded in time and size.
 using Deadline = std::chrono::steady_clock::time_point;
