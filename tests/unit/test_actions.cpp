@@ -877,6 +877,20 @@ TEST_F(DelegatedTest, WithdrawNeedsAnApprovalInForce) {
     EXPECT_EQ(spool_.load(me_, spec.id).history.size(), 4u);
 }
 
+// Approvals keep a checkpoint pending: they leave the pending index alone. (Racing a
+// decision, an approval that re-added the entry after the decider had removed it
+// left a decided checkpoint in the index for good: seen in bench/ review-race.)
+TEST_F(DelegatedTest, ApprovalsLeaveThePendingIndexAlone) {
+    const CheckpointSpec spec = delegated("809:eval");
+    make_pending(spec);
+    ASSERT_TRUE(contains(spool_.pending_ids(me_), spec.id));
+    spool_.set_pending(me_, spec.id, false);  // as a decider racing this approval does
+    approve(spool_, me_, spec.id, approve_, bob_, credential(1), limits_);
+    EXPECT_FALSE(contains(spool_.pending_ids(me_), spec.id));
+    withdraw(spool_, me_, spec.id, bob_, credential(2));
+    EXPECT_FALSE(contains(spool_.pending_ids(me_), spec.id));
+}
+
 TEST_F(DelegatedTest, ApproveRefusesWhatHawfdMustNotRecord) {
     const CheckpointSpec owner_mode = make_spec("802:eval", me_);
     make_pending(owner_mode);
