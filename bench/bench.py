@@ -715,10 +715,10 @@ def bench_idle(b, res, plan):
 # ---------------------------------------------------------------------------
 # 4. Spool at scale
 
-def generate(b, name, history, pending, extra=(), parent=None):
+def generate(b, name, history, pending, extra=(), parent=None, user=None):
     spool, conf = b.make_spool(name, parent)
     p = b.run(["hawf-bench-gen", spool, "--history=%d" % history, "--pending=%d" % pending] + list(extra),
-              conf=conf, timeout=1800)
+              conf=conf, timeout=1800, user=user)
     return spool, conf, p.stdout.split()
 
 
@@ -1252,9 +1252,11 @@ def verify_sample(b, conf, ckpts, k=10):
 
 def bench_review_race(b, res, n, clients, limit_s):
     log("review-race: generating 2 x %d pending checkpoints with reviewers @%s (quorum 1)" % (n, REVIEWER_GROUP))
-    gen_args = ["--reviewers=@" + REVIEWER_GROUP, "--quorum=1"]
-    spool, conf, ckpts = generate(b, "rrace", 0, n, ["--first-job=5000000"] + gen_args)
-    spool1, conf1, ckpts1 = generate(b, "rrace1", 0, n, ["--first-job=6000000"] + gen_args)
+    # Sealed by root as the plugin seals them where hawfd runs (hawfd approves at no other).
+    gen_args = ["--reviewers=@" + REVIEWER_GROUP, "--quorum=1", "--sealed-for=%d" % b.uid,
+                "--munge-socket=" + b.cluster.munge_socket]
+    spool, conf, ckpts = generate(b, "rrace", 0, n, ["--first-job=5000000"] + gen_args, user="root")
+    spool1, conf1, ckpts1 = generate(b, "rrace1", 0, n, ["--first-job=6000000"] + gen_args, user="root")
     hd = HawfdProc(b, conf, "hawfd-race").start()
     try:
         log("review-race: %d reviewer clients through one hawfd" % clients)

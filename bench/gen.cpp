@@ -1,7 +1,7 @@
 // hawf-bench-gen: fills a spool with many checkpoints quickly, for the benchmarks.
 //
 //   hawf-bench-gen SPOOL --history=N --pending=M [--first-job=J] [--timeout=S --ago=S]
-//                  [--reviewers=USER,@GROUP,... [--quorum=N]]
+//                  [--reviewers=USER,@GROUP,... [--quorum=N]] [--sealed-for=UID --munge-socket=S]
 //
 // Run as the checkpoints' owner (the benchmark runs it as the test user). Writes
 // exactly the records hawf writes — the events are built and serialized with the
@@ -21,9 +21,13 @@
 // checkpoint has none yet): reviewers decide them through hawfd. Run as a user
 // without a passwd entry (setpriv --reuid=U), the owner's name is what the core
 // library makes of the bare uid.
+// With --sealed-for=UID (run as root) every pending spec carries root's seal, as the
+// plugin writes it where hawfd is configured (hawfd refuses to approve at an unsealed
+// spec): the seals are made first, as root, then it drops to UID for the writing.
 // Prints the pending checkpoint ids, one a line, on stdout.
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,6 +42,8 @@
 
 #include "actions.hpp"
 #include "error.hpp"
+#include "munge.hpp"
+#include "review.hpp"
 #include "record.hpp"
 #include "spool.hpp"
 
@@ -78,7 +84,10 @@ int main(int argc, char** argv) {
         {"history", required_argument, nullptr, 'H'}, {"pending", required_argument, nullptr, 'P'},
         {"first-job", required_argument, nullptr, 'J'}, {"timeout", required_argument, nullptr, 'T'},
         {"ago", required_argument, nullptr, 'A'},     {"reviewers", required_argument, nullptr, 'R'},
-        {"quorum", required_argument, nullptr, 'Q'},  {nullptr, 0, nullptr, 0}};
+        {"quorum", required_argument, nullptr, 'Q'},  {"sealed-for", required_argument, nullptr, 'S'},
+        {"munge-socket", required_argument, nullptr, 'M'}, {nullptr, 0, nullptr, 0}};
+    long sealed_for = -1;
+    std::string munge_socket;
     long history = 0, pending = 0, first_job = 1000000, timeout = 0, ago = 3600, quorum = 1;
     std::vector<std::string> reviewers;
     for (int c; (c = getopt_long(argc, argv, "", long_options, nullptr)) != -1;) {
@@ -96,6 +105,8 @@ int main(int argc, char** argv) {
                 }
                 break;
             case 'Q': quorum = std::atol(optarg); break;
+            case 'S': sealed_for = std::atol(optarg); break;
+            case 'M': munge_socket = optarg; break;
             default:
                 die("usage: hawf-bench-gen SPOOL --history=N --pending=M [--first-job=J] [--timeout=S --ago=S] "
                     "[--reviewers=LIST [--quorum=N]]");
@@ -106,7 +117,35 @@ int main(int argc, char** argv) {
     if (quorum != 1 && reviewers.empty()) die("--quorum needs --reviewers");
     umask(022);
     const Spool spool(argv[optind]);
-    const uid_t uid = geteuid();
+    if (sealed_for >= 0 && geteuid() != 0) die("--sealed-for: run as root (only root's seal verifies)");
+    const uid_t uid = sealed_for >= 0 ? static_cast<uid_t>(sealed_for) : geteuid();
+    // The spec of job JOB's checkpoint, as the plugin opens it.
+    const auto make_spec = [&](long job, bool decided) {
+        CheckpointSpec spec;
+        spec.id = {std::to_string(job), "eval"};
+        spec.owner_uid = uid;
+        spec.owner = user_name(uid);
+        spec.scope = "job";
+        spec.options = {"approve", "reject"};
+        spec.params = parse_param_specs("lr:float");
+        if (!decided && timeout > 0) {
+            spec.timeout_s = timeout;
+            spec.default_choice = "reject";
+        }
+        if (!decided && !reviewers.empty()) {
+            spec.reviewers = reviewers;
+            spec.quorum = static_cast<std::uint32_t>(quorum);
+            spec.check();
+        }
+        return spec;
+    };
+    std::vector<std::string> seals;  // of the pending checkpoints, in order
+    if (sealed_for >= 0) {
+        for (long i = 0; i < pending; ++i)
+            seals.push_back(munge_encode(spec_seal_payload(make_spec(first_job + history + i, false)), munge_socket));
+        if (setgroups(0, nullptr) != 0 || setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0)
+            die("cannot switch to uid " + std::to_string(uid) + ": " + std::strerror(errno));
+    }
     const Actor plugin = current_actor("plugin"), cli = current_actor("cli");
     const std::int64_t now = std::time(nullptr);
     try {
@@ -117,22 +156,8 @@ int main(int argc, char** argv) {
         Fd index(dir_at(user.get(), "pending"));
 
         auto write_checkpoint = [&](long job, bool decided) {
-            CheckpointSpec spec;
-            spec.id = {std::to_string(job), "eval"};
-            spec.owner_uid = uid;
-            spec.owner = plugin.user;
-            spec.scope = "job";
-            spec.options = {"approve", "reject"};
-            spec.params = parse_param_specs("lr:float");
-            if (!decided && timeout > 0) {
-                spec.timeout_s = timeout;
-                spec.default_choice = "reject";
-            }
-            if (!decided && !reviewers.empty()) {
-                spec.reviewers = reviewers;
-                spec.quorum = static_cast<std::uint32_t>(quorum);
-                spec.check();
-            }
+            CheckpointSpec spec = make_spec(job, decided);
+            if (!decided && !seals.empty()) spec.seal = seals[static_cast<std::size_t>(job - first_job - history)];
             const std::int64_t opened_at = decided ? now - 86400 : now - ago - 60;
             Event events[4];
             events[0].type = EventType::Opened;
