@@ -100,20 +100,16 @@ std::optional<Quorum> verified_quorum(const Service& service, const Checkpoint& 
             log_line("not counting approval " + std::to_string(check.seq) + " of " + ckpt.spec.id.str() + " by " +
                      shown(check.by) + ": " + shown(check.problem));
         }
-    Checkpoint counted = ckpt;
-    counted.approvals.erase(std::remove_if(counted.approvals.begin(), counted.approvals.end(),
-                                           [&](const Event& a) {
-                                               return std::find(forged.begin(), forged.end(), a.seq) != forged.end();
-                                           }),
-                            counted.approvals.end());
-    return reached_quorum(counted);
+    return reached_quorum(ckpt, [&](const Event& a) {
+        return std::find(forged.begin(), forged.end(), a.seq) == forged.end();
+    });
 }
 
 json ping(const Service&, const Request& request) {
     return {{"uid", request.uid}, {"user", request.user}, {"hawfd", HAWF_VERSION}};
 }
 
-Finished finish_locked(const Service& service, uid_t owner, const CheckpointId& id);
+Finished finish_locked(const Service& service, Checkpoint ckpt, const std::optional<Quorum>& quorum);
 
 // A reviewer's approval; the one that completes the quorum makes the decision.
 json decide(const Service& service, const Request& request) {
@@ -138,9 +134,10 @@ json decide(const Service& service, const Request& request) {
                                  {"decision", to_json(decision)},
                                  {"actor", actor_json(request.user, request.uid, service)},
                                  {"credential", request.credential}});
-    if (!verified_quorum(service, ckpt)) return standing(ckpt, {});
+    const std::optional<Quorum> quorum = verified_quorum(service, ckpt);
+    if (!quorum) return standing(ckpt, {});
     service.journal->add(t.owner, t.id);
-    const Finished done = finish_locked(service, t.owner, t.id);
+    const Finished done = finish_locked(service, std::move(ckpt), quorum);
     return standing(done.ckpt, done.changes);
 }
 
@@ -158,7 +155,7 @@ json show(const Service& service, const Request& request) {
     const Target t = target_of(service, request.payload);
     const Checkpoint ckpt = service.owners->load(t.owner, t.id);
     check_may_see(ckpt, request.uid);
-    json files = service.owners->run(t.owner, {{"verb", "files"}, {"owner", t.owner}, {"checkpoint", t.id.str()}});
+    const json files = service.owners->ask(t.owner, t.id, {{"verb", "files"}});
     return {{"show", show_json(ckpt, service.spool.files_dir(t.owner, t.id), files.at("files"),
                                files.at("report").get<std::string>(), followup_states(service.slurm, ckpt))}};
 }
@@ -168,8 +165,7 @@ json cat(const Service& service, const Request& request) {
     const Target t = target_of(service, request.payload);
     const std::string file = text(request.payload, "file");
     check_may_see(service.owners->load(t.owner, t.id), request.uid);
-    const json answer = service.owners->run(
-        t.owner, {{"verb", "read"}, {"owner", t.owner}, {"checkpoint", t.id.str()}, {"file", file}});
+    const json answer = service.owners->ask(t.owner, t.id, {{"verb", "read"}, {"file", file}});
     return {{"file", file}, {"data", answer.at("data")}};
 }
 
@@ -259,14 +255,17 @@ const std::map<std::string, Op>& op_table() {
 
 Finished finish(const Service& service, uid_t owner, const CheckpointId& id) {
     const auto lock = lock_checkpoint(owner, id);
-    return finish_locked(service, owner, id);
+    Checkpoint ckpt = service.owners->load(owner, id);
+    const std::optional<Quorum> quorum = ckpt.state == State::Pending ? verified_quorum(service, ckpt) : std::nullopt;
+    return finish_locked(service, std::move(ckpt), quorum);
 }
 
 namespace {
 
-Finished finish_locked(const Service& service, uid_t owner, const CheckpointId& id) {
-    Checkpoint ckpt = service.owners->load(owner, id);
-    const std::optional<Quorum> quorum = ckpt.state == State::Pending ? verified_quorum(service, ckpt) : std::nullopt;
+// CKPT as loaded under the checkpoint's lock, QUORUM what its verified approvals reach.
+Finished finish_locked(const Service& service, Checkpoint ckpt, const std::optional<Quorum>& quorum) {
+    const uid_t owner = ckpt.spec.owner_uid;
+    const CheckpointId id = ckpt.spec.id;
     if (quorum) {
         // Never seal a decision on a spec the owner rewrote since the approvals.
         verify_spec(ckpt.spec, service.munge_socket());

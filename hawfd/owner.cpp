@@ -126,10 +126,14 @@ json ChildOwnerAccess::run(uid_t owner, const json& request) const {
 
 Checkpoint OwnerAccess::load(uid_t owner, const CheckpointId& id) const { return call(owner, id, {{"verb", "load"}}); }
 
-Checkpoint OwnerAccess::call(uid_t owner, const CheckpointId& id, json request) const {
+json OwnerAccess::ask(uid_t owner, const CheckpointId& id, json request) const {
     request["owner"] = owner;
     request["checkpoint"] = id.str();
-    Checkpoint ckpt = checkpoint_of(run(owner, request).at("events"));
+    return run(owner, request);
+}
+
+Checkpoint OwnerAccess::call(uid_t owner, const CheckpointId& id, json request) const {
+    Checkpoint ckpt = checkpoint_of(ask(owner, id, std::move(request)).at("events"));
     // What the owner's tree says must be the checkpoint asked for.
     if (!(ckpt.spec.id == id) || ckpt.spec.owner_uid != owner)
         throw Error(ErrorKind::Untrusted, "the record of " + id.str() + " in uid " + std::to_string(owner) +

@@ -45,7 +45,9 @@ public:
     // The answer to REQUEST (whose "owner" is OWNER); a refusal becomes the Error it names.
     virtual nlohmann::json run(uid_t owner, const nlohmann::json& request) const = 0;
 
-    // The verbs, for hawfd's ops: each returns the checkpoint as the child left it.
+    // REQUEST (its verb and arguments) about OWNER's checkpoint ID: the child's answer.
+    nlohmann::json ask(uid_t owner, const CheckpointId& id, nlohmann::json request) const;
+    // The verbs that answer events: the checkpoint as the child left it.
     Checkpoint load(uid_t owner, const CheckpointId& id) const;
     Checkpoint call(uid_t owner, const CheckpointId& id, nlohmann::json request) const;
 };

@@ -311,14 +311,10 @@ Checkpoint record_quorum(const Spool& spool, uid_t owner, const CheckpointId& id
         check_delegated_pending(c, "record a quorum for");
         // The approvals hawfd counted (it leaves out those whose credentials do not
         // verify) must still be in force and, by themselves, make this decision.
-        Checkpoint counted = c;
-        counted.approvals.erase(std::remove_if(counted.approvals.begin(), counted.approvals.end(),
-                                               [&](const Event& a) {
-                                                   return std::find(quorum.approvals.begin(), quorum.approvals.end(),
-                                                                    a.seq) == quorum.approvals.end();
-                                               }),
-                                counted.approvals.end());
-        if (!(reached_quorum(counted) == std::optional<Quorum>(quorum)))
+        const auto counted = [&](const Event& a) {
+            return std::find(quorum.approvals.begin(), quorum.approvals.end(), a.seq) != quorum.approvals.end();
+        };
+        if (!(reached_quorum(c, counted) == std::optional<Quorum>(quorum)))
             throw Error(ErrorKind::Conflict, "the approvals in force at " + id.str() +
                                                  " no longer make this decision (one was withdrawn or replaced)");
         ev = event(EventType::Decided);

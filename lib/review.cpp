@@ -326,9 +326,11 @@ bool Quorum::operator==(const Quorum& o) const {
            decision.comment == o.decision.comment && approvals == o.approvals;
 }
 
-std::optional<Quorum> reached_quorum(const Checkpoint& ckpt) {
+std::optional<Quorum> reached_quorum(const Checkpoint& ckpt, const std::function<bool(const Event&)>& counts) {
     if (ckpt.state != State::Pending || !ckpt.spec.delegated()) return std::nullopt;
-    const auto& in_force = ckpt.approvals;  // one per reviewer (fold), in the order given
+    std::vector<Event> in_force;  // one per reviewer (fold), in the order given
+    for (const Event& a : ckpt.approvals)
+        if (!counts || counts(a)) in_force.push_back(a);
     // requirements_met, with each approver's lists looked up once (NSS).
     std::vector<std::vector<bool>> lists;
     for (const Event& a : in_force) lists.push_back(lists_of(ckpt.spec, a.by_uid));

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -86,8 +87,10 @@ struct Quorum {
 // The choice (with identical parameters) whose approvals in force met every
 // requirement first (requirements_met; "first": its completing approval came before
 // any other choice's); nullopt while none does, and once the checkpoint is no longer
-// pending.
-std::optional<Quorum> reached_quorum(const Checkpoint& ckpt);
+// pending. COUNTS, if given, says which approvals in force count at all (hawfd leaves
+// out those whose credentials do not verify; record_quorum, those hawfd did not count).
+std::optional<Quorum> reached_quorum(const Checkpoint& ckpt,
+                                     const std::function<bool(const Event& approval)>& counts = {});
 
 // What hawf-decide asks hawfd for, the payload of the reviewer's credential:
 // {"op":"decide","checkpoint":"J:N","choice":...,"params":{...},"comment":...} and

@@ -135,20 +135,20 @@ void StepSide::open(Host& host, const Request& request, const std::string& scope
     // root's munge credential (the owner can rewrite their tree, not forge uid 0): the
     // config, the site policies (squeue), the checks, munge. Nothing else runs as root,
     // and the spool only after the child dropped fully. Without hawfd, no seal.
+    std::optional<Config> config;          // read once, in the child
     std::optional<CheckpointSpec> sealed;  // set in the child
     const auto seal_as_root = [&] {
-        const Config config = load_config(conf_path_);
-        if (!config.hawfd_configured()) return;
-        CheckpointSpec spec = make_spec(config);
-        spec.seal = munge_encode(spec_seal_payload(spec), config.hawfd.munge_socket);
+        config = load_config(conf_path_);
+        if (!config->hawfd_configured()) return;
+        CheckpointSpec spec = make_spec(*config);
+        spec.seal = munge_encode(spec_seal_payload(spec), config->hawfd.munge_socket);
         sealed = std::move(spec);
     };
     // The child answers {"dir": ...} once the checkpoint is open, plus {"error": ...}
     // if its follow-up could not be submitted: the step then fails, and ends it.
     Outcome out = run_as_user(user, [&] {
-        const Config config = load_config(conf_path_);
-        const Spool spool = spool_of(config);
-        const CheckpointSpec spec = sealed ? *sealed : make_spec(config);
+        const Spool spool = spool_of(*config);
+        const CheckpointSpec spec = sealed ? *sealed : make_spec(*config);
         const Checkpoint ckpt = open_checkpoint(spool, spec, current_actor("plugin"));
         nlohmann::json answer = {{"dir", spool.files_dir(user.uid, id)}};
         try {
