@@ -15,10 +15,10 @@ std::string entry_name(uid_t owner, const CheckpointId& id) { return std::to_str
 
 }  // namespace
 
-Journal::Journal(const std::string& state) : path_(state + "/finalize") {
+Journal::Journal(const std::string& state, const std::string& name) : path_(state + "/" + name) {
     const Fd state_dir = open_dir(AT_FDCWD, state, Trust{0}, state);
     if (!state_dir) throw Error(ErrorKind::NotFound, "hawfd.state " + state + " does not exist");
-    dir_ = make_dir(state_dir.get(), "finalize", Trust{0}, path_);
+    dir_ = make_dir(state_dir.get(), name, Trust{0}, path_);
 }
 
 void Journal::add(uid_t owner, const CheckpointId& id) const {

@@ -1,5 +1,6 @@
 // The checkpoints hawfd owes work: a quorum to record, follow-ups to release or
-// cancel. An entry is made durable before that work starts and removed once Slurm
+// cancel (STATE/finalize); and the pending checkpoints it watches for notices and
+// deadlines (STATE/watch, the same kind of entries). An entry is made durable before that work starts and removed once Slurm
 // has done all of it, so hawfd killed at any instant, or a slurmctld that is down,
 // loses nothing: hawfd retries every entry at start and periodically. Each step is
 // idempotent (the spool's exclusive events, sync_followups), so a retry never
@@ -20,8 +21,8 @@ namespace hawf::hawfd {
 
 class Journal {
 public:
-    // STATE is hawfd.state (root's, checked at start); finalize/ is created in it.
-    explicit Journal(const std::string& state);
+    // STATE is hawfd.state (root's, checked at start); NAME (finalize, watch) is created in it.
+    explicit Journal(const std::string& state, const std::string& name = "finalize");
 
     void add(uid_t owner, const CheckpointId& id) const;     // durable when it returns
     void remove(uid_t owner, const CheckpointId& id) const;

@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -20,8 +21,11 @@
 #include "display.hpp"
 #include "error.hpp"
 #include "munge.hpp"
+#include "notifier.hpp"
 #include "ops.hpp"
+#include "outbox.hpp"
 #include "owner.hpp"
+#include "sender.hpp"
 #include "server.hpp"
 
 using namespace hawf;
@@ -149,7 +153,15 @@ int hawfd_main(int argc, char** argv) {
     if (!signals) throw system_error("cannot create a signalfd", errno);
     signal(SIGPIPE, SIG_IGN);  // a client gone mid-answer is an error return, not death
 
-    const hawfd::Service service{config, spool_of(config), Slurm(), &owners, &journal, host_name()};
+    hawfd::init_curl();  // before any thread
+    hawfd::Service service{config, spool_of(config), Slurm(), &owners, &journal, nullptr, nullptr, host_name()};
+    // Notifications (notify: configured) go through the outbox; the notifier also
+    // keeps deadlines, so it runs whenever hawfd does.
+    std::unique_ptr<hawfd::Outbox> outbox;
+    if (config.notify.configured()) outbox = std::make_unique<hawfd::Outbox>(config.hawfd.state, service.config.notify);
+    service.outbox = outbox.get();
+    hawfd::Notifier notifier(service, outbox.get());
+    service.notifier = &notifier;
     hawfd::Server server(service);
     std::string addresses;
     for (const auto& address : server.addresses()) addresses += (addresses.empty() ? "" : ", ") + address;

@@ -9,6 +9,8 @@
 #include "config.hpp"
 #include "display.hpp"
 #include "munge.hpp"
+#include "notifier.hpp"
+#include "outbox.hpp"
 #include "review.hpp"
 #include "server.hpp"
 #include "views.hpp"
@@ -138,6 +140,7 @@ json decide(const Service& service, const Request& request) {
     if (!quorum) return standing(ckpt, {});
     service.journal->add(t.owner, t.id);
     const Finished done = finish_locked(service, std::move(ckpt), quorum);
+    if (service.notifier) service.notifier->nudge(t.owner, t.id);  // tell who decided
     return standing(done.ckpt, done.changes);
 }
 
@@ -149,6 +152,24 @@ json withdraw(const Service& service, const Request& request) {
         {{"verb", "withdraw"}, {"actor", actor_json(request.user, request.uid, service)},
          {"credential", request.credential}});
     return standing(ckpt, {});
+}
+
+// "Look at JOB:NAME": the plugin, hawf-decide and hawf-await after they change a
+// checkpoint. Only a nudge: hawfd reads what is owed from the owner's log. A user
+// nudges about their own checkpoints; root names the owner (as with --user).
+json notify(const Service& service, const Request& request) {
+    const CheckpointId id = parse_checkpoint_id(text(request.payload, "checkpoint"));
+    const uid_t owner = request.uid == 0 ? target_of(service, request.payload).owner : request.uid;
+    if (service.notifier) service.notifier->nudge(owner, id);
+    return {{"checkpoint", id.str()}};
+}
+
+// hawf doctor: the caller's notifications waiting and given up (root: everyone's).
+json outbox(const Service& service, const Request& request) {
+    if (!service.outbox) return {{"configured", false}};
+    json status = service.outbox->status(request.uid);
+    status["configured"] = true;
+    return status;
 }
 
 json show(const Service& service, const Request& request) {
@@ -249,7 +270,8 @@ json seal(const Service& service, const Request& request) {
 const std::map<std::string, Op>& op_table() {
     static const std::map<std::string, Op> table = {
         {"ping", ping}, {"decide", decide}, {"withdraw", withdraw}, {"show", show},
-        {"cat", cat},   {"verify", verify}, {"review", review},     {"seal", seal}};
+        {"cat", cat},   {"verify", verify}, {"review", review},     {"seal", seal},
+        {"notify", notify}, {"outbox", outbox}};
     return table;
 }
 

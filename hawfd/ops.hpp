@@ -18,7 +18,8 @@ namespace hawf::hawfd {
 // An op's handler: the fields of its answer besides "ok", or an Error to refuse.
 using Op = std::function<nlohmann::json(const Service&, const Request&)>;
 
-// ping; decide, withdraw (a reviewer's approval and its withdrawal); show, cat,
+// ping; notify (look at a checkpoint: its notices and deadline), outbox (the
+// notifications waiting or given up, for hawf doctor); decide, withdraw (a reviewer's approval and its withdrawal); show, cat,
 // verify (what a reviewer may see); review (the checkpoints the caller may approve);
 // seal (root's seal over the spec of a checkpoint hawf-await --open opens in the
 // caller's running job). decide refuses a checkpoint whose spec is not sealed.

@@ -65,6 +65,13 @@ json owner_verb(const Config& config, const json& request) {
     const Spool spool = spool_of(config);
     const std::string verb = request.at("verb").get<std::string>();
     if (verb == "reviewable") return reviewable(spool, owner, request.at("reviewer").get<uid_t>());
+    if (verb == "pending") {
+        std::vector<CheckpointId> ids = spool.pending_ids(owner);
+        if (ids.size() > spool.limits().max_checkpoints) ids.resize(spool.limits().max_checkpoints);
+        json list = json::array();
+        for (const auto& id : ids) list.push_back(id.str());
+        return {{"checkpoints", std::move(list)}};
+    }
     const CheckpointId id = parse_checkpoint_id(request.at("checkpoint").get<std::string>());
     if (verb == "load") return events_of(spool.load(owner, id));
     if (verb == "approve")
@@ -78,6 +85,11 @@ json owner_verb(const Config& config, const json& request) {
         const Quorum quorum{decision_of(q.at("decision")), q.at("approvals").get<std::vector<std::uint64_t>>()};
         return events_of(record_quorum(spool, owner, id, quorum, request.at("seal").get<std::string>(),
                                        actor_of(request.at("actor"))));
+    }
+    if (verb == "take-default") {
+        Actor timeout = current_actor("timeout");
+        timeout.user = "timeout";
+        return events_of(take_default(spool, owner, id, request.at("now").get<std::int64_t>(), timeout));
     }
     if (verb == "read")
         return {{"data", encode_base64(checkpoint_file(spool, owner, id, request.at("file").get<std::string>()))}};

@@ -13,8 +13,10 @@
 //   record-quorum {quorum, seal, actor}            -> {"events":[...]}
 //   files                                          -> {"files":[...],"report":"..."}
 //   read {file}                                    -> {"data":"<base64>"}
+//   take-default {now}                             -> {"events":[...]}  (past its deadline, undecided)
 //   reviewable {reviewer}  (no checkpoint)         -> {"checkpoints":[{"events":[...]},...]}
 //      the owner's pending delegated checkpoints REVIEWER may approve
+//   pending  (no checkpoint)                       -> {"checkpoints":["JOB:NAME",...]}  (the pending index)
 // Every answer also has "ok"; a refusal is {"ok":false,"error","kind"}. Events are
 // read back by the parent with the record format's strict checks.
 #pragma once

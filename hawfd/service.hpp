@@ -14,12 +14,17 @@
 
 namespace hawf::hawfd {
 
+class Notifier;
+class Outbox;
+
 struct Service {
     Config config;
     Spool spool;                        // its root is listed (which users have a tree); trees are read via owners
     Slurm slurm;
     const OwnerAccess* owners = nullptr;
     const Journal* journal = nullptr;
+    Notifier* notifier = nullptr;       // follows pending checkpoints (set once it runs)
+    const Outbox* outbox = nullptr;     // notify: configured
     std::string host;                   // recorded in the events hawfd writes
     // How long a request waits for Slurm to release or cancel follow-ups before it
     // answers; what is not done by then the journal retries.

@@ -326,6 +326,127 @@ Config load_config(const std::string& path) {
             throw parser.error_at(p.line, "policies: a policy needs reviewers: [USER, @GROUP, ...]");
         return policy;
     };
+    // notify: the SMTP relay, the webhooks (each a channel name), which events, when to
+    // remind, the default channels, and the sender's timing.
+    std::size_t notify_line = 0, default_channels_line = 0;
+    auto url_of = [&](const std::string& key, const Value& v, std::initializer_list<const char*> schemes) {
+        const std::string url = scalar_of(key, v);
+        std::string allowed;
+        for (const char* scheme : schemes) {
+            if (url.rfind(std::string(scheme) + "://", 0) == 0 && url.size() > std::strlen(scheme) + 3 &&
+                url.find_first_of(" \t\r\n") == std::string::npos)
+                return url;
+            allowed += (allowed.empty() ? "" : " or ") + std::string(scheme) + "://HOST...";
+        }
+        throw parser.error_at(v.line, key + ": bad URL " + quoted_text(url) + ": use " + allowed);
+    };
+    auto one_of = [&](const std::string& key, const Value& v, std::initializer_list<const char*> allowed) {
+        const std::string value = scalar_of(key, v);
+        std::string list;
+        for (const char* a : allowed) {
+            if (value == a) return value;
+            list += (list.empty() ? "" : ", ") + std::string(a);
+        }
+        throw parser.error_at(v.line, key + ": bad value " + quoted_text(value) + ": use one of " + list);
+    };
+    auto set_smtp = [&](const Value& v) {
+        if (!v.is_map) throw parser.error_at(v.line, "notify.smtp: expected a mapping (url, from, domain, ...)");
+        SmtpConfig& smtp = config.notify.smtp;
+        for (const auto& [name, entry] : v.entries) {
+            const std::string key = "notify.smtp." + name;
+            if (name == "url") smtp.url = url_of(key, entry, {"smtp", "smtps"});
+            else if (name == "from") smtp.from = scalar_of(key, entry);
+            else if (name == "domain") smtp.domain = scalar_of(key, entry);
+            else if (name == "starttls") smtp.starttls = one_of(key, entry, {"optional", "required", "off"});
+            else if (name == "user") smtp.user = scalar_of(key, entry);
+            else if (name == "password_file") smtp.password_file = absolute_path(scalar_of(key, entry), key);
+            else
+                throw parser.error_at(entry.key_line, "unknown key \"" + key +
+                                                          "\": allowed are url, from, domain, starttls, user, "
+                                                          "password_file");
+        }
+        if (smtp.url.empty()) throw parser.error_at(v.line, "notify.smtp: needs url: smtp://HOST:PORT");
+        if (!valid_mail_address(smtp.from))
+            throw parser.error_at(v.line, "notify.smtp.from: needs a mail address (hawf@cluster.example)");
+        if (!valid_mail_address("user@" + smtp.domain))
+            throw parser.error_at(v.line, "notify.smtp.domain: needs the domain of the users' addresses (example.org)");
+        if (!smtp.password_file.empty() && smtp.user.empty())
+            throw parser.error_at(v.line, "notify.smtp.password_file: needs user");
+    };
+    auto webhook_of = [&](const std::string& name, const Value& v) {
+        const std::string key = "notify.webhooks." + name;
+        try {
+            check_name(name, "channel name");
+        } catch (const Error& e) {
+            throw parser.error_at(v.key_line, key + ": " + e.what());
+        }
+        if (name == "mail" || name == "none")
+            throw parser.error_at(v.key_line, key + ": \"" + name + "\" is reserved: name the webhook otherwise");
+        if (!v.is_map) throw parser.error_at(v.line, key + ": expected a mapping (url or url_file, format)");
+        WebhookConfig hook;
+        hook.name = name;
+        for (const auto& [field, entry] : v.entries) {
+            const std::string fkey = key + "." + field;
+            if (field == "url") hook.url = url_of(fkey, entry, {"https", "http"});
+            else if (field == "url_file") hook.url_file = absolute_path(scalar_of(fkey, entry), fkey);
+            else if (field == "format") hook.format = one_of(fkey, entry, {"slack", "mattermost", "json"});
+            else
+                throw parser.error_at(entry.key_line, "unknown key \"" + fkey + "\": allowed are url, url_file, format");
+        }
+        if (hook.url.empty() == hook.url_file.empty())
+            throw parser.error_at(v.line, key + ": give url or url_file (a root-only file holding the URL), not both");
+        return hook;
+    };
+    auto set_notify = [&](const Value& v) {
+        if (!v.is_map)
+            throw parser.error_at(v.line, "notify: expected a mapping (smtp, webhooks, events, remind_before, ...)");
+        notify_line = v.key_line;
+        NotifyConfig& notify = config.notify;
+        for (const auto& [name, entry] : v.entries) {
+            const std::string key = "notify." + name;
+            try {
+                if (name == "smtp") {
+                    set_smtp(entry);
+                } else if (name == "webhooks") {
+                    if (!entry.is_map) throw parser.error_at(entry.line, key + ": expected a mapping of NAME: {url, format}");
+                    for (const auto& [hook_name, hook] : entry.entries) notify.webhooks.push_back(webhook_of(hook_name, hook));
+                } else if (name == "events") {
+                    notify.events.clear();
+                    for (const Value& element : entry.elements.empty() && !entry.is_list ? std::vector<Value>{entry}
+                                                                                         : entry.elements) {
+                        const std::string event = one_of(key, element, {"pending", "reminder", "decided", "timeout", "failed"});
+                        if (std::find(notify.events.begin(), notify.events.end(), event) != notify.events.end())
+                            throw parser.error_at(element.line, key + ": " + quoted_text(event) + " given twice");
+                        notify.events.push_back(event);
+                    }
+                } else if (name == "remind_before") {
+                    for (const std::string& d : strings_of(key, entry)) notify.remind_before_s.push_back(parse_duration(d));
+                } else if (name == "default") {
+                    std::string joined;
+                    for (const auto& item : strings_of(key, entry)) joined += (joined.empty() ? "" : ",") + item;
+                    notify.default_channels = parse_notify_channels(joined);
+                    default_channels_line = entry.line;
+                } else if (name == "timeout") {
+                    notify.timeout_s = parse_duration(scalar_of(key, entry));
+                } else if (name == "retry_for") {
+                    notify.retry_for_s = parse_duration(scalar_of(key, entry));
+                } else if (name == "rescan") {
+                    notify.rescan_s = parse_duration(scalar_of(key, entry));
+                } else {
+                    throw parser.error_at(entry.key_line, "unknown key \"" + key +
+                                                              "\": allowed are smtp, webhooks, events, remind_before, "
+                                                              "default, timeout, retry_for, rescan");
+                }
+            } catch (const Error& e) {
+                if (e.kind() == ErrorKind::Config) throw;
+                throw parser.error_at(entry.line, key + ": " + e.what());
+            }
+        }
+        if (!notify.configured())
+            throw parser.error_at(v.line, "notify: needs smtp: or webhooks: (where to send)");
+        if (notify.timeout_s < 1) throw parser.error_at(v.line, "notify.timeout: at least 1s");
+        if (default_channels_line == 0 && !notify.smtp.url.empty()) notify.default_channels = {"mail"};
+    };
     parser.parse([&](const std::string& key, const Value& v) {
         auto scalar = [&] { return scalar_of(key, v); };
         try {
@@ -351,6 +472,8 @@ Config load_config(const std::string& path) {
             } else if (key == "hawfd") {
                 if (!v.is_map) throw parser.error_at(v.line, "hawfd: expected a mapping of key: value");
                 for (const auto& [name, entry] : v.entries) set_hawfd(name, entry);
+            } else if (key == "notify") {
+                set_notify(v);
             } else if (key == "policies") {
                 if (!v.is_list)
                     throw parser.error_at(v.line, "policies: expected a list of policies (- reviewers: [...])");
@@ -359,7 +482,7 @@ Config load_config(const std::string& path) {
             } else {
                 throw parser.error_at(v.key_line, "unknown key \"" + key +
                                                   "\": allowed are spool, default_options, limits, "
-                                                  "poll_interval, hawfd, policies");
+                                                  "poll_interval, hawfd, policies, notify");
             }
         } catch (const Error& e) {
             if (e.kind() == ErrorKind::Config) throw;
@@ -369,12 +492,50 @@ Config load_config(const std::string& path) {
     // Reviewers decide through hawfd: a policy without it would stop every job it matches.
     if (!config.policies.empty() && !config.hawfd_configured())
         throw parser.error_at(policies_line, "policies need hawfd: set hawfd.address");
+    // hawfd sends them, and learns of events from the tools' and the plugin's nudges.
+    if (config.notify.configured() && !config.hawfd_configured())
+        throw parser.error_at(notify_line, "notify needs hawfd: set hawfd.address");
+    if (default_channels_line) try {
+            check_notify_channels(config.notify, config.notify.default_channels, path);
+        } catch (const Error& e) {
+            throw parser.error_at(default_channels_line, std::string("notify.default: ") + e.what());
+        }
     // Checkpoints that take the default options must be possible at all.
     if (config.default_options.size() > config.limits.max_options)
         throw parser.error_at(options_line, "default_options: " + std::to_string(config.default_options.size()) +
                                                 " choices, " +
                                                 at_most(config.limits.max_options, "max_options", config.limits));
     return config;
+}
+
+bool NotifyConfig::wants(const std::string& event) const {
+    return std::find(events.begin(), events.end(), event) != events.end();
+}
+
+const WebhookConfig* NotifyConfig::webhook(const std::string& name) const {
+    for (const auto& hook : webhooks)
+        if (hook.name == name) return &hook;
+    return nullptr;
+}
+
+std::vector<std::string> NotifyConfig::channels() const {
+    std::vector<std::string> names;
+    if (!smtp.url.empty()) names.push_back("mail");
+    for (const auto& hook : webhooks) names.push_back(hook.name);
+    return names;
+}
+
+void check_notify_channels(const NotifyConfig& notify, const std::vector<std::string>& channels,
+                           const std::string& config_path) {
+    if (channels == std::vector<std::string>{"none"}) return;
+    if (!notify.configured())
+        throw Error(ErrorKind::Usage, "no notifications are configured (no notify: in " + config_path +
+                                          "): leave --hawf-notify out");
+    const std::vector<std::string> offered = notify.channels();
+    for (const auto& channel : channels)
+        if (std::find(offered.begin(), offered.end(), channel) == offered.end())
+            throw Error(ErrorKind::Usage, "no channel " + quoted_text(channel) + " in " + config_path +
+                                              ": use " + joined(offered) + " or none");
 }
 
 void apply_policies(const std::vector<Policy>& policies, const JobFacts& job, CheckpointSpec& spec) {

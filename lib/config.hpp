@@ -20,6 +20,44 @@ struct HawfdConfig {
     std::string munge_socket;                                // "" = libmunge's default
 };
 
+// Notifications (notify: in hawf.yaml), sent by hawfd: mail and chat webhooks. The
+// tools and the plugin need only the channel names (--hawf-notify is checked against
+// them at submission); URLs and passwords are hawfd's alone: a hook's secret URL can
+// sit in a root-only url_file instead of the world-readable hawf.yaml.
+struct WebhookConfig {
+    std::string name;      // the channel name jobs give to --hawf-notify
+    std::string url;       // http(s)://..., or "" when url_file is given
+    std::string url_file;  // an absolute path holding the URL (read by hawfd)
+    std::string format = "json";  // slack | mattermost | json
+};
+struct SmtpConfig {
+    std::string url;                    // smtp://HOST:PORT or smtps://HOST:PORT; "" = no mail
+    std::string from;                   // the sender address
+    std::string domain;                 // USER@domain when a job gives no --mail-user
+    std::string starttls = "optional";  // smtp:// only: optional | required | off
+    std::string user, password_file;    // SMTP AUTH, optional
+};
+struct NotifyConfig {
+    SmtpConfig smtp;
+    std::vector<WebhookConfig> webhooks;
+    std::vector<std::string> events = {"pending", "reminder", "decided", "timeout", "failed"};
+    std::vector<std::int64_t> remind_before_s;  // a reminder this long before each deadline
+    std::vector<std::string> default_channels;  // of a job without --hawf-notify (default: mail if smtp is set)
+    std::int64_t timeout_s = 20;                // one attempt to send
+    std::int64_t retry_for_s = 86400;           // then a message is given up (hawf doctor reports it)
+    std::int64_t rescan_s = 600;                // how often hawfd reads every user's pending index
+
+    bool configured() const { return !smtp.url.empty() || !webhooks.empty(); }
+    bool wants(const std::string& event) const;
+    const WebhookConfig* webhook(const std::string& name) const;
+    std::vector<std::string> channels() const;  // "mail" (with smtp) and the webhook names
+};
+
+// Refuses (Error Usage, naming the value and what is allowed) a --hawf-notify list
+// naming a channel the config does not offer; "none" alone is always allowed.
+void check_notify_channels(const NotifyConfig& notify, const std::vector<std::string>& channels,
+                           const std::string& config_path);
+
 // A site policy (policies: in hawf.yaml): the checkpoints of the jobs it matches need
 // QUORUM distinct approvals from these reviewers whatever the job says (a requirement
 // of its own, see CheckpointSpec::Requirement).
@@ -53,6 +91,7 @@ struct Config {
     std::int64_t poll_interval_s = 2;                        // hawf-await's re-check period
     HawfdConfig hawfd;
     std::vector<Policy> policies;                            // need hawfd.address (refused without)
+    NotifyConfig notify;                                     // needs hawfd.address (refused without)
 
     bool hawfd_configured() const { return !hawfd.address.empty(); }
 };

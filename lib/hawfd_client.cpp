@@ -11,6 +11,7 @@
 #include <memory>
 #include <thread>
 
+#include "actions.hpp"
 #include "fsutil.hpp"
 #include "munge.hpp"
 #include "validate.hpp"
@@ -131,13 +132,14 @@ AddressList resolve(const HostPort& endpoint, bool passive, const std::string& f
     return AddressList(found, freeaddrinfo);
 }
 
-nlohmann::json hawfd_request(const Config& config, const nlohmann::json& op, std::chrono::seconds timeout) {
+nlohmann::json hawfd_request(const Config& config, const nlohmann::json& op, std::chrono::milliseconds timeout) {
     const std::string& address = config.hawfd.address;
     if (address.empty())
         throw Error(ErrorKind::Config, "hawfd is not configured (no hawfd.address in " + config.path + ")");
     const HostPort endpoint = parse_host_port(address, "hawfd.address");
     const Deadline deadline = Clock::now() + timeout;
-    const std::string within = std::to_string(timeout.count()) + " s";
+    const std::string within = timeout.count() % 1000 ? std::to_string(timeout.count()) + " ms"
+                                                      : std::to_string(timeout.count() / 1000) + " s";
     // A busy hawfd (all its connections taken) answers at once without reading the
     // request, so asking again, with a new credential, changes nothing: wait a little
     // longer each time, until TIMEOUT.
@@ -178,6 +180,18 @@ nlohmann::json hawfd_request(const Config& config, const nlohmann::json& op, std
     const std::string reason = text("error");
     throw Error(error_kind_from_name(text("kind")),
                 "hawfd at " + address + ": " + (reason.empty() ? "refused without a reason" : reason));
+}
+
+bool nudge_hawfd(const Config& config, uid_t owner, const CheckpointId& id) noexcept {
+    if (!config.hawfd_configured()) return false;
+    try {
+        nlohmann::json op = {{"op", "notify"}, {"checkpoint", id.str()}};
+        if (getuid() == 0) op["user"] = user_name(owner);  // root acts for the owner
+        hawfd_request(config, op, nudge_timeout);
+        return true;
+    } catch (...) {  // hawfd down or slow: its rescan finds the checkpoint later
+        return false;
+    }
 }
 
 }  // namespace hawf

@@ -29,7 +29,14 @@ constexpr std::size_t hawfd_max_answer_bytes = 8 * 1024 * 1024;  // a reviewer's
 // be reached or does not answer within TIMEOUT, and when hawfd refuses, an Error
 // of the kind it names (Denied if none) carrying its one-line reason.
 nlohmann::json hawfd_request(const Config& config, const nlohmann::json& op,
-                             std::chrono::seconds timeout = std::chrono::seconds(30));
+                             std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// Tells hawfd (if configured) to look at OWNER's checkpoint ID, which the caller just
+// changed: its notices and deadline (hawfd reads what is owed from the log itself).
+// A hint, never waited on for long nor an error: false if hawfd did not take it
+// within nudge_timeout (its periodic rescan finds the checkpoint then).
+constexpr std::chrono::milliseconds nudge_timeout{1000};
+bool nudge_hawfd(const Config& config, uid_t owner, const CheckpointId& id) noexcept;
 
 // Error kinds as the protocol spells them ("usage", "denied", ...), both ways; an
 // unknown name is Denied.

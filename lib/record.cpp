@@ -89,12 +89,6 @@ constexpr std::size_t envelope_bytes = 2048;
 // The size of J as the spool writes it (bytes that are not UTF-8 counted, not thrown).
 std::size_t json_bytes(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace).size(); }
 
-std::string joined(const std::vector<std::string>& items) {
-    std::string s;
-    for (const auto& item : items) s += (s.empty() ? "" : ",") + item;
-    return s;
-}
-
 // "MUNGE:" and base64 up to a closing ':', as libmunge writes a credential (not
 // whether munge accepts it: that is verify_events'). Bounded: it is stored in events.
 constexpr std::size_t max_credential_bytes = 4096;
@@ -196,7 +190,7 @@ void check_record_size(std::size_t bytes, const Limits& limits, ErrorKind kind) 
 }
 
 void CheckpointSpec::check(const Limits& limits) const {
-    auto allowed = [&] { return joined(options); };
+    auto allowed = [&] { return joined(options, ","); };
     if (options.size() > limits.max_options)
         throw Error(ErrorKind::Usage, "--hawf-options: " + std::to_string(options.size()) + " choices, " +
                                           at_most(limits.max_options, "max_options", limits));
@@ -242,6 +236,7 @@ void CheckpointSpec::check(const Limits& limits) const {
             throw Error(ErrorKind::Usage, policy + " has quorum " + std::to_string(r.quorum) +
                                               ": use a whole number from 1 to " + std::to_string(max_quorum));
     }
+    if (!notify.empty()) parse_notify_channels(joined(notify, ","));
     if (!delegated() && !owner_may_decide)
         throw Error(ErrorKind::Usage, "owner_may_decide: false needs reviewers: someone must be able to decide");
     // At the deadline hawfd, not a follow-up, will take the default: a follow-up
@@ -260,7 +255,7 @@ void CheckpointSpec::check(const Limits& limits) const {
 void check_decision(const CheckpointSpec& spec, const Decision& d, const Limits& limits) {
     if (!spec.has_option(d.choice))
         throw Error(ErrorKind::Usage, "bad choice " + quoted_text(d.choice) + " for " + spec.id.str() +
-                                          ": use one of " + joined(spec.options));
+                                          ": use one of " + joined(spec.options, ","));
     for (const auto& [key, value] : d.params) {
         const ParamSpec* p = spec.param(key);
         if (!p) {
@@ -448,6 +443,7 @@ json to_json(const CheckpointSpec& spec) {
             required.push_back({{"reviewers", r.reviewers}, {"quorum", r.quorum}, {"policy", r.policy}});
         j["required"] = std::move(required);
     }
+    if (!spec.notify.empty()) j["notify"] = spec.notify;
     if (!spec.seal.empty()) j["seal"] = spec.seal;
     return j;
 }
@@ -463,7 +459,7 @@ CheckpointSpec spec_from_json(const json& j) {
         // One by one first: joined, "a,b" would pass as two options.
         const auto options = field<std::vector<std::string>>(j, "options");
         for (const auto& o : options) check_name(o, "choice in options");
-        spec.options = parse_choices(joined(options));
+        spec.options = parse_choices(joined(options, ","));
         // As the command line has them: "key:type,..." refuses keys declared twice.
         std::string params;
         for (const auto& p : field<json>(j, "params")) {
@@ -477,7 +473,7 @@ CheckpointSpec spec_from_json(const json& j) {
             ThenSpec then{field<std::string>(t, "script"), field<std::vector<std::string>>(t, "on")};
             check_field("then", [&] { check_path(then.script, "script path"); });
             for (const auto& c : then.on) check_name(c, "--hawf-then choice");
-            if (!then.on.empty()) then.on = parse_choices(joined(then.on), "--hawf-then choices");
+            if (!then.on.empty()) then.on = parse_choices(joined(then.on, ","), "--hawf-then choices");
             spec.then.push_back(then);
         }
         // Written together, and only for a delegated spec: none or all, with reviewers
@@ -489,6 +485,12 @@ CheckpointSpec spec_from_json(const json& j) {
             spec.owner_may_decide = field<bool>(j, "owner_may_decide");
             if (j.contains("required")) spec.required = requirements_from_json(field<json>(j, "required"));
             if (spec.reviewers.empty() && spec.required.empty()) throw corrupt("field \"reviewers\" is empty");
+        }
+        if (j.contains("notify")) {
+            // One by one first: joined, "a,b" would pass as two channels.
+            const auto channels = field<std::vector<std::string>>(j, "notify");
+            for (const auto& c : channels) check_name(c, "channel in notify");
+            spec.notify = parse_notify_channels(joined(channels, ","));
         }
         spec.check(Limits::ceilings());
     });

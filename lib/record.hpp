@@ -80,6 +80,10 @@ struct CheckpointSpec {
         }
     };
     std::vector<Requirement> required;  // from site policies, in config order
+    // Where hawfd tells people about the checkpoint (--hawf-notify): channel names of
+    // hawf.yaml's notify: ("mail", webhook names) or {"none"}; empty: the site's
+    // default. Written only when given, so other records are unchanged.
+    std::vector<std::string> notify;
     // Root's munge credential over the rest of the spec (review.hpp: spec_seal_payload),
     // made where the checkpoint is opened when hawfd is configured: the plugin's child
     // in slurmstepd before it drops root, hawfd for hawf-await --open. The owner can

@@ -238,6 +238,25 @@ void Slurm::signal(const std::string& job, const std::string& sig) const {
     run_or_throw({tool("scancel"), "--signal=" + sig, "--full", job});
 }
 
+std::string Slurm::mail_user(const std::string& job) const {
+    check_job_id(job);
+    const CommandResult r = run_command({tool("scontrol"), "show", "job", job});
+    if (!r.ok()) return "";
+    std::string mail_user;
+    std::size_t start = 0;
+    while (start < r.out.size()) {
+        const std::size_t end = std::min(r.out.find('\n', start), r.out.size());
+        const std::string line = r.out.substr(start, end - start);
+        const std::size_t first = line.find_first_not_of(' ');
+        if (first != std::string::npos && line.compare(first, 9, "MailUser=") == 0) {
+            const std::size_t value = first + 9;
+            mail_user = line.substr(value, line.find(' ', value) - value);
+        }
+        start = end + 1;
+    }
+    return mail_user == "(null)" ? "" : mail_user;
+}
+
 std::optional<JobInfo> Slurm::job(const std::string& job) const {
     check_job_id(job);  // one job or task: "1,2" would list two, and the first line could be either
     // Begin times as plain epoch seconds; no SQUEUE_* setting of the caller may filter

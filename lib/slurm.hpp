@@ -78,6 +78,11 @@ public:
     // job id"). JOB may be an array job ("28": its first task line; all share the user)
     // or one task ("28_1"). Throws Error(System) if slurmctld cannot be asked.
     std::optional<JobInfo> job(const std::string& job) const;
+    // The job's --mail-user, "" if it has none or Slurm forgot the job. scontrol shows
+    // it only for a job with a --mail-type, on a line of its own after the user's
+    // SubmitLine: only a line that starts with it counts, and the last one. The value
+    // is the job user's own text: check it before use.
+    std::string mail_user(const std::string& job) const;
 
 private:
     std::string tool(const char* name) const;

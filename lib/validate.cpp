@@ -133,6 +133,34 @@ std::vector<std::string> parse_choices(const std::string& text, const std::strin
     return choices;
 }
 
+std::vector<std::string> parse_notify_channels(const std::string& text) {
+    if (text == "none") return {"none"};
+    std::vector<std::string> channels = parse_choices(text, "channels (or none alone)");
+    for (const auto& c : channels)
+        if (c == "none") throw usage("none stands alone: it means no notifications");
+    if (channels.size() > 16) throw usage(std::to_string(channels.size()) + " channels, at most 16");
+    return channels;
+}
+
+std::string joined(const std::vector<std::string>& names, const char* separator) {
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : separator) + n;
+    return out;
+}
+
+bool valid_mail_address(const std::string& address) {
+    const std::size_t at = address.find('@');
+    if (at == 0 || at == std::string::npos || at + 1 >= address.size() || address.size() > 254) return false;
+    const std::string local = address.substr(0, at), domain = address.substr(at + 1);
+    if (local.size() > 64 || local.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                                                     ".!#$%&'*+/=?^_`{|}~-") != std::string::npos)
+        return false;
+    if (domain.front() == '.' || domain.back() == '.' || domain.front() == '-' || domain.find("..") != std::string::npos)
+        return false;
+    return domain.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") ==
+           std::string::npos;
+}
+
 std::string ParamSpec::type_text() const {
     switch (type) {
         case ParamType::Int: return "int";

@@ -33,6 +33,14 @@ CheckpointId parse_checkpoint_id(const std::string& text);
 // "A,B,C": at least one, each a valid name, no duplicates.
 std::vector<std::string> parse_choices(const std::string& text, const std::string& what = "options");
 
+// --hawf-notify: "mail,ml-team" (channel names, each once, at most 16) or "none" alone.
+std::vector<std::string> parse_notify_channels(const std::string& text);
+// "a,b,c" of NAMES (for messages).
+std::string joined(const std::vector<std::string>& names, const char* separator = ", ");
+// A plain address LOCAL@DOMAIN as hawfd puts it in an SMTP envelope and a To: header:
+// no display name, no spaces, quotes, angle brackets or control characters.
+bool valid_mail_address(const std::string& address);
+
 enum class ParamType { Int, Float, Bool, String, Enum };
 
 struct ParamSpec {

@@ -165,6 +165,7 @@ spank_opt_cb_f callback_for(Opt id) {
         case Opt::Then: return option_callback<Opt::Then>;
         case Opt::Reviewers: return option_callback<Opt::Reviewers>;
         case Opt::Quorum: return option_callback<Opt::Quorum>;
+        case Opt::Notify: return option_callback<Opt::Notify>;
         case Opt::After: return option_callback<Opt::After>;
     }
     return nullptr;

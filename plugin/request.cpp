@@ -6,7 +6,7 @@
 
 namespace hawf::plugin {
 
-const OptionInfo option_table[9] = {
+const OptionInfo option_table[10] = {
     {Opt::Checkpoint, "hawf-checkpoint", "NAME",
      "[hawf] open checkpoint NAME when this step (srun) or job (sbatch) ends with exit 0"},
     {Opt::Options, "hawf-options", "A,B,...", "[hawf] choices a reviewer may pick (default approve,reject)"},
@@ -17,6 +17,8 @@ const OptionInfo option_table[9] = {
     {Opt::Reviewers, "hawf-reviewers", "USER,@GROUP,...",
      "[hawf] who decides instead of the owner, through hawfd (the owner only if listed)"},
     {Opt::Quorum, "hawf-quorum", "N", "[hawf] how many distinct reviewers must approve the same decision (default 1)"},
+    {Opt::Notify, "hawf-notify", "CHANNEL,...|none",
+     "[hawf] who hawfd tells that the checkpoint waits: mail and the site's webhooks (see hawf.yaml notify:)"},
     {Opt::After, "hawf-after", "JOBID:NAME", "[hawf] (set by hawf on the follow-ups it submits) run with that decision"},
 };
 
@@ -48,6 +50,7 @@ void Request::set(Opt id, const std::string& value) {
                 break;
             case Opt::Reviewers: reviewers_ = parse_reviewers(value); break;
             case Opt::Quorum: quorum_ = parse_quorum(value); break;
+            case Opt::Notify: notify_ = parse_notify_channels(value); break;
             case Opt::After: parse_checkpoint_id(value); after_ = value; break;
         }
     } catch (const Error& e) {
@@ -65,7 +68,7 @@ void Request::collect(Opt id, const std::string& value) {
 
 bool Request::any() const {
     return checkpoint_ || options_ || params_ || timeout_ || default_ || then_ || after_ || !reviewers_.empty() ||
-           quorum_;
+           quorum_ || !notify_.empty();
 }
 
 std::optional<CheckpointId> Request::after() const {
@@ -77,7 +80,7 @@ CheckpointSpec Request::spec(const CheckpointId& id, uid_t owner_uid, const std:
     if (refused_) throw Error(ErrorKind::Usage, *refused_);
     if (!checkpoint_)
         throw Error(ErrorKind::Usage, "--hawf-options, --hawf-params, --hawf-timeout, --hawf-default, "
-                                      "--hawf-then and --hawf-reviewers need --hawf-checkpoint=NAME");
+                                      "--hawf-then, --hawf-reviewers and --hawf-notify need --hawf-checkpoint=NAME");
     if (quorum_ && reviewers_.empty())
         throw Error(ErrorKind::Usage, "--hawf-quorum needs --hawf-reviewers=USER,@GROUP,...");
     if (!reviewers_.empty() && !config.hawfd_configured())
@@ -105,6 +108,7 @@ CheckpointSpec Request::spec(const CheckpointId& id, uid_t owner_uid, const std:
     if (then_) spec.then.push_back(parse_then(*then_));
     spec.reviewers = reviewers_;
     spec.quorum = quorum_.value_or(1);
+    spec.notify = notify_;
     spec.check(config.limits);
     return spec;
 }

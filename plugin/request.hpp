@@ -14,7 +14,7 @@
 
 namespace hawf::plugin {
 
-enum class Opt { Checkpoint, Options, Params, Timeout, Default, Then, Reviewers, Quorum, After };
+enum class Opt { Checkpoint, Options, Params, Timeout, Default, Then, Reviewers, Quorum, Notify, After };
 
 struct OptionInfo {
     Opt id;
@@ -22,7 +22,7 @@ struct OptionInfo {
     const char* arginfo;
     const char* usage;
 };
-extern const OptionInfo option_table[9];
+extern const OptionInfo option_table[10];
 
 class Request {
 public:
@@ -48,6 +48,7 @@ private:
     std::optional<std::string> checkpoint_, options_, params_, timeout_, default_, then_, after_;
     std::vector<std::string> reviewers_;  // parsed: each entry checked against NSS once
     std::optional<std::uint32_t> quorum_;
+    std::vector<std::string> notify_;     // parsed channel names, or {"none"}
     std::optional<std::string> refused_;  // collect(): the first value slurmstepd refused
 };
 

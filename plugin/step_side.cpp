@@ -6,6 +6,7 @@
 #include "config.hpp"
 #include "error.hpp"
 #include "followups.hpp"
+#include "hawfd_client.hpp"
 #include "munge.hpp"
 #include "review.hpp"
 #include "run_as_user.hpp"
@@ -186,7 +187,8 @@ void StepSide::exit(Host& host) {
     const JobUser user = host.user();
     const std::uint32_t node = host.node_id(), nodes = host.node_count();
     Outcome out = run_as_user(user, [&] {
-        const Spool spool = spool_of(load_config(conf_path_));
+        const Config config = load_config(conf_path_);
+        const Spool spool = spool_of(config);
         // A step whose tasks never started (task_init refused them) did not succeed.
         const int status = failure_ && exit_status_ == 0 ? 1 << 8 : exit_status_;
         const Checkpoint ckpt = end_checkpoint(spool, user.uid, id, status, current_actor("plugin"), node, nodes);
@@ -196,6 +198,8 @@ void StepSide::exit(Host& host) {
         // which reopens the checkpoint without submitting them again.
         const bool cancel = ckpt.state == State::Failed && ckpt.spec.scope == "step";
         const auto changes = cancel ? sync_followups(Slurm(), ckpt) : schedule_deadline(Slurm(), ckpt);
+        // hawfd tells who waits for it (a hint, bounded in time, never an error here).
+        if (ckpt.state == State::Pending || ckpt.state == State::Failed) nudge_hawfd(config, user.uid, id);
         std::string refused;
         for (const auto& change : changes)
             if (!change.error.empty()) refused += "; follow-up " + change.job + " not " + change.action + ": " + change.error;

@@ -80,6 +80,13 @@ int submit_post_opt(Host& host, const Request& request, const std::string& conf_
         // Checks the combination with a stand-in id; the real one is known on the node.
         const CheckpointSpec spec =
             request.spec({"0", request.checkpoint().value_or("x")}, getuid(), "", "step", config);
+        // Users name channels, never URLs; which exist is the site's (checked here only:
+        // a channel the admin removes later is hawfd's to skip, not a reason to fail the job).
+        if (!spec.notify.empty()) try {
+                check_notify_channels(config.notify, spec.notify, config.path);
+            } catch (const Error& e) {
+                throw Error(ErrorKind::Usage, std::string("--hawf-notify: ") + e.what());
+            }
         // Inside a batch job that carries the checkpoint, srun inherits the option:
         // such a step is not the checkpoint (the batch step is) and copies nothing.
         if (host.client() == Client::Srun) {

@@ -5,7 +5,7 @@
 # Building Slurm from source (scripts/build-slurm.sh) needs only build-essential and
 # libmunge-dev of these.
 # Everything comes from Debian's own archive; RHEL/EPEL has the same libraries
-# (slurm-devel, libyaml-devel, json-devel, gtest-devel, munge-devel).
+# (slurm-devel, libyaml-devel, json-devel, libcurl-devel, gtest-devel, munge-devel).
 set -euo pipefail
 if [[ $(id -u) != 0 ]]; then
   echo "install-deps.sh: run as root (it installs Debian packages)" >&2
@@ -16,6 +16,6 @@ apt-get update -q
 apt-get install -y -q \
   build-essential cmake pkg-config binutils python3 passwd util-linux procps \
   slurm-wlm slurmctld slurmd slurm-client libslurm-dev munge libmunge-dev \
-  libyaml-dev nlohmann-json3-dev libgtest-dev libgmock-dev \
+  libyaml-dev nlohmann-json3-dev libcurl4-openssl-dev libgtest-dev libgmock-dev \
   debhelper lintian rpm rpm2cpio cpio bash-completion man-db groff-base \
   strace time

@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "cli.hpp"
+#include "hawfd_client.hpp"
 #include "error.hpp"
 
 using namespace hawf;
@@ -156,6 +157,7 @@ int open_inline(const Args& a) {
     open_checkpoint(ctx.spool, spec, actor);
     Checkpoint ckpt = end_checkpoint(ctx.spool, spec.owner_uid, spec.id, 0, actor);
     const bool ok = cli::report(schedule_deadline(ctx.slurm, ckpt), a.json);
+    nudge_hawfd(ctx.config, spec.owner_uid, spec.id);  // hawfd tells who waits for it
     const std::string dir = ctx.spool.files_dir(spec.owner_uid, spec.id);
     if (a.json) cli::print_json({{"checkpoint", spec.id.str()}, {"state", to_string(ckpt.state)}, {"files_dir", dir}});
     else std::cout << spec.id.str() << "\n";
@@ -238,7 +240,10 @@ int wait(const Args& a) {
             Actor timeout = current_actor("timeout");
             timeout.user = "timeout";
             ckpt = take_default(ctx.spool, owner, id, now, timeout);
-            if (ckpt->decided->via == "timeout") cli::report(sync_followups(ctx.slurm, *ckpt), true);
+            if (ckpt->decided->via == "timeout") {
+                cli::report(sync_followups(ctx.slurm, *ckpt), true);
+                nudge_hawfd(ctx.config, owner, id);
+            }
         }
         if (ckpt && ckpt->decision()) {
             if (a.json) cli::print_json(decision_json(*ckpt));

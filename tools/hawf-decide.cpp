@@ -11,6 +11,7 @@
 #include <algorithm>
 
 #include "cli.hpp"
+#include "hawfd_client.hpp"
 #include "display.hpp"
 #include "error.hpp"
 #include "review.hpp"
@@ -168,6 +169,7 @@ int decide_main(int argc, char** argv) {
                                : decide(ctx.spool, owner, id, decision,
                                         amend ? DecideMode::Amend : DecideMode::Decide, actor, ctx.config.limits);
     const std::vector<FollowUpChange> changes = sync_followups(ctx.slurm, ckpt);
+    nudge_hawfd(ctx.config, owner, id);  // hawfd tells the owner and the webhooks
     // A checkpoint opened with --signal tells its still running job at once.
     std::string signalled;
     if (!revoking && !ckpt.spec.signal.empty()) {

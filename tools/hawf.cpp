@@ -488,6 +488,20 @@ int cmd_doctor(const Args& args) {
                    "), knows you as " + known_as;
         });
     }
+    // Notifications hawfd gave up on (your checkpoints'; root: everyone's).
+    if (config.notify.configured()) {
+        check("notify", [&] {
+            const json answer = hawfd_request(config, {{"op", "outbox"}}, std::chrono::seconds(10));
+            const json& failed_list = answer.at("failed");
+            const std::string queued = std::to_string(answer.value("queued", 0)) + " waiting to be sent";
+            if (failed_list.empty()) return queued + ", none given up";
+            std::string given_up;
+            for (const auto& f : failed_list)
+                given_up += "; " + f.value("event", "?") + " of " + f.value("checkpoint", "?") + " to " +
+                            f.value("channel", "?") + ": " + f.value("error", "?");
+            throw Error(ErrorKind::System, std::to_string(failed_list.size()) + " given up (" + queued + ")" + given_up);
+        });
+    }
     if (args.json) {
         cli::print_json({{"ok", !failed}, {"checks", checks}});
     } else {

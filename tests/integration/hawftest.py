@@ -253,8 +253,13 @@ class HawfdTestCase(ClusterTestCase):
     """A private cluster with a real hawfd (cls.hawfd) for the module."""
 
     @classmethod
+    def hawfd_conf(cls):
+        """What the module adds to hawf.yaml besides hawfd: (e.g. notify:)."""
+        return ""
+
+    @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.hawfd = Hawfd(cls.hawf)
         cls.addClassCleanup(cls.hawfd.stop, signal.SIGKILL)
-        cls.hawfd.start()
+        cls.hawfd.start(extra_conf=cls.hawfd_conf())

@@ -409,9 +409,9 @@ TEST(HostPort, NamesAndAddresses) {
 }
 
 TEST_F(ConfigTest, UnknownKeyWithMappingValueNamesTheKey) {
-    // Keys of the design that are not implemented (notify:) are mappings.
-    const std::string path = conf("spool: /s\nnotify:\n  smtp: {url: \"smtp://relay:25\"}\n  events: [pending]\n");
-    EXPECT_HAWF_ERROR(load_config(path), K::Config, path + ":2: unknown key \"notify\"");
+    // A key hawf does not know whose value is a mapping is refused by its own name and line.
+    const std::string path = conf("spool: /s\nflows:\n  train: {script: \"train.sh\"}\n  stages: [train]\n");
+    EXPECT_HAWF_ERROR(load_config(path), K::Config, path + ":2: unknown key \"flows\"");
 }
 
 TEST_F(ConfigTest, BlockListAndScalarOptions) {
@@ -435,7 +435,7 @@ TEST_F(ConfigTest, UnknownKeyNamesFileAndLine) {
 
 TEST_F(ConfigTest, UnknownKeyWithBlockValueNamesTheKeyLine) {
     const std::string path = conf("spool: /shared/hawf\n"
-                                  "notify:\n"
+                                  "mailers:\n"
                                   "  - webhook\n");
     EXPECT_HAWF_ERROR(load_config(path), K::Config, path + ":2:");
 }

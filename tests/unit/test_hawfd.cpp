@@ -42,7 +42,7 @@ private:
 hawfd::Service service_for(const Config& config) {
     static const Config defaults;
     static const InProcessOwners owners(defaults);
-    return hawfd::Service{config, Spool(config.spool), Slurm(), &owners, nullptr, "testhost"};
+    return hawfd::Service{config, Spool(config.spool), Slurm(), &owners, nullptr, nullptr, nullptr, "testhost"};
 }
 
 // The request line a client sends for OP.
@@ -109,7 +109,7 @@ TEST_F(RequestsTest, BadPayloadsAndUnknownOpsRefused) {
     expect_refused(handle_op("ping"), "usage", "not a JSON object with an \"op\"");
     expect_refused(handle_op({{"op", 7}}), "usage", "with an \"op\"");
     const hawfd::Outcome unknown = handle_op({{"op", "rm -rf\n\x1b[2J"}});
-    expect_refused(unknown, "usage", "unknown op \"rm -rf\\n\\e[2J\": known are cat, decide, ping, review, seal, show, verify, withdraw");
+    expect_refused(unknown, "usage", "unknown op \"rm -rf\\n\\e[2J\": known are cat, decide, notify, outbox, ping, review, seal, show, verify, withdraw");
     // The log quotes what the client sent, escaped: no raw control character.
     EXPECT_EQ(unknown.log.find('\x1b'), std::string::npos) << unknown.log;
     EXPECT_EQ(unknown.log.find('\n'), std::string::npos) << unknown.log;

@@ -94,7 +94,7 @@ TEST_F(SubmitTest, OptionTableNamesAllOptions) {
     for (const auto& o : option_table) names.push_back(o.name);
     EXPECT_EQ(names, (std::vector<std::string>{"hawf-checkpoint", "hawf-options", "hawf-params", "hawf-timeout",
                                                "hawf-default", "hawf-then", "hawf-reviewers", "hawf-quorum",
-                                               "hawf-after"}));
+                                               "hawf-notify", "hawf-after"}));
 }
 
 TEST_F(SubmitTest, GoodOptionValuesAreAcceptedSilently) {
@@ -364,8 +364,8 @@ TEST_F(ReviewersTest, CombinationsRefusedAtSubmission) {
     EXPECT_EQ(refusal({{Opt::Checkpoint, "deploy"}, {Opt::Quorum, "2"}}),
               "hawf: --hawf-quorum needs --hawf-reviewers=USER,@GROUP,...");
     EXPECT_EQ(refusal({{Opt::Reviewers, "root"}}),
-              "hawf: --hawf-options, --hawf-params, --hawf-timeout, --hawf-default, --hawf-then and --hawf-reviewers "
-              "need --hawf-checkpoint=NAME");
+              "hawf: --hawf-options, --hawf-params, --hawf-timeout, --hawf-default, --hawf-then, --hawf-reviewers "
+              "and --hawf-notify need --hawf-checkpoint=NAME");
     // A quorum the named users could never reach (a group counts its listed members).
     EXPECT_EQ(refusal({{Opt::Checkpoint, "deploy"}, {Opt::Reviewers, "root,daemon"}, {Opt::Quorum, "3"}}),
               "hawf: --hawf-quorum=3 but the reviewers name 2 users (root, daemon)");
@@ -377,6 +377,41 @@ TEST_F(ReviewersTest, CombinationsRefusedAtSubmission) {
                        {Opt::Default, "reject"}}),
               "hawf: --hawf-timeout with reviewers is not supported yet: hawfd will take defaults (issue 10)");
 }
+
+// ---------------------------------------------------------------- --hawf-notify
+
+// Jobs name the channels hawf.yaml's notify: offers (never URLs), checked at submission.
+class NotifyTest : public ReviewersTest {
+protected:
+    void SetUp() override {
+        write_text(conf_, "spool: " + spool_.path() + "\nhawfd:\n  address: svc1:7477\nnotify:\n"
+                          "  smtp: {url: \"smtp://relay:25\", from: hawf@c.example, domain: c.example}\n"
+                          "  webhooks: {ml-team: {url: \"https://chat/hook\", format: slack}}\n");
+    }
+};
+
+TEST_F(NotifyTest, ChannelsOfTheSiteAreAcceptedOthersRefusedInOneLine) {
+    EXPECT_EQ(refusal({{Opt::Checkpoint, "eval"}, {Opt::Notify, "mail,ml-team"}}), "");
+    EXPECT_EQ(refusal({{Opt::Checkpoint, "eval"}, {Opt::Notify, "none"}}), "");
+    EXPECT_EQ(refusal({{Opt::Checkpoint, "eval"}, {Opt::Notify, "ml-team,pager"}}),
+              "hawf: --hawf-notify: no channel \"pager\" in " + conf_ + ": use mail, ml-team or none");
+    EXPECT_EQ(option_refusal(Opt::Notify, "https://evil.example/hook"),
+              "hawf: --hawf-notify: bad choice in channels (or none alone) \"https://evil.example/hook\": use 1-64 "
+              "letters, digits, '.', '_' or '-', starting with a letter or digit");
+    EXPECT_EQ(option_refusal(Opt::Notify, "mail,none"), "hawf: --hawf-notify: none stands alone: it means no notifications");
+    write_text(conf_, "spool: " + spool_.path() + "\n");
+    EXPECT_EQ(refusal({{Opt::Checkpoint, "eval"}, {Opt::Notify, "mail"}}),
+              "hawf: --hawf-notify: no notifications are configured (no notify: in " + conf_ +
+                  "): leave --hawf-notify out");
+}
+
+TEST_F(NotifyTest, TheChannelsGoIntoTheSpec) {
+    const Request r = request({{Opt::Checkpoint, "eval"}, {Opt::Notify, "ml-team"}});
+    const Config config = load_config(conf_);
+    EXPECT_EQ(r.spec({"42", "eval"}, 1000, "alice", "job", config).notify, (std::vector<std::string>{"ml-team"}));
+    EXPECT_TRUE(request({{Opt::Checkpoint, "eval"}}).spec({"42", "eval"}, 1000, "alice", "job", config).notify.empty());
+}
+
 
 TEST_F(ReviewersTest, ReviewersNeedHawfd) {
     write_text(conf_, "spool: " + spool_.path() + "\nhawfd:\n  listen: 0.0.0.0:7477\n");  // no address
