@@ -110,6 +110,7 @@ bool Outbox::add(const OutboxEntry& entry) {
     if (queue_.count(entry.id) || exists(sent_.get(), entry.id) || exists(failed_.get(), entry.id)) return false;
     if (!create_file(outbox_.get(), entry.id, to_json(entry).dump(), path_ + "/outbox/" + entry.id)) return false;
     queue_[entry.id] = Queued{entry, 0, Clock::now()};
+    changed_ = true;
     wake_.notify_all();
     return true;
 }
@@ -165,12 +166,10 @@ void Outbox::run() {
             }
         }
         if (std::time(nullptr) - pruned > 86400) prune(pruned = std::time(nullptr));
-        wake_.wait_until(lock, next, [&] {
-            if (stopping_) return true;
-            for (const auto& [id, q] : queue_)
-                if (!q.in_flight && q.next <= Clock::now()) return true;
-            return false;
-        });
+        // Until the next retry is due, or the queue changed (added, or a result that
+        // sets a retry earlier than NEXT).
+        wake_.wait_until(lock, next, [&] { return stopping_ || changed_; });
+        changed_ = false;
     }
 }
 
@@ -200,6 +199,7 @@ void Outbox::done(const std::string& id, const SendResult& result) {
         q.next = Clock::now() + last_retry;
         log_line("notify: " + id + ": " + shown(e.what()));
     }
+    changed_ = true;
     wake_.notify_all();
 }
 

@@ -77,6 +77,7 @@ private:
     std::condition_variable wake_;
     std::map<std::string, Queued> queue_;
     bool stopping_ = false;
+    bool changed_ = false;  // the queue changed since run() last looked
     std::unique_ptr<Sender> sender_;
     std::thread thread_;
 };
