@@ -34,6 +34,10 @@ Benchmarks (see docs/benchmarks.md for the method and the reasons behind it):
              vs one client alone, and exactly one decision per checkpoint
   hawfd-idle hawfd's RSS and CPU over 60 s idle with 10 000 pending delegated
              checkpoints of 1 000 users vs an empty spool; hawf ls --review
+  notify     a new checkpoint's pending event -> its webhook received, while hawfd
+             watches 1 000 other pending checkpoints vs none (and right after a
+             restart); srun --hawf-checkpoint with a dead or hanging webhook
+             configured vs no notify: (wall, and the step's end in slurmd's log)
 """
 
 import argparse
@@ -184,11 +188,13 @@ class Bench:
 
     # -- plugstack.conf ---------------------------------------------------
 
-    def set_plugin(self, loaded):
-        """Rewrites the cluster's plugstack.conf (atomically) with or without hawf."""
+    def set_plugin(self, loaded, conf=None):
+        """Rewrites the cluster's plugstack.conf (atomically) with or without hawf (given
+        CONF: hawf reading that hawf.yaml instead of the bench's)."""
         tmp = self.plugstack + ".tmp"
+        line = self.plugstack_line if conf is None else "required %s conf=%s\n" % (self.plugin, conf)
         with open(tmp, "w") as f:
-            f.write(self.plugstack_line if loaded else "# hawf not loaded\n")
+            f.write(line if loaded else "# hawf not loaded\n")
         os.chmod(tmp, 0o644)
         os.rename(tmp, self.plugstack)
 
@@ -963,32 +969,55 @@ class HawfdProc:
     SLURM_CONF and PATH in its environment. PASSWD: run it where that file is
     /etc/passwd (in_passwd_namespace)."""
 
-    def __init__(self, b, conf, name, passwd=None):
+    def __init__(self, b, conf, name, passwd=None, stamp=False):
         if not b.hawfd:
             raise RuntimeError("no hawfd in the build (BUILD/hawfd/hawfd): build it first")
         self.b, self.conf, self.name, self.passwd = b, conf, name, passwd
+        # STAMP: hawfd's log lines (which carry no time) also kept as (time.monotonic()
+        # on arrival, line), read through a pipe by a thread of the bench.
+        self.stamp = stamp
+        self.stamped = []
+        self.reader = None
         self.address = "127.0.0.1:%d" % free_port()
         self.log_path = os.path.join(b.root, name + ".log")
+        self.state = os.path.join(b.root, name + "-state")
         with open(conf) as f:
             self.original = f.read()
         with open(conf, "a") as f:
             f.write("hawfd:\n  listen: \"%s\"\n  address: \"%s\"\n  state: %s\n  munge_socket: %s\n"
-                    % (self.address, self.address, os.path.join(b.root, name + "-state"), b.cluster.munge_socket))
+                    % (self.address, self.address, self.state, b.cluster.munge_socket))
         self.proc = None
 
     def start(self, timeout=30):
         argv = [self.b.hawfd, "--foreground", "--conf=" + self.conf]
         if self.passwd:
             argv = in_passwd_namespace(self.passwd, argv)
-        with open(self.log_path, "ab") as f:
-            self.proc = subprocess.Popen(argv, env=self.b.cluster.env, stdin=subprocess.DEVNULL, stdout=f,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+        if self.stamp:
+            self.proc = subprocess.Popen(argv, env=self.b.cluster.env, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+            self.reader = threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True)
+            self.reader.start()
+        else:
+            with open(self.log_path, "ab") as f:
+                self.proc = subprocess.Popen(argv, env=self.b.cluster.env, stdin=subprocess.DEVNULL, stdout=f,
+                                             stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while "listening on" not in self.log():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("hawfd did not start (exit %s):\n%s" % (self.proc.poll(), self.log()))
             time.sleep(0.05)
         return self
+
+    def _read(self, pipe):
+        with open(self.log_path, "ab", buffering=0) as f:
+            for line in pipe:
+                self.stamped.append((time.monotonic(), line.decode(errors="replace").rstrip("\n")))
+                f.write(line)
+        pipe.close()
+
+    def lines_since(self, t, needle):
+        """(time, line) of the log lines containing NEEDLE that arrived at or after T (monotonic)."""
+        return [(at, line) for at, line in list(self.stamped) if at >= t and needle in line]
 
     def stop(self, restore=True):
         if self.proc and self.proc.poll() is None:
@@ -1002,6 +1031,9 @@ class HawfdProc:
                 log("%s did not stop within 15 s of SIGTERM: killed" % self.name)
             if time.monotonic() - t0 > 1:
                 log("%s took %.1f s to stop" % (self.name, time.monotonic() - t0))
+        if self.reader:
+            self.reader.join(5)
+            self.reader = None
         if restore:
             with open(self.conf, "w") as f:
                 f.write(self.original)
@@ -1422,6 +1454,244 @@ def bench_hawfd_idle(b, res, users, per_user, idle_s, n_ls):
 
 
 # ---------------------------------------------------------------------------
+# 9. Notifications (issue 10)
+
+NOTIFY_JOB0 = 8000000     # job ids of the generated pending checkpoints (Slurm does not know them)
+
+
+def notify_spool(b, name, hooks, others=0):
+    """A spool and its hawf.yaml with a notify: section of json webhooks {NAME: URL} (none
+    when HOOKS is empty), holding OTHERS pending checkpoints of the test user that ask
+    for every webhook (hawf-bench-gen --notify)."""
+    spool, conf = b.make_spool(name)
+    if hooks:
+        with open(conf, "a") as f:
+            f.write("notify:\n  webhooks:\n" + "".join("    %s: {url: \"%s\", format: json}\n" % (k, u)
+                                                      for k, u in hooks.items()))
+    if others:
+        b.run(["hawf-bench-gen", spool, "--history=0", "--pending=%d" % others, "--first-job=%d" % NOTIFY_JOB0,
+               "--notify=" + ",".join(hooks)], conf=conf, timeout=1800)
+    return spool, conf
+
+
+def job_dirs(b, spool):
+    try:
+        return set(os.listdir(os.path.join(spool, str(b.uid), "ckpt")))
+    except FileNotFoundError:
+        return set()
+
+
+def hawfd_cpu(hd):
+    u = hd.usage()
+    return u["cpu_s"] + u["children_cpu_s"]
+
+
+def wait_hawfd_idle(hd, timeout=900, still=1.0):
+    """Until hawfd's CPU time (own + its reaped children, in clock ticks) has not moved
+    for STILL seconds; returns when it last moved (monotonic)."""
+    deadline = time.monotonic() + timeout
+    prev, moved = hawfd_cpu(hd), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(still)
+        now = hawfd_cpu(hd)
+        if now == prev:
+            return moved
+        prev, moved = now, time.monotonic()
+    raise RuntimeError("%s still busy after %d s" % (hd.name, timeout))
+
+
+def start_watching(hd, receiver, others, timeout=1800):
+    """Starts HD over a spool with OTHERS pending checkpoints and waits until it has
+    looked at every one: each in its watch journal (STATE/watch), its pending webhook
+    received, then its CPU still. Returns (seconds until all watched, until the last
+    webhook, until idle, CPU seconds own + children)."""
+    t0 = time.monotonic()
+    hd.start()
+    watch = os.path.join(hd.state, "watch")
+    deadline = t0 + timeout
+    while others and len([n for n in os.listdir(watch) if not n.startswith(".")]) < others:
+        if time.monotonic() > deadline or hd.proc.poll() is not None:
+            raise RuntimeError("%s did not watch its %d pending checkpoints:\n%s" % (hd.name, others, hd.log()[-3000:]))
+        time.sleep(0.1)
+    watched = time.monotonic() - t0
+    generated = ".eval.pending."
+    if others:
+        receiver.wait_for(lambda rs: sum(generated in (r["key"] or "") for r in rs) >= others,
+                          timeout=max(1, deadline - time.monotonic()))
+    sent = max([r["time"] for r in receiver.received() if generated in (r["key"] or "")] or [t0]) - t0
+    idle = wait_hawfd_idle(hd) - t0
+    return watched, sent, idle, hawfd_cpu(hd)
+
+
+def notify_sample(b, hd, receiver, spool, conf, name="n"):
+    """One real step: srun --hawf-checkpoint=NAME --hawf-notify=hook true with hawf
+    reading CONF, until its pending webhook arrives; then decided (hawf-decide) and
+    that webhook awaited too, so the next sample starts with nothing in flight.
+    Times are time.monotonic()."""
+    b.set_plugin(True, conf)
+    before = job_dirs(b, spool)
+    offset = time.time() - time.monotonic()        # realtime -> monotonic, for the spool's ctime
+    t0 = time.monotonic()
+    b.run(["srun", "--hawf-checkpoint=" + name, "--hawf-notify=hook", "true"], conf=conf)
+    t_ret = time.monotonic()
+    new = job_dirs(b, spool) - before
+    if len(new) != 1:
+        raise RuntimeError("notify: srun made %d checkpoint directories, not one: %s" % (len(new), new))
+    job = new.pop()
+    ckpt = "%s:%s" % (job, name)
+    prefix = "%d.%s.%s." % (b.uid, job, name)
+
+    def first(event):
+        key = prefix + event + "."
+        recs = receiver.wait_for(lambda rs: any((r["key"] or "").startswith(key) for r in rs), timeout=600)
+        return [r for r in recs if (r["key"] or "").startswith(key)][0]
+    got = first("pending")
+    # The pending event appears by link(2) and its temporary name's unlink right after:
+    # its ctime (the kernel's clock, coarse: up to a tick early) is that moment.
+    pend = [e for e in b.events(ckpt, spool) if e["event"] == "pending"][0]
+    written = os.stat(b.event_path(ckpt, pend["seq"], spool)).st_ctime_ns / 1e9 - offset
+    nudged = hd.lines_since(t0, 'op="notify": ok')
+    queued = hd.lines_since(t0, "notify: queued pending of %s to hook" % ckpt)
+    out = {"ckpt": ckpt, "t0": t0, "srun_returned": t_ret, "pending_written": written, "received": got["time"],
+           "nudge_logged": nudged[0][0] if nudged else None, "queued": queued[0][0] if queued else None}
+    b.run(["hawf-decide", ckpt, "approve"], conf=conf)
+    first("decided")
+    entry = os.path.join(hd.state, "watch", "%d:%s" % (b.uid, ckpt))
+    deadline = time.monotonic() + 30
+    while os.path.exists(entry) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return out
+
+
+def bench_notify(b, res, others, n_lat, n_start, n_end):
+    """hawfd's notifications (issue 10): a new checkpoint's pending webhook while hawfd
+    watches OTHERS pending checkpoints vs none (two hawfds at once, hawf switched
+    between them per sample through plugstack.conf); the same right after a restart;
+    and srun's step end with a dead or hanging webhook configured vs no notify:."""
+    from sinks import HttpReceiver
+    recv = {"full": HttpReceiver().start(), "empty": HttpReceiver().start()}
+    hds = {}
+    try:
+        log("notify: generating %d pending checkpoints asking for the webhook" % others)
+        confs = {key: notify_spool(b, "notify-" + key, {"hook": r.url("/" + key)}, others if key == "full" else 0)
+                 for key, r in recv.items()}
+        hds = {key: HawfdProc(b, conf, "hawfd-notify-" + key, stamp=True) for key, (_, conf) in confs.items()}
+        log("notify: starting the hawfds; waiting until the full one has looked at its %d" % others)
+        start = {key: start_watching(hds[key], recv[key], others if key == "full" else 0) for key in ("empty", "full")}
+        log("notify: full hawfd watched all after %.1f s, sent all after %.1f s, idle after %.1f s (%.1f s CPU)"
+            % start["full"])
+        lab = ("%d others pending" % others, "0 others")
+        log("notify: %d new checkpoints each, interleaved" % n_lat)
+        samples = {"a": [], "b": []}
+        for who in abba(n_lat):
+            key = "full" if who == "a" else "empty"
+            samples[who].append(notify_sample(b, hds[key], recv[key], *confs[key]))
+        log("notify: %d restarts each, a new checkpoint right after hawfd listens" % n_start)
+        restart = {"a": [], "b": []}
+        restart_cpu = {"a": [], "b": []}
+        for who in abba(n_start):
+            key = "full" if who == "a" else "empty"
+            hd = hds[key]
+            hd.stop(restore=False)           # the state (watch journal, outbox, sent/) stays
+            t0 = time.monotonic()
+            hd.start()
+            s = notify_sample(b, hd, recv[key], *confs[key])
+            s["started"] = t0
+            restart[who].append(s)
+            idle = wait_hawfd_idle(hd) - t0
+            restart_cpu[who].append((idle, hawfd_cpu(hd)))
+    finally:
+        for hd in hds.values():
+            hd.stop()
+        for r in recv.values():
+            r.stop()
+        b.set_plugin(True)
+
+    def d(side, a, z, rows):
+        return [s[z] - s[a] for s in rows[side]]
+    res.raw["notify: samples"] = {"others": samples["a"], "none": samples["b"], "start": start,
+                                  "restart_others": restart["a"], "restart_none": restart["b"],
+                                  "restart_cpu": restart_cpu}
+    res.timing("notify", "pending written -> webhook received", d("a", "pending_written", "received", samples),
+               d("b", "pending_written", "received", samples), label=lab)
+    res.timing("notify", "  srun returns -> webhook received", d("a", "srun_returned", "received", samples),
+               d("b", "srun_returned", "received", samples), label=lab)
+    if all(s["nudge_logged"] and s["queued"] for side in "ab" for s in samples[side]):
+        res.timing("notify", "  of which: pending written -> hawfd logs the nudge",
+                   d("a", "pending_written", "nudge_logged", samples), d("b", "pending_written", "nudge_logged", samples),
+                   label=lab)
+        res.timing("notify", "  of which: nudge -> queued (hawfd loads, reads files/, renders)",
+                   d("a", "nudge_logged", "queued", samples), d("b", "nudge_logged", "queued", samples), label=lab)
+        res.timing("notify", "  of which: queued -> received (the sender)", d("a", "queued", "received", samples),
+                   d("b", "queued", "received", samples), label=lab)
+    else:
+        res.notes.append("notify: hawfd's log lacked a nudge or queued line for some sample: no breakdown")
+    res.value("notify", "hawfd start over %d pending: all watched / all webhooks sent / idle; CPU (own + children)"
+              % others, "%.1f / %.1f / %.1f s; %.1f s" % start["full"], "%.1f / %.1f / %.1f s; %.2f s" % start["empty"],
+              "-", "", None, unit="s", n="1 / 1")
+    res.timing("notify", "right after a restart (hawfd looks at every watched one again): pending written -> received",
+               d("a", "pending_written", "received", restart), d("b", "pending_written", "received", restart),
+               label=lab, unit="s", scale=1.0)
+    res.value("notify", "  restart -> idle; CPU since the restart (own + children)",
+              "%.1f s; %.1f s" % (median([x for x, _ in restart_cpu["a"]]),
+                                  median([c for _, c in restart_cpu["a"]])),
+              "%.1f s; %.2f s" % (median([x for x, _ in restart_cpu["b"]]),
+                                  median([c for _, c in restart_cpu["b"]])), "-", "", None,
+              unit="median", n="%d / %d" % (n_start, n_start))
+
+    # -- a dead or hanging webhook vs no notify: at all ------------------------
+    hang = HttpReceiver(mode="hang").start()
+    dead_port = free_port()                 # bound once and closed: nobody listens on it
+    hooks = {"dead": "http://127.0.0.1:%d/dead" % dead_port, "hang": hang.url("/hang")}
+    ends = {"none": notify_spool(b, "notify-none", {}), "hooks": notify_spool(b, "notify-hooks", hooks)}
+    hds = {key: HawfdProc(b, conf, "hawfd-notify-" + key) for key, (_, conf) in ends.items()}
+    keys = ["none", "dead", "hang"]
+    wall = {k: [] for k in keys}
+    jobs = {k: [] for k in keys}
+    try:
+        for hd in hds.values():
+            hd.start()
+        log("notify: srun --hawf-checkpoint=x [--hawf-notify=dead|hang] true, %d each, rotated" % n_end)
+        for i in range(n_end):
+            for key in keys[i % 3:] + keys[:i % 3]:
+                spool, conf = ends["none" if key == "none" else "hooks"]
+                b.set_plugin(True, conf)
+                before = job_dirs(b, spool)
+                argv = ["srun", "--hawf-checkpoint=x"] + ([] if key == "none" else ["--hawf-notify=" + key]) + ["true"]
+                wall[key].append(b.timed(argv, conf=conf)[0])
+                new = job_dirs(b, spool) - before
+                if len(new) != 1:
+                    raise RuntimeError("notify: srun made %d checkpoint directories, not one" % len(new))
+                job = new.pop()
+                jobs[key].append(int(job))
+                deadline = time.monotonic() + 30      # the step's end written before the next one
+                while not any(e["event"] == "pending" for e in b.events(job + ":x", spool)):
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("notify: %s:x never became pending" % job)
+                    time.sleep(0.01)
+        time.sleep(2)
+        hang_got = len(hang.received())
+        dead_tried = len(set(re.findall(r"notify: cannot send pending of (\S+) \(uid \d+\) to dead",
+                                        hds["hooks"].log())))
+    finally:
+        hang.stop()                 # first: hawfd's hanging connections end, it stops at once
+        for hd in hds.values():
+            hd.stop()
+        b.set_plugin(True)
+    steps = b.step_log([j for js in jobs.values() for j in js])
+    end = {k: [steps[j]["done"] - steps[j]["exited"] for j in js] for k, js in jobs.items()}
+    res.raw["notify: step end jobs"] = jobs
+    for key, what in (("dead", "dead webhook (nobody listens)"), ("hang", "webhook that never answers")):
+        lab = (what, "no notify:")
+        res.timing("notify", "srun --hawf-checkpoint=x --hawf-notify=%s true (wall)" % key, wall[key], wall["none"],
+                   label=lab)
+        res.timing("notify", "  step end: task exits -> step done (slurmd log)", end[key], end["none"], label=lab)
+    res.value("notify", "webhooks hawfd tried meanwhile: dead (refused, retried) / hang (received, never answered)",
+              "%d / %d" % (dead_tried, hang_got), "-", "-", "%d / %d" % (n_end, n_end),
+              dead_tried == n_end and hang_got == n_end, n="%d / %d" % (n_end, n_end))
+
+
+# ---------------------------------------------------------------------------
 
 def machine():
     def first(path, key):
@@ -1446,7 +1716,8 @@ def machine():
                                  text=True).stdout.strip()}
 
 
-SECTIONS = ("overhead", "latency", "idle", "scale", "bounds", "race", "reviewers", "review-race", "hawfd-idle")
+SECTIONS = ("overhead", "latency", "idle", "scale", "bounds", "race", "reviewers", "review-race", "hawfd-idle",
+            "notify")
 
 
 def main():
@@ -1473,6 +1744,9 @@ def main():
     idle_users, idle_per_user, idle_s, n_review_ls = (50, 10, 10, 2) if q else (1000, 10, 60, 3)
     if os.environ.get("HAWF_BENCH_IDLE"):       # USERS,PER_USER,IDLE_S,N_LS: to try other sizes
         idle_users, idle_per_user, idle_s, n_review_ls = map(int, os.environ["HAWF_BENCH_IDLE"].split(","))
+    notify_others, n_notify, n_notify_start, n_notify_end = (200, 6, 2, 10) if q else (1000, 20, 2, 40)
+    if os.environ.get("HAWF_BENCH_NOTIFY"):     # OTHERS,N_LATENCY,N_RESTARTS,N_STEP_END
+        notify_others, n_notify, n_notify_start, n_notify_end = map(int, os.environ["HAWF_BENCH_NOTIFY"].split(","))
 
     info = machine()
     load0 = os.getloadavg()
@@ -1527,6 +1801,8 @@ def main():
             bench_review_race(b, res, n_rrace, n_clients, limit_s=900)
         if "hawfd-idle" in only:
             bench_hawfd_idle(b, res, idle_users, idle_per_user, idle_s, n_review_ls)
+        if "notify" in only:
+            bench_notify(b, res, notify_others, n_notify, n_notify_start, n_notify_end)
     finally:
         if gen:
             gen.join()

@@ -2,6 +2,7 @@
 //
 //   hawf-bench-gen SPOOL --history=N --pending=M [--first-job=J] [--timeout=S --ago=S]
 //                  [--reviewers=USER,@GROUP,... [--quorum=N]] [--sealed-for=UID --munge-socket=S]
+//                  [--notify=CHANNEL,...]
 //
 // Run as the checkpoints' owner (the benchmark runs it as the test user). Writes
 // exactly the records hawf writes — the events are built and serialized with the
@@ -24,6 +25,8 @@
 // With --sealed-for=UID (run as root) every pending spec carries root's seal, as the
 // plugin writes it where hawfd is configured (hawfd refuses to approve at an unsealed
 // spec): the seals are made first, as root, then it drops to UID for the writing.
+// With --notify the pending specs name those notification channels, as --hawf-notify
+// makes them (CheckpointSpec::notify): hawfd tells them about each pending one.
 // Prints the pending checkpoint ids, one a line, on stdout.
 #include <fcntl.h>
 #include <getopt.h>
@@ -85,11 +88,12 @@ int main(int argc, char** argv) {
         {"first-job", required_argument, nullptr, 'J'}, {"timeout", required_argument, nullptr, 'T'},
         {"ago", required_argument, nullptr, 'A'},     {"reviewers", required_argument, nullptr, 'R'},
         {"quorum", required_argument, nullptr, 'Q'},  {"sealed-for", required_argument, nullptr, 'S'},
-        {"munge-socket", required_argument, nullptr, 'M'}, {nullptr, 0, nullptr, 0}};
+        {"munge-socket", required_argument, nullptr, 'M'}, {"notify", required_argument, nullptr, 'N'},
+        {nullptr, 0, nullptr, 0}};
     long sealed_for = -1;
     std::string munge_socket;
     long history = 0, pending = 0, first_job = 1000000, timeout = 0, ago = 3600, quorum = 1;
-    std::vector<std::string> reviewers;
+    std::vector<std::string> reviewers, notify;
     for (int c; (c = getopt_long(argc, argv, "", long_options, nullptr)) != -1;) {
         switch (c) {
             case 'H': history = std::atol(optarg); break;
@@ -107,9 +111,16 @@ int main(int argc, char** argv) {
             case 'Q': quorum = std::atol(optarg); break;
             case 'S': sealed_for = std::atol(optarg); break;
             case 'M': munge_socket = optarg; break;
+            case 'N':
+                try {
+                    notify = parse_notify_channels(optarg);
+                } catch (const Error& e) {
+                    die(std::string("--notify: ") + e.what());
+                }
+                break;
             default:
                 die("usage: hawf-bench-gen SPOOL --history=N --pending=M [--first-job=J] [--timeout=S --ago=S] "
-                    "[--reviewers=LIST [--quorum=N]]");
+                    "[--reviewers=LIST [--quorum=N]] [--notify=CHANNELS]");
         }
     }
     if (argc - optind != 1 || history < 0 || pending < 0) die("usage: hawf-bench-gen SPOOL --history=N --pending=M");
@@ -132,6 +143,7 @@ int main(int argc, char** argv) {
             spec.timeout_s = timeout;
             spec.default_choice = "reject";
         }
+        if (!decided) spec.notify = notify;
         if (!decided && !reviewers.empty()) {
             spec.reviewers = reviewers;
             spec.quorum = static_cast<std::uint32_t>(quorum);

@@ -1,7 +1,7 @@
 #!/bin/bash
 # hawf benchmarks on a private real Slurm cluster (run as root, after a build):
 #   bench/run.sh [BUILD_DIR] [--quick]
-#       [--only=overhead,latency,idle,scale,bounds,race,reviewers,review-race,hawfd-idle]
+#       [--only=overhead,latency,idle,scale,bounds,race,reviewers,review-race,hawfd-idle,notify]
 # Prints a table of medians, p90 and ratios against the baselines measured in the
 # same run, and writes it with the raw samples to BUILD_DIR/bench-results.{md,json}.
 # See docs/benchmarks.md. Takes about 9 minutes on 2 cores, and ~2.5 GB of RAM for
@@ -20,7 +20,7 @@ for f in plugin/hawf.so tools/hawf tools/hawf-decide tools/hawf-await; do
     exit 2
   fi
 done
-[[ -x $build/hawfd/hawfd ]] || echo "bench/run.sh: $build/hawfd/hawfd missing: the reviewers, review-race and hawfd-idle benchmarks will fail" >&2
+[[ -x $build/hawfd/hawfd ]] || echo "bench/run.sh: $build/hawfd/hawfd missing: the reviewers, review-race, hawfd-idle and notify benchmarks will fail" >&2
 command -v strace >/dev/null || echo "bench/run.sh: strace missing (scripts/install-deps.sh): syscall counts skipped" >&2
 
 # The spool generator is built with the project (bench/CMakeLists.txt); a build

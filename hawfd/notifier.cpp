@@ -25,8 +25,12 @@ std::string what(uid_t owner, const CheckpointId& id) { return id.str() + " of u
 
 Notifier::Notifier(const Service& service, Outbox* outbox)
     : service_(service), outbox_(outbox), watch_(service.config.hawfd.state, "watch") {
-    // What was watched before a restart is looked at again first, then every pending index.
-    for (const auto& [owner, id] : watch_.entries()) nudged_.insert({owner, id.str()});
+    // What was watched before a restart is looked at again (its timers, and a decision
+    // made meanwhile), in the background: nudges go first.
+    for (const auto& [owner, id] : watch_.entries()) {
+        watched_.insert({owner, id.str()});
+        background_.push_back({owner, id.str()});
+    }
     thread_ = std::thread([this] { run(); });
 }
 
@@ -52,6 +56,8 @@ void Notifier::run() {
     auto next_rescan = Clock::now();  // at start: pending checkpoints nobody nudged about
     std::unique_lock<std::mutex> lock(mutex_);
     while (!stopping_) {
+        // Nudges and timers first, all of them; then one checkpoint of the background
+        // (a restart, a rescan), so a nudge never waits behind a thousand looks.
         const auto now = Clock::now();
         std::set<Key> due;
         due.swap(nudged_);
@@ -63,8 +69,12 @@ void Notifier::run() {
                 ++it;
             }
         }
-        const bool rescan_now = now >= next_rescan;
+        const bool rescan_now = now >= next_rescan && background_.empty();
         lock.unlock();
+        if (due.empty() && !background_.empty()) {
+            due.insert(background_.front());
+            background_.pop_front();
+        }
         for (const auto& [owner, id] : due) {
             try {
                 look(owner, parse_checkpoint_id(id));
@@ -77,27 +87,31 @@ void Notifier::run() {
             next_rescan = Clock::now() + rescan_period;
         }
         lock.lock();
+        if (!background_.empty()) continue;
         auto wake_at = next_rescan;
         for (const auto& [key, at] : timers_) wake_at = std::min(wake_at, at);
         wake_.wait_until(lock, wake_at, [&] { return stopping_ || !nudged_.empty(); });
     }
 }
 
+// What nudges missed: a pending checkpoint hawfd does not watch (it was down when the
+// step ended), and a watched one no longer pending (decided while it was down). One
+// child per user reads its pending index; nothing is looked at that is as known.
 void Notifier::rescan() {
-    std::set<Key> seen;
-    for (const auto& [owner, id] : watch_.entries()) seen.insert({owner, id.str()});
+    std::set<Key> pending;
     for (uid_t owner : service_.spool.owners()) {
         try {
             const json answer = service_.owners->run(owner, {{"verb", "pending"}, {"owner", owner}});
-            for (const auto& id : answer.at("checkpoints")) seen.insert({owner, parse_checkpoint_id(id.get<std::string>()).str()});
+            for (const auto& id : answer.at("checkpoints"))
+                pending.insert({owner, parse_checkpoint_id(id.get<std::string>()).str()});
         } catch (const std::exception& e) {
             log_line("watch: skipping uid " + std::to_string(owner) + ": " + shown(e.what()));
         }
     }
-    {
-        const std::lock_guard<std::mutex> lock(mutex_);
-        nudged_.insert(seen.begin(), seen.end());
-    }
+    for (const Key& key : pending)
+        if (!watched_.count(key)) background_.push_back(key);
+    for (const Key& key : watched_)
+        if (!pending.count(key)) background_.push_back(key);
 }
 
 // Everything owed to one checkpoint now: its default at the deadline, its notices,
@@ -108,7 +122,7 @@ void Notifier::look(uid_t owner, const CheckpointId& id) {
         ckpt = service_.owners->load(owner, id);
     } catch (const Error& e) {
         if (e.kind() == ErrorKind::NotFound) {
-            watch_.remove(owner, id);
+            unwatch(owner, id);
             return;
         }
         log_line("watch: cannot read " + what(owner, id) + ": " + shown(e.what()));
@@ -118,12 +132,10 @@ void Notifier::look(uid_t owner, const CheckpointId& id) {
     }
     std::int64_t now = std::time(nullptr);
     // The deadline passed undecided: the default, as a follow-up or hawf-await would
-    // take it (a delegated checkpoint has no timeout yet). The journal makes sure its
+    // take it (a delegated checkpoint's sealed by hawfd). The journal makes sure its
     // follow-ups are released or cancelled even if Slurm is down now.
-    if (ckpt.state == State::Pending && ckpt.deadline() && now >= ckpt.deadline() && !ckpt.spec.delegated()) {
-        service_.journal->add(owner, id);
-        ckpt = service_.owners->call(owner, id, {{"verb", "take-default"}, {"now", now}});
-        const Finished done = finish(service_, owner, id);
+    if (ckpt.state == State::Pending && ckpt.deadline() && now >= ckpt.deadline()) {
+        const Finished done = take_default_at_deadline(service_, owner, id, now);
         ckpt = done.ckpt;
         const std::string changes = describe(done.changes);
         log_line("deadline of " + what(owner, id) + ": " + to_string(ckpt.state) +
@@ -145,16 +157,21 @@ void Notifier::look(uid_t owner, const CheckpointId& id) {
             }
         }
     if (ckpt.state != State::Pending) {
-        watch_.remove(owner, id);
+        unwatch(owner, id);
         return;
     }
-    watch_.add(owner, id);
-    if (const std::int64_t deadline = ckpt.deadline(); deadline && !ckpt.spec.delegated())
-        next = next ? std::min(next, deadline) : deadline;
+    if (watched_.insert({owner, id.str()}).second) watch_.add(owner, id);
+    if (const std::int64_t deadline = ckpt.deadline()) next = next ? std::min(next, deadline) : deadline;
     if (next) {
         const std::lock_guard<std::mutex> lock(mutex_);
         timers_[{owner, id.str()}] = Clock::from_time_t(static_cast<std::time_t>(next));
     }
+}
+
+void Notifier::unwatch(uid_t owner, const CheckpointId& id) {
+    if (watched_.erase({owner, id.str()})) watch_.remove(owner, id);
+    const std::lock_guard<std::mutex> lock(mutex_);
+    timers_.erase({owner, id.str()});
 }
 
 // NOTICE into the outbox, once per channel of the checkpoint.

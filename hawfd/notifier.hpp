@@ -5,7 +5,9 @@
 // hawfd learns of a checkpoint from a nudge (the notify op: the plugin when a step
 // ends, hawf-decide and hawf-await after they change one; cheap, never waited on by
 // a job) and, in case a nudge was lost (hawfd down), from a rescan every
-// notify.rescan of what it watches and of each user's pending index. A nudge says
+// notify.rescan of each user's pending index, which looks only at what differs from
+// what it watches (a pending checkpoint it does not watch, a watched one no longer
+// pending). Nudges go before such background work, one look at a time. A nudge says
 // only "look at JOB:NAME of uid U": what is owed is read from the owner's log, as the
 // owner (hawfd --as-owner), with the record format's strict checks. What it watches
 // is durable (STATE/watch), so a restart looks again at each.
@@ -15,6 +17,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <set>
@@ -45,6 +48,7 @@ private:
     using Time = std::chrono::system_clock::time_point;
     void run();
     void look(uid_t owner, const CheckpointId& id);
+    void unwatch(uid_t owner, const CheckpointId& id);
     void tell(const Notice& notice, const Checkpoint& ckpt, std::int64_t now);
     std::vector<std::string> recipients(const Checkpoint& ckpt);
     void rescan();
@@ -57,6 +61,10 @@ private:
     std::set<Key> nudged_;
     std::map<Key, Time> timers_;  // watched checkpoints with a reminder or deadline ahead
     bool stopping_ = false;
+    // The notifier thread's own: what the watch journal holds, and what to look at
+    // when nothing more urgent is due.
+    std::set<Key> watched_;
+    std::deque<Key> background_;
     std::map<std::string, std::string> mail_users_;  // job -> its --mail-user (notifier thread only)
     std::thread thread_;
 };

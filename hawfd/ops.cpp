@@ -328,6 +328,24 @@ Finished finish_locked(const Service& service, Checkpoint ckpt, const std::optio
 
 }  // namespace
 
+Finished take_default_at_deadline(const Service& service, uid_t owner, const CheckpointId& id, std::int64_t now) {
+    const auto lock = lock_checkpoint(owner, id);
+    Checkpoint ckpt = service.owners->load(owner, id);
+    if (ckpt.state != State::Pending || !ckpt.deadline() || now < ckpt.deadline()) return {std::move(ckpt), {}};
+    json verb = {{"verb", "take-default"}, {"now", now}};
+    if (ckpt.spec.delegated()) {
+        verify_spec(ckpt.spec, service.munge_socket());  // never seal on a spec the owner rewrote
+        Event decided;
+        decided.type = EventType::Decided;
+        decided.via = "timeout";
+        decided.decision = default_decision(ckpt.spec);
+        verb["seal"] = munge_encode(decision_seal_payload(ckpt, decided), service.munge_socket());
+    }
+    service.journal->add(owner, id);
+    ckpt = service.owners->call(owner, id, verb);
+    return finish_locked(service, std::move(ckpt), std::nullopt);
+}
+
 void finish_owed(const Service& service) {
     for (const auto& [owner, id] : service.journal->entries()) {
         try {

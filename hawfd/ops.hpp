@@ -37,4 +37,10 @@ Finished finish(const Service& service, uid_t owner, const CheckpointId& id);
 // finish() for every entry of the journal; errors are logged and the entry kept.
 void finish_owed(const Service& service);
 
+// OWNER's checkpoint ID is pending past its deadline at NOW: records its default
+// (a delegated checkpoint's sealed by hawfd, once its spec verifies), then releases
+// or cancels its follow-ups as finish() does. First writer wins: a decision already
+// made stays, and its follow-ups are synced. Returns the checkpoint as it is then.
+Finished take_default_at_deadline(const Service& service, uid_t owner, const CheckpointId& id, std::int64_t now);
+
 }  // namespace hawf::hawfd

@@ -89,7 +89,8 @@ json owner_verb(const Config& config, const json& request) {
     if (verb == "take-default") {
         Actor timeout = current_actor("timeout");
         timeout.user = "timeout";
-        return events_of(take_default(spool, owner, id, request.at("now").get<std::int64_t>(), timeout));
+        return events_of(take_default(spool, owner, id, request.at("now").get<std::int64_t>(), timeout,
+                                      request.value("seal", "")));
     }
     if (verb == "read")
         return {{"data", encode_base64(checkpoint_file(spool, owner, id, request.at("file").get<std::string>()))}};

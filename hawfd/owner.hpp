@@ -13,7 +13,8 @@
 //   record-quorum {quorum, seal, actor}            -> {"events":[...]}
 //   files                                          -> {"files":[...],"report":"..."}
 //   read {file}                                    -> {"data":"<base64>"}
-//   take-default {now}                             -> {"events":[...]}  (past its deadline, undecided)
+//   take-default {now, seal}                       -> {"events":[...]}  (past its deadline, undecided;
+//      a delegated checkpoint's with hawfd's seal over the default)
 //   reviewable {reviewer}  (no checkpoint)         -> {"checkpoints":[{"events":[...]},...]}
 //      the owner's pending delegated checkpoints REVIEWER may approve
 //   pending  (no checkpoint)                       -> {"checkpoints":["JOB:NAME",...]}  (the pending index)

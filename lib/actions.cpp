@@ -225,18 +225,23 @@ Checkpoint add_followup(const Spool& spool, const FollowUp& followup, const Acto
     });
 }
 
+Decision default_decision(const CheckpointSpec& spec) {
+    return Decision{spec.default_choice, {}, "no decision before the deadline"};
+}
+
 Checkpoint take_default(const Spool& spool, uid_t owner, const CheckpointId& id, std::int64_t now,
-                        const Actor& actor) {
+                        const Actor& actor, const std::string& seal) {
     return append_next(spool, owner, id, actor, [&](const std::optional<Checkpoint>& maybe) {
         const Checkpoint& c = existing(maybe, id);
-        // Its default would not verify: hawfd is to take it (a delegated spec has no timeout yet).
-        if (c.spec.delegated())
-            throw Error(ErrorKind::Conflict, "cannot take the default of " + c.spec.id.str() +
-                                                 ": it has reviewers, hawfd takes its default");
         std::optional<Event> ev;
         if (c.state != State::Pending || !c.deadline() || now < c.deadline()) return ev;  // decided, or not yet due
+        // Delivery runs a delegated checkpoint's follow-ups only on a decision hawfd sealed.
+        if (c.spec.delegated() && seal.empty())
+            throw Error(ErrorKind::Conflict, "cannot take the default of " + c.spec.id.str() +
+                                                 ": it has reviewers, hawfd takes its default");
         ev = event(EventType::Decided);
-        ev->decision = Decision{c.spec.default_choice, {}, "no decision before the deadline"};
+        ev->decision = default_decision(c.spec);
+        if (c.spec.delegated()) ev->credential = seal;
         return ev;
     });
 }

@@ -54,9 +54,13 @@ Checkpoint add_followup(const Spool& spool, const FollowUp& followup, const Acto
 
 // If the checkpoint is pending and its deadline has passed at NOW, records its
 // default choice (decided_by "timeout"). Racing a human, the first writer wins;
-// either way the checkpoint returned holds exactly one decision.
+// either way the checkpoint returned holds exactly one decision. A delegated
+// checkpoint's default is hawfd's to take: only with SEAL, hawfd's credential over
+// default_seal_payload (review.hpp), else Error(Conflict).
 Checkpoint take_default(const Spool& spool, uid_t owner, const CheckpointId& id, std::int64_t now,
-                        const Actor& actor);
+                        const Actor& actor, const std::string& seal = "");
+// The decision take_default records for CKPT: its default, with the reason.
+Decision default_decision(const CheckpointSpec& spec);
 
 // The follow-up JOB started with the decision: it can no longer be amended or revoked.
 // Throws Error(Conflict), writing nothing, if no decision is in force (revoked) or

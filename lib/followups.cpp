@@ -168,7 +168,9 @@ std::vector<FollowUpChange> sync_followups(const Slurm& slurm, const Checkpoint&
 std::vector<FollowUpChange> schedule_deadline(const Slurm& slurm, const Checkpoint& ckpt, const std::string& only,
                                               const Patience& patience) {
     std::vector<FollowUpChange> changes;
-    if (ckpt.state != State::Pending || !ckpt.deadline()) return changes;
+    // A delegated checkpoint's default needs hawfd's seal: hawfd takes it at the
+    // deadline and releases the follow-ups then; started earlier, they would fail.
+    if (ckpt.state != State::Pending || !ckpt.deadline() || ckpt.spec.delegated()) return changes;
     const std::string at = format_local_time(ckpt.deadline());
     for (const auto& f : ckpt.followups)
         if (only.empty() || f.job == only)

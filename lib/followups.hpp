@@ -40,7 +40,8 @@ std::vector<FollowUpChange> sync_followups(const Slurm& slurm, const Checkpoint&
 
 // A checkpoint with a timeout just became pending: its follow-ups become eligible at
 // the deadline, so the first to start takes the default unless someone decides.
-// ONLY: just that follow-up (one registered late), "" for all.
+// ONLY: just that follow-up (one registered late), "" for all. Not for a delegated
+// checkpoint: hawfd takes its default (sealed) and releases its follow-ups.
 std::vector<FollowUpChange> schedule_deadline(const Slurm& slurm, const Checkpoint& ckpt, const std::string& only = "",
                                               const Patience& patience = {});
 

@@ -239,11 +239,6 @@ void CheckpointSpec::check(const Limits& limits) const {
     if (!notify.empty()) parse_notify_channels(joined(notify, ","));
     if (!delegated() && !owner_may_decide)
         throw Error(ErrorKind::Usage, "owner_may_decide: false needs reviewers: someone must be able to decide");
-    // At the deadline hawfd, not a follow-up, will take the default: a follow-up
-    // cannot seal a decision, so delivery would refuse it.
-    if (delegated() && timeout_s > 0)
-        throw Error(ErrorKind::Usage,
-                    "--hawf-timeout with reviewers is not supported yet: hawfd will take defaults (issue 10)");
     // Checked last: the size of what was refused above is no news. Opened, it must be readable.
     const std::size_t bytes = json_bytes(to_json(*this)) + envelope_bytes;
     if (bytes > limits.max_record_bytes)

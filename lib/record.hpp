@@ -99,9 +99,8 @@ struct CheckpointSpec {
     // Cross-field rules (timeout needs a default, default and then-choices among options;
     // reviewers well-formed, 1 <= quorum <= 64; without own reviewers the quorum is 1;
     // each requirement has reviewers, a quorum in range and names its policy, at most
-    // max_requirements; owner mode lets the owner decide; a delegated checkpoint has no
-    // timeout yet) and the limits: how many options, parameters, enum values and
-    // reviewers, how large a record.
+    // max_requirements; owner mode lets the owner decide) and the limits: how many
+    // options, parameters, enum values and reviewers, how large a record.
     void check(const Limits& limits = Limits{}) const;
 };
 

@@ -99,11 +99,12 @@ nlohmann::json decide_request(const CheckpointId& id, const Decision& decision, 
 // {"op":"withdraw","checkpoint":"J:N"} (and "user").
 nlohmann::json withdraw_request(const CheckpointId& id, const std::string& owner_user = "");
 
-// The payload of hawfd's seal over DECIDED (a Decided event via hawfd, not yet or
-// already in CKPT's history): the checkpoint, its owner's uid, the decision, and
-// the seq, uid and name of each approval it names (looked up in CKPT's history: Error
-// Untrusted if one is not an approval there). Canonical JSON: the same bytes when
-// recomputed from the log.
+// The payload of hawfd's seal over DECIDED (a Decided event not yet or already in
+// CKPT's history: via hawfd, a quorum, "op":"decided"; via timeout, the default hawfd
+// took at the deadline, "op":"default"): the checkpoint, its owner's uid, the
+// decision, and the seq, uid and name of each approval it names (looked up in CKPT's
+// history: Error Untrusted if one is not an approval there). Canonical JSON: the
+// same bytes when recomputed from the log.
 std::string decision_seal_payload(const Checkpoint& ckpt, const Event& decided);
 
 // The payload of root's seal over SPEC (CheckpointSpec::seal): {"op":"opened","spec":
@@ -142,7 +143,8 @@ std::vector<EventCheck> verify_events(const Checkpoint& ckpt, const std::string&
                                       bool spec_must_be_sealed = false);
 
 // What a follow-up's delivery checks before it runs: for a delegated checkpoint, the
-// decision in force is hawfd's and its seal verifies. Error(Untrusted) saying why not;
+// decision in force is hawfd's (a quorum's, or the default it took at the deadline)
+// and its seal verifies. Error(Untrusted) saying why not;
 // nothing to check in owner mode. Anyone can decode hawfd's seal.
 void verify_decision(const Checkpoint& ckpt, const std::string& munge_socket);
 

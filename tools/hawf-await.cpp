@@ -236,7 +236,9 @@ int wait(const Args& a) {
         if (ckpt && ckpt->state == State::Failed)
             throw Error(ErrorKind::Conflict, id.str() + " failed (its step did not exit 0): there is nothing to decide");
         const std::int64_t now = std::time(nullptr);
-        if (ckpt && !ckpt->decision() && ckpt->deadline() && now >= ckpt->deadline() && getuid() == owner) {
+        // A delegated checkpoint's default is hawfd's to take (sealed): wait for it.
+        if (ckpt && !ckpt->decision() && ckpt->deadline() && now >= ckpt->deadline() && getuid() == owner &&
+            !ckpt->spec.delegated()) {
             Actor timeout = current_actor("timeout");
             timeout.user = "timeout";
             ckpt = take_default(ctx.spool, owner, id, now, timeout);

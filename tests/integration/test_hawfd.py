@@ -82,7 +82,7 @@ class HawfdService(HawfdTestCase):
         answer = one_answer(self.hawfd.exchange(b"x" * 70000 + b"\n"))
         self.assertRefused(answer, "usage", "the request is longer than 65536 bytes")
         answer = self.hawfd.request(self.munge(BOB, '{"op":"frobnicate\\u001b[2J"}'))
-        self.assertRefused(answer, "usage", 'unknown op "frobnicate\\e[2J": known are cat, decide, ping, review, seal, show, verify, withdraw')
+        self.assertRefused(answer, "usage", 'unknown op "frobnicate\\e[2J": known are cat, decide, notify, outbox, ping, review, seal, show, verify, withdraw')
         # Logged escaped: what the client chose never reaches the journal raw.
         self.assertNotIn("\x1b", self.hawfd.wait_log('op="frobnicate\\e[2J": refused: unknown op'))
         forged = self.munge(BOB, PING)

@@ -5,14 +5,15 @@ reminder before a short deadline and hawfd taking the default at it with no
 follow-up and no hawf-await, `decided` naming who decided, a receiver down at first,
 hawfd killed with SIGKILL while the receiver is down (the message arrives once
 after the restart), a webhook that never answers delaying nothing else, a failed
-step, and a message given up reported by hawf doctor."""
+step, a message given up reported by hawf doctor, and the reviewers of a delegated
+checkpoint told by mail."""
 
 import json
 import os
 import signal
 import time
 
-from hawftest import ALICE, HawfdTestCase
+from hawftest import ALICE, CAROL, DAVE, REVIEWER_GROUP, HawfdTestCase
 from sinks import HttpReceiver, SmtpSink
 
 REPORT = r"""#!/bin/bash
@@ -205,3 +206,18 @@ class Notify(HawfdTestCase):
         checks = {c["check"]: c for c in json.loads(r.stdout)["checks"]}
         self.assertFalse(checks["notify"]["ok"], checks)
         self.assertIn("pending of %s to broken: HTTP 404" % ckpt, checks["notify"]["detail"])
+
+    def test_9_reviewers_are_told_by_mail_and_decided_names_the_approver(self):
+        ckpt = self.checkpoint("review", "--hawf-reviewers=@" + REVIEWER_GROUP, "--hawf-notify=mail")
+        self.hawf.wait_state(ALICE, ckpt, "pending")
+        mails = self.smtp.wait_for(lambda m: any(ckpt in (x["subject"] or "") for x in m), timeout=30)
+        pending = [m for m in mails if ckpt in m["subject"]][0]
+        self.assertEqual(sorted(pending["rcpt_to"]), sorted("%s@%s" % (u, DOMAIN) for u in (ALICE, CAROL, DAVE)))
+        self.assertIn("Reviewers: @%s (1 must agree)" % REVIEWER_GROUP, pending["message"].get_content())
+        r = self.hawf.tool(CAROL, "hawf-decide", ckpt, "approve", "-m", "fine by me")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr + self.hawfd.log())
+        mails = self.smtp.wait_for(lambda m: any(ckpt in (x["subject"] or "") and "approve" in x["subject"]
+                                                 for x in m), timeout=30)
+        decided = [m for m in mails if ckpt in m["subject"] and "approve" in m["subject"]][0]
+        self.assertIn("was decided: approve, by %s." % CAROL, decided["message"].get_content())
+        self.assertEqual(len(decided["rcpt_to"]), 3)

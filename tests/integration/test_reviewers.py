@@ -2,8 +2,9 @@
 with the cluster's munged, four users (Alice owns the jobs, Bob is an outsider,
 Carol and Dave review as members of REVIEWER_GROUP), reviewers and a quorum asked
 for at submission, approvals through hawfd, the follow-up released only by the
-quorum and verified at delivery, a forged decision that starts nothing, and hawfd
-killed between recording a decision and releasing its follow-up."""
+quorum and verified at delivery, a forged decision that starts nothing, hawfd
+killed between recording a decision and releasing its follow-up, and hawfd taking
+a delegated checkpoint's default (sealed) at its deadline."""
 
 import json
 import os
@@ -377,3 +378,27 @@ echo "CHOICE=$choice"
         self.assertEqual(len(err.splitlines()), 1, err)
         self.assertIn("cannot open %d:nohawfd: hawfd must seal its spec" % job, err)
         self.assertFalse(self.hawf.tool(ALICE, "hawf", "show", "%d:nohawfd" % job).returncode == 0)
+
+    def test_10_hawfd_takes_a_delegated_default_at_the_deadline(self):
+        # A follow-up cannot seal a decision: hawfd takes the default of a checkpoint
+        # with reviewers at its deadline, seals it, and only then releases the follow-up
+        # for it (not made eligible by a begin time, so it cannot start undecided).
+        self.script("ondefault.sh")
+        job = self.hawf.sbatch(ALICE, TRAIN, "--hawf-checkpoint=deploy", "--hawf-reviewers=" + CAROL,
+                               "--hawf-timeout=20s", "--hawf-default=reject", "--hawf-then=ondefault.sh:reject")
+        ckpt = "%d:deploy" % job
+        pending = self.hawf.wait_state(ALICE, ckpt, "pending")
+        follow = int(pending["follow_ups"][0]["job"])
+        self.assertHeld(follow)
+        # Neither the owner nor root take it around hawfd.
+        self.assertOneLineError(self.decide(ALICE, ckpt, "reject"), "may not decide")
+        self.assertEqual(self.wait_ran("ondefault", timeout=120), ["reject|timeout|"])
+        shown = self.hawf.show(ALICE, ckpt)
+        self.assertEqual((shown["decision"]["choice"], shown["decision"]["via"]), ("reject", "timeout"))
+        self.hawfd.wait_log("deadline of %s" % ckpt)
+        for user in (ALICE, "root"):
+            r = self.hawf.tool(user, "hawf", "log", "--verify", ckpt)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr + self.hawfd.log())
+            self.assertIn("all verified", r.stdout)
+        # Too late to approve.
+        self.assertOneLineError(self.decide(CAROL, ckpt, "approve"), "cannot approve %s" % ckpt)

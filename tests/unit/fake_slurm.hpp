@@ -6,6 +6,7 @@
 //   sbatch            "123" (or the content of sbatch.out); dumps its environment to
 //                     sbatch.env and its working directory to sbatch.cwd
 //   squeue ... --jobs=J ...  the content of squeue.J, else "Invalid job id specified";
+//   scontrol show job J  the content of show.J (if any)
 //                     dumps its environment to squeue.env
 //   any call          fails with exit 1 and the content of fail.KEY on stderr if that
 //                     file exists, KEY being sbatch, release.J, hold.J, update.J,
@@ -43,6 +44,7 @@ public:
             "case \"$name $1\" in\n"
             "  'sbatch '*) /usr/bin/env > \"$dir/sbatch.env\"; pwd > \"$dir/sbatch.cwd\"; key=sbatch ;;\n"
             "  'scontrol update') key=\"update.${2#JobId=}\" ;;\n"
+            "  'scontrol show') key=\"show.$3\" ;;\n"
             "  'scontrol '*) key=\"$1.$2\" ;;\n"
             "  'scancel '*) key=\"cancel.$last\" ;;\n"
             "  'squeue '*) /usr/bin/env > \"$dir/squeue.env\"; key=squeue.unknown\n"
@@ -56,6 +58,7 @@ public:
             "if [ $fails = yes ] && [ -f \"$dir/fail.$key\" ]; then emit \"$dir/fail.$key\" >&2; exit 1; fi\n"
             "case \"$key\" in\n"
             "  sbatch) if [ -f \"$dir/sbatch.out\" ]; then emit \"$dir/sbatch.out\"; else echo 123; fi ;;\n"
+            "  show.*) if [ -f \"$dir/$key\" ]; then emit \"$dir/$key\"; fi ;;\n"
             "  squeue.*) if [ -f \"$dir/$key\" ]; then emit \"$dir/$key\"; else\n"
             "            echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1; fi ;;\n"
             "esac\n"

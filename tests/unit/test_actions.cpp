@@ -824,6 +824,25 @@ protected:
     const std::string seal_ = credential(0);
 };
 
+TEST_F(DelegatedTest, OnlyHawfdTakesADelegatedDefaultWithItsSeal) {
+    const CheckpointSpec spec = with_timeout(delegated("810:eval"), 60, "reject");
+    const Checkpoint pending = make_pending(spec);
+    const Actor timeout{"timeout", me_, "timeout", "svc1"};
+    const std::int64_t late = pending.deadline() + 1;
+    // A follow-up or hawf-await (no seal) cannot: delivery would refuse its decision.
+    EXPECT_HAWF_ERROR(take_default(spool_, me_, spec.id, late, timeout), K::Conflict,
+                      "cannot take the default of 810:eval: it has reviewers, hawfd takes its default");
+    EXPECT_EQ(take_default(spool_, me_, spec.id, pending.deadline() - 1, timeout, seal_).state, State::Pending);
+    const Checkpoint c = take_default(spool_, me_, spec.id, late, timeout, seal_);
+    ASSERT_EQ(c.state, State::Decided);
+    EXPECT_EQ(c.decided->via, "timeout");
+    EXPECT_EQ(c.decided->credential, seal_);
+    EXPECT_TRUE(c.decided->approvals.empty());
+    EXPECT_EQ(to_json(*c.decision()), to_json(default_decision(spec)));
+    // Approvals come too late now.
+    EXPECT_HAWF_ERROR(approve(spool_, me_, spec.id, approve_, bob_, credential(1), limits_), K::Conflict, "");
+}
+
 TEST_F(DelegatedTest, ApprovalsReachAQuorumThatHawfdRecords) {
     const CheckpointSpec spec = delegated("800:eval");
     make_pending(spec);
@@ -997,8 +1016,6 @@ TEST_F(DelegatedTest, OwnerAndRootCannotDecideAroundTheReviewers) {
         EXPECT_HAWF_ERROR(decide(spool_, me_, spec.id, approve_, DecideMode::Decide, who, limits_), K::Denied,
                           "they decide through hawfd");
     }
-    EXPECT_HAWF_ERROR(take_default(spool_, me_, spec.id, std::time(nullptr) + 100000, plugin_), K::Conflict,
-                      "cannot take the default of 807:eval: it has reviewers, hawfd takes its default");
     approve(spool_, me_, spec.id, approve_, bob_, credential(1), limits_);
     record_quorum(spool_, me_, spec.id, *reached_quorum(spool_.load(me_, spec.id)), seal_, hawfd_);
     for (const Actor& who : {cli_, root}) {

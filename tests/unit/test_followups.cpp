@@ -418,6 +418,14 @@ TEST_F(FollowUpsTest, ScheduleDeadlineMakesFollowUpsEligibleAtTheDeadline) {
                                                 {"scontrol", "release", "103"}}));
 }
 
+TEST_F(FollowUpsTest, ScheduleDeadlineLeavesADelegatedCheckpointsFollowUpsToHawfd) {
+    CheckpointSpec s = spec("100:eval", 600);
+    s.reviewers = {"bob"};  // its default needs hawfd's seal: hawfd releases them after taking it
+    const Checkpoint c = pending_with_followups(s);
+    EXPECT_TRUE(schedule_deadline(slurm_, c).empty());
+    EXPECT_TRUE(fake_.calls().empty());
+}
+
 TEST_F(FollowUpsTest, ScheduleDeadlineOnlyOne) {
     const Checkpoint c = pending_with_followups(spec("100:eval", 600));
     const std::string at = format_local_time(c.deadline());

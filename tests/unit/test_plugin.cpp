@@ -372,10 +372,10 @@ TEST_F(ReviewersTest, CombinationsRefusedAtSubmission) {
     EXPECT_EQ(refusal({{Opt::Checkpoint, "deploy"}, {Opt::Reviewers, "daemon,@root"}, {Opt::Quorum, "2"}}),
               "hawf: --hawf-quorum=2 but the reviewers name 1 user (daemon)");
     EXPECT_EQ(refusal({{Opt::Checkpoint, "deploy"}, {Opt::Reviewers, "root,daemon"}, {Opt::Quorum, "2"}}), "");
-    // The spec's own rule: no timeout for a delegated checkpoint yet (hawfd will take defaults).
+    // A delegated checkpoint may have a timeout: hawfd takes its default, sealed.
     EXPECT_EQ(refusal({{Opt::Checkpoint, "deploy"}, {Opt::Reviewers, "root"}, {Opt::Timeout, "1h"},
                        {Opt::Default, "reject"}}),
-              "hawf: --hawf-timeout with reviewers is not supported yet: hawfd will take defaults (issue 10)");
+              "");
 }
 
 // ---------------------------------------------------------------- --hawf-notify
@@ -1240,13 +1240,13 @@ TEST_F(PolicyStepTest, AJobSlurmDoesNotKnowFailsClosed) {
     EXPECT_TRUE(spool_is_empty());
 }
 
-TEST_F(PolicyStepTest, APolicyTheJobCannotMeetFailsClosed) {
+TEST_F(PolicyStepTest, MorePoliciesThanASpecHoldsFailClosed) {
+    std::string policies = "policies:\n";
+    for (int i = 0; i <= 16; ++i) policies += "  - reviewers: [\"@safety\"]\n";
+    configure(policies);
     job_in("prod");
-    Request req = checkpoint_request();
-    req.set(Opt::Timeout, "1h");
-    req.set(Opt::Default, "reject");
-    EXPECT_EQ(start(req), "hawf: cannot open checkpoint 4242:eval: --hawf-timeout with reviewers is not supported "
-                          "yet: hawfd will take defaults (issue 10)");
+    EXPECT_EQ(start(checkpoint_request()),
+              "hawf: cannot open checkpoint 4242:eval: 17 site policies apply to 4242:eval: at most 16");
     EXPECT_TRUE(spool_is_empty());
 }
 

@@ -976,11 +976,10 @@ TEST(RecordJson, DelegatedSpecIsReadStrictly) {
         EXPECT_HAWF_ERROR(read([&](json& s) { s["quorum"] = q; }), K::Untrusted, "\"quorum\"");
     EXPECT_HAWF_ERROR(read([](json& s) { s["owner_may_decide"] = 1; }), K::Untrusted,
                       "\"owner_may_decide\" has the wrong type");
-    EXPECT_HAWF_ERROR(read([](json& s) {
-                          s["timeout_s"] = 60;
-                          s["default"] = "reject";
-                      }),
-                      K::Untrusted, "--hawf-timeout with reviewers is not supported yet");
+    EXPECT_NO_THROW(read([](json& s) {  // hawfd takes a delegated checkpoint's default
+        s["timeout_s"] = 60;
+        s["default"] = "reject";
+    }));
     // Keys of delegated mode on an owner-mode spec: reviewers are required with them.
     json owner = to_json(make_spec());
     owner["quorum"] = 1;
@@ -990,10 +989,9 @@ TEST(RecordJson, DelegatedSpecIsReadStrictly) {
 TEST(SpecCheck, DelegatedRules) {
     EXPECT_NO_THROW(delegated_spec().check());
     CheckpointSpec s = delegated_spec();
-    s.timeout_s = 3600;
+    s.timeout_s = 3600;  // hawfd takes a delegated checkpoint's default, sealed
     s.default_choice = "reject";
-    EXPECT_HAWF_ERROR(s.check(), K::Usage,
-                      "--hawf-timeout with reviewers is not supported yet: hawfd will take defaults (issue 10)");
+    EXPECT_NO_THROW(s.check());
     s = delegated_spec();
     s.quorum = 0;
     EXPECT_HAWF_ERROR(s.check(), K::Usage, "bad --hawf-quorum \"0\": use a whole number from 1 to 64");
@@ -1129,11 +1127,10 @@ TEST(RecordJson, PolicyRequirementsAreReadStrictly) {
     EXPECT_HAWF_ERROR(read([](json& s) { s["quorum"] = 2; }), K::Untrusted,
                       "--hawf-quorum=2 needs --hawf-reviewers: a site policy's quorum counts only its own reviewers");
     EXPECT_HAWF_ERROR(read([](json& s) { s.erase("required"); }), K::Untrusted, "field \"reviewers\" is empty");
-    EXPECT_HAWF_ERROR(read([](json& s) {
-                          s["timeout_s"] = 60;
-                          s["default"] = "reject";
-                      }),
-                      K::Untrusted, "--hawf-timeout with reviewers is not supported yet");
+    EXPECT_NO_THROW(read([](json& s) {  // hawfd takes a delegated checkpoint's default
+        s["timeout_s"] = 60;
+        s["default"] = "reject";
+    }));
 }
 
 TEST(SpecCheck, PolicyRequirementRules) {
@@ -1145,7 +1142,7 @@ TEST(SpecCheck, PolicyRequirementRules) {
     s = policy_spec();
     s.timeout_s = 3600;
     s.default_choice = "reject";
-    EXPECT_HAWF_ERROR(s.check(), K::Usage, "--hawf-timeout with reviewers is not supported yet");
+    EXPECT_NO_THROW(s.check());
     s = policy_spec();
     s.owner_may_decide = false;  // a policy may forbid the owner even without the job's own reviewers
     EXPECT_NO_THROW(s.check());

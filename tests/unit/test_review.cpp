@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include "actions.hpp"
 #include "error.hpp"
 #include "helpers.hpp"
 #include "munge.hpp"
@@ -577,6 +578,43 @@ TEST_F(VerifyTest, GenuineApprovalsAndSealVerifyAlsoWhenReplayed) {
         EXPECT_EQ(checks[2].problem, "");
         EXPECT_NO_THROW(verify_decision(c, socket()));
     }
+}
+
+// A delegated checkpoint's timeout: only hawfd may take its default, so delivery
+// runs follow-ups on it only with hawfd's seal over exactly that default.
+TEST_F(VerifyTest, TheDefaultHawfdTookAtTheDeadlineVerifiesNoOtherDoes) {
+    CheckpointSpec timed = spec_;
+    timed.timeout_s = 60;
+    timed.default_choice = "reject";
+    const std::vector<Event> pending = pending_history(timed);
+    // The checkpoint with a default "via timeout" sealed by SEALER over PAYLOAD ("": the right one).
+    const auto with_default = [&](const passwd& sealer, const Decision& d, const std::string& payload = "") {
+        Event ev = event(3, EventType::Decided, "timeout", 1001);
+        ev.via = "timeout";
+        ev.decision = d;
+        ev.credential = credential_as(sealer, payload.empty() ? decision_seal_payload(fold(pending), ev) : payload,
+                                      socket(), MungeDecoder::Anyone);
+        std::vector<Event> h = pending;
+        h.push_back(ev);
+        return fold(h);
+    };
+    const Checkpoint genuine = with_default(root_, default_decision(timed));
+    EXPECT_NO_THROW(verify_decision(genuine, socket()));
+    EXPECT_EQ(genuine.decided_by(), "timeout");
+    const std::string why = "the decision at 300:eval is not one its reviewers made through hawfd: ";
+    EXPECT_HAWF_ERROR(verify_decision(with_default(nobody_, default_decision(timed)), socket()), K::Untrusted,
+                      why + "sealed by uid");
+    // Another choice is no default, whoever sealed it.
+    EXPECT_HAWF_ERROR(verify_decision(with_default(root_, Decision{"approve", {}, "no decision before the deadline"}),
+                                      socket()),
+                      K::Untrusted, why + "not sealed by hawfd");
+    // A quorum's seal over the same decision is not a default's.
+    Event as_quorum = event(3, EventType::Decided, "timeout", 1001);
+    as_quorum.decision = default_decision(timed);
+    EXPECT_HAWF_ERROR(verify_decision(with_default(root_, default_decision(timed),
+                                                   decision_seal_payload(fold(pending), as_quorum)),
+                                      socket()),
+                      K::Untrusted, why + "the seal is for another decision");
 }
 
 TEST_F(VerifyTest, WithdrawalIsTheReviewersOwnRequest) {

@@ -186,6 +186,20 @@ protected:
     TempDir cwd_;
 };
 
+TEST_F(SlurmTest, MailUserIsReadOnlyFromALineOfItsOwn) {
+    // 25.11 prints the user's command line (SubmitLine) before MailUser: words in it
+    // never count, only a line that starts with MailUser=, the last one.
+    fake_.set_output("show.42", "JobId=42 JobName=train\n   UserId=alice(1001) GroupId=alice(1001)\n"
+                                "   SubmitLine=sbatch --wrap MailUser=evil@x.org\n   WorkDir=/home/alice\n"
+                                "   MailUser=alice.phone@example.org MailType=FAIL\n");
+    EXPECT_EQ(slurm_.mail_user("42"), "alice.phone@example.org");
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scontrol", "show", "job", "42"}}));
+    fake_.set_output("show.43", "JobId=43\n   SubmitLine=sbatch MailUser=evil@x.org\n");  // no --mail-type
+    EXPECT_EQ(slurm_.mail_user("43"), "");
+    EXPECT_EQ(slurm_.mail_user("44"), "");  // unknown to Slurm
+    EXPECT_HAWF_ERROR(slurm_.mail_user("44;rm"), ErrorKind::Usage, "bad job id");
+}
+
 TEST_F(SlurmTest, SubmitIssuesSbatchParsableAndReturnsTheId) {
     const std::vector<std::string> env = {"PATH=/usr/bin:/bin", "FOO=bar baz"};
     const std::string id =
