@@ -260,7 +260,7 @@ json seal(const Service& service, const Request& request) {
         if (e.kind() != ErrorKind::NotFound) throw;
     }
     apply_policies(service.config.policies, JobFacts{job->partition, job->account, job->qos}, spec);
-    spec.check(service.config.limits);  // what a policy added, e.g. reviewers with a --timeout
+    spec.check(service.config.limits);  // what a policy added, e.g. more requirements than a spec holds
     spec.seal = munge_encode(spec_seal_payload(spec), service.munge_socket());
     return {{"spec", to_json(spec)}};
 }

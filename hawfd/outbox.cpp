@@ -18,6 +18,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::int64_t keep_s = 30 * 86400;            // sent/ and failed/ entries
 constexpr std::size_t max_entry_bytes = 4 << 20;
+constexpr std::size_t max_failed_shown = 100;          // hawf doctor lists these, counts the rest
 constexpr std::chrono::seconds first_retry{2}, last_retry{300};
 
 // The wait before attempt N+1: doubling from first_retry, at most last_retry.
@@ -78,6 +79,11 @@ Outbox::Outbox(const std::string& state, const NotifyConfig& notify) : notify_(n
             if (!text) continue;
             const OutboxEntry entry = entry_from_json(json::parse(*text));
             if (entry.id != name) throw Error(ErrorKind::Untrusted, "its id is " + entry.id);
+            // Sent or given up already: hawfd was killed before it removed the file.
+            if (exists(sent_.get(), name) || exists(failed_.get(), name)) {
+                remove_file(outbox_.get(), name, path_ + "/outbox/" + name);
+                continue;
+            }
             queue_[name] = Queued{entry, 0, Clock::now()};
         } catch (const std::exception& e) {
             log_line("outbox: ignoring " + shown(name) + ": " + shown(e.what()));
@@ -104,11 +110,16 @@ json Outbox::to_json(const OutboxEntry& e) const {
             {"channel", e.channel}, {"body", e.body}, {"recipients", e.recipients}, {"created", e.created}};
 }
 
+namespace {
+// What is written to outbox/ and failed/: a server's error may be any bytes.
+std::string file_text(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+}  // namespace
+
 bool Outbox::add(const OutboxEntry& entry) {
     if (!plain_id(entry.id)) throw Error(ErrorKind::Usage, "bad outbox id " + quoted_text(entry.id));
     const std::lock_guard<std::mutex> lock(mutex_);
     if (queue_.count(entry.id) || exists(sent_.get(), entry.id) || exists(failed_.get(), entry.id)) return false;
-    if (!create_file(outbox_.get(), entry.id, to_json(entry).dump(), path_ + "/outbox/" + entry.id)) return false;
+    if (!create_file(outbox_.get(), entry.id, file_text(to_json(entry)), path_ + "/outbox/" + entry.id)) return false;
     queue_[entry.id] = Queued{entry, 0, Clock::now()};
     changed_ = true;
     wake_.notify_all();
@@ -209,7 +220,7 @@ void Outbox::give_up(const OutboxEntry& entry, const std::string& error) {
     j["error"] = error;
     j["given_up"] = format_time(std::time(nullptr));
     try {
-        create_file(failed_.get(), entry.id, j.dump(), path_ + "/failed/" + entry.id);
+        create_file(failed_.get(), entry.id, file_text(j), path_ + "/failed/" + entry.id);
         remove_file(outbox_.get(), entry.id, path_ + "/outbox/" + entry.id);
     } catch (const std::exception& e) {
         log_line("notify: " + entry.id + ": " + shown(e.what()));
@@ -219,10 +230,15 @@ void Outbox::give_up(const OutboxEntry& entry, const std::string& error) {
 }
 
 json Outbox::status(uid_t owner) const {
-    const std::lock_guard<std::mutex> lock(mutex_);
     std::size_t queued = 0;
-    for (const auto& [id, q] : queue_) queued += owner == 0 || q.entry.owner == owner;
+    {
+        const std::lock_guard<std::mutex> lock(mutex_);
+        for (const auto& [id, q] : queue_) queued += owner == 0 || q.entry.owner == owner;
+    }
+    // failed/ is read without the lock (only ever added to, each file whole): a long
+    // list never holds up sending.
     json failed = json::array();
+    std::size_t more = 0;
     for (const auto& name : list_dir(failed_.get())) {
         try {
             const std::optional<std::string> text =
@@ -230,21 +246,25 @@ json Outbox::status(uid_t owner) const {
             if (!text) continue;
             const json j = json::parse(*text);
             if (owner != 0 && j.at("owner").get<uid_t>() != owner) continue;
+            if (failed.size() >= max_failed_shown) {
+                ++more;
+                continue;
+            }
             failed.push_back({{"id", name}, {"checkpoint", j.at("checkpoint")}, {"channel", j.at("channel")},
                               {"event", j.at("event")}, {"error", j.at("error")}, {"at", j.at("given_up")}});
         } catch (const std::exception&) {
         }
     }
-    return {{"queued", queued}, {"failed", failed}};
+    return {{"queued", queued}, {"failed", failed}, {"more_failed", more}};
 }
 
 void Outbox::prune(std::int64_t now) {
-    for (const Fd* dir : {&sent_, &failed_})
+    for (const auto& [dir, sub] : {std::pair<const Fd*, const char*>{&sent_, "/sent/"}, {&failed_, "/failed/"}})
         for (const auto& name : list_dir(dir->get())) {
             struct stat st;
             if (fstatat(dir->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_mtime < now - keep_s)
                 try {
-                    remove_file(dir->get(), name, path_ + "/" + name);
+                    remove_file(dir->get(), name, path_ + sub + name);
                 } catch (const Error& e) {
                     log_line("notify: " + shown(e.what()));
                 }

@@ -52,8 +52,8 @@ public:
     // sent or given up already; returns whether it was queued.
     bool add(const OutboxEntry& entry);
 
-    // For hawf doctor: {"queued": N, "failed": [{"id","checkpoint","channel","event","error","at"}]},
-    // of OWNER's checkpoints, or of everyone's for root (0).
+    // For hawf doctor: {"queued": N, "failed": [{"id","checkpoint","channel","event","error","at"}],
+    // "more_failed": M} (the first 100 listed), of OWNER's checkpoints, or of everyone's for root (0).
     nlohmann::json status(uid_t owner) const;
 
 private:

@@ -128,7 +128,7 @@ void StepSide::open(Host& host, const Request& request, const std::string& scope
         CheckpointSpec spec = request.spec(id, user.uid, user_name(user.uid), scope, config);
         if (!config.policies.empty()) {
             apply_policies(config.policies, job_facts(id.job_id), spec);
-            spec.check(config.limits);  // what a policy added, e.g. reviewers with a --hawf-timeout
+            spec.check(config.limits);  // what a policy added, e.g. more requirements than a spec holds
         }
         return spec;
     };

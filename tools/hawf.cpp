@@ -499,7 +499,9 @@ int cmd_doctor(const Args& args) {
             for (const auto& f : failed_list)
                 given_up += "; " + f.value("event", "?") + " of " + f.value("checkpoint", "?") + " to " +
                             f.value("channel", "?") + ": " + f.value("error", "?");
-            throw Error(ErrorKind::System, std::to_string(failed_list.size()) + " given up (" + queued + ")" + given_up);
+            const std::size_t total = failed_list.size() + answer.value("more_failed", std::size_t{0});
+            throw Error(ErrorKind::System, std::to_string(total) + " given up (" + queued + ")" + given_up +
+                                               (total > failed_list.size() ? "; ..." : ""));
         });
     }
     if (args.json) {
