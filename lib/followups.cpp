@@ -236,12 +236,7 @@ Environment start_followup(const Spool& spool, const Slurm& slurm, uid_t owner, 
         if (require_sealed_spec && c.state != State::Expected) verify_spec(c.spec, munge_socket);
     };
     check_spec(ckpt);
-    if (ckpt.state == State::Pending && !ckpt.spec.delegated()) {  // hawfd takes a delegated one's default
-        Actor timeout = current_actor("timeout");
-        timeout.user = "timeout";
-        ckpt = take_default(spool, owner, id, now, timeout);
-        if (ckpt.decision() && ckpt.decided->via == "timeout") sync_followups(slurm, ckpt, job);
-    }
+    if (ckpt.state == State::Pending) ckpt = take_default_and_sync(spool, slurm, owner, id, now, job);
     const Decision* d = ckpt.decision();
     if (!d)
         throw Error(ErrorKind::Conflict, id.str() + " is " + to_string(ckpt.state) +
@@ -269,6 +264,41 @@ std::string describe(const std::vector<FollowUpChange>& changes) {
     std::string s;
     for (const auto& c : changes) s += (s.empty() ? "" : ", ") + c.action + " " + c.job;
     return s;
+}
+
+Checkpoint submit_followup(const Spool& spool, const Slurm& slurm, const CheckpointId& id, uid_t owner,
+                           const FollowUpSubmission& what, const Actor& actor, std::string* job_out) {
+    std::vector<std::string> args = {"--hold", "--dependency=afterok:" + id.job_id, "--kill-on-invalid-dep=yes",
+                                     "--hawf-after=" + id.str()};
+    args.insert(args.end(), what.extra.begin(), what.extra.end());
+    const std::string job = slurm.submit(args, what.read.empty() ? what.script : what.read, what.cwd, what.env);
+    if (job_out) *job_out = job;
+    try {
+        return add_followup(spool, FollowUp{id, owner, job, what.script, what.on}, actor);
+    } catch (const Error& e) {
+        try {
+            slurm.cancel(job);
+        } catch (const Error& cancel) {
+            throw Error(e.kind(), std::string(e.what()) + " (follow-up " + job + " could not be cancelled: " +
+                                      cancel.what() + ")");
+        }
+        throw Error(e.kind(), std::string(e.what()) + " (follow-up " + job + " cancelled)");
+    }
+}
+
+Checkpoint take_default_and_sync(const Spool& spool, const Slurm& slurm, uid_t owner, const CheckpointId& id,
+                                 std::int64_t now, const std::string& skip, std::vector<FollowUpChange>* changes) {
+    Checkpoint ckpt = spool.load(owner, id);
+    if (ckpt.state != State::Pending || ckpt.spec.delegated() || !ckpt.deadline() || now < ckpt.deadline())
+        return ckpt;
+    Actor timeout = current_actor("timeout");
+    timeout.user = "timeout";
+    ckpt = take_default(spool, owner, id, now, timeout);
+    if (ckpt.decision() && ckpt.decided->via == "timeout") {
+        std::vector<FollowUpChange> done = sync_followups(slurm, ckpt, skip);
+        if (changes) *changes = std::move(done);
+    }
+    return ckpt;
 }
 
 }  // namespace hawf

@@ -74,6 +74,33 @@ Environment start_followup(const Spool& spool, const Slurm& slurm, uid_t owner, 
                            const std::string& job, std::int64_t now, const std::string& munge_socket = "",
                            bool require_sealed_spec = false);
 
+// Submits a follow-up of checkpoint ID of OWNER, the one rule for both hawf-await
+// --then and the plugin's --hawf-then: `sbatch --hold --dependency=afterok:JOB
+// --kill-on-invalid-dep=yes --hawf-after=ID EXTRA... SCRIPT` (READ: the file sbatch
+// reads; SCRIPT is what the record names), in CWD with ENV (null: the caller's), and
+// registers it for the choices ON. If the checkpoint refuses it (decided meanwhile),
+// the job is cancelled, since nothing would ever release it, and the error says so.
+// Returns the checkpoint with it; JOB receives its id.
+struct FollowUpSubmission {
+    std::string script;                // as recorded (absolute)
+    std::string read;                  // what sbatch reads (the snapshot), "" = script
+    std::vector<std::string> on;       // choices that release it; empty: the first option
+    std::string cwd;
+    const std::vector<std::string>* env = nullptr;
+    std::vector<std::string> extra;    // further sbatch options
+};
+Checkpoint submit_followup(const Spool& spool, const Slurm& slurm, const CheckpointId& id, uid_t owner,
+                           const FollowUpSubmission& what, const Actor& actor, std::string* job = nullptr);
+
+// Past its deadline with no decision: records OWNER's checkpoint ID's default (as the
+// calling user, by "timeout") and releases or cancels its follow-ups accordingly,
+// leaving SKIP alone (the one that is starting). First writer wins: a decision made
+// meanwhile stays. Nothing for a delegated checkpoint (hawfd takes its default,
+// sealed). Returns the checkpoint as it is then; CHANGES receives what Slurm did.
+Checkpoint take_default_and_sync(const Spool& spool, const Slurm& slurm, uid_t owner, const CheckpointId& id,
+                                 std::int64_t now, const std::string& skip = "",
+                                 std::vector<FollowUpChange>* changes = nullptr);
+
 // "released 43, cancelled 44" for people; "" when there were no follow-ups.
 std::string describe(const std::vector<FollowUpChange>& changes);
 

@@ -126,8 +126,11 @@ Request request;
 std::string conf_path = hawf::default_config_path;
 std::unique_ptr<StepSide> step_side;
 
+// Runs a callback's BODY; what it throws is logged and gives FAILED: 0 where a
+// failure would drain the node or fail jobs that never asked for hawf, -1 in
+// task_init of a job that did (it must not run without what it asked for).
 template <typename F>
-int guarded(const char* where, F&& body) noexcept {
+int guarded(const char* where, F&& body, int failed = 0) noexcept {
     try {
         return body();
     } catch (const std::exception& e) {
@@ -135,13 +138,15 @@ int guarded(const char* where, F&& body) noexcept {
     } catch (...) {
         slurm_error("hawf: %s: unexpected failure", where);
     }
-    return 0;  // an internal failure must not fail (or drain) anything unrelated
+    return failed;
 }
 
 int on_option(Opt id, const char* value, int remote) {
     return guarded("option", [&] {
         if (remote) {  // validated at submission; one refused here fails the job later (Request::collect)
-            request.collect(id, value ? value : "");
+            const std::string refused = request.collect(id, value ? value : "");
+            if (!refused.empty())  // e.g. another hawf release on the submit host
+                slurm_error("hawf: refusing an option value from the submit host: %s", hawf::shown(refused).c_str());
             return 0;
         }
         spank_t none = nullptr;
@@ -211,10 +216,13 @@ int slurm_spank_user_init(spank_t sp, int, char**) {
 }
 
 int slurm_spank_task_init(spank_t sp, int, char**) {
-    return guarded("task_init", [&] {
-        SpankHost host(sp);
-        return step_side ? step_side->task_init(host) : 0;
-    });
+    return guarded(
+        "task_init",
+        [&] {
+            SpankHost host(sp);
+            return step_side ? step_side->task_init(host) : 0;
+        },
+        request.any() ? -1 : 0);
 }
 
 int slurm_spank_task_exit(spank_t sp, int, char**) {

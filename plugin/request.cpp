@@ -58,11 +58,13 @@ void Request::set(Opt id, const std::string& value) {
     }
 }
 
-void Request::collect(Opt id, const std::string& value) {
+std::string Request::collect(Opt id, const std::string& value) {
     try {
         set(id, value);
+        return "";
     } catch (const std::exception& e) {
         if (!refused_) refused_ = e.what();
+        return e.what();
     }
 }
 

@@ -31,8 +31,8 @@ public:
     // slurmstepd: a value can arrive there unchecked (SPANK's environment variables, a
     // submit host without hawf) or fail where it passed (a group unknown on this node).
     // A refused value is kept as an error that spec() raises: the job fails closed
-    // instead of running without, say, its reviewers.
-    void collect(Opt id, const std::string& value);
+    // instead of running without, say, its reviewers. Returns why it was refused ("" if taken).
+    std::string collect(Opt id, const std::string& value);
 
     bool any() const;
     const std::optional<std::string>& checkpoint() const { return checkpoint_; }

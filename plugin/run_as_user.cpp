@@ -14,13 +14,22 @@
 namespace hawf::plugin {
 namespace {
 
-void write_all(int fd, const std::string& text) {
+// The child's answer: one byte saying what follows ('+' BODY's result, or the
+// ErrorKind of the failure as a digit), then the text. A child that cannot write
+// all of it exits non-zero: the parent never takes half an answer for a whole one.
+bool write_all(int fd, const std::string& text) {
     for (std::size_t done = 0; done < text.size();) {
         ssize_t n = write(fd, text.data() + done, text.size() - done);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;
+        if (n <= 0) return false;
         done += static_cast<std::size_t>(n);
     }
+    return true;
+}
+
+[[noreturn]] void fail(int fd, ErrorKind kind, const std::string& text) {
+    write_all(fd, std::string(1, static_cast<char>('0' + static_cast<int>(kind))) + text);
+    _exit(1);
 }
 
 bool drop_privileges(const JobUser& user) {
@@ -36,34 +45,27 @@ bool drop_privileges(const JobUser& user) {
 // The child: (AS_ROOT as root,) drop, run, report the result or error text through FD, exit.
 [[noreturn]] void child(const JobUser& user, const std::function<std::string()>& body,
                         const std::function<void()>& as_root, int fd) {
-    if (as_root) {
-        if (geteuid() != 0 && seteuid(0) != 0) {
-            write_all(fd, std::string("cannot become root again: ") + std::strerror(errno));
-            _exit(1);
-        }
+    const auto attempt = [fd](const std::function<void()>& step) {
         try {
-            as_root();
+            step();
+        } catch (const Error& e) {
+            fail(fd, e.kind(), e.what());
         } catch (const std::exception& e) {
-            write_all(fd, e.what());
-            _exit(1);
+            fail(fd, ErrorKind::System, e.what());
         } catch (...) {
-            write_all(fd, "unexpected failure");
-            _exit(1);
+            fail(fd, ErrorKind::System, "unexpected failure");
         }
+    };
+    if (as_root) {
+        if (geteuid() != 0 && seteuid(0) != 0)
+            fail(fd, ErrorKind::System, std::string("cannot become root again: ") + std::strerror(errno));
+        attempt(as_root);
     }
-    if (!drop_privileges(user)) {
-        write_all(fd, "cannot switch to uid " + std::to_string(user.uid) + ": " + std::strerror(errno));
-        _exit(1);
-    }
-    try {
-        write_all(fd, body());
-        _exit(0);
-    } catch (const std::exception& e) {
-        write_all(fd, e.what());
-    } catch (...) {
-        write_all(fd, "unexpected failure");
-    }
-    _exit(1);
+    if (!drop_privileges(user))
+        fail(fd, ErrorKind::System, "cannot switch to uid " + std::to_string(user.uid) + ": " + std::strerror(errno));
+    std::string answer;
+    attempt([&] { answer = body(); });
+    _exit(write_all(fd, "+" + answer) ? 0 : 1);
 }
 
 }  // namespace
@@ -108,10 +110,13 @@ Outcome run_as_user(const JobUser& user, const std::function<std::string()>& bod
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     if (timed_out) return {false, "the spool did not answer within " + std::to_string(timeout_s) + " s"};
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {true, message};
-    if (!message.empty()) return {false, message};
+    const bool exited_0 = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (exited_0 && !message.empty() && message[0] == '+') return {true, message.substr(1)};
+    const int kind = message.empty() ? -1 : message[0] - '0';
+    if (!exited_0 && kind >= 0 && kind <= static_cast<int>(ErrorKind::System))
+        return {false, message.substr(1), static_cast<ErrorKind>(kind)};
     if (WIFSIGNALED(status)) return {false, "spool writer killed by signal " + std::to_string(WTERMSIG(status))};
-    return {false, "spool writer failed"};
+    return {false, "spool writer failed without a whole answer"};
 }
 
 }  // namespace hawf::plugin

@@ -7,13 +7,15 @@
 #include <functional>
 #include <string>
 
+#include "error.hpp"
 #include "host.hpp"
 
 namespace hawf::plugin {
 
 struct Outcome {
     bool ok = false;
-    std::string text;  // what BODY returned, or the error message
+    std::string text;                    // what BODY returned, or the error message
+    ErrorKind kind = ErrorKind::System;  // when not ok: the kind of the Error BODY threw
 };
 
 // Runs BODY as USER in a child process and returns what it returned, or the error
@@ -28,5 +30,9 @@ struct Outcome {
 // it touch the spool (root is squashed there). The caller's identity never changes.
 Outcome run_as_user(const JobUser& user, const std::function<std::string()>& body, int timeout_s = 120,
                     const std::function<void()>& as_root = {});
+
+// How the step side runs its work: run_as_user, or in unit tests a stand-in.
+using Runner = std::function<Outcome(const JobUser&, const std::function<std::string()>&, int,
+                                     const std::function<void()>&)>;
 
 }  // namespace hawf::plugin

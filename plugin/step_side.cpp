@@ -68,10 +68,10 @@ void submit_followups(const Spool& spool, const Checkpoint& ckpt, const std::str
                             then_script_env + " in its environment: submitted with --export=NONE or an --export "
                             "list without it, or from a host without the hawf plugin); submit it again with the "
                             "default --export=ALL, or chain the follow-up with hawf-await --then");
-        const std::string job = slurm.submit({"--hold", "--dependency=afterok:" + ckpt.spec.id.job_id,
-                                              "--kill-on-invalid-dep=yes", "--hawf-after=" + ckpt.spec.id.str()},
-                                             spool.script_path(ckpt.spec.owner_uid, *snapshot), submit_dir, &env);
-        add_followup(spool, FollowUp{ckpt.spec.id, ckpt.spec.owner_uid, job, script, then.on}, current_actor("plugin"));
+        submit_followup(spool, slurm, ckpt.spec.id, ckpt.spec.owner_uid,
+                        FollowUpSubmission{script, spool.script_path(ckpt.spec.owner_uid, *snapshot), then.on,
+                                           submit_dir, &env, {}},
+                        current_actor("plugin"));
     }
 }
 
@@ -91,29 +91,43 @@ JobFacts job_facts(const std::string& job) {
 
 }  // namespace
 
-void StepSide::user_init(Host& host, const Request& request) {
-    if (const auto after = request.after(); after && host.step().step_id == batch_step_id) start_followup_job(host, *after);
-    if (failure_) return;
-    if (const auto scope = checkpoint_scope(host, request)) open(host, request, *scope);
+void StepSide::user_init(Host& host, const Request& request) noexcept {
+    try {
+        if (const auto after = request.after(); after && host.step().step_id == batch_step_id)
+            start_followup_job(host, *after);
+        if (failure_) return;
+        if (const auto scope = checkpoint_scope(host, request)) open(host, request, *scope);
+    } catch (const std::exception& e) {  // fail closed: this job asked for hawf
+        if (!failure_) failure_ = std::string("internal error: ") + e.what();
+    }
 }
 
 void StepSide::start_followup_job(Host& host, const CheckpointId& after) {
     const StepIds ids = host.step();
     const std::string job = std::to_string(ids.array_job_id && ids.array_task_id != no_val ? ids.array_job_id : ids.job_id);
     const JobUser user = host.user();
-    Outcome out = run_as_user(user, [&] {
+    Outcome out = runner_(user, [&] {
         const Config config = load_config(conf_path_);
         // A delegated checkpoint's decision must carry hawfd's seal (munge_socket verifies it).
         // With hawfd, so must its spec carry root's seal (the owner could have rewritten it).
         nlohmann::json env = start_followup(spool_of(config), Slurm(), user.uid, after, job, std::time(nullptr),
                                             config.hawfd.munge_socket, config.hawfd_configured());
         return env.dump();
-    });
+    }, 120, {});
     if (!out.ok) {
         failure_ = out.text;
         return;
     }
-    for (const auto& [name, value] : nlohmann::json::parse(out.text).get<Environment>()) host.setenv(name, value);
+    // The child recorded `applied`: an answer it did not finish must fail the job,
+    // never let it run without its decision.
+    Environment env;
+    try {
+        env = nlohmann::json::parse(out.text).get<Environment>();
+    } catch (const nlohmann::json::exception&) {
+        failure_ = "cannot read the decision the spool writer answered: " + quoted_text(out.text.substr(0, 200));
+        return;
+    }
+    for (const auto& [name, value] : env) host.setenv(name, value);
 }
 
 void StepSide::open(Host& host, const Request& request, const std::string& scope) {
@@ -147,7 +161,7 @@ void StepSide::open(Host& host, const Request& request, const std::string& scope
     };
     // The child answers {"dir": ...} once the checkpoint is open, plus {"error": ...}
     // if its follow-up could not be submitted: the step then fails, and ends it.
-    Outcome out = run_as_user(user, [&] {
+    Outcome out = runner_(user, [&] {
         const Spool spool = spool_of(*config);
         const CheckpointSpec spec = sealed ? *sealed : make_spec(*config);
         const Checkpoint ckpt = open_checkpoint(spool, spec, current_actor("plugin"));
@@ -159,16 +173,23 @@ void StepSide::open(Host& host, const Request& request, const std::string& scope
         }
         return answer.dump();
     }, 120, seal_as_root);
+    // Perhaps open in the spool even if the child failed later (killed at its timeout,
+    // say): exit() ends it, as failed when this job fails, so it never stays running.
+    opened_ = id;
     if (!out.ok) {
         failure_ = "cannot open checkpoint " + id.str() + ": " + out.text;
         return;
     }
-    const nlohmann::json answer = nlohmann::json::parse(out.text);
-    if (answer.contains("error")) failure_ = answer["error"].get<std::string>();
+    const nlohmann::json answer = nlohmann::json::parse(out.text, nullptr, false);
+    if (!answer.is_object() || !answer.contains("dir") || !answer["dir"].is_string()) {
+        failure_ = "cannot open checkpoint " + id.str() + ": the spool writer answered " +
+                   quoted_text(out.text.substr(0, 200));
+        return;
+    }
+    if (answer.contains("error")) failure_ = answer.value("error", "cannot submit the --hawf-then follow-up");
     host.setenv("HAWF_CHECKPOINT", id.str());
     host.setenv("HAWF_CHECKPOINT_DIR", answer["dir"].get<std::string>());
     if (conf_path_ != default_config_path) host.setenv("HAWF_CONF", conf_path_);
-    opened_ = id;
 }
 
 int StepSide::task_init(Host& host) {
@@ -186,12 +207,18 @@ void StepSide::exit(Host& host) {
     const CheckpointId id = *opened_;
     const JobUser user = host.user();
     const std::uint32_t node = host.node_id(), nodes = host.node_count();
-    Outcome out = run_as_user(user, [&] {
+    Outcome out = runner_(user, [&] {
         const Config config = load_config(conf_path_);
         const Spool spool = spool_of(config);
         // A step whose tasks never started (task_init refused them) did not succeed.
         const int status = failure_ && exit_status_ == 0 ? 1 << 8 : exit_status_;
-        const Checkpoint ckpt = end_checkpoint(spool, user.uid, id, status, current_actor("plugin"), node, nodes);
+        Checkpoint ckpt;
+        try {
+            ckpt = end_checkpoint(spool, user.uid, id, status, current_actor("plugin"), node, nodes);
+        } catch (const Error& e) {
+            if (e.kind() == ErrorKind::NotFound && failure_) return std::string();  // opening failed before it began
+            throw;
+        }
         // A failed srun step's follow-ups would wait for ever if the job succeeds: cancel
         // them. Those of a failed batch step are Slurm's (afterok, kill-on-invalid-dep):
         // it cancels them when the job fails, and keeps them when the job is requeued,
@@ -205,7 +232,7 @@ void StepSide::exit(Host& host) {
             if (!change.error.empty()) refused += "; follow-up " + change.job + " not " + change.action + ": " + change.error;
         if (!refused.empty()) throw Error(ErrorKind::System, "Slurm refused" + refused);
         return std::string();
-    });
+    }, 120, {});
     if (!out.ok) host.error("hawf: cannot end checkpoint " + id.str() + ": " + out.text);
 }
 

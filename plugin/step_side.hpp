@@ -3,8 +3,10 @@
 // the copy of the script taken at submission) and ends it when the step ends; in a
 // follow-up job it delivers the decision. Every spool access happens in a child
 // fully dropped to the job's user (run_as_user).
-// No callback here ever fails in a way that drains a node: a failure to open is
-// kept and raised in task_init, which fails only this job.
+// No callback here ever fails in a way that drains a node, and none lets a job that
+// asked for hawf run without it: every failure (opening, delivery, an answer the
+// child did not finish) is kept and raised in task_init, which fails only this job
+// with one "hawf:" line.
 #pragma once
 
 #include <optional>
@@ -12,14 +14,18 @@
 
 #include "host.hpp"
 #include "request.hpp"
+#include "run_as_user.hpp"
 
 namespace hawf::plugin {
 
 class StepSide {
 public:
-    explicit StepSide(std::string conf_path) : conf_path_(std::move(conf_path)) {}
+    // RUNNER does the work as the job's user (run_as_user; unit tests pass a stand-in).
+    explicit StepSide(std::string conf_path, Runner runner = run_as_user)
+        : conf_path_(std::move(conf_path)), runner_(std::move(runner)) {}
 
-    void user_init(Host& host, const Request& request);
+    // Never throw: what fails is kept for task_init.
+    void user_init(Host& host, const Request& request) noexcept;
     int task_init(Host& host);
     void task_exit(Host& host);
     void exit(Host& host);
@@ -29,6 +35,7 @@ private:
     void open(Host& host, const Request& request, const std::string& scope);
 
     std::string conf_path_;
+    Runner runner_;
     std::optional<CheckpointId> opened_;  // set when this stepd must end the checkpoint
     std::optional<std::string> failure_;  // why this job must not run (raised in task_init)
     int exit_status_ = 0;                 // first non-zero task wait status

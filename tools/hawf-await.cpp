@@ -186,21 +186,14 @@ int chain(const Args& a) {
     } catch (const Error& e) {
         if (e.kind() != ErrorKind::NotFound) throw;  // its job has not started yet: fine
     }
-    std::vector<std::string> args = {"--hold", "--dependency=afterok:" + id.job_id, "--kill-on-invalid-dep=yes",
-                                     "--hawf-after=" + id.str()};
-    args.insert(args.end(), a.sbatch_args.begin(), a.sbatch_args.end());
     char cwd[4096];
     if (!getcwd(cwd, sizeof cwd)) throw system_error("cannot get the current directory", errno);
     const std::string script = a.then[0] == '/' ? a.then : std::string(cwd) + "/" + a.then;
     check_path(script, "--then script");
-    const std::string job = ctx.slurm.submit(args, script, cwd);
-    Checkpoint ckpt;
-    try {
-        ckpt = add_followup(ctx.spool, FollowUp{id, owner, job, script, on}, current_actor("cli"));
-    } catch (const Error& e) {
-        ctx.slurm.cancel(job);  // decided meanwhile: the follow-up would never be released
-        throw Error(e.kind(), std::string(e.what()) + " (follow-up " + job + " cancelled)");
-    }
+    std::string job;
+    const Checkpoint ckpt = submit_followup(ctx.spool, ctx.slurm, id, owner,
+                                            FollowUpSubmission{script, "", on, cwd, nullptr, a.sbatch_args},
+                                            current_actor("cli"), &job);
     // Already pending with a deadline: it must become eligible then, like the others.
     const bool scheduled = cli::report(schedule_deadline(ctx.slurm, ckpt, job), true);
     if (a.json) cli::print_json({{"checkpoint", id.str()}, {"job", job}, {"script", script}, {"on", on}});
@@ -236,14 +229,13 @@ int wait(const Args& a) {
         if (ckpt && ckpt->state == State::Failed)
             throw Error(ErrorKind::Conflict, id.str() + " failed (its step did not exit 0): there is nothing to decide");
         const std::int64_t now = std::time(nullptr);
-        // A delegated checkpoint's default is hawfd's to take (sealed): wait for it.
-        if (ckpt && !ckpt->decision() && ckpt->deadline() && now >= ckpt->deadline() && getuid() == owner &&
-            !ckpt->spec.delegated()) {
-            Actor timeout = current_actor("timeout");
-            timeout.user = "timeout";
-            ckpt = take_default(ctx.spool, owner, id, now, timeout);
-            if (ckpt->decided->via == "timeout") {
-                cli::report(sync_followups(ctx.slurm, *ckpt), true);
+        // Only the owner's own hawf-await takes a default (a delegated checkpoint's is
+        // hawfd's, sealed: it waits for that).
+        if (ckpt && ckpt->state == State::Pending && getuid() == owner) {
+            std::vector<FollowUpChange> changes;
+            ckpt = take_default_and_sync(ctx.spool, ctx.slurm, owner, id, now, "", &changes);
+            if (ckpt->decision() && ckpt->decided->via == "timeout") {
+                cli::report(changes, true);
                 nudge_hawfd(ctx.config, owner, id);
             }
         }

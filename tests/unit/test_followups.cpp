@@ -402,6 +402,66 @@ TEST_F(FollowUpsTest, ScheduleDeadlineThatTimedOutIsChecked) {
     EXPECT_TRUE(same_change(changes[2], "103", "eligible at " + at));
 }
 
+// ---------------------------------------------------------------- the workflows: submit a follow-up, take the default
+
+TEST_F(FollowUpsTest, SubmitFollowUpHoldsItBehindTheJobAndRegistersIt) {
+    const CheckpointSpec s = spec("100:eval");
+    open_checkpoint(spool_, s, plugin_);
+    const std::vector<std::string> env = {"PATH=/usr/bin:/bin"};
+    std::string job;
+    const Checkpoint c = submit_followup(spool_, slurm_, s.id, me_,
+                                         FollowUpSubmission{"/w/next.sbatch", "/spool/scripts/t/next.sbatch",
+                                                            {"retry"}, root_.path(), &env, {"--time=1:00:00"}},
+                                         cli_, &job);
+    EXPECT_EQ(job, "123");
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"sbatch", "--parsable", "--hold", "--dependency=afterok:100",
+                                                 "--kill-on-invalid-dep=yes", "--hawf-after=100:eval",
+                                                 "--time=1:00:00", "/spool/scripts/t/next.sbatch"}}));
+    ASSERT_EQ(c.followups.size(), 1u);
+    EXPECT_EQ(c.followups[0].job, "123");
+    EXPECT_EQ(c.followups[0].script, "/w/next.sbatch");  // what the record names, not the snapshot
+    EXPECT_EQ(c.followups[0].on, (std::vector<std::string>{"retry"}));
+}
+
+TEST_F(FollowUpsTest, AFollowUpTheCheckpointRefusesIsCancelled) {
+    const CheckpointSpec s = spec("100:eval");
+    decided(s, "approve");
+    fake_.clear_calls();
+    EXPECT_HAWF_ERROR(submit_followup(spool_, slurm_, s.id, me_, FollowUpSubmission{"/w/late.sbatch", "", {}, "/", nullptr, {}},
+                                      cli_),
+                      ErrorKind::Conflict, "(follow-up 123 cancelled)");
+    EXPECT_EQ(fake_.calls().back(), (Argv{"scancel", "123"}));
+    EXPECT_EQ(spool_.load(me_, s.id).followups.size(), 3u);
+}
+
+TEST_F(FollowUpsTest, TakeDefaultAndSyncOnlyPastTheDeadlineAndLeavesTheStartingOneAlone) {
+    const CheckpointSpec s = spec("100:eval", 60);
+    const Checkpoint pending = pending_with_followups(s);
+    fake_.clear_calls();
+    EXPECT_EQ(take_default_and_sync(spool_, slurm_, me_, s.id, pending.deadline() - 1).state, State::Pending);
+    EXPECT_TRUE(fake_.calls().empty());
+    std::vector<FollowUpChange> changes;
+    const Checkpoint c = take_default_and_sync(spool_, slurm_, me_, s.id, pending.deadline(), "102", &changes);
+    ASSERT_EQ(c.state, State::Decided);
+    EXPECT_EQ((std::make_pair(c.decision()->choice, c.decided_by())), std::make_pair(std::string("reject"),
+                                                                                      std::string("timeout")));
+    // 102 (reject) is the one starting: left alone; 101 and 103 are for approve: cancelled.
+    EXPECT_EQ(describe(changes), "cancelled 101, cancelled 103");
+    for (const auto& call : fake_.calls()) EXPECT_EQ(std::find(call.begin(), call.end(), "102"), call.end());
+    // Decided already: nothing more.
+    fake_.clear_calls();
+    EXPECT_EQ(take_default_and_sync(spool_, slurm_, me_, s.id, pending.deadline() + 100).history.size(),
+              c.history.size());
+    EXPECT_TRUE(fake_.calls().empty());
+}
+
+TEST_F(FollowUpsTest, TakeDefaultAndSyncLeavesADelegatedCheckpointToHawfd) {
+    CheckpointSpec s = spec("100:eval", 60);
+    s.reviewers = {"bob"};
+    const Checkpoint pending = pending_with_followups(s);
+    EXPECT_EQ(take_default_and_sync(spool_, slurm_, me_, s.id, pending.deadline() + 1).state, State::Pending);
+}
+
 // ---------------------------------------------------------------- schedule_deadline
 
 TEST_F(FollowUpsTest, ScheduleDeadlineMakesFollowUpsEligibleAtTheDeadline) {

@@ -756,6 +756,97 @@ TEST_F(RunAsUserTest, SlowBodyIsKilledAndReported) {
     EXPECT_LT(elapsed, std::chrono::seconds(5));
 }
 
+TEST_F(RunAsUserTest, TheErrorsKindComesBackWithIt) {
+    const Outcome out = run_as_user(JobUser{nobody, nogroup, {}}, []() -> std::string {
+        throw Error(ErrorKind::Conflict, "already decided");
+    });
+    EXPECT_FALSE(out.ok);
+    EXPECT_EQ(out.kind, ErrorKind::Conflict);
+    EXPECT_EQ(out.text, "already decided");
+}
+
+// ================================================================ step side, failing closed (any user)
+
+// The step side with a stand-in for run_as_user: what the child answers is scripted,
+// so the failures after the child's work are tested without root.
+class FailClosedTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        write_text(conf_, "spool: " + spool_.path() + "\n", 0644);
+        ON_CALL(host_, where()).WillByDefault(Return(Where::Stepd));
+        ON_CALL(host_, step()).WillByDefault(Return(StepIds{4242, batch_step_id, 0, 0}));
+        ON_CALL(host_, user()).WillByDefault(Return(JobUser{getuid(), getgid(), {}}));
+        ON_CALL(host_, node_id()).WillByDefault(Return(0u));
+        ON_CALL(host_, node_count()).WillByDefault(Return(1u));
+        ON_CALL(host_, getenv(_)).WillByDefault(Return(std::nullopt));
+    }
+    // A step side whose child answers ANSWERS in turn (the work is not done).
+    StepSide side(std::vector<Outcome> answers) {
+        return StepSide(conf_, [this, answers](const JobUser&, const std::function<std::string()>&, int,
+                                               const std::function<void()>&) {
+            return answers.at(std::min(calls_++, answers.size() - 1));
+        });
+    }
+    // What task_init says, "" if the tasks may run.
+    std::string task_init(StepSide& side) {
+        std::string line;
+        EXPECT_CALL(host_, error(_)).Times(testing::AtMost(1)).WillRepeatedly(SaveArg<0>(&line));
+        const int rc = side.task_init(host_);
+        EXPECT_EQ(rc, line.empty() ? 0 : -1) << line;
+        return line;
+    }
+    TempDir spool_{01777}, dir_{0755};
+    std::string conf_ = dir_ / "hawf.yaml";
+    NiceMock<MockHost> host_;
+    std::size_t calls_ = 0;
+};
+
+TEST_F(FailClosedTest, AnOpeningAnswerCutShortFailsTheJobAndTheCheckpointIsStillEnded) {
+    Request req;
+    req.set(Opt::Checkpoint, "eval");
+    StepSide s = side({{true, "{\"dir\": \"/sp"}, {true, ""}});
+    EXPECT_CALL(host_, setenv(_, _)).Times(0);
+    s.user_init(host_, req);
+    EXPECT_EQ(task_init(s), "hawf: cannot open checkpoint 4242:eval: the spool writer answered \"{\\\"dir\\\": \\\"/sp\"");
+    s.exit(host_);
+    EXPECT_EQ(calls_, 2u);  // opened, then ended (as failed: its tasks never ran)
+}
+
+TEST_F(FailClosedTest, AFollowUpWhoseDecisionAnswerIsCutShortNeverRuns) {
+    Request req;
+    req.set(Opt::After, "4241:eval");
+    StepSide s = side({{true, "{\"HAWF_DECISION\": \"appr"}});
+    EXPECT_CALL(host_, setenv(_, _)).Times(0);
+    s.user_init(host_, req);
+    EXPECT_THAT(task_init(s), StartsWith("hawf: cannot read the decision the spool writer answered"));
+}
+
+TEST_F(FailClosedTest, TheChildsRefusalIsTheOneLine) {
+    Request req;
+    req.set(Opt::After, "4241:eval");
+    StepSide s = side({{false, "4241:eval is pending, not decided: this follow-up was released by hand",
+                        ErrorKind::Conflict}});
+    s.user_init(host_, req);
+    EXPECT_EQ(task_init(s), "hawf: 4241:eval is pending, not decided: this follow-up was released by hand");
+}
+
+TEST_F(FailClosedTest, AnythingThrownInUserInitFailsTheJob) {
+    Request req;
+    req.set(Opt::Checkpoint, "eval");
+    ON_CALL(host_, step()).WillByDefault(testing::Throw(std::runtime_error("spank_get_item failed")));
+    StepSide s = side({{true, ""}});
+    EXPECT_NO_THROW(s.user_init(host_, req));
+    EXPECT_EQ(task_init(s), "hawf: internal error: spank_get_item failed");
+}
+
+TEST_F(FailClosedTest, AJobWithoutHawfOptionsIsLeftAlone) {
+    StepSide s = side({{false, "must not be asked"}});
+    s.user_init(host_, Request{});
+    EXPECT_EQ(task_init(s), "");
+    s.exit(host_);
+    EXPECT_EQ(calls_, 0u);
+}
+
 // ================================================================ step side (root only)
 
 // A job user (nobody) writing into a root-owned 1777 spool, as on a cluster.
