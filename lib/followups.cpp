@@ -58,24 +58,6 @@ Check eligible_at(std::int64_t at, bool released) {
     };
 }
 
-// Slurm's answers that the job has ended: to hold or cancel it, there is nothing to stop.
-bool says_ended(const std::string& text) {
-    return text.find("already finished") != std::string::npos ||
-           text.find("already completing or completed") != std::string::npos ||
-           text.find("Invalid job id") != std::string::npos;
-}
-
-// Failures that are no answer from slurmctld (timed out, no connection, our own
-// timeout): it may have done it, may still do it, or never got the request. When
-// slurmctld does not answer within MessageTimeout, scontrol 22.05 release, hold and
-// update say "Unexpected message received"; scancel and squeue say "Socket timed out".
-bool no_answer(const std::string& text) {
-    for (const char* s : {"Unexpected message received", "timed out", "Unable to contact", "Zero Bytes were transmitted",
-                          "Communication connection", "send/recv", "Connection refused", "Connection reset",
-                          "Broken pipe", "no answer within", "killed by signal"})
-        if (text.find(s) != std::string::npos) return true;
-    return false;
-}
 
 std::string failure_of(const std::function<void()>& body) {
     try {
@@ -100,7 +82,8 @@ FollowUpChange change(const Slurm& slurm, const std::string& job, const std::str
     const auto give_up = std::chrono::steady_clock::now() + patience.total;
     auto pause = patience.first;
     for (;;) {
-        if (says_ended(failure)) {
+        // The job has ended: to hold or cancel it, there is nothing to stop.
+        if (classify_failure(failure) == SlurmFailure::JobGone) {
             if (stops) c.action = "already ended";
             else c.error = failure;
             return c;
@@ -115,7 +98,8 @@ FollowUpChange change(const Slurm& slurm, const std::string& job, const std::str
             c.action = "already ended";
             return c;
         }
-        if (!no_answer(failure)) {
+        // No answer from slurmctld: it may have done it, may still do it, or never got it.
+        if (classify_failure(failure) != SlurmFailure::NoAnswer) {
             c.error = failure;
             return c;
         }

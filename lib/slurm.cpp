@@ -238,6 +238,23 @@ void Slurm::signal(const std::string& job, const std::string& sig) const {
     run_or_throw({tool("scancel"), "--signal=" + sig, "--full", job});
 }
 
+SlurmFailure classify_failure(const std::string& message) {
+    const auto says = [&](std::initializer_list<const char*> texts) {
+        for (const char* t : texts)
+            if (message.find(t) != std::string::npos) return true;
+        return false;
+    };
+    if (says({"already finished", "already completing or completed", "Invalid job id"})) return SlurmFailure::JobGone;
+    // When slurmctld does not answer within MessageTimeout, scontrol 22.05 release, hold
+    // and update say "Unexpected message received"; scancel and squeue "Socket timed
+    // out"; run_command's own timeout "no answer within".
+    if (says({"Unexpected message received", "timed out", "Unable to contact", "Zero Bytes were transmitted",
+              "Communication connection", "send/recv", "Connection refused", "Connection reset", "Broken pipe",
+              "no answer within", "killed by signal"}))
+        return SlurmFailure::NoAnswer;
+    return SlurmFailure::Refused;
+}
+
 std::string Slurm::mail_user(const std::string& job) const {
     check_job_id(job);
     const CommandResult r = run_command({tool("scontrol"), "show", "job", job});
@@ -270,7 +287,7 @@ std::optional<JobInfo> Slurm::job(const std::string& job) const {
         "--Format=UserId:0|,State:0|,PriorityLong:0|,EligibleTime:0|,Partition:0|,QOS:0|,Account:0|,Reason:0"};
     CommandResult r = run_command(argv, "", &env);
     if (!r.ok()) {
-        if (r.message().find("Invalid job id specified") != std::string::npos) return std::nullopt;
+        if (classify_failure(r.message()) == SlurmFailure::JobGone) return std::nullopt;
         throw Error(ErrorKind::System, "squeue --jobs=" + job + ": " + r.message());
     }
     const std::string line = r.out.substr(0, r.out.find('\n'));

@@ -22,6 +22,13 @@ struct CommandResult {
     std::string message() const;  // the command's own first error line
 };
 
+// What a failed Slurm command's message says, classified once here (Slurm's own
+// English texts, stable across 22.05-26.05): the job has ended or is unknown
+// (nothing left to hold, cancel or release), slurmctld gave no answer (it may or may
+// not have done it: ask again), or a real refusal.
+enum class SlurmFailure { JobGone, NoAnswer, Refused };
+SlurmFailure classify_failure(const std::string& message);
+
 // Who a command runs as when root starts it for a user (hawfd acting as a
 // checkpoint's owner): the child drops fully, supplementary groups, gid, then uid,
 // before exec, and cannot regain root.

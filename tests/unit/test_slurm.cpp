@@ -186,6 +186,21 @@ protected:
     TempDir cwd_;
 };
 
+TEST(SlurmFailures, ClassifiedOnce) {
+    using F = SlurmFailure;
+    for (const char* gone : {"slurm_load_jobs error: Invalid job id specified",
+                             "scancel: error: Kill job error on job id 42: Job/step already completing or completed",
+                             "scontrol: error: Job has already finished"})
+        EXPECT_EQ(classify_failure(gone), F::JobGone) << gone;
+    for (const char* silent : {"slurm_update error: Unexpected message received",
+                               "scancel: error: Socket timed out on send/recv operation",
+                               "squeue: error: Unable to contact slurm controller (connect failure)",
+                               "scontrol release 42: no answer within 60 s"})
+        EXPECT_EQ(classify_failure(silent), F::NoAnswer) << silent;
+    EXPECT_EQ(classify_failure("Access/permission denied"), F::Refused);
+    EXPECT_EQ(classify_failure("Requested node configuration is not available"), F::Refused);
+}
+
 TEST_F(SlurmTest, MailUserIsReadOnlyFromALineOfItsOwn) {
     // 25.11 prints the user's command line (SubmitLine) before MailUser: words in it
     // never count, only a line that starts with MailUser=, the last one.
