@@ -44,9 +44,20 @@ Checkpoint append_next(const Spool& spool, uid_t owner, const CheckpointId& id, 
         // The index must never miss a pending checkpoint: add before, remove after.
         // Only when entering pending: an approval of a checkpoint that is pending
         // already must not put back the entry a decider racing it has just removed.
-        if (*next == State::Pending && (!ckpt || ckpt->state != State::Pending)) spool.set_pending(owner, id, true);
+        const bool entering_pending = *next == State::Pending && (!ckpt || ckpt->state != State::Pending);
+        if (entering_pending) spool.set_pending(owner, id, true);
         if (!spool.append(owner, id, *ev)) continue;
-        if (*next != State::Pending && ckpt && ckpt->state == State::Pending) spool.set_pending(owner, id, false);
+        // And again after: a decider that wrote the event before ours may have removed
+        // the entry since our add found it still there.
+        if (entering_pending) spool.set_pending(owner, id, true);
+        if (*next != State::Pending && ckpt && ckpt->state == State::Pending) {
+            spool.set_pending(owner, id, false);
+            // A revoke may have made it pending again between our event and the
+            // removal (its own add found the entry still there): put it back.
+            Checkpoint now = spool.load(owner, id);
+            if (now.state == State::Pending) spool.set_pending(owner, id, true);
+            return now;
+        }
         return spool.load(owner, id);
     }
     throw Error(ErrorKind::Conflict, "too many concurrent changes to " + id.str() + ": try again");

@@ -161,9 +161,16 @@ std::optional<std::string> read_file(int dir, const std::string& name, const Tru
 }
 
 bool create_file(int dir, const std::string& name, const std::string& data, const std::string& shown) {
-    const std::string temp = unique_name(temp_prefix);
-    Fd fd(openat(dir, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-    if (!fd) throw system_error("cannot create a temporary file beside " + shown, errno);
+    // A writer killed earlier may have left a temp file of the same name (its pid
+    // reused since): take the next name, never fail on another's leftover.
+    std::string temp;
+    Fd fd;
+    for (int attempt = 0; !fd; ++attempt) {
+        temp = unique_name(temp_prefix);
+        fd = Fd(openat(dir, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+        if (!fd && (errno != EEXIST || attempt == 100))
+            throw system_error("cannot create a temporary file beside " + shown, errno);
+    }
     auto discard = [&](const std::string& what, int err) {
         unlinkat(dir, temp.c_str(), 0);
         return system_error(what + " " + shown, err);
