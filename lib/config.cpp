@@ -64,8 +64,20 @@ public:
         }
     }
 
+    // One line whatever the file holds: a key or value quoted raw in MESSAGE (a key
+    // with a newline, say) has its control bytes shown as \xNN.
     Error error_at(std::size_t line, const std::string& message) const {
-        return Error(ErrorKind::Config, path_ + ":" + std::to_string(line) + ": " + message);
+        std::string text;
+        for (const char c : message) {
+            if (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f) {
+                text += c;
+                continue;
+            }
+            char escaped[8];
+            std::snprintf(escaped, sizeof escaped, "\\x%02x", static_cast<unsigned char>(c));
+            text += escaped;
+        }
+        return Error(ErrorKind::Config, path_ + ":" + std::to_string(line) + ": " + text);
     }
 
 private:
@@ -147,8 +159,8 @@ std::string absolute_path(const std::string& value, const std::string& what) {
 
 HostPort parse_host_port(const std::string& text, const std::string& what) {
     const auto bad = [&] {
-        return Error(ErrorKind::Usage, what + ": bad address \"" + text +
-                                           "\": use HOST:PORT (e.g. svc1:7477, 0.0.0.0:7477, [::]:7477)");
+        return Error(ErrorKind::Usage, what + ": bad address " + quoted_text(text) +
+                                           ": use HOST:PORT (e.g. svc1:7477, 0.0.0.0:7477, [::]:7477)");
     };
     HostPort endpoint;
     std::string port;
@@ -156,8 +168,10 @@ HostPort parse_host_port(const std::string& text, const std::string& what) {
         const std::size_t close = text.find(']');
         if (close == std::string::npos || text.compare(close, 2, "]:") != 0) throw bad();
         endpoint.host = text.substr(1, close - 1);
-        in6_addr address;
-        if (inet_pton(AF_INET6, endpoint.host.c_str(), &address) != 1) throw bad();
+        in6_addr address;  // all of it an address: inet_pton would stop at a NUL byte
+        if (endpoint.host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string::npos ||
+            inet_pton(AF_INET6, endpoint.host.c_str(), &address) != 1)
+            throw bad();
         port = text.substr(close + 2);
     } else {
         // A DNS name or an IPv4 address; an IPv6 address needs its brackets.

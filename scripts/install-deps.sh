@@ -2,6 +2,7 @@
 # Installs what hawf needs to build, test, package and demo on Debian 12 (run as root):
 # debhelper, lintian and rpm (rpmbuild) build and check the packages (scripts/package-test.sh);
 # strace counts the spool's syscalls and GNU time measures peak memory in bench/run.sh.
+# clang and its runtime (libFuzzer, the sanitizers) build the fuzz targets (tests/fuzz).
 # Building Slurm from source (scripts/build-slurm.sh) needs only build-essential and
 # libmunge-dev of these.
 # Everything comes from Debian's own archive; RHEL/EPEL has the same libraries
@@ -18,4 +19,5 @@ apt-get install -y -q \
   slurm-wlm slurmctld slurmd slurm-client libslurm-dev munge libmunge-dev \
   libyaml-dev nlohmann-json3-dev libcurl4-openssl-dev libgtest-dev libgmock-dev \
   debhelper lintian rpm rpm2cpio cpio bash-completion man-db groff-base \
-  strace time
+  strace time \
+  clang libclang-rt-14-dev

@@ -20,6 +20,12 @@ fi
 cmake -S . -B build -DHAWF_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHAWF_SLURM_PREFIX="$slurm_prefix"
 cmake --build build -j"$(nproc)"
 ctest --test-dir build --output-on-failure
+# The fuzz targets (tests/fuzz, docs/fuzzing.md): built with clang, libFuzzer and the
+# sanitizers in a build directory of their own, each run for a short fixed time on a
+# copy of its seeds; any finding fails.
+CXX=clang++ cmake -S . -B build-fuzz -DHAWF_FUZZ=ON -DHAWF_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build-fuzz --target hawf_fuzz -j"$(nproc)"
+tests/fuzz/run.sh -b build-fuzz -t 15
 # The packages: build the .deb and the RPMs, install the .debs, and run the
 # integration suite again against the installed files (purged afterwards).
 bash scripts/package-test.sh
