@@ -32,12 +32,15 @@ Benchmarks (see docs/benchmarks.md for the method and the reasons behind it):
   review-race  1 000 pending checkpoints with reviewers decided by 100 concurrent
              reviewer clients (hawfcarol, hawfdave) through one hawfd: decisions/s
              vs one client alone, and exactly one decision per checkpoint
-  hawfd-idle hawfd's RSS and CPU over 60 s idle with 10 000 pending delegated
-             checkpoints of 1 000 users vs an empty spool; hawf ls --review
+  hawfd-idle hawfd's start (its notifier looks at every pending checkpoint once), then
+             its RSS and CPU over 60 s idle, with 10 000 pending delegated checkpoints
+             of 1 000 users vs an empty spool; hawf ls --review; the first periodic
+             rescan (notify.rescan, 10 min after the start)
   notify     a new checkpoint's pending event -> its webhook received, while hawfd
-             watches 1 000 other pending checkpoints vs none (and right after a
-             restart); srun --hawf-checkpoint with a dead or hanging webhook
-             configured vs no notify: (wall, and the step's end in slurmd's log)
+             watches 1 000 other pending checkpoints vs none (and nudged while a
+             restarted hawfd looks again at those 1 000); srun --hawf-checkpoint
+             with a dead or hanging webhook configured vs no notify: (wall, and the
+             step's end in slurmd's log)
 """
 
 import argparse
@@ -989,6 +992,8 @@ class HawfdProc:
         self.proc = None
 
     def start(self, timeout=30):
+        # The log is appended to across restarts: wait for this start's "listening on".
+        offset = len(self.log())
         argv = [self.b.hawfd, "--foreground", "--conf=" + self.conf]
         if self.passwd:
             argv = in_passwd_namespace(self.passwd, argv)
@@ -1002,10 +1007,10 @@ class HawfdProc:
                 self.proc = subprocess.Popen(argv, env=self.b.cluster.env, stdin=subprocess.DEVNULL, stdout=f,
                                              stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
-        while "listening on" not in self.log():
+        while "listening on" not in self.log()[offset:]:
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("hawfd did not start (exit %s):\n%s" % (self.proc.poll(), self.log()))
-            time.sleep(0.05)
+                raise RuntimeError("hawfd did not start (exit %s):\n%s" % (self.proc.poll(), self.log()[offset:]))
+            time.sleep(0.01)
         return self
 
     def _read(self, pipe):
@@ -1359,10 +1364,61 @@ def bench_review_race(b, res, n, clients, limit_s):
 BENCH_UID0 = 2100000      # the idle benchmark's owners: uids far from any real account
 
 
-def bench_hawfd_idle(b, res, users, per_user, idle_s, n_ls):
-    """hawfd idle over USERS x PER_USER pending delegated checkpoints vs over an empty
-    spool (the same 60 s, both at once); then hawf ls --review by a reviewer over
-    each, and over USERS x 1 (the same number of owners, a tenth of the checkpoints)."""
+def start_settled(hd, expected, timeout=1800):
+    """Starts HD and waits until its notifier's start-up is done: EXPECTED checkpoints
+    in its watch journal, then its CPU still (wait_hawfd_idle). Its first journal entry
+    marks the end of the start-up rescan (every user's pending index read, one
+    --as-owner child each; the first look then writes it). Seconds from the start, CPU
+    seconds (own + reaped children)."""
+    t0 = time.monotonic()
+    hd.start()
+    out = {"t0": t0, "listening": time.monotonic() - t0, "rescanned": None, "rescan_cpu_s": None}
+    deadline = t0 + timeout
+    while True:
+        n = watch_count(hd)
+        now = time.monotonic()
+        if n and out["rescanned"] is None:
+            out["rescanned"], out["rescan_cpu_s"] = now - t0, hawfd_cpu(hd)
+        if n >= expected:
+            break
+        if now > deadline or hd.proc.poll() is not None:
+            raise RuntimeError("%s watches %d of its %d pending checkpoints after %.0f s:\n%s"
+                               % (hd.name, n, expected, now - t0, hd.log()[-3000:]))
+        time.sleep(0.2 if out["rescanned"] is None else 1.0)
+    out["watched"] = time.monotonic() - t0
+    out["idle"] = wait_hawfd_idle(hd, timeout=max(60, deadline - time.monotonic())) - t0
+    u = hd.usage()
+    out.update(cpu_s=u["cpu_s"] + u["children_cpu_s"], entries=watch_count(hd), rss_kib=u["rss_kib"],
+               hwm_kib=u["hwm_kib"])
+    return out
+
+
+def wait_rescan(hd, due, timeout=120):
+    """HD's next periodic rescan, due at DUE (monotonic, from its start-up rescan's end
+    plus notify.rescan): from when its CPU time starts moving near then until it is
+    still again (its start known to about 0.1 s: once 50 ms of CPU are counted).
+    Returns (start - DUE, seconds, CPU seconds own + children, watch journal
+    written: its directory's mtime changed)."""
+    time.sleep(max(0, due - 3 - time.monotonic()))
+    watch = os.path.join(hd.state, "watch")
+    mtime, cpu0 = os.stat(watch).st_mtime_ns, hawfd_cpu(hd)
+    deadline = due + timeout
+    while hawfd_cpu(hd) - cpu0 < 0.05:         # not a tick of its finisher's wake-up every 30 s
+        if time.monotonic() > deadline:
+            raise RuntimeError("%s did not rescan within %d s of when it was due" % (hd.name, timeout))
+        time.sleep(0.05)
+    t_move = time.monotonic()
+    t_end = wait_hawfd_idle(hd)
+    return t_move - due, t_end - t_move, hawfd_cpu(hd) - cpu0, os.stat(watch).st_mtime_ns != mtime
+
+
+def bench_hawfd_idle(b, res, users, per_user, idle_s, n_ls, rescan=True):
+    """hawfd over USERS x PER_USER pending delegated checkpoints vs over an empty spool:
+    its start-up (the notifier reads every user's pending index and looks at each
+    pending checkpoint once), then idle for IDLE_S (all at once); then hawf ls --review
+    by a reviewer over each, and over USERS x 1 (the same number of owners, a tenth of
+    the checkpoints); RESCAN: then the full one's first periodic rescan (notify.rescan,
+    10 min after the start-up one)."""
     # The owners exist only in a passwd file of the bench's (bind-mounted over
     # /etc/passwd in a private mount namespace for gen and hawfd): hawfd acts as an
     # owner only if the user database knows them (run_as_user), as a real site's do.
@@ -1377,7 +1433,8 @@ def bench_hawfd_idle(b, res, users, per_user, idle_s, n_ls):
     env = b.env()
     env.update({"HOME": "/root", "USER": "root", "LOGNAME": "root"})
     spools = {}
-    for key, count in (("full", per_user), ("one", 1), ("empty", 0)):
+    counts = {"full": per_user, "one": 1, "empty": 0}
+    for key, count in counts.items():
         spool, conf = b.make_spool("idle-" + key)
         spools[key] = (spool, conf)
         if not count:
@@ -1395,15 +1452,32 @@ def bench_hawfd_idle(b, res, users, per_user, idle_s, n_ls):
     ls = {k: [] for k in hds}
     ls_cpu = {k: [] for k in hds}
     listed = {}
+    started = {}
+    periodic = None
+    rescan_s = 600                            # notify.rescan's default (the idle spools set no notify:)
     try:
-        for hd in hds.values():
-            hd.start()
-        time.sleep(2)
+        # One at a time, each until its start-up looks are done: their wall times do
+        # not overlap (2 cores).
+        for key in ("full", "one", "empty"):
+            log("hawfd-idle: starting the %s hawfd, until it watches its %d pending checkpoints and idles"
+                % (key, users * counts[key]))
+            started[key] = start_settled(hds[key], users * counts[key])
+            st = started[key]
+            log("hawfd-idle: %s: pending indexes read after %s s, all watched after %.1f s, idle after %.1f s, "
+                "%.1f s CPU" % (key, "-" if st["rescanned"] is None else "%.1f" % st["rescanned"], st["watched"],
+                                st["idle"], st["cpu_s"]))
         log("hawfd-idle: every hawfd idle for %d s" % idle_s)
         u0 = {k: hd.usage() for k, hd in hds.items()}
+        mt0 = {k: os.stat(os.path.join(hd.state, "watch")).st_mtime_ns for k, hd in hds.items()}
+        t_idle = time.monotonic()
         time.sleep(idle_s)
         u1 = {k: hd.usage() for k, hd in hds.items()}
-        cpu = {k: u1[k]["cpu_s"] + u1[k]["children_cpu_s"] - u0[k]["cpu_s"] - u0[k]["children_cpu_s"] for k in u0}
+        idle_written = {k: os.stat(os.path.join(hd.state, "watch")).st_mtime_ns != mt0[k] for k, hd in hds.items()}
+        cpu = {k: round(u1[k]["cpu_s"] + u1[k]["children_cpu_s"] - u0[k]["cpu_s"] - u0[k]["children_cpu_s"], 3) + 0.0
+               for k in u0}           # + 0.0: no "-0.000" from the clock ticks' float sums
+        due = {k: st["t0"] + (st["rescanned"] or st["listening"]) + rescan_s for k, st in started.items()}
+        if any(t_idle <= d <= t_idle + idle_s for d in due.values()):
+            res.notes.append("hawfd-idle: a periodic rescan was due within the idle window")
         log("hawfd-idle: hawf ls --review by %s, %d over each spool, interleaved" % (REVIEWERS[0], n_ls))
         keys = list(hds)
         for i in range(n_ls):
@@ -1418,22 +1492,50 @@ def bench_hawfd_idle(b, res, users, per_user, idle_s, n_ls):
                 listed[key] = (r.returncode, max(0, len(r.stdout.splitlines()) - 1) if r.returncode == 0 else 0,
                                r.stderr.strip()[:300])
         u2 = {k: hd.usage() for k, hd in hds.items()}
-        skipped = sum(hd.log().count("review: skipping uid") for hd in hds.values())
+        skipped = sum(hd.log().count("review: skipping uid") + hd.log().count("watch: skipping uid")
+                      for hd in hds.values())
+        if rescan:
+            log("hawfd-idle: waiting for the full hawfd's periodic rescan (in %.0f s)"
+                % (due["full"] - time.monotonic()))
+            if due["full"] < time.monotonic() + 3:
+                res.notes.append("hawfd-idle: the full hawfd's periodic rescan came before its measurement")
+            else:
+                periodic = wait_rescan(hds["full"], due["full"])
+                log("hawfd-idle: rescan %.1f s after due, %.1f s, %.1f s CPU, watch journal %s"
+                    % (periodic[:3] + ("written" if periodic[3] else "untouched",)))
     finally:
         log("hawfd-idle: stopping the hawfds")
         for hd in hds.values():
             hd.stop()
     log("hawfd-idle: stopped")
-    res.raw["hawfd-idle"] = {"usage": [u0, u1, u2], "cpu_s": cpu, "ls_s": ls, "ls_hawfd_cpu_s": ls_cpu,
-                             "listed": listed, "owners": owners, "skipped": skipped}
+    res.raw["hawfd-idle"] = {"started": started, "usage": [u0, u1, u2], "cpu_s": cpu, "idle_journal_written":
+                             idle_written, "ls_s": ls, "ls_hawfd_cpu_s": ls_cpu, "listed": listed, "owners": owners,
+                             "skipped": skipped, "periodic_rescan": periodic}
     lab = "%d pending, %d users" % (users * per_user, users)
+
+    def start_row(st):
+        return "%s / %.1f / %.1f s; %.1f s" % ("-" if st["rescanned"] is None else "%.1f" % st["rescanned"],
+                                               st["watched"], st["idle"], st["cpu_s"])
+    e = started["empty"]
+    res.value("hawfd-idle", "hawfd start, %s: pending indexes read / all watched / idle; CPU (own + children)" % lab,
+              start_row(started["full"]), "- / %.1f / %.1f s; %.2f s" % (e["watched"], e["idle"], e["cpu_s"]),
+              "-", "", None, unit="s (vs empty spool)", n="1 / 1")
+    res.value("hawfd-idle", "  the same, %d pending, %d users" % (users, users), start_row(started["one"]),
+              "- / %.1f / %.1f s; %.2f s" % (e["watched"], e["idle"], e["cpu_s"]), "-", "", None,
+              unit="s (vs empty spool)", n="1 / 1")
+    res.value("hawfd-idle", "  watch journal entries; RSS after the start (peak)",
+              "%d; %d (%d)" % (started["full"]["entries"], started["full"]["rss_kib"], started["full"]["hwm_kib"]),
+              "%d; %d (%d)" % (e["entries"], e["rss_kib"], e["hwm_kib"]), "-", "", None,
+              unit="KiB (%s vs empty spool)" % lab, n="1 / 1")
     res.value("hawfd-idle", "hawfd RSS after %d s idle (peak)" % idle_s,
               "%d (%d)" % (u1["full"]["rss_kib"], u1["full"]["hwm_kib"]),
               "%d (%d)" % (u1["empty"]["rss_kib"], u1["empty"]["hwm_kib"]),
               "%.2f" % (u1["full"]["rss_kib"] / u1["empty"]["rss_kib"]), "", None,
               unit="KiB (%s vs empty spool)" % lab, n="1 / 1")
-    res.value("hawfd-idle", "hawfd CPU time over %d s idle (own + children)" % idle_s,
-              "%.3f" % cpu["full"], "%.3f" % cpu["empty"], "-", "", None, unit="s", n="1 / 1")
+    res.value("hawfd-idle", "hawfd CPU time over %d s idle, after the start (own + children); watch journal written"
+              % idle_s, "%.3f; %s" % (cpu["full"], "yes" if idle_written["full"] else "no"),
+              "%.3f; %s" % (cpu["empty"], "yes" if idle_written["empty"] else "no"), "-", "", None, unit="s",
+              n="1 / 1")
     for key, what in (("full", lab), ("one", "%d pending, %d users" % (users, users))):
         res.timing("hawfd-idle", "hawf ls --review by a reviewer, %s (one --as-owner child per user)" % what,
                    ls[key], ls["empty"], label=(what, "empty spool"))
@@ -1447,6 +1549,11 @@ def bench_hawfd_idle(b, res, users, per_user, idle_s, n_ls):
               "%d (%d)" % (u2["full"]["rss_kib"], u2["full"]["hwm_kib"]),
               "%d (%d)" % (u2["empty"]["rss_kib"], u2["empty"]["hwm_kib"]), "-", "", None,
               unit="KiB (%s vs empty spool)" % lab, n="1 / 1")
+    if periodic:
+        res.value("hawfd-idle", "periodic rescan (notify.rescan, %d min), %s: wall; CPU (own + children); watch "
+                  "journal written" % (rescan_s // 60, lab),
+                  "%.1f s; %.1f s; %s" % (periodic[1], periodic[2], "yes" if periodic[3] else "no"), "-", "-", "",
+                  None, n="1")
     if skipped:
         res.notes.append("hawfd-idle: hawfd skipped %d owners' trees (see its log)" % skipped)
     for spool, _ in spools.values():
@@ -1500,6 +1607,14 @@ def wait_hawfd_idle(hd, timeout=900, still=1.0):
     raise RuntimeError("%s still busy after %d s" % (hd.name, timeout))
 
 
+def watch_count(hd):
+    """Entries of HD's watch journal (STATE/watch; its temporary files start with a dot)."""
+    try:
+        return sum(1 for n in os.listdir(os.path.join(hd.state, "watch")) if not n.startswith("."))
+    except FileNotFoundError:
+        return 0
+
+
 def start_watching(hd, receiver, others, timeout=1800):
     """Starts HD over a spool with OTHERS pending checkpoints and waits until it has
     looked at every one: each in its watch journal (STATE/watch), its pending webhook
@@ -1507,9 +1622,8 @@ def start_watching(hd, receiver, others, timeout=1800):
     webhook, until idle, CPU seconds own + children)."""
     t0 = time.monotonic()
     hd.start()
-    watch = os.path.join(hd.state, "watch")
     deadline = t0 + timeout
-    while others and len([n for n in os.listdir(watch) if not n.startswith(".")]) < others:
+    while others and watch_count(hd) < others:
         if time.monotonic() > deadline or hd.proc.poll() is not None:
             raise RuntimeError("%s did not watch its %d pending checkpoints:\n%s" % (hd.name, others, hd.log()[-3000:]))
         time.sleep(0.1)
@@ -1550,8 +1664,14 @@ def notify_sample(b, hd, receiver, spool, conf, name="n"):
     # its ctime (the kernel's clock, coarse: up to a tick early) is that moment.
     pend = [e for e in b.events(ckpt, spool) if e["event"] == "pending"][0]
     written = os.stat(b.event_path(ckpt, pend["seq"], spool)).st_ctime_ns / 1e9 - offset
-    nudged = hd.lines_since(t0, 'op="notify": ok')
-    queued = hd.lines_since(t0, "notify: queued pending of %s to hook" % ckpt)
+    # The webhook may arrive before the bench's reader has stamped hawfd's log lines.
+    deadline = time.monotonic() + 2
+    while True:
+        nudged = hd.lines_since(t0, 'op="notify": ok')
+        queued = hd.lines_since(t0, "notify: queued pending of %s to hook" % ckpt)
+        if (nudged and queued) or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
     out = {"ckpt": ckpt, "t0": t0, "srun_returned": t_ret, "pending_written": written, "received": got["time"],
            "nudge_logged": nudged[0][0] if nudged else None, "queued": queued[0][0] if queued else None}
     b.run(["hawf-decide", ckpt, "approve"], conf=conf)
@@ -1586,7 +1706,11 @@ def bench_notify(b, res, others, n_lat, n_start, n_end):
         for who in abba(n_lat):
             key = "full" if who == "a" else "empty"
             samples[who].append(notify_sample(b, hds[key], recv[key], *confs[key]))
-        log("notify: %d restarts each, a new checkpoint right after hawfd listens" % n_start)
+        # After a restart hawfd looks again at every checkpoint it watched (1 000 on the
+        # full side, about 12 s): the new checkpoint's step ends as soon as hawfd listens,
+        # so its nudge lands while those start-up looks are still running (checked: the
+        # looks go on for seconds after its webhook, "looks done" below).
+        log("notify: %d restarts each, a new checkpoint nudged while hawfd looks again at what it watched" % n_start)
         restart = {"a": [], "b": []}
         restart_cpu = {"a": [], "b": []}
         for who in abba(n_start):
@@ -1595,11 +1719,27 @@ def bench_notify(b, res, others, n_lat, n_start, n_end):
             hd.stop(restore=False)           # the state (watch journal, outbox, sent/) stays
             t0 = time.monotonic()
             hd.start()
+            t_listen = time.monotonic()
             s = notify_sample(b, hd, recv[key], *confs[key])
-            s["started"] = t0
+            s["started"], s["listening"] = t0, t_listen
+            s["idle"] = wait_hawfd_idle(hd)
             restart[who].append(s)
-            idle = wait_hawfd_idle(hd) - t0
-            restart_cpu[who].append((idle, hawfd_cpu(hd)))
+            restart_cpu[who].append((s["idle"] - t0, hawfd_cpu(hd)))
+        # One more restart of the full hawfd with nothing new: what its start-up looks
+        # cost alone, and whether they write the watch journal (its directory's mtime:
+        # an entry added, even one found there already, goes through a temporary file).
+        log("notify: one more restart of the full hawfd, nothing new")
+        hd = hds["full"]
+        watch = os.path.join(hd.state, "watch")
+        before = (os.stat(watch).st_mtime_ns, watch_count(hd))
+        hd.stop(restore=False)
+        t0 = time.monotonic()
+        hd.start()
+        quiet_idle = wait_hawfd_idle(hd) - t0
+        quiet = {"idle_s": quiet_idle, "cpu_s": hawfd_cpu(hd), "entries": [before[1], watch_count(hd)],
+                 "journal_written": os.stat(watch).st_mtime_ns != before[0]}
+        log("notify: restarted hawfd idle after %.1f s, %.1f s CPU, watch journal %s" % (
+            quiet_idle, quiet["cpu_s"], "written" if quiet["journal_written"] else "untouched"))
     finally:
         for hd in hds.values():
             hd.stop()
@@ -1611,7 +1751,7 @@ def bench_notify(b, res, others, n_lat, n_start, n_end):
         return [s[z] - s[a] for s in rows[side]]
     res.raw["notify: samples"] = {"others": samples["a"], "none": samples["b"], "start": start,
                                   "restart_others": restart["a"], "restart_none": restart["b"],
-                                  "restart_cpu": restart_cpu}
+                                  "restart_cpu": restart_cpu, "quiet_restart": quiet}
     res.timing("notify", "pending written -> webhook received", d("a", "pending_written", "received", samples),
                d("b", "pending_written", "received", samples), label=lab)
     res.timing("notify", "  srun returns -> webhook received", d("a", "srun_returned", "received", samples),
@@ -1629,15 +1769,34 @@ def bench_notify(b, res, others, n_lat, n_start, n_end):
     res.value("notify", "hawfd start over %d pending: all watched / all webhooks sent / idle; CPU (own + children)"
               % others, "%.1f / %.1f / %.1f s; %.1f s" % start["full"], "%.1f / %.1f / %.1f s; %.2f s" % start["empty"],
               "-", "", None, unit="s", n="1 / 1")
-    res.timing("notify", "right after a restart (hawfd looks at every watched one again): pending written -> received",
-               d("a", "pending_written", "received", restart), d("b", "pending_written", "received", restart),
-               label=lab, unit="s", scale=1.0)
+    res.timing("notify", "after a restart, nudged while hawfd looks again at the %d it watched: pending written -> "
+               "received" % others, d("a", "pending_written", "received", restart),
+               d("b", "pending_written", "received", restart), label=lab, unit="ms")
+    # Nudged during the start-up looks: they still ran 3 s after the webhook arrived
+    # (wait_hawfd_idle: CPU still for 1 s, polled each second).
+    during = sum(s["idle"] - s["received"] > 3 for s in restart["a"])
+    res.value("notify", "  restart -> listening / nudge logged / webhook received / start-up looks done (CPU still)",
+              "%.2f / %.2f / %.2f / %.1f s (%d of %d nudged during the looks)" % (
+                  median(d("a", "started", "listening", restart)),
+                  median([(s["nudge_logged"] or float("nan")) - s["started"] for s in restart["a"]]),
+                  median(d("a", "started", "received", restart)), median(d("a", "started", "idle", restart)),
+                  during, len(restart["a"])),
+              "%.2f / %.2f / %.2f / %.1f s" % (
+                  median(d("b", "started", "listening", restart)),
+                  median([(s["nudge_logged"] or float("nan")) - s["started"] for s in restart["b"]]),
+                  median(d("b", "started", "received", restart)), median(d("b", "started", "idle", restart))),
+              "-", "", None, unit="median", n="%d / %d" % (n_start, n_start))
     res.value("notify", "  restart -> idle; CPU since the restart (own + children)",
               "%.1f s; %.1f s" % (median([x for x, _ in restart_cpu["a"]]),
                                   median([c for _, c in restart_cpu["a"]])),
               "%.1f s; %.2f s" % (median([x for x, _ in restart_cpu["b"]]),
                                   median([c for _, c in restart_cpu["b"]])), "-", "", None,
               unit="median", n="%d / %d" % (n_start, n_start))
+    res.value("notify", "restart with nothing new: restart -> idle; CPU (own + children); watch journal written",
+              "%.1f s; %.1f s; %s (%d entries, %d after)" % (quiet["idle_s"], quiet["cpu_s"],
+                                                               "yes" if quiet["journal_written"] else "no",
+                                                               quiet["entries"][0], quiet["entries"][1]),
+              "-", "-", "", None, n="1")
 
     # -- a dead or hanging webhook vs no notify: at all ------------------------
     hang = HttpReceiver(mode="hang").start()
@@ -1741,10 +1900,12 @@ def main():
     n_race = 200 if q else 1000
     n_rlat = 4 if q else 40
     n_rrace, n_clients = (100, 10) if q else (1000, 100)
-    idle_users, idle_per_user, idle_s, n_review_ls = (50, 10, 10, 2) if q else (1000, 10, 60, 3)
-    if os.environ.get("HAWF_BENCH_IDLE"):       # USERS,PER_USER,IDLE_S,N_LS: to try other sizes
-        idle_users, idle_per_user, idle_s, n_review_ls = map(int, os.environ["HAWF_BENCH_IDLE"].split(","))
-    notify_others, n_notify, n_notify_start, n_notify_end = (200, 6, 2, 10) if q else (1000, 20, 2, 40)
+    idle_users, idle_per_user, idle_s, n_review_ls, idle_rescan = (50, 10, 10, 2, 0) if q else (1000, 10, 60, 3, 1)
+    if os.environ.get("HAWF_BENCH_IDLE"):       # USERS,PER_USER,IDLE_S,N_LS[,RESCAN 0|1]: to try other sizes
+        v = list(map(int, os.environ["HAWF_BENCH_IDLE"].split(",")))
+        idle_users, idle_per_user, idle_s, n_review_ls = v[:4]
+        idle_rescan = v[4] if len(v) > 4 else idle_rescan
+    notify_others, n_notify, n_notify_start, n_notify_end = (200, 6, 2, 10) if q else (1000, 20, 4, 40)
     if os.environ.get("HAWF_BENCH_NOTIFY"):     # OTHERS,N_LATENCY,N_RESTARTS,N_STEP_END
         notify_others, n_notify, n_notify_start, n_notify_end = map(int, os.environ["HAWF_BENCH_NOTIFY"].split(","))
 
@@ -1800,7 +1961,7 @@ def main():
         if "review-race" in only:
             bench_review_race(b, res, n_rrace, n_clients, limit_s=900)
         if "hawfd-idle" in only:
-            bench_hawfd_idle(b, res, idle_users, idle_per_user, idle_s, n_review_ls)
+            bench_hawfd_idle(b, res, idle_users, idle_per_user, idle_s, n_review_ls, bool(idle_rescan))
         if "notify" in only:
             bench_notify(b, res, notify_others, n_notify, n_notify_start, n_notify_end)
     finally:

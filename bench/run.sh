@@ -4,8 +4,9 @@
 #       [--only=overhead,latency,idle,scale,bounds,race,reviewers,review-race,hawfd-idle,notify]
 # Prints a table of medians, p90 and ratios against the baselines measured in the
 # same run, and writes it with the raw samples to BUILD_DIR/bench-results.{md,json}.
-# See docs/benchmarks.md. Takes about 9 minutes on 2 cores, and ~2.5 GB of RAM for
-# a private tmpfs holding the big spools.
+# See docs/benchmarks.md. Takes about 30 minutes on 2 cores (hawfd-idle alone about
+# 11: it waits for hawfd's periodic rescan), and ~2.5 GB of RAM for a private tmpfs
+# holding the big spools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=$(realpath "${1:-build}")
