@@ -129,7 +129,7 @@ json ChildOwnerAccess::run(uid_t owner, const json& request) const {
     const std::vector<std::string> env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"};
     const CommandResult r =
         run_command({hawfd_path_, "--as-owner", "--conf=" + conf_path_}, "/", &env, verb_timeout_s, &input, &as);
-    const json answer = json::parse(r.out, nullptr, false);
+    const json answer = parse_json(r.out);
     if (!r.ok() || !answer.is_object() || !answer.contains("ok"))
         throw Error(ErrorKind::System, "acting as uid " + std::to_string(owner) + " failed: " + r.message());
     if (answer["ok"] != true)

@@ -20,7 +20,7 @@ std::string known_ops() {
 
 // The credential of the envelope {"v":1,"credential":"MUNGE:..."}.
 std::string credential_of(const std::string& line) {
-    const json envelope = json::parse(line, nullptr, false);
+    const json envelope = parse_json(line);
     if (!envelope.is_object()) throw Error(ErrorKind::Usage, "the request is not a JSON object");
     for (const auto& [key, value] : envelope.items())
         if (key != "v" && key != "credential")
@@ -64,7 +64,7 @@ Outcome handle_request(const std::string& line, const std::string& peer, const S
         Request request{peer, sealed, credential.uid, credential.gid, user_name(credential.uid), {}};
         who = "uid=" + std::to_string(request.uid) + " (" + shown(request.user) + ")";
         // Authentic even when stale, so the log says what a replay was for.
-        request.payload = json::parse(credential.payload, nullptr, false);
+        request.payload = parse_json(credential.payload);
         const bool has_op = request.payload.is_object() && request.payload.contains("op") &&
                             request.payload["op"].is_string();
         if (has_op) op_name = request.payload["op"].get<std::string>();

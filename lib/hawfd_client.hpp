@@ -15,12 +15,14 @@
 #include <nlohmann/json.hpp>
 
 #include "config.hpp"
+#include "record.hpp"
 #include "error.hpp"
 
 namespace hawf {
 
 constexpr int hawfd_protocol_version = 1;
-constexpr std::size_t hawfd_max_request_bytes = 64 * 1024;  // the request line, newline included
+// The request line, newline included: a credential of max_credential_bytes and its envelope.
+constexpr std::size_t hawfd_max_request_bytes = 512 * 1024;
 constexpr std::size_t hawfd_max_answer_bytes = 8 * 1024 * 1024;  // a reviewer's listing: 5,000 rows
 
 // Sends OP (a JSON object: "op" and its arguments) to hawfd at config.hawfd.address,

@@ -38,6 +38,12 @@ T field(const json& j, const char* key) {
         throw corrupt(std::string("field \"") + key + "\" has the wrong type");
     }
 }
+// A member holding an object or array, by reference: nothing is copied.
+const json& member(const json& j, const char* key) {
+    auto it = j.find(key);
+    if (it == j.end()) throw corrupt(std::string("missing field \"") + key + "\"");
+    return *it;
+}
 template <typename T>
 T field_or(const json& j, const char* key, T fallback) {
     return j.contains(key) ? field<T>(j, key) : fallback;
@@ -90,8 +96,7 @@ constexpr std::size_t envelope_bytes = 2048;
 std::size_t json_bytes(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace).size(); }
 
 // "MUNGE:" and base64 up to a closing ':', as libmunge writes a credential (not
-// whether munge accepts it: that is verify_events'). Bounded: it is stored in events.
-constexpr std::size_t max_credential_bytes = 4096;
+// whether munge accepts it: that is verify_events').
 bool looks_like_credential(const std::string& text) {
     const std::string prefix = "MUNGE:";
     if (text.size() > max_credential_bytes || text.size() < prefix.size() + 2 ||
@@ -189,6 +194,22 @@ void check_record_size(std::size_t bytes, const Limits& limits, ErrorKind kind) 
                               at_most(limits.max_record_bytes, "max_record_bytes", limits));
 }
 
+std::size_t credential_bytes(std::size_t payload_bytes) { return 7 + 4 * ((payload_bytes + 256 + 2) / 3); }
+
+namespace {
+// The bytes of the credential carrying WHAT of BYTES, with what a request or seal adds
+// (the op, the checkpoint, up to 64 approvals); refused if hawfd could not take it.
+std::size_t checked_credential_bytes(std::size_t bytes, const std::string& what) {
+    const std::size_t credential = credential_bytes(bytes + 4096);
+    if (credential > max_credential_bytes)
+        throw Error(ErrorKind::Usage, what + " take " + std::to_string(bytes) +
+                                          " bytes: too many for the munge credential that carries them to hawfd (" +
+                                          std::to_string(credential) + " bytes, at most " +
+                                          std::to_string(max_credential_bytes) + ")");
+    return credential;
+}
+}  // namespace
+
 void CheckpointSpec::check(const Limits& limits) const {
     auto allowed = [&] { return joined(options, ","); };
     if (options.size() > limits.max_options)
@@ -239,8 +260,11 @@ void CheckpointSpec::check(const Limits& limits) const {
     if (!notify.empty()) parse_notify_channels(joined(notify, ","));
     if (!delegated() && !owner_may_decide)
         throw Error(ErrorKind::Usage, "owner_may_decide: false needs reviewers: someone must be able to decide");
-    // Checked last: the size of what was refused above is no news. Opened, it must be readable.
-    const std::size_t bytes = json_bytes(to_json(*this)) + envelope_bytes;
+    // Checked last: the size of what was refused above is no news. Opened, it must be
+    // readable; delegated, it is sent to hawfd and sealed in a munge credential too.
+    const std::size_t spec_bytes = json_bytes(to_json(*this));
+    std::size_t bytes = spec_bytes + envelope_bytes;
+    if (delegated()) bytes += checked_credential_bytes(spec_bytes, "the checkpoint's options, parameters and follow-ups");
     if (bytes > limits.max_record_bytes)
         throw Error(ErrorKind::Usage, "the checkpoint's options, parameters and follow-ups take " +
                                           std::to_string(bytes) + " bytes, " +
@@ -265,8 +289,11 @@ void check_decision(const CheckpointSpec& spec, const Decision& d, const Limits&
         throw Error(ErrorKind::Usage, "comment is " + std::to_string(d.comment.size()) + " bytes: at most " +
                                           std::to_string(limits.max_comment_bytes) + " allowed");
     check_utf8(d.comment, "comment");
-    // Written, the decision must be readable: the reader refuses larger records.
-    const std::size_t bytes = json_bytes(to_json(d)) + envelope_bytes;
+    // Written, the decision must be readable: the reader refuses larger records. Through
+    // hawfd, a reviewer's approval and hawfd's seal carry it again, in a munge credential.
+    const std::size_t decision_bytes = json_bytes(to_json(d));
+    std::size_t bytes = decision_bytes + envelope_bytes;
+    if (spec.delegated()) bytes += checked_credential_bytes(decision_bytes, "the decision with its parameters and comment");
     if (bytes > limits.max_record_bytes)
         throw Error(ErrorKind::Usage, "the decision with its parameters and comment takes " + std::to_string(bytes) +
                                           " bytes, " + at_most(limits.max_record_bytes, "max_record_bytes", limits));
@@ -457,14 +484,14 @@ CheckpointSpec spec_from_json(const json& j) {
         spec.options = parse_choices(joined(options, ","));
         // As the command line has them: "key:type,..." refuses keys declared twice.
         std::string params;
-        for (const auto& p : field<json>(j, "params")) {
+        for (const auto& p : member(j, "params")) {
             const ParamSpec one = parse_param_spec(field<std::string>(p, "key") + ":" + field<std::string>(p, "type"));
             params += (params.empty() ? "" : ",") + one.key + ":" + one.type_text();
         }
         if (!params.empty()) spec.params = parse_param_specs(params);
         spec.timeout_s = integer<std::int64_t>(j, "timeout_s", 0, max_duration_s);
         spec.default_choice = field<std::string>(j, "default");
-        for (const auto& t : field<json>(j, "then")) {
+        for (const auto& t : member(j, "then")) {
             ThenSpec then{field<std::string>(t, "script"), field<std::vector<std::string>>(t, "on")};
             check_field("then", [&] { check_path(then.script, "script path"); });
             for (const auto& c : then.on) check_name(c, "--hawf-then choice");
@@ -478,7 +505,7 @@ CheckpointSpec spec_from_json(const json& j) {
             spec.reviewers = field<std::vector<std::string>>(j, "reviewers");
             spec.quorum = integer<std::uint32_t>(j, "quorum", 1, max_quorum);
             spec.owner_may_decide = field<bool>(j, "owner_may_decide");
-            if (j.contains("required")) spec.required = requirements_from_json(field<json>(j, "required"));
+            if (j.contains("required")) spec.required = requirements_from_json(member(j, "required"));
             if (spec.reviewers.empty() && spec.required.empty()) throw corrupt("field \"reviewers\" is empty");
         }
         if (j.contains("notify")) {
@@ -569,9 +596,9 @@ Event event_from_json(const json& j) {
     ev.by_uid = uid_field(j, "by_uid");
     ev.via = field<std::string>(j, "via");
     ev.host = field<std::string>(j, "host");
-    if (ev.type == EventType::Opened) ev.spec = spec_from_json(field<json>(j, "spec"));
+    if (ev.type == EventType::Opened) ev.spec = spec_from_json(member(j, "spec"));
     if (ev.type == EventType::Decided || ev.type == EventType::Amended || ev.type == EventType::Approved) {
-        const json d = field<json>(j, "decision");
+        const json& d = member(j, "decision");
         ev.decision = Decision{field<std::string>(d, "choice"),
                                field<std::map<std::string, std::string>>(d, "params"),
                                field<std::string>(d, "comment")};
@@ -580,7 +607,7 @@ Event event_from_json(const json& j) {
         ev.exit_status = integer<int>(j, "exit_status", INT_MIN, INT_MAX);
     if (ev.type == EventType::NodeEnded) ev.node = integer<std::uint32_t>(j, "node", 0, UINT32_MAX);
     if (ev.type == EventType::FollowUpAdded) {
-        const json f = field<json>(j, "follow_up");
+        const json& f = member(j, "follow_up");
         FollowUp up;
         recheck([&] {
             up.of = parse_checkpoint_id(field<std::string>(f, "checkpoint"));
@@ -603,7 +630,7 @@ Event event_from_json(const json& j) {
         if (ev.credential.empty()) throw corrupt("field \"credential\" is empty");
     }
     if (j.contains("approvals")) {
-        const json approvals = field<json>(j, "approvals");
+        const json& approvals = member(j, "approvals");
         if (!approvals.is_array() || approvals.empty())
             throw corrupt("field \"approvals\" is not a list of event numbers");
         for (const json& seq : approvals)
@@ -647,6 +674,34 @@ std::string Checkpoint::decided_by() const {
     std::string names;
     for (const Event* a : approvals_of(*this, *decided)) names += (names.empty() ? "" : ",") + a->by;
     return names;
+}
+
+namespace {
+// Whether the brackets of TEXT (outside its strings) nest at most MAX deep.
+bool nests_within(std::string_view text, int max) {
+    int depth = 0;
+    bool in_string = false;
+    bool escaped = false;
+    for (const char c : text) {
+        if (in_string) {
+            if (escaped) escaped = false;
+            else if (c == '\\') escaped = true;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max) return false;
+        } else if (c == ']' || c == '}') {
+            --depth;
+        }
+    }
+    return true;
+}
+}  // namespace
+
+json parse_json(std::string_view text) {
+    if (!nests_within(text, max_json_depth)) return json(json::value_t::discarded);
+    return json::parse(text, nullptr, false);
 }
 
 json decision_json(const Checkpoint& ckpt) {

@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -201,6 +202,22 @@ nlohmann::json to_json(const Event& event);
 // range, names and hosts well-formed, values of their declared type; a spec within
 // Limits::ceilings().
 Event event_from_json(const nlohmann::json& json);
+
+// The largest munge credential hawf writes or reads: a delegated checkpoint's spec
+// and decisions travel to hawfd in one and are sealed in one (hawfd's request line
+// holds it and its envelope).
+constexpr std::size_t max_credential_bytes = 511 * 1024;
+// At most the bytes of a munge credential over PAYLOAD_BYTES: "MUNGE:", base64 of the
+// payload with munge's header, MAC and cipher padding (under 256 bytes), ':'.
+std::size_t credential_bytes(std::size_t payload_bytes);
+
+// How deeply a record, request or answer may nest: ours go 6 levels deep. nlohmann
+// copies and prints recursively, so a deeper text from another user could overflow
+// the stack of whoever reads it (root's `hawf ls`, hawfd).
+constexpr int max_json_depth = 32;
+// TEXT as JSON, or a discarded value when it is not JSON or nests deeper than
+// max_json_depth: the one way hawf parses text someone else wrote.
+nlohmann::json parse_json(std::string_view text);
 CheckpointSpec spec_from_json(const nlohmann::json& json);
 // The fields of EV that event_from_json checks (actor, host, via, follow-up script),
 // for a writer to refuse up front what it could not read back: Error(Untrusted).

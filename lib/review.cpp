@@ -123,7 +123,7 @@ std::string request_problem(const Checkpoint& ckpt, const Event& ev, const std::
     if (cred->uid != ev.by_uid)
         return "the credential is " + name_of(cred->uid) + "'s (uid " + std::to_string(cred->uid) + "), not " +
                shown(ev.by) + "'s (uid " + std::to_string(ev.by_uid) + ")";
-    const json asked = json::parse(cred->payload, nullptr, false);
+    const json asked = parse_json(cred->payload);
     if (asked.is_discarded() || !asked.is_object()) return "the credential's payload is not a request";
     const CheckpointId& id = ckpt.spec.id;
     const auto checkpoint = asked.find("checkpoint");

@@ -133,10 +133,12 @@ Checkpoint Spool::load(uid_t owner, const CheckpointId& id) const {
         const std::string shown = path(owner, base + "/" + name);
         auto text = read_file(log.get(), name, Trust{owner}, shown, limits_.max_record_bytes);
         if (!text) continue;  // removed while listing: the fold reports the gap
+        const nlohmann::json record = parse_json(*text);
+        if (record.is_discarded())
+            throw Error(ErrorKind::Untrusted, "invalid record " + shown + ": not JSON nested at most " +
+                                                  std::to_string(max_json_depth) + " deep");
         try {
-            events.push_back(event_from_json(nlohmann::json::parse(*text)));
-        } catch (const nlohmann::json::exception&) {
-            throw Error(ErrorKind::Untrusted, "invalid record " + shown + ": not JSON");
+            events.push_back(event_from_json(record));
         } catch (const Error& e) {
             throw Error(ErrorKind::Untrusted, shown + ": " + e.what());
         }

@@ -83,12 +83,13 @@ std::string quoted_text(const std::string& s) {
     const std::string inner = shown(s);  // the one escaping of everything shown to people
     std::string out = "\"";
     for (char c : inner) {
-        if (c == '"') out += '\\';
-        out += c;
-        if (out.size() > 80) {
+        const bool continues_a_character = (static_cast<unsigned char>(c) & 0xC0) == 0x80;
+        if (out.size() > 80 && !continues_a_character) {  // never cut a UTF-8 character in two
             out += "...";
             break;
         }
+        if (c == '"') out += '\\';
+        out += c;
     }
     return out + "\"";
 }

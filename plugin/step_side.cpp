@@ -122,7 +122,7 @@ void StepSide::start_followup_job(Host& host, const CheckpointId& after) {
     // never let it run without its decision.
     Environment env;
     try {
-        env = nlohmann::json::parse(out.text).get<Environment>();
+        env = parse_json(out.text).get<Environment>();
     } catch (const nlohmann::json::exception&) {
         failure_ = "cannot read the decision the spool writer answered: " + quoted_text(out.text.substr(0, 200));
         return;
@@ -180,7 +180,7 @@ void StepSide::open(Host& host, const Request& request, const std::string& scope
         failure_ = "cannot open checkpoint " + id.str() + ": " + out.text;
         return;
     }
-    const nlohmann::json answer = nlohmann::json::parse(out.text, nullptr, false);
+    const nlohmann::json answer = parse_json(out.text);
     if (!answer.is_object() || !answer.contains("dir") || !answer["dir"].is_string()) {
         failure_ = "cannot open checkpoint " + id.str() + ": the spool writer answered " +
                    quoted_text(out.text.substr(0, 200));

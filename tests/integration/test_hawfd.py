@@ -79,8 +79,8 @@ class HawfdService(HawfdTestCase):
     def test_4_bad_requests_refused_in_one_line(self):
         answer = one_answer(self.hawfd.exchange(b"garbage\n"))
         self.assertRefused(answer, "usage", "the request is not a JSON object")
-        answer = one_answer(self.hawfd.exchange(b"x" * 70000 + b"\n"))
-        self.assertRefused(answer, "usage", "the request is longer than 65536 bytes")
+        answer = one_answer(self.hawfd.exchange(b"x" * 530000 + b"\n"))
+        self.assertRefused(answer, "usage", "the request is longer than 524288 bytes")
         answer = self.hawfd.request(self.munge(BOB, '{"op":"frobnicate\\u001b[2J"}'))
         self.assertRefused(answer, "usage", 'unknown op "frobnicate\\e[2J": known are cat, decide, notify, outbox, ping, review, seal, show, verify, withdraw')
         # Logged escaped: what the client chose never reaches the journal raw.

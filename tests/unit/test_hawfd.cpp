@@ -209,7 +209,7 @@ TEST_F(ServerTest, OversizedRequestRefused) {
     const std::string huge(hawfd_max_request_bytes + 10, 'x');
     send(client.get(), huge.data(), huge.size(), MSG_NOSIGNAL);
     const json answer = json::parse(answer_of(client));
-    EXPECT_EQ(answer["error"], "the request is longer than 65536 bytes");
+    EXPECT_EQ(answer["error"], "the request is longer than 524288 bytes");
 }
 
 // A busy hawfd says so at once; the client asks again (a new credential each time)

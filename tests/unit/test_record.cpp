@@ -589,6 +589,18 @@ TEST(CheckDecision, MustFitInARecord) {
     EXPECT_HAWF_ERROR(check_decision(s, Decision{"approve", {}, std::string(140000, '\n')}, l), K::Usage,
                       "max_record_bytes");
     EXPECT_NO_THROW(check_decision(s, Decision{"approve", {}, std::string(200000, 'c')}, l));
+    // Through hawfd, the approval holds the decision twice: as itself and in its credential.
+    CheckpointSpec delegated = s;
+    delegated.reviewers = {"root"};
+    EXPECT_HAWF_ERROR(check_decision(delegated, Decision{"approve", {}, std::string(120000, 'c')}, l), K::Usage,
+                      "at most 262144 (limits.max_record_bytes in ");
+    EXPECT_NO_THROW(check_decision(delegated, Decision{"approve", {}, std::string(100000, 'c')}, l));
+    // And the credential must fit hawfd's request line, whatever the record's limit.
+    l.max_record_bytes = 1 << 24;
+    EXPECT_HAWF_ERROR(check_decision(delegated, Decision{"approve", {}, std::string(400000, 'c')}, l), K::Usage,
+                      "the decision with its parameters and comment take 400045 bytes: too many for the munge "
+                      "credential that carries them to hawfd (539203 bytes, at most 523264)");
+    EXPECT_NO_THROW(check_decision(delegated, Decision{"approve", {}, std::string(380000, 'c')}, l));
 }
 
 TEST(CheckDecision, ChoiceParamsCommentAndLimits) {
@@ -934,7 +946,7 @@ TEST(RecordJson, SpecSealRoundTripsAndIsReadStrictly) {
     };
     for (const std::string& bad : {std::string(""), std::string("garbage"), std::string("MUNGE:abc def:"),
                                    std::string("MUNGE::"), std::string("MUNGE:a\x1b[2J:"),
-                                   "MUNGE:" + std::string(4096, 'A') + ":"})
+                                   "MUNGE:" + std::string(max_credential_bytes, 'A') + ":"})
         EXPECT_HAWF_ERROR(read(bad), K::Untrusted, "\"seal\"");
     EXPECT_HAWF_ERROR(read(5), K::Untrusted, "\"seal\" has the wrong type");
     // Writers are held to the same.
@@ -1204,7 +1216,7 @@ TEST(RecordJson, CredentialsAndApprovalsAreReadStrictly) {
     const Event a = approval(3, "bob", 1002, "retry");
     for (const std::string& bad : {std::string("garbage"), std::string("MUNGE:abc def:"), std::string("MUNGE:abc"),
                                    std::string("MUNGE::"), std::string("MUNGE:a\x1b[2J:"),
-                                   "MUNGE:" + std::string(4096, 'A') + ":"})
+                                   "MUNGE:" + std::string(max_credential_bytes, 'A') + ":"})
         EXPECT_HAWF_ERROR(read(a, [&](json& j) { j["credential"] = bad; }), K::Untrusted, "not a munge credential");
     EXPECT_HAWF_ERROR(read(a, [](json& j) { j["credential"] = ""; }), K::Untrusted, "\"credential\" is empty");
     EXPECT_HAWF_ERROR(read(a, [](json& j) { j["credential"] = 5; }), K::Untrusted, "\"credential\" has the wrong type");

@@ -3,6 +3,7 @@
 // (a private munged; real NSS users and groups of this machine).
 #include "review.hpp"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <unistd.h>
@@ -502,16 +503,18 @@ std::string credential_as(const passwd& user, const std::string& payload, const 
     if (user.pw_uid == getuid()) return munge_encode(payload, socket, 0, decoder);
     int out[2];
     if (pipe(out) != 0) throw std::runtime_error("pipe failed");
+    fcntl(out[1], F_SETPIPE_SZ, 1 << 20);  // the child writes it all before we read
     const int rc = test::run_as(user.pw_uid, user.pw_gid, [&] {
         const std::string credential = munge_encode(payload, socket, 0, decoder);
         return write(out[1], credential.data(), credential.size()) == static_cast<ssize_t>(credential.size()) ? 0 : 1;
     });
     close(out[1]);
-    std::string credential(8192, '\0');
-    const ssize_t n = read(out[0], credential.data(), credential.size());
+    std::string credential;
+    char buf[65536];
+    for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) credential.append(buf, static_cast<std::size_t>(n));
     close(out[0]);
-    if (rc != 0 || n <= 0) throw std::runtime_error("cannot make a credential as " + std::string(user.pw_name));
-    credential.resize(static_cast<std::size_t>(n));
+    if (rc != 0 || credential.empty())
+        throw std::runtime_error("cannot make a credential as " + std::string(user.pw_name));
     return credential;
 }
 
@@ -578,6 +581,37 @@ TEST_F(VerifyTest, GenuineApprovalsAndSealVerifyAlsoWhenReplayed) {
         EXPECT_EQ(checks[2].problem, "");
         EXPECT_NO_THROW(verify_decision(c, socket()));
     }
+}
+
+// The largest decision and spec the limits allow travel through hawfd and are read
+// back: their credentials are stored in records (4096 bytes were once the most read).
+TEST_F(VerifyTest, LargestDecisionsAndSpecsVerify) {
+    const Limits limits;
+    chosen_.comment = std::string(limits.max_comment_bytes, 'c');
+    chosen_.params["lr"] = "0." + std::string(limits.max_param_bytes - 2, '1');
+    check_decision(spec_, chosen_, limits);
+    spec_.options.clear();
+    for (std::size_t i = 0; i < limits.max_options; ++i) spec_.options.push_back("option-" + std::to_string(i));
+    spec_.options.push_back("approve");
+    spec_.options.erase(spec_.options.begin());
+    spec_.check(limits);
+    spec_.seal = credential_as(root_, spec_seal_payload(spec_), socket(), MungeDecoder::Anyone);
+    EXPECT_LE(spec_.seal.size(), credential_bytes(spec_seal_payload(spec_).size()));
+    history_ = pending_history(spec_);
+    history_.push_back(approval(3, "root", 0, chosen_, request_as(root_, decide_request(spec_.id, chosen_))));
+    history_.push_back(approval(4, "nobody", nobody_uid_, chosen_,
+                                request_as(nobody_, decide_request(spec_.id, chosen_, "alice"))));
+    history_.push_back(quorum_decision(root_));
+    std::vector<Event> read_back;
+    for (const Event& ev : history_) {
+        const std::string text = to_json(ev).dump();
+        check_record_size(text.size(), limits, K::Untrusted);
+        read_back.push_back(event_from_json(parse_json(text)));
+    }
+    EXPECT_GT(read_back[2].credential.size(), 4096u);
+    EXPECT_LE(read_back[2].credential.size(), credential_bytes(decide_request(spec_.id, chosen_).dump().size()));
+    for (const EventCheck& check : verify_events(fold(read_back), socket()))
+        EXPECT_TRUE(check.ok) << check.seq << ": " << check.problem;
 }
 
 // A delegated checkpoint's timeout: only hawfd may take its default, so delivery

@@ -322,6 +322,17 @@ TEST_F(SpoolTest, LoadRefusesTamperedLog) {
     // Not JSON.
     write_text(log + "/00000002", "{garbage", 0644);
     EXPECT_HAWF_ERROR(spool_.load(me_, spec.id), K::Untrusted, "not JSON");
+    // Nested deeper than any record: refused before anything copies or prints it
+    // recursively (100,000 levels would overflow the reader's stack).
+    nlohmann::json deep = to_json(next_event(2, EventType::Decided));
+    deep["decision"] = "@";
+    std::string text = deep.dump();
+    const std::size_t levels = 100000;
+    text.replace(text.find("\"@\""), 3, std::string(levels, '[') + std::string(levels, ']'));
+    write_text(log + "/00000002", text, 0644);
+    EXPECT_HAWF_ERROR(spool_.load(me_, spec.id), K::Untrusted, "not JSON nested at most 32 deep");
+    EXPECT_TRUE(parse_json(std::string(max_json_depth, '[') + std::string(max_json_depth, ']')).is_array());
+    EXPECT_TRUE(parse_json("[\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"]").is_array());  // brackets in strings
     // Group-writable record.
     write_text(log + "/00000002", to_json(next_event(2, EventType::Pending)).dump(), 0664);
     EXPECT_HAWF_ERROR(spool_.load(me_, spec.id), K::Untrusted, "writable by group or others");

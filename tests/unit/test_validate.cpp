@@ -412,5 +412,15 @@ TEST(QuotedText, ShowsControlCharactersAsEscapes) {
     EXPECT_EQ(quoted_text("say \"hi\" \\"), "\"say \\\"hi\\\" \\\\\"");
 }
 
+TEST(QuotedText, LongTextIsCutBetweenCharacters) {
+    EXPECT_EQ(quoted_text(std::string(80, 'a')), "\"" + std::string(80, 'a') + "\"");  // nothing cut: no "..."
+    // 79 ASCII bytes then 'é' (2 bytes) many times: the cut falls after a whole 'é'.
+    std::string long_text = std::string(79, 'a');
+    for (int i = 0; i < 20; ++i) long_text += "\xc3\xa9";
+    const std::string shown = quoted_text(long_text);
+    EXPECT_EQ(shown, "\"" + std::string(79, 'a') + "\xc3\xa9...\"");
+    EXPECT_EQ(quoted_text(shown.substr(1, shown.size() - 5)), "\"" + std::string(79, 'a') + "\xc3\xa9\"");  // valid UTF-8
+}
+
 }  // namespace
 }  // namespace hawf
