@@ -195,19 +195,24 @@ void check_may_decide(const CheckpointSpec& spec, uid_t caller) {
     }
 }
 
+void check_decidable(const Checkpoint& c, const Decision& decision, DecideMode mode, uid_t actor,
+                     const Limits& limits) {
+    check_may_decide(c.spec, actor);
+    check_decision(c.spec, decision, limits);
+    if (mode == DecideMode::Decide && c.state != State::Pending) {
+        std::string hint = c.state == State::Decided ? ": use --amend to change the decision" : "";
+        throw Error(ErrorKind::Conflict, "cannot decide " + describe(c) + hint);
+    }
+    if (mode == DecideMode::Amend && c.state != State::Decided)
+        throw Error(ErrorKind::Conflict, "cannot amend " + describe(c) +
+                                             (c.state == State::Applied ? ": a follow-up already used it" : ""));
+}
+
 Checkpoint decide(const Spool& spool, uid_t owner, const CheckpointId& id, const Decision& decision,
                   DecideMode mode, const Actor& actor, const Limits& limits) {
     return append_next(spool, owner, id, actor, [&](const std::optional<Checkpoint>& maybe) {
         const Checkpoint& c = existing(maybe, id);
-        check_may_decide(c.spec, actor.uid);
-        check_decision(c.spec, decision, limits);
-        if (mode == DecideMode::Decide && c.state != State::Pending) {
-            std::string hint = c.state == State::Decided ? ": use --amend to change the decision" : "";
-            throw Error(ErrorKind::Conflict, "cannot decide " + describe(c) + hint);
-        }
-        if (mode == DecideMode::Amend && c.state != State::Decided)
-            throw Error(ErrorKind::Conflict, "cannot amend " + describe(c) +
-                                                 (c.state == State::Applied ? ": a follow-up already used it" : ""));
+        check_decidable(c, decision, mode, actor.uid, limits);
         std::optional<Event> ev = event(mode == DecideMode::Decide ? EventType::Decided : EventType::Amended);
         ev->decision = decision;
         return ev;

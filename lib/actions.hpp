@@ -44,6 +44,10 @@ Checkpoint end_checkpoint(const Spool& spool, uid_t owner, const CheckpointId& i
                           const Actor& actor, std::uint32_t node = 0, std::uint32_t node_count = 1);
 
 enum class DecideMode { Decide, Amend };
+// What decide() refuses of DECISION at checkpoint C by ACTOR (who may, what, when),
+// for a caller that must refuse before it changes anything else.
+void check_decidable(const Checkpoint& c, const Decision& decision, DecideMode mode, uid_t actor,
+                     const Limits& limits);
 Checkpoint decide(const Spool& spool, uid_t owner, const CheckpointId& id, const Decision& decision,
                   DecideMode mode, const Actor& actor, const Limits& limits);
 Checkpoint revoke(const Spool& spool, uid_t owner, const CheckpointId& id, const Actor& actor);

@@ -187,6 +187,30 @@ void reshape_followups(const Slurm& slurm, const Checkpoint& ckpt, const std::st
     }
 }
 
+void prepare_decision(const Slurm& slurm, const Checkpoint& before, const DecideRequest& request, uid_t actor,
+                      const Limits& limits) {
+    if (request.reshape.empty()) return;  // decide() checks the rest, as it records
+    if (!request.decision) throw Error(ErrorKind::Usage, "a revoke releases nothing to reshape");
+    check_decidable(before, *request.decision, request.mode, actor, limits);
+    reshape_followups(slurm, before, request.decision->choice, request.reshape);
+}
+
+DecideOutcome decide_and_sync(const Spool& spool, const Slurm& slurm, uid_t owner, const CheckpointId& id,
+                              const DecideRequest& request, const Actor& actor, const Limits& limits) {
+    DecideOutcome out;
+    out.ckpt = request.decision ? decide(spool, owner, id, *request.decision, request.mode, actor, limits)
+                                : revoke(spool, owner, id, actor);
+    out.changes = sync_followups(slurm, out.ckpt);
+    if (request.decision && !out.ckpt.spec.signal.empty()) {  // the job learns of it at once
+        const std::optional<JobInfo> job = slurm.job(id.job_id);
+        if (job && job->state == "RUNNING") {
+            slurm.signal(id.job_id, out.ckpt.spec.signal);
+            out.signalled = out.ckpt.spec.signal;
+        }
+    }
+    return out;
+}
+
 Environment decision_environment(const Checkpoint& ckpt, const std::string& files_dir,
                                  const std::string& decision_file) {
     const Decision& d = *ckpt.decision();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,30 @@ std::vector<FollowUpChange> schedule_deadline(const Slurm& slurm, const Checkpoi
 // Error(System) naming the job and what Slurm refused.
 void reshape_followups(const Slurm& slurm, const Checkpoint& ckpt, const std::string& choice,
                        const std::vector<std::string>& assignments);
+
+// A decision in owner mode, as hawf-decide asks for it.
+struct DecideRequest {
+    std::optional<Decision> decision;     // none: revoke the decision in force
+    DecideMode mode = DecideMode::Decide;  // or amend it
+    std::vector<std::string> reshape;     // "TimeLimit=1:00:00": first, to what the choice releases
+};
+// What deciding did: the checkpoint then, what Slurm did to its follow-ups, and the
+// signal sent to its still running job (--hawf-signal; "" if none).
+struct DecideOutcome {
+    Checkpoint ckpt;
+    std::vector<FollowUpChange> changes;
+    std::string signalled;
+};
+// Before deciding REQUEST at BEFORE (as loaded) as ACTOR: refuses what decide() would,
+// then reshapes the follow-ups the choice releases; Slurm refusing one refuses it all.
+// Runs as the caller (root's scontrol may do more than the owner's).
+void prepare_decision(const Slurm& slurm, const Checkpoint& before, const DecideRequest& request, uid_t actor,
+                      const Limits& limits);
+// Records REQUEST at OWNER's checkpoint ID, releases or cancels (holds again, after a
+// revoke) its follow-ups, and signals its job if it is running and asked for that.
+// Runs as the owner (the spool's files are theirs).
+DecideOutcome decide_and_sync(const Spool& spool, const Slurm& slurm, uid_t owner, const CheckpointId& id,
+                              const DecideRequest& request, const Actor& actor, const Limits& limits);
 
 // What a follow-up job gets: a name and value for each environment variable.
 using Environment = std::vector<std::pair<std::string, std::string>>;

@@ -210,41 +210,56 @@ bool job_may_still_open(const Slurm& slurm, const CheckpointId& id) {
     return false;
 }
 
+// OWNER's checkpoint ID as it is now; none while its job may still open it. Refuses
+// what can never be decided: a failed checkpoint, or one its job will not open.
+std::optional<Checkpoint> look(const cli::Context& ctx, uid_t owner, const CheckpointId& id) {
+    std::optional<Checkpoint> ckpt;
+    try {
+        ckpt = cli::load_checkpoint(ctx, owner, id);
+    } catch (const Error& e) {
+        if (e.kind() != ErrorKind::NotFound) throw;
+        if (!job_may_still_open(ctx.slurm, id))
+            throw Error(ErrorKind::NotFound, "no checkpoint " + id.str() + ", and its job is not queued or running");
+    }
+    if (ckpt && ckpt->state == State::Expected && !job_may_still_open(ctx.slurm, id))
+        throw Error(ErrorKind::NotFound, id.str() + " was never opened, and its job is not queued or running");
+    if (ckpt && ckpt->state == State::Failed)
+        throw Error(ErrorKind::Conflict, id.str() + " failed (its step did not exit 0): there is nothing to decide");
+    return ckpt;
+}
+
+// Past its deadline, the owner's own hawf-await takes the default (a delegated
+// checkpoint's is hawfd's, sealed: it waits for that).
+void take_default_if_due(const cli::Context& ctx, uid_t owner, std::int64_t now, Checkpoint& ckpt) {
+    if (ckpt.state != State::Pending || getuid() != owner || !ckpt.deadline() || now < ckpt.deadline()) return;
+    std::vector<FollowUpChange> changes;
+    ckpt = take_default_and_sync(ctx.spool, ctx.slurm, owner, ckpt.spec.id, now, "", &changes);
+    if (ckpt.decision() && ckpt.decided->via == "timeout") {
+        cli::report(changes, true);
+        nudge_hawfd(ctx.config, owner, ckpt.spec.id);
+    }
+}
+
+void print_decision(const Args& a, const cli::Context& ctx, const Checkpoint& ckpt) {
+    if (a.json) cli::print_json(decision_json(ckpt));
+    else if (a.env)
+        for (const auto& [name, value] :
+             decision_environment(ckpt, ctx.spool.files_dir(ckpt.spec.owner_uid, ckpt.spec.id)))
+            std::cout << "export " << name << "=" << cli::shell_quote(value) << "\n";
+    else std::cout << ckpt.decision()->choice << "\n";
+}
+
 int wait(const Args& a) {
     const CheckpointId id = parse_checkpoint_id(a.ckpt);
     cli::Context ctx = cli::load_context();
     const uid_t owner = cli::owner_of(ctx, id, a.user);
     const std::int64_t give_up = a.timeout >= 0 ? std::time(nullptr) + a.timeout : -1;
     for (;;) {
-        std::optional<Checkpoint> ckpt;
-        try {
-            ckpt = cli::load_checkpoint(ctx, owner, id);
-        } catch (const Error& e) {
-            if (e.kind() != ErrorKind::NotFound) throw;
-            if (!job_may_still_open(ctx.slurm, id))
-                throw Error(ErrorKind::NotFound, "no checkpoint " + id.str() + ", and its job is not queued or running");
-        }
-        if (ckpt && ckpt->state == State::Expected && !job_may_still_open(ctx.slurm, id))
-            throw Error(ErrorKind::NotFound, id.str() + " was never opened, and its job is not queued or running");
-        if (ckpt && ckpt->state == State::Failed)
-            throw Error(ErrorKind::Conflict, id.str() + " failed (its step did not exit 0): there is nothing to decide");
+        std::optional<Checkpoint> ckpt = look(ctx, owner, id);
         const std::int64_t now = std::time(nullptr);
-        // Only the owner's own hawf-await takes a default (a delegated checkpoint's is
-        // hawfd's, sealed: it waits for that).
-        if (ckpt && ckpt->state == State::Pending && getuid() == owner) {
-            std::vector<FollowUpChange> changes;
-            ckpt = take_default_and_sync(ctx.spool, ctx.slurm, owner, id, now, "", &changes);
-            if (ckpt->decision() && ckpt->decided->via == "timeout") {
-                cli::report(changes, true);
-                nudge_hawfd(ctx.config, owner, id);
-            }
-        }
+        if (ckpt) take_default_if_due(ctx, owner, now, *ckpt);
         if (ckpt && ckpt->decision()) {
-            if (a.json) cli::print_json(decision_json(*ckpt));
-            else if (a.env)
-                for (const auto& [name, value] : decision_environment(*ckpt, ctx.spool.files_dir(owner, id)))
-                    std::cout << "export " << name << "=" << cli::shell_quote(value) << "\n";
-            else std::cout << ckpt->decision()->choice << "\n";
+            print_decision(a, ctx, *ckpt);
             return cli::exit_ok;
         }
         if (a.poll || (give_up >= 0 && now >= give_up)) {

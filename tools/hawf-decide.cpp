@@ -153,32 +153,14 @@ int decide_main(int argc, char** argv) {
         return decide_through_hawfd(ctx, id, user, revoking, decision, json);
     }
     const uid_t owner = route.owner;
-    const Checkpoint& before = *route.ckpt;
-    check_may_decide(before.spec, getuid());
-    if (!reshape.empty()) {  // refuse what decide() would refuse before touching Slurm
-        check_decision(before.spec, decision, ctx.config.limits);
-        const State needed = amend ? State::Decided : State::Pending;
-        if (before.state != needed)
-            throw Error(ErrorKind::Conflict, "cannot " + std::string(amend ? "amend " : "decide ") + id.str() +
-                                                 ": it is " + to_string(before.state));
-        reshape_followups(ctx.slurm, before, decision.choice, reshape);
-    }
-    const Actor actor = current_actor("cli");
+    check_may_decide(route.ckpt->spec, getuid());
+    const DecideRequest request{revoking ? std::nullopt : std::optional<Decision>(decision),
+                                amend ? DecideMode::Amend : DecideMode::Decide, reshape};
+    prepare_decision(ctx.slurm, *route.ckpt, request, getuid(), ctx.config.limits);
     const cli::AsOwner as_owner(owner);
-    Checkpoint ckpt = revoking ? revoke(ctx.spool, owner, id, actor)
-                               : decide(ctx.spool, owner, id, decision,
-                                        amend ? DecideMode::Amend : DecideMode::Decide, actor, ctx.config.limits);
-    const std::vector<FollowUpChange> changes = sync_followups(ctx.slurm, ckpt);
+    const auto [ckpt, changes, signalled] =
+        decide_and_sync(ctx.spool, ctx.slurm, owner, id, request, current_actor("cli"), ctx.config.limits);
     nudge_hawfd(ctx.config, owner, id);  // hawfd tells the owner and the webhooks
-    // A checkpoint opened with --signal tells its still running job at once.
-    std::string signalled;
-    if (!revoking && !ckpt.spec.signal.empty()) {
-        const std::optional<JobInfo> job = ctx.slurm.job(id.job_id);
-        if (job && job->state == "RUNNING") {
-            ctx.slurm.signal(id.job_id, ckpt.spec.signal);
-            signalled = ckpt.spec.signal;
-        }
-    }
     if (json) {
         nlohmann::json out = decision_json(ckpt);
         if (out.is_null()) out = {{"checkpoint", id.str()}, {"state", to_string(ckpt.state)}};

@@ -554,6 +554,56 @@ TEST_F(FollowUpsTest, ReshapeStopsAtTheFirstRefusal) {
     for (const auto& call : fake_.calls()) EXPECT_EQ(call[1], "update");  // nothing released
 }
 
+// ---------------------------------------------------------------- decide_and_sync
+
+TEST_F(FollowUpsTest, DecideAndSyncRecordsReleasesAndSignalsARunningJob) {
+    CheckpointSpec s = spec("100:eval");
+    s.signal = "USR1";
+    const Checkpoint before = pending_with_followups(s);
+    fake_.set_output("squeue.100", squeue_line("RUNNING", 1, 0, "None"));
+    const DecideRequest request{Decision{"approve", {{"lr", "0.1"}}, ""}, DecideMode::Decide, {"TimeLimit=30"}};
+    prepare_decision(slurm_, before, request, me_, limits_);
+    const DecideOutcome out = decide_and_sync(spool_, slurm_, me_, s.id, request, cli_, limits_);
+    EXPECT_EQ(out.ckpt.state, State::Decided);
+    EXPECT_EQ(describe(out.changes), "released 101, cancelled 102, released 103");
+    EXPECT_EQ(out.signalled, "USR1");
+    const std::vector<Argv> calls = fake_.calls();
+    ASSERT_EQ(calls.size(), 7u);  // reshaped, released, cancelled, released, asked, signalled
+    EXPECT_EQ(calls[0], (Argv{"scontrol", "update", "JobId=101", "TimeLimit=30"}));
+    EXPECT_EQ(calls[1], (Argv{"scontrol", "update", "JobId=103", "TimeLimit=30"}));
+    EXPECT_EQ(calls[2], (Argv{"scontrol", "release", "101"}));
+    EXPECT_EQ(calls[5], squeue_argv("100"));
+    EXPECT_EQ(calls[6][0], "scancel");
+    // Revoked: pending again, its follow-ups held again, the job not signalled.
+    fake_.clear_calls();
+    const DecideOutcome revoked =
+        decide_and_sync(spool_, slurm_, me_, s.id, DecideRequest{std::nullopt, DecideMode::Decide, {}}, cli_, limits_);
+    EXPECT_EQ(revoked.ckpt.state, State::Pending);
+    EXPECT_EQ(revoked.signalled, "");
+    EXPECT_EQ(describe(revoked.changes), "held 101, held 102, held 103");  // the fake keeps no job states
+}
+
+TEST_F(FollowUpsTest, PrepareDecisionRefusesBeforeTouchingSlurm) {
+    const Checkpoint before = pending_with_followups(spec("100:eval"));
+    const auto prepare = [&](const DecideRequest& request) {
+        prepare_decision(slurm_, before, request, me_, limits_);
+    };
+    EXPECT_HAWF_ERROR(prepare({Decision{"maybe", {}, ""}, DecideMode::Decide, {"TimeLimit=30"}}), K::Usage,
+                      "bad choice \"maybe\"");
+    EXPECT_HAWF_ERROR(prepare({Decision{"approve", {}, ""}, DecideMode::Amend, {"TimeLimit=30"}}), K::Conflict,
+                      "cannot amend 100:eval");
+    EXPECT_HAWF_ERROR(prepare({std::nullopt, DecideMode::Decide, {"TimeLimit=30"}}), K::Usage, "revoke");
+    EXPECT_HAWF_ERROR(prepare_decision(slurm_, before, {Decision{"approve", {}, ""}, DecideMode::Decide, {"TimeLimit=30"}},
+                                       me_ + 1, limits_),
+                      K::Denied, "");
+    EXPECT_TRUE(fake_.calls().empty());
+    // A reshape Slurm refuses: nothing recorded, nothing released.
+    fake_.fail("update.103", "scontrol: error: Invalid time limit specification\n");
+    EXPECT_HAWF_ERROR(prepare({Decision{"approve", {}, ""}, DecideMode::Decide, {"TimeLimit=99"}}), K::System,
+                      "follow-up 103 not changed, nothing released");
+    EXPECT_EQ(spool_.load(me_, before.spec.id).state, State::Pending);
+}
+
 // ---------------------------------------------------------------- decision_environment
 
 TEST_F(FollowUpsTest, DecisionEnvironment) {
