@@ -35,7 +35,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -67,17 +66,18 @@ int dir_at(int parent, const std::string& name) {
     return fd;
 }
 
+// The directories of the relative path REL under PARENT, each made by dir_at; the last one.
+Fd dirs_at(int parent, const std::string& rel) {
+    Fd dir;
+    for (const auto& part : split(rel, '/')) dir = Fd(dir_at(dir ? dir.get() : parent, part));
+    return dir;
+}
+
 void file_at(int dir, const std::string& name, const std::string& data) {
     int fd = openat(dir, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) die("cannot create " + name, errno);
     if (write(fd, data.data(), data.size()) != static_cast<ssize_t>(data.size())) die("cannot write " + name, errno);
     close(fd);
-}
-
-std::string seq_name(std::uint64_t seq) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "%08llu", static_cast<unsigned long long>(seq));
-    return buf;
 }
 
 }  // namespace
@@ -164,7 +164,6 @@ int main(int argc, char** argv) {
         Fd root = spool.open_root();
         Fd user(dir_at(root.get(), std::to_string(uid)));
         check_dir(user.get(), Trust{uid}, "spool tree");
-        Fd ckpts(dir_at(user.get(), "ckpt"));
         Fd index(dir_at(user.get(), "pending"));
 
         auto write_checkpoint = [&](long job, bool decided) {
@@ -180,10 +179,9 @@ int main(int argc, char** argv) {
             events[3].type = EventType::Applied;
             events[3].job = std::to_string(job + 50000000);
             const int count = decided ? 4 : 2;
-            Fd jobdir(dir_at(ckpts.get(), spec.id.job_id));
-            Fd name(dir_at(jobdir.get(), spec.id.name));
-            Fd log(dir_at(name.get(), "log"));
-            Fd files(dir_at(name.get(), "files"));
+            Fd ckpt = dirs_at(user.get(), checkpoint_dir(spec.id));
+            Fd log(dir_at(ckpt.get(), "log"));
+            Fd files(dir_at(ckpt.get(), "files"));
             for (int i = 0; i < count; ++i) {
                 Event& ev = events[i];
                 const Actor& who = i == 2 ? cli : plugin;

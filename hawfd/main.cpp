@@ -27,6 +27,7 @@
 #include "owner.hpp"
 #include "sender.hpp"
 #include "server.hpp"
+#include "validate.hpp"
 
 using namespace hawf;
 
@@ -163,10 +164,8 @@ int hawfd_main(int argc, char** argv) {
     hawfd::Notifier notifier(service, outbox.get());
     service.notifier = &notifier;
     hawfd::Server server(service);
-    std::string addresses;
-    for (const auto& address : server.addresses()) addresses += (addresses.empty() ? "" : ", ") + address;
-    hawfd::log_line("hawfd " HAWF_VERSION " listening on " + addresses + " (config " + shown(config.path) +
-                    ", munge socket " + (socket.empty() ? "default" : shown(socket)) + ")");
+    hawfd::log_line("hawfd " HAWF_VERSION " listening on " + joined(server.addresses()) + " (config " +
+                    shown(config.path) + ", munge socket " + (socket.empty() ? "default" : shown(socket)) + ")");
     {
         const Finisher finisher(service);
         server.run(signals.get());

@@ -13,9 +13,7 @@ namespace {
 using nlohmann::json;
 
 std::string known_ops() {
-    std::string names;
-    for (const auto& [name, op] : op_table()) names += (names.empty() ? "" : ", ") + name;
-    return names;
+    return joined(op_table(), ", ", [](const auto& entry) { return entry.first; });
 }
 
 // The credential of the envelope {"v":1,"credential":"MUNGE:..."}.

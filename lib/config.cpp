@@ -436,9 +436,7 @@ Config load_config(const std::string& path) {
                 } else if (name == "remind_before") {
                     for (const std::string& d : strings_of(key, entry)) notify.remind_before_s.push_back(parse_duration(d));
                 } else if (name == "default") {
-                    std::string joined;
-                    for (const auto& item : strings_of(key, entry)) joined += (joined.empty() ? "" : ",") + item;
-                    notify.default_channels = parse_notify_channels(joined);
+                    notify.default_channels = parse_notify_channels(joined(strings_of(key, entry), ","));
                     default_channels_line = entry.line;
                 } else if (name == "timeout") {
                     notify.timeout_s = parse_duration(scalar_of(key, entry));
@@ -467,9 +465,7 @@ Config load_config(const std::string& path) {
             if (key == "spool") {
                 config.spool = absolute_path(scalar(), "spool");
             } else if (key == "default_options") {
-                std::string joined;
-                for (const auto& item : strings_of(key, v)) joined += (joined.empty() ? "" : ",") + item;
-                config.default_options = parse_choices(joined, "default_options");
+                config.default_options = parse_choices(joined(strings_of(key, v), ","), "default_options");
                 options_line = v.key_line;
             } else if (key == "max_param_bytes" || key == "max_comment_bytes") {
                 set_limit(key, v, key);  // the older spelling, outside limits:

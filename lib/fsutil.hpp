@@ -49,8 +49,9 @@ Fd open_dir(int dir, const std::string& name, const Trust& trust, const std::str
 // Like open_dir, creating the directory (mode 0700) first if it is missing.
 Fd make_dir(int dir, const std::string& name, const Trust& trust, const std::string& shown);
 
-// Reads a regular file under DIR with the same checks (and a single link).
-// Returns nullopt if it does not exist.
+// Reads a regular file under DIR with the same checks (its link count is not
+// checked); one larger than MAX_BYTES is Error(Untrusted). Returns nullopt if it
+// does not exist.
 std::optional<std::string> read_file(int dir, const std::string& name, const Trust& trust,
                                      const std::string& shown, std::size_t max_bytes = 1 << 20);
 
@@ -88,7 +89,7 @@ std::size_t remove_stale_temps(int dir, std::int64_t stale_before, const std::st
 // Entry names under DIR, excluding "." and ".." and names starting with '.'.
 std::vector<std::string> list_dir(int dir);
 
-// Checks an already open directory fd against TRUST; WHAT names it in errors.
+// Checks that FD is a directory that passes TRUST (owner and mode, as open_dir does).
 void check_dir(int fd, const Trust& trust, const std::string& shown);
 
 }  // namespace hawf

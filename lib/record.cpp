@@ -156,44 +156,6 @@ bool CheckpointSpec::has_option(const std::string& choice) const {
     return false;
 }
 
-Limits Limits::ceilings() {
-    Limits c;
-    c.max_param_bytes = 1 << 20;
-    c.max_comment_bytes = 1 << 24;
-    c.max_options = 1024;
-    c.max_params = 1024;
-    c.max_checkpoints = 10000000;
-    c.max_record_bytes = 1 << 26;
-    c.max_events = 1000000;
-    c.source.clear();
-    return c;
-}
-
-std::string at_most(std::size_t limit, const char* key, const Limits& limits) {
-    return "at most " + std::to_string(limit) +
-           (limits.source.empty() ? std::string(" (the built-in ceiling of limits.") + key + ")"
-                                  : std::string(" (limits.") + key + " in " + limits.source + ")");
-}
-
-void check_checkpoint_count(std::size_t count, const Limits& limits, ErrorKind kind) {
-    if (count > limits.max_checkpoints)
-        throw Error(kind, std::to_string(count) + " checkpoints of one user, " +
-                              at_most(limits.max_checkpoints, "max_checkpoints", limits) +
-                              ": decide or remove old ones (hawf gc)");
-}
-
-void check_event_count(std::size_t count, const Limits& limits, ErrorKind kind) {
-    if (count > limits.max_events)
-        throw Error(kind, std::to_string(count) + " events in one checkpoint, " +
-                              at_most(limits.max_events, "max_events", limits));
-}
-
-void check_record_size(std::size_t bytes, const Limits& limits, ErrorKind kind) {
-    if (bytes > limits.max_record_bytes)
-        throw Error(kind, "a record of " + std::to_string(bytes) + " bytes, " +
-                              at_most(limits.max_record_bytes, "max_record_bytes", limits));
-}
-
 std::size_t credential_bytes(std::size_t payload_bytes) { return 7 + 4 * ((payload_bytes + 256 + 2) / 3); }
 
 namespace {
@@ -278,8 +240,8 @@ void check_decision(const CheckpointSpec& spec, const Decision& d, const Limits&
     for (const auto& [key, value] : d.params) {
         const ParamSpec* p = spec.param(key);
         if (!p) {
-            std::string declared;
-            for (const auto& q : spec.params) declared += (declared.empty() ? "" : ", ") + q.key + ":" + q.type_text();
+            const std::string declared =
+                joined(spec.params, ", ", [](const ParamSpec& q) { return q.key + ":" + q.type_text(); });
             throw Error(ErrorKind::Usage, "unknown parameter " + quoted_text(key) + " for " + spec.id.str() +
                                               ": declared are " + (declared.empty() ? "none" : declared));
         }
@@ -671,9 +633,7 @@ std::vector<const Event*> approvals_of(const Checkpoint& ckpt, const Event& deci
 std::string Checkpoint::decided_by() const {
     if (!decided) return "";
     if (decided->approvals.empty()) return decided->by;
-    std::string names;
-    for (const Event* a : approvals_of(*this, *decided)) names += (names.empty() ? "" : ",") + a->by;
-    return names;
+    return joined(approvals_of(*this, *decided), ",", [](const Event* a) { return a->by; });
 }
 
 namespace {

@@ -179,9 +179,7 @@ std::string spec_problem(const CheckpointSpec& spec, const std::string& socket) 
 }  // namespace
 
 std::string reviewers_shown(const std::vector<std::string>& reviewers) {
-    std::string s;
-    for (const auto& r : reviewers) s += (s.empty() ? "" : ", ") + shown(r);
-    return s;
+    return joined(reviewers, ", ", [](const std::string& r) { return shown(r); });
 }
 
 void check_reviewer_entry(const std::string& entry) {
@@ -206,13 +204,7 @@ void check_reviewers(const std::vector<std::string>& reviewers) {
 
 std::vector<std::string> parse_reviewers(const std::string& text) {
     if (text.empty()) throw usage("no reviewers: name at least one USER or @GROUP");
-    std::vector<std::string> reviewers;
-    for (std::size_t start = 0;;) {
-        const std::size_t comma = text.find(',', start);
-        reviewers.push_back(text.substr(start, comma - start));
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-    }
+    const std::vector<std::string> reviewers = split(text, ',');
     check_reviewers(reviewers);
     for (const auto& r : reviewers) {
         if (is_group(r) ? !group_named(r.substr(1)) : !user_named(r))

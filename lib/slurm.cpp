@@ -2,9 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
-#include <poll.h>
 #include <pwd.h>
-#include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +16,7 @@
 #include "display.hpp"
 #include "error.hpp"
 #include "fsutil.hpp"
+#include "process.hpp"
 #include "validate.hpp"
 
 extern char** environ;
@@ -32,17 +31,6 @@ std::vector<char*> c_strings(const std::vector<std::string>& items) {
     return out;
 }
 
-// Closes every descriptor from 3 on, in a forked child. close_range (Linux 5.9, glibc
-// 2.34) does it in one call; without it (or where a sandbox refuses it) each number up
-// to the limit is closed: listing /proc/self/fd would not be async-signal-safe.
-void close_from_3(long max_fd) {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-    if (close_range(3, ~0U, 0) == 0) return;
-#endif
-    if (max_fd < 0 || max_fd > (1L << 20)) max_fd = 1L << 20;
-    for (long fd = 3; fd < max_fd; ++fd) close(static_cast<int>(fd));
-}
-
 // What a command printed, for a message: its first line, escaped, at most 80 bytes.
 std::string excerpt(const std::string& text) {
     std::string line = text.substr(0, text.find('\n'));
@@ -53,12 +41,6 @@ std::string excerpt(const std::string& text) {
 
 bool all_digits(const std::string& s) {
     return !s.empty() && s.size() <= 18 && s.find_first_not_of("0123456789") == std::string::npos;
-}
-
-std::string join(const std::vector<std::string>& argv) {
-    std::string s;
-    for (const auto& a : argv) s += (s.empty() ? "" : " ") + a;
-    return s;
 }
 
 }  // namespace
@@ -118,29 +100,10 @@ int input_fd(const std::string& input) {
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& cwd,
                           const std::vector<std::string>* env, int timeout_s, const std::string* input,
                           const RunAs* as) {
-    const Fd stdin_source(input ? input_fd(*input) : open("/dev/null", O_RDONLY | O_CLOEXEC));
-    int out_pipe[2], err_pipe[2];
-    if (pipe2(out_pipe, O_CLOEXEC) != 0) throw system_error("cannot create a pipe", errno);
-    if (pipe2(err_pipe, O_CLOEXEC) != 0) {
-        close(out_pipe[0]);
-        close(out_pipe[1]);
-        throw system_error("cannot create a pipe", errno);
-    }
+    const Fd stdin_source(input ? input_fd(*input) : -1);
     std::vector<char*> args = c_strings(argv);
     std::vector<char*> envp = env ? c_strings(*env) : std::vector<char*>();
-    const long max_fd = sysconf(_SC_OPEN_MAX);  // sysconf is not async-signal-safe: ask before fork
-    pid_t pid = fork();
-    if (pid == 0) {
-        // Only async-signal-safe calls from here (the parent may have threads). The
-        // command gets fds 0, 1, 2 and nothing else: first lift the three sources
-        // above 2 (one of them may itself be 0, 1 or 2 in a parent that had those
-        // closed), then put them in place; dup2 clears close-on-exec on the copy.
-        const int source = stdin_source.get();
-        const int from[3] = {source < 0 ? -1 : fcntl(source, F_DUPFD_CLOEXEC, 3),
-                             fcntl(out_pipe[1], F_DUPFD_CLOEXEC, 3), fcntl(err_pipe[1], F_DUPFD_CLOEXEC, 3)};
-        for (int fd = 0; fd < 3; ++fd)
-            if (from[fd] < 0 || dup2(from[fd], fd) != fd) _exit(126);
-        close_from_3(max_fd);
+    Subprocess command(stdin_source.get(), [&] {  // async-signal-safe calls only
         if (!cwd.empty() && chdir(cwd.c_str()) != 0) {
             dprintf(2, "cannot change to %s: %s\n", cwd.c_str(), std::strerror(errno));
             _exit(126);
@@ -154,49 +117,11 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
         execvp(args[0], args.data());
         dprintf(2, "cannot run %s: %s\n", args[0], std::strerror(errno));
         _exit(127);
-    }
-    close(out_pipe[1]);
-    close(err_pipe[1]);
-    if (pid < 0) {
-        close(out_pipe[0]);
-        close(err_pipe[0]);
-        throw system_error("cannot fork", errno);
-    }
-    CommandResult result;
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
-    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-    int open_fds = 2;
-    bool timed_out = false;
-    while (open_fds > 0) {
-        const auto left =
-            std::chrono::duration_cast<std::chrono::milliseconds>(give_up - std::chrono::steady_clock::now()).count();
-        if (left <= 0) {
-            timed_out = true;
-            break;
-        }
-        int ready = poll(fds, 2, static_cast<int>(left));
-        if (ready < 0 && errno == EINTR) continue;
-        if (ready <= 0) continue;
-        for (int i = 0; i < 2; ++i) {
-            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-            char buf[4096];
-            ssize_t n = read(fds[i].fd, buf, sizeof buf);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) {
-                close(fds[i].fd);
-                fds[i].fd = -1;
-                --open_fds;
-                continue;
-            }
-            (i == 0 ? result.out : result.err).append(buf, static_cast<std::size_t>(n));
-        }
-    }
-    for (auto& p : fds)
-        if (p.fd >= 0) close(p.fd);
-    if (timed_out) kill(pid, SIGKILL);
-    while (waitpid(pid, &result.status, 0) < 0 && errno == EINTR) {
-    }
-    if (timed_out) result.err = join(argv) + ": no answer within " + std::to_string(timeout_s) + " s\n" + result.err;
+    });
+    Subprocess::Finished done = command.finish(std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s));
+    CommandResult result{done.status, std::move(done.out), std::move(done.err)};
+    if (done.timed_out)
+        result.err = joined(argv, " ") + ": no answer within " + std::to_string(timeout_s) + " s\n" + result.err;
     return result;
 }
 
@@ -204,7 +129,7 @@ std::string Slurm::tool(const char* name) const { return bindir_.empty() ? name 
 
 void Slurm::run_or_throw(const std::vector<std::string>& argv) const {
     CommandResult r = run_command(argv);
-    if (!r.ok()) throw Error(ErrorKind::System, join(argv) + ": " + r.message());
+    if (!r.ok()) throw Error(ErrorKind::System, joined(argv, " ") + ": " + r.message());
 }
 
 std::string Slurm::submit(const std::vector<std::string>& args, const std::string& script, const std::string& cwd,

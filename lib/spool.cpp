@@ -17,12 +17,6 @@
 namespace hawf {
 namespace {
 
-std::string seq_name(std::uint64_t seq) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "%08llu", static_cast<unsigned long long>(seq));
-    return buf;
-}
-
 bool is_seq_name(const std::string& name) {
     return name.size() == 8 && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
@@ -53,6 +47,14 @@ bool is_valid(Check check, const std::string& value) {
 }
 
 }  // namespace
+
+std::string checkpoint_dir(const CheckpointId& id) { return "ckpt/" + id.job_id + "/" + id.name; }
+
+std::string seq_name(std::uint64_t seq) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "%08llu", static_cast<unsigned long long>(seq));
+    return buf;
+}
 
 std::string Spool::path(uid_t owner, const std::string& rest) const {
     return root_ + "/" + std::to_string(owner) + (rest.empty() ? "" : "/" + rest);
@@ -104,7 +106,7 @@ Fd Spool::open_checkpoint(uid_t owner, const CheckpointId& id, bool create) cons
 bool Spool::append(uid_t owner, const CheckpointId& id, const Event& event) const {
     Fd ckpt = open_checkpoint(owner, id, event.seq == 1);
     if (!ckpt) throw not_found(id);
-    const std::string base = "ckpt/" + id.job_id + "/" + id.name + "/log";
+    const std::string base = checkpoint_dir(id) + "/log";
     Fd log = event.seq == 1 ? make_dir(ckpt.get(), "log", Trust{owner}, path(owner, base))
                             : open_dir(ckpt.get(), "log", Trust{owner}, path(owner, base));
     if (!log) throw not_found(id);
@@ -120,7 +122,7 @@ bool Spool::append(uid_t owner, const CheckpointId& id, const Event& event) cons
 Checkpoint Spool::load(uid_t owner, const CheckpointId& id) const {
     Fd ckpt = open_checkpoint(owner, id, false);
     if (!ckpt) throw not_found(id);
-    const std::string base = "ckpt/" + id.job_id + "/" + id.name + "/log";
+    const std::string base = checkpoint_dir(id) + "/log";
     Fd log = open_dir(ckpt.get(), "log", Trust{owner}, path(owner, base));
     if (!log) throw not_found(id);
     std::vector<std::string> names = list_dir(log.get());
@@ -157,7 +159,7 @@ bool Spool::exists(uid_t owner, const CheckpointId& id) const {
 }
 
 std::string Spool::files_dir(uid_t owner, const CheckpointId& id) const {
-    return path(owner, "ckpt/" + id.job_id + "/" + id.name + "/files");
+    return path(owner, checkpoint_dir(id) + "/files");
 }
 
 void Spool::make_files_dir(uid_t owner, const CheckpointId& id) const {
@@ -175,7 +177,7 @@ std::string Spool::write_delivery(uid_t owner, const CheckpointId& id, const std
                                  const std::string& json) const {
     Fd ckpt = open_checkpoint(owner, id, false);
     if (!ckpt) throw not_found(id);
-    const std::string rel = "ckpt/" + id.job_id + "/" + id.name + "/delivered";
+    const std::string rel = checkpoint_dir(id) + "/delivered";
     Fd dir = make_dir(ckpt.get(), "delivered", Trust{owner}, path(owner, rel));
     const std::string name = job + ".json";
     create_file(dir.get(), name, json, path(owner, rel + "/" + name));  // a requeued follow-up keeps the first
@@ -189,7 +191,7 @@ void Spool::remove(uid_t owner, const CheckpointId& id) const {
     Fd ckpt = open_dir(user.get(), "ckpt", Trust{owner}, path(owner, "ckpt"));
     Fd job = ckpt ? open_dir(ckpt.get(), id.job_id, Trust{owner}, path(owner, "ckpt/" + id.job_id)) : Fd();
     if (!job) return;
-    const std::string shown = path(owner, "ckpt/" + id.job_id + "/" + id.name);
+    const std::string shown = path(owner, checkpoint_dir(id));
     struct stat st;
     if (fstatat(job.get(), id.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno == ENOENT) return;
@@ -229,7 +231,7 @@ void Spool::clean(uid_t owner, std::int64_t stale_before, std::int64_t scripts_b
         if (!jobdir) continue;
         for (const auto& name : list_dir(jobdir.get())) {
             if (!is_valid([](const std::string& n) { check_name(n); }, name)) continue;
-            const std::string rel = "ckpt/" + job + "/" + name;
+            const std::string rel = checkpoint_dir({job, name});
             Fd dir = open_dir(jobdir.get(), name, Trust{owner}, path(owner, rel));
             if (!dir) continue;
             for (const char* sub : {"log", "delivered"})

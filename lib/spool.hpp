@@ -6,6 +6,7 @@
 //   SPOOL/<uid>/ckpt/<jobid>/<name>/files/     HAWF_CHECKPOINT_DIR
 //   SPOOL/<uid>/ckpt/<jobid>/<name>/delivered/ the decision each follow-up started with
 //   SPOOL/<uid>/pending/<jobid>:<name>         index of pending checkpoints (empty files)
+//   SPOOL/<uid>/scripts/<token>/<name>         --hawf-then script snapshots (save_script)
 //   SPOOL/<uid>/.trash/                        removed checkpoints being deleted
 //
 // Everything under SPOOL/<uid> must be owned by <uid> and not group/world-writable,
@@ -15,8 +16,9 @@
 // and root read a checkpoint's history and files. Only a canonical decimal uid names
 // a tree ("01001" or "4294968297" name no one). The pending index
 // makes listing a user's pending checkpoints cost O(their pending); it is a hint that
-// is always a superset of the truth (added before the pending event, removed after
-// the deciding event) and each entry is checked against the log when listed.
+// is always a superset of the truth (added before the pending event and again after
+// it, removed after the deciding event) and each entry is checked against the log
+// when listed.
 #pragma once
 
 #include <sys/types.h>
@@ -30,10 +32,16 @@
 
 namespace hawf {
 
+// A checkpoint's directory in its owner's tree, relative to SPOOL/<uid>: "ckpt/<jobid>/<name>".
+std::string checkpoint_dir(const CheckpointId& id);
+// The file of event SEQ in a checkpoint's log/: "00000001", "00000002", ...
+std::string seq_name(std::uint64_t seq);
+
 class Spool {
 public:
-    // LIMITS (hawf.yaml's) bound what is read and what may be added: a tree's
-    // checkpoints, a checkpoint's events, an event's size.
+    // LIMITS (hawf.yaml's) bound what is read and what may be added: append and load
+    // hold a checkpoint's events and an event's size to them; callers hold a tree's
+    // checkpoints to limits().max_checkpoints.
     explicit Spool(std::string root, Limits limits = Limits{}) : root_(std::move(root)), limits_(std::move(limits)) {}
     const std::string& root() const { return root_; }
     const Limits& limits() const { return limits_; }

@@ -4,7 +4,6 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <set>
 
 #include "display.hpp"
@@ -19,17 +18,6 @@ bool is_alnum(char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-std::vector<std::string> split(const std::string& s, char sep) {
-    std::vector<std::string> parts;
-    std::string::size_type start = 0;
-    for (;;) {
-        auto pos = s.find(sep, start);
-        parts.push_back(s.substr(start, pos - start));
-        if (pos == std::string::npos) return parts;
-        start = pos + 1;
-    }
-}
 
 bool all_digits(const std::string& s) {
     if (s.empty()) return false;
@@ -94,10 +82,6 @@ std::string quoted_text(const std::string& s) {
     return out + "\"";
 }
 
-Error system_error(const std::string& what, int errnum) {
-    return Error(ErrorKind::System, what + ": " + std::strerror(errnum));
-}
-
 void check_name(const std::string& name, const std::string& what) {
     bool ok = !name.empty() && name.size() <= 64 && is_alnum(name[0]);
     for (char c : name) ok = ok && (is_alnum(c) || c == '.' || c == '_' || c == '-');
@@ -149,6 +133,17 @@ std::string joined(const std::vector<std::string>& names, const char* separator)
     return out;
 }
 
+std::vector<std::string> split(const std::string& s, char sep) {
+    std::vector<std::string> parts;
+    std::string::size_type start = 0;
+    for (;;) {
+        auto pos = s.find(sep, start);
+        parts.push_back(s.substr(start, pos - start));
+        if (pos == std::string::npos) return parts;
+        start = pos + 1;
+    }
+}
+
 bool valid_mail_address(const std::string& address) {
     const std::size_t at = address.find('@');
     if (at == 0 || at == std::string::npos || at + 1 >= address.size() || address.size() > 254) return false;
@@ -168,11 +163,7 @@ std::string ParamSpec::type_text() const {
         case ParamType::Float: return "float";
         case ParamType::Bool: return "bool";
         case ParamType::String: return "string";
-        case ParamType::Enum: {
-            std::string out = "enum(";
-            for (std::size_t i = 0; i < values.size(); ++i) out += (i ? "|" : "") + values[i];
-            return out + ")";
-        }
+        case ParamType::Enum: return "enum(" + joined(values, "|") + ")";
     }
     return "string";
 }

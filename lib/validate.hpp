@@ -37,6 +37,15 @@ std::vector<std::string> parse_choices(const std::string& text, const std::strin
 std::vector<std::string> parse_notify_channels(const std::string& text);
 // "a,b,c" of NAMES (for messages).
 std::string joined(const std::vector<std::string>& names, const char* separator = ", ");
+// The same of EACH(item) for every item of ITEMS.
+template <typename Items, typename Each>
+std::string joined(const Items& items, const char* separator, Each each) {
+    std::string out;
+    for (const auto& item : items) out += (out.empty() ? "" : separator) + each(item);
+    return out;
+}
+// The parts of S between the SEPs: "a,,b" -> {"a", "", "b"}, "" -> {""}.
+std::vector<std::string> split(const std::string& s, char sep);
 // A plain address LOCAL@DOMAIN as hawfd puts it in an SMTP envelope and a To: header:
 // no display name, no spaces, quotes, angle brackets or control characters.
 bool valid_mail_address(const std::string& address);

@@ -1,15 +1,14 @@
 #include "run_as_user.hpp"
 
-#include <fcntl.h>
 #include <grp.h>
-#include <poll.h>
-#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
-#include <ctime>
+
+#include "process.hpp"
 
 namespace hawf::plugin {
 namespace {
@@ -72,50 +71,22 @@ bool drop_privileges(const JobUser& user) {
 
 Outcome run_as_user(const JobUser& user, const std::function<std::string()>& body, int timeout_s,
                     const std::function<void()>& as_root) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) return {false, std::string("cannot create a pipe: ") + std::strerror(errno)};
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return {false, std::string("cannot fork: ") + std::strerror(errno)};
+    Subprocess::Finished done;
+    try {
+        Subprocess writer(-1, [&] { child(user, body, as_root, STDOUT_FILENO); });
+        done = writer.finish(std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s));
+    } catch (const Error& e) {
+        return {false, e.what()};
     }
-    if (pid == 0) {
-        close(fds[0]);
-        child(user, body, as_root, fds[1]);
-    }
-    close(fds[1]);
-    std::string message;
-    const std::time_t give_up = std::time(nullptr) + timeout_s;
-    bool timed_out = false;
-    for (;;) {
-        const long left = give_up - std::time(nullptr);
-        if (left <= 0) {
-            timed_out = true;
-            break;
-        }
-        pollfd p{fds[0], POLLIN, 0};
-        int ready = poll(&p, 1, static_cast<int>(left * 1000));
-        if (ready < 0 && errno == EINTR) continue;
-        if (ready <= 0) continue;
-        char buf[512];
-        ssize_t n = read(fds[0], buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;  // the child closed its end: done
-        message.append(buf, static_cast<std::size_t>(n));
-    }
-    close(fds[0]);
-    if (timed_out) kill(pid, SIGKILL);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (timed_out) return {false, "the spool did not answer within " + std::to_string(timeout_s) + " s"};
-    const bool exited_0 = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (done.timed_out) return {false, "the spool did not answer within " + std::to_string(timeout_s) + " s"};
+    const std::string& message = done.out;
+    const bool exited_0 = WIFEXITED(done.status) && WEXITSTATUS(done.status) == 0;
     if (exited_0 && !message.empty() && message[0] == '+') return {true, message.substr(1)};
     const int kind = message.empty() ? -1 : message[0] - '0';
     if (!exited_0 && kind >= 0 && kind <= static_cast<int>(ErrorKind::System))
         return {false, message.substr(1), static_cast<ErrorKind>(kind)};
-    if (WIFSIGNALED(status)) return {false, "spool writer killed by signal " + std::to_string(WTERMSIG(status))};
+    if (WIFSIGNALED(done.status))
+        return {false, "spool writer killed by signal " + std::to_string(WTERMSIG(done.status))};
     return {false, "spool writer failed without a whole answer"};
 }
 

@@ -20,7 +20,8 @@ struct Outcome {
 
 // Runs BODY as USER in a child process and returns what it returned, or the error
 // message it threw (or why the child could not run). Never throws. Gives up after
-// TIMEOUT_S seconds (a hung NFS mount must not hang slurmstepd), killing the child.
+// TIMEOUT_S seconds (a hung NFS mount must not hang slurmstepd), killing the child
+// and what it started (a Subprocess: its own process group, no inherited descriptor).
 //
 // AS_ROOT, if given, runs first in the same child, as root: slurmstepd's real uid is
 // root (in user_init only its effective uid is the user's), so the child, single-

@@ -104,12 +104,6 @@ Args parse_args(int argc, char** argv, const std::string& command) {
     return args;
 }
 
-std::string join(const std::vector<std::string>& items, const char* sep = ",") {
-    std::string out;
-    for (const auto& s : items) out += (out.empty() ? "" : sep) + s;
-    return out;
-}
-
 // The users whose trees a command covers: the caller's, or for root everyone's.
 std::vector<uid_t> owners_covered(const cli::Context& ctx) {
     return getuid() == 0 ? ctx.spool.owners() : std::vector<uid_t>{getuid()};
@@ -183,7 +177,7 @@ int cmd_ls(const Args& args) {
     std::vector<std::vector<std::string>> table = {{"CHECKPOINT", "STATE", "OWNER", "OPTIONS", "DEADLINE"}};
     for (const auto& r : rows)
         table.push_back({r["checkpoint"].get<std::string>(), r["state"].get<std::string>(), shown(r["owner"].get<std::string>()),
-                         join(r["options"].get<std::vector<std::string>>()), r.value("deadline", "-")});
+                         joined(r["options"].get<std::vector<std::string>>(), ","), r.value("deadline", "-")});
     // Columns as wide as their widest value, two spaces apart.
     std::vector<std::size_t> width(table.front().size());
     for (const auto& cells : table)
@@ -287,8 +281,8 @@ void print_show(const json& j) {
               << "owner:      " << shown(j["owner"].get<std::string>()) << " (uid " << spec["owner_uid"] << ")\n"
               << "state:      " << j["state"].get<std::string>() << "\n"
               << "opened:     " << j["opened_at"].get<std::string>() << " on " << shown(j["opened_on"].get<std::string>()) << "\n"
-              << "options:    " << join(j["options"].get<std::vector<std::string>>(), ", ") << "\n"
-              << "params:     " << (params.empty() ? "-" : join(params, ", ")) << "\n";
+              << "options:    " << joined(j["options"].get<std::vector<std::string>>()) << "\n"
+              << "params:     " << (params.empty() ? "-" : joined(params)) << "\n";
     if (timeout)
         std::cout << "timeout:    " << format_duration(timeout) << ", default " << spec["default"].get<std::string>()
                   << (j.contains("deadline") ? ", deadline " + j["deadline"].get<std::string>() : "") << "\n";
@@ -296,7 +290,7 @@ void print_show(const json& j) {
         const auto names = [](const json& list) {
             std::vector<std::string> reviewers;
             for (const auto& r : list) reviewers.push_back(shown(r.get<std::string>()));
-            return join(reviewers, ", ");
+            return joined(reviewers);
         };
         if (!j["reviewers"].empty())
             std::cout << "reviewers:  " << names(j["reviewers"]) << " (quorum " << j["quorum"] << ")\n";
@@ -322,7 +316,7 @@ void print_show(const json& j) {
     }
     for (const auto& f : j["follow_ups"]) {
         std::cout << "follow-up:  " << f["job"].get<std::string>() << " " << shown(f["script"].get<std::string>())
-                  << " (on " << join(f["on"].get<std::vector<std::string>>()) << "): "
+                  << " (on " << joined(f["on"].get<std::vector<std::string>>(), ",") << "): "
                   << shown(f["state"].get<std::string>());
         if (!f["reason"].get<std::string>().empty()) std::cout << " (" << shown(f["reason"].get<std::string>()) << ")";
         std::cout << "\n";
