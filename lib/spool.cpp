@@ -224,6 +224,7 @@ void Spool::clean(uid_t owner, std::int64_t stale_before, std::int64_t scripts_b
         remove_stale_temps(index.get(), stale_before, path(owner, "pending"));
     Fd ckpt = open_dir(user.get(), "ckpt", Trust{owner}, path(owner, "ckpt"));
     if (!ckpt) return;
+    std::vector<CheckpointId> never_written;  // opened by a writer killed before its first record
     // The same walk as all_ids: stray names are skipped, untrusted entries refused.
     for (const auto& job : list_dir(ckpt.get())) {
         if (!is_valid(check_job_id, job)) continue;
@@ -237,8 +238,15 @@ void Spool::clean(uid_t owner, std::int64_t stale_before, std::int64_t scripts_b
             for (const char* sub : {"log", "delivered"})
                 if (Fd d = open_dir(dir.get(), sub, Trust{owner}, path(owner, rel + "/" + sub)))
                     remove_stale_temps(d.get(), stale_before, path(owner, rel + "/" + sub));
+            // No record, and no writer is still finishing it: it would count against
+            // max_checkpoints for ever while no listing shows it.
+            struct stat st;
+            const Fd log = open_dir(dir.get(), "log", Trust{owner}, path(owner, rel + "/log"));
+            if ((!log || list_dir(log.get()).empty()) && fstat(dir.get(), &st) == 0 && st.st_mtime < stale_before)
+                never_written.push_back({job, name});
         }
     }
+    for (const auto& id : never_written) remove(owner, id);
 }
 
 void Spool::set_pending(uid_t owner, const CheckpointId& id, bool pending) const {

@@ -71,8 +71,9 @@ public:
 
     // Finishes what interrupted writers and removals left in OWNER's tree: empties
     // .trash and removes create_file's temp files last modified before STALE_BEFORE
-    // (unix seconds) in the checkpoints' log/ and delivered/ and in pending/; and
-    // removes --hawf-then script snapshots taken before SCRIPTS_BEFORE.
+    // (unix seconds) in the checkpoints' log/ and delivered/ and in pending/, and
+    // checkpoints without a record (their opener killed) last changed before then;
+    // and removes --hawf-then script snapshots taken before SCRIPTS_BEFORE.
     // O(the user's tree), a constant number of descriptors.
     void clean(uid_t owner, std::int64_t stale_before, std::int64_t scripts_before) const;
 

@@ -554,6 +554,28 @@ TEST_F(SpoolTest, CleanRemovesTrashAndStaleTempFilesOnly) {
     EXPECT_NO_THROW(spool_.clean(me_, now - 3600, now - 3600));
 }
 
+// An opener killed between making the checkpoint's directory and its first record
+// left a checkpoint no listing shows but max_checkpoints counts: clean removes it
+// once no writer can still be finishing it.
+TEST_F(SpoolTest, CleanRemovesCheckpointsWithoutARecord) {
+    const std::time_t now = std::time(nullptr);
+    const CheckpointSpec written = spec_for("65:eval", me_);
+    ASSERT_TRUE(spool_.append(me_, written.id, opened(written)));
+    for (const char* rel : {"ckpt/62", "ckpt/62/eval", "ckpt/62/eval/log", "ckpt/63", "ckpt/63/eval",
+                            "ckpt/63/eval/log", "ckpt/64", "ckpt/64/eval"})
+        ASSERT_EQ(mkdir(user_dir(root_, me_, rel).c_str(), 0700), 0) << rel;
+    set_mtime(user_dir(root_, me_, "ckpt/62/eval"), now - 7200);
+    set_mtime(user_dir(root_, me_, "ckpt/64/eval"), now - 7200);  // killed before even its log/
+    set_mtime(user_dir(root_, me_, "ckpt/65/eval"), now - 7200);
+    EXPECT_EQ(spool_.all_ids(me_).size(), 4u);
+    spool_.clean(me_, now - 3600, now - 3600);
+    EXPECT_FALSE(exists(user_dir(root_, me_, "ckpt/62")));
+    EXPECT_FALSE(exists(user_dir(root_, me_, "ckpt/64")));
+    EXPECT_TRUE(exists(user_dir(root_, me_, "ckpt/63/eval/log")));  // its opener may still be writing
+    EXPECT_EQ(spool_.load(me_, written.id).state, State::Running);
+    EXPECT_EQ(spool_.all_ids(me_).size(), 2u);
+}
+
 // ---------------------------------------------------------------- uids and links
 
 TEST_F(SpoolTest, OwnersAreCanonicalUidsOwningTheirTree) {
