@@ -178,9 +178,13 @@ void Notifier::unwatch(uid_t owner, const CheckpointId& id) {
 void Notifier::tell(const Notice& notice, const Checkpoint& ckpt, std::int64_t now) {
     const NotifyConfig& notify = service_.config.notify;
     std::vector<std::string> dropped;
-    const std::vector<std::string> channels = channels_for(ckpt.spec, notify, &dropped);
+    std::vector<std::string> channels = channels_for(ckpt.spec, notify, &dropped);
     for (const auto& c : dropped)
         log_line("notify: " + ckpt.spec.id.str() + " asks for channel " + quoted_text(c) + ", which is not configured");
+    // Already queued, sent or given up (a restart, a second nudge): nothing to render.
+    channels.erase(std::remove_if(channels.begin(), channels.end(),
+                                  [&](const std::string& c) { return outbox_->known(notice.key + "." + c); }),
+                   channels.end());
     if (channels.empty()) return;
     const uid_t owner = ckpt.spec.owner_uid;
     const json files = service_.owners->ask(owner, ckpt.spec.id, {{"verb", "files"}});

@@ -115,6 +115,12 @@ namespace {
 std::string file_text(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 }  // namespace
 
+bool Outbox::known(const std::string& id) const {
+    if (!plain_id(id)) return false;
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return queue_.count(id) || exists(sent_.get(), id) || exists(failed_.get(), id);
+}
+
 bool Outbox::add(const OutboxEntry& entry) {
     if (!plain_id(entry.id)) throw Error(ErrorKind::Usage, "bad outbox id " + quoted_text(entry.id));
     const std::lock_guard<std::mutex> lock(mutex_);

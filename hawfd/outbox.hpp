@@ -51,6 +51,9 @@ public:
     // Queues ENTRY (durable when it returns) unless a message of that id is queued,
     // sent or given up already; returns whether it was queued.
     bool add(const OutboxEntry& entry);
+    // Whether a message of ID is queued, sent or given up: then add() would not queue
+    // it, so nothing need be rendered for it (a restart looks at every watched checkpoint).
+    bool known(const std::string& id) const;
 
     // For hawf doctor: {"queued": N, "failed": [{"id","checkpoint","channel","event","error","at"}],
     // "more_failed": M} (the first 100 listed), of OWNER's checkpoints, or of everyone's for root (0).

@@ -133,7 +133,9 @@ TEST_F(OutboxTest, QueuedAtOnceSentOnceThenKeptInSent) {
     const OutboxEntry e = entry("1001-42-review-decided");
     {
         Outbox outbox(state_.path(), notify_);
+        EXPECT_FALSE(outbox.known(e.id));
         ASSERT_TRUE(outbox.add(e));
+        EXPECT_TRUE(outbox.known(e.id));
         // Durable when add returns, before anything is sent.
         ASSERT_TRUE(queued(e.id));
         const json written = file("outbox", e.id);
@@ -161,12 +163,14 @@ TEST_F(OutboxTest, QueuedAtOnceSentOnceThenKeptInSent) {
         for (const auto& request : requests) expect_request_of(request, e);
 
         EXPECT_FALSE(outbox.add(e));  // sent already
+        EXPECT_TRUE(outbox.known(e.id));
         EXPECT_EQ(outbox.status(0), json({{"queued", 0}, {"failed", json::array()}, {"more_failed", 0}}));
         EXPECT_EQ(server.requests().size(), requests.size());
     }
     // A hawfd started again remembers it too.
     const std::size_t requests = server.requests().size();
     Outbox again(state_.path(), notify_);
+    EXPECT_TRUE(again.known(e.id));
     EXPECT_FALSE(again.add(e));
     EXPECT_EQ(again.status(0).at("queued"), 0u);
     EXPECT_FALSE(queued(e.id));
