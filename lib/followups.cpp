@@ -73,18 +73,18 @@ std::string failure_of(const std::function<void()>& body) {
 // A refusal stays a refusal; with no answer, hawf asks again and repeats the command
 // (a lost request is sent again) until PATIENCE runs out, and then says it cannot
 // tell rather than that it was not done.
-FollowUpChange change(const Slurm& slurm, const std::string& job, const std::string& action,
+FollowUpChange change(const Slurm& slurm, const std::string& job, FollowUpAction action, const std::string& at,
                       const std::function<void()>& body, const Check& seen, const Patience& patience) {
-    FollowUpChange c{job, action, "", false};
+    FollowUpChange c{job, action, at, "", false};
     std::string failure = failure_of(body);
     if (failure.empty()) return c;
-    const bool stops = action == "cancelled" || action == "held";
+    const bool stops = action == FollowUpAction::Cancelled || action == FollowUpAction::Held;
     const auto give_up = std::chrono::steady_clock::now() + patience.total;
     auto pause = patience.first;
     for (;;) {
         // The job has ended: to hold or cancel it, there is nothing to stop.
         if (classify_failure(failure) == SlurmFailure::JobGone) {
-            if (stops) c.action = "already ended";
+            if (stops) c.action = FollowUpAction::AlreadyEnded;
             else c.error = failure;
             return c;
         }
@@ -95,7 +95,7 @@ FollowUpChange change(const Slurm& slurm, const std::string& job, const std::str
         }
         if (shows == Seen::Done) return c;
         if (shows == Seen::Ended && stops) {
-            c.action = "already ended";
+            c.action = FollowUpAction::AlreadyEnded;
             return c;
         }
         // No answer from slurmctld: it may have done it, may still do it, or never got it.
@@ -112,7 +112,7 @@ FollowUpChange change(const Slurm& slurm, const std::string& job, const std::str
             if (failure.empty()) return c;
         }
     }
-    c.error = "Slurm did not answer: follow-up " + job + " may or may not be " + action + " (check squeue --jobs=" +
+    c.error = "Slurm did not answer: follow-up " + job + " may or may not be " + c.action_text() + " (check squeue --jobs=" +
               job + ")";
     c.unsure = true;
     return c;
@@ -129,21 +129,21 @@ std::vector<FollowUpChange> sync_followups(const Slurm& slurm, const Checkpoint&
         if (d && releases(ckpt, f, d->choice)) {
             const bool waited = ckpt.spec.timeout_s != 0;  // it waited for the deadline
             changes.push_back(change(
-                slurm, f.job, "released",
+                slurm, f.job, FollowUpAction::Released, "",
                 [&] {
                     if (waited) slurm.update(f.job, {"StartTime=now"});
                     slurm.release(f.job);
                 },
                 released(waited), patience));
         } else if (d || ckpt.state == State::Failed) {  // a failed checkpoint will never release them
-            changes.push_back(change(slurm, f.job, "cancelled", [&] { slurm.cancel(f.job); }, cancelled, patience));
+            changes.push_back(change(slurm, f.job, FollowUpAction::Cancelled, "", [&] { slurm.cancel(f.job); }, cancelled, patience));
         } else if (ckpt.state == State::Pending && ckpt.deadline()) {
             const std::string at = format_local_time(ckpt.deadline());
-            changes.push_back(change(slurm, f.job, "eligible at " + at,
+            changes.push_back(change(slurm, f.job, FollowUpAction::Eligible, at,
                                      [&] { slurm.update(f.job, {"StartTime=" + at}); },
                                      eligible_at(ckpt.deadline(), false), patience));
         } else if (ckpt.state == State::Pending) {
-            changes.push_back(change(slurm, f.job, "held", [&] { slurm.hold(f.job); }, held, patience));
+            changes.push_back(change(slurm, f.job, FollowUpAction::Held, "", [&] { slurm.hold(f.job); }, held, patience));
         }
     }
     return changes;
@@ -159,7 +159,7 @@ std::vector<FollowUpChange> schedule_deadline(const Slurm& slurm, const Checkpoi
     for (const auto& f : ckpt.followups)
         if (only.empty() || f.job == only)
             changes.push_back(change(
-                slurm, f.job, "eligible at " + at,
+                slurm, f.job, FollowUpAction::Eligible, at,
                 [&] {
                     slurm.update(f.job, {"StartTime=" + at});
                     slurm.release(f.job);
@@ -268,10 +268,32 @@ Environment start_followup(const Spool& spool, const Slurm& slurm, uid_t owner, 
     return decision_environment(ckpt, spool.files_dir(owner, id), file);
 }
 
+namespace {
+const std::pair<FollowUpAction, const char*> action_names[] = {
+    {FollowUpAction::Released, "released"}, {FollowUpAction::Cancelled, "cancelled"},
+    {FollowUpAction::Held, "held"},         {FollowUpAction::Eligible, "eligible"},
+    {FollowUpAction::AlreadyEnded, "already ended"},
+};
+}  // namespace
+
+std::string to_string(FollowUpAction action) {
+    for (const auto& [a, name] : action_names)
+        if (a == action) return name;
+    return "?";
+}
+
+FollowUpAction parse_followup_action(const std::string& name) {
+    for (const auto& [a, known] : action_names)
+        if (name == known) return a;
+    throw Error(ErrorKind::Untrusted, "unknown follow-up action " + quoted_text(name));
+}
+
+std::string FollowUpChange::action_text() const {
+    return action == FollowUpAction::Eligible ? "eligible at " + at : to_string(action);
+}
+
 std::string describe(const std::vector<FollowUpChange>& changes) {
-    std::string s;
-    for (const auto& c : changes) s += (s.empty() ? "" : ", ") + c.action + " " + c.job;
-    return s;
+    return joined(changes, ", ", [](const FollowUpChange& c) { return c.action_text() + " " + c.job; });
 }
 
 Checkpoint submit_followup(const Spool& spool, const Slurm& slurm, const CheckpointId& id, uid_t owner,

@@ -14,12 +14,21 @@
 
 namespace hawf {
 
+enum class FollowUpAction { Released, Cancelled, Held, Eligible, AlreadyEnded };
 struct FollowUpChange {
     std::string job;
-    std::string action;  // "released", "cancelled", "held", "eligible at <time>", "already ended"
-    std::string error;   // what Slurm refused, or why it is not known whether it was done; "" if done
+    FollowUpAction action = FollowUpAction::Released;
+    std::string at;       // Eligible: the begin time set, local time as Slurm takes it
+    std::string error;    // what Slurm refused, or why it is not known whether it was done; "" if done
     bool unsure = false;  // Slurm did not answer: the change may or may not have been made (error says so)
+
+    // "released", "cancelled", "held", "eligible at <at>", "already ended": for people.
+    std::string action_text() const;
 };
+// The action's name in JSON ("eligible": its time is "at") and back; Error(Untrusted)
+// for another name.
+std::string to_string(FollowUpAction action);
+FollowUpAction parse_followup_action(const std::string& name);
 
 // A Slurm command that fails need not have failed: slurmctld carries out a request
 // that timed out (it was busy or paused) when it gets to it, and a reply can be lost.

@@ -140,7 +140,8 @@ json followup_states(const Slurm& slurm, const Checkpoint& c) {
 json changes_json(const std::vector<FollowUpChange>& changes) {
     json list = json::array();
     for (const auto& c : changes) {
-        json j = {{"job", c.job}, {"action", c.action}};
+        json j = {{"job", c.job}, {"action", to_string(c.action)}};
+        if (c.action == FollowUpAction::Eligible) j["at"] = c.at;
         if (!c.error.empty()) j["error"] = c.error;
         if (c.unsure) j["unsure"] = true;
         list.push_back(j);

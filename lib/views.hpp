@@ -43,7 +43,7 @@ std::string checkpoint_file(const Spool& spool, uid_t owner, const CheckpointId&
 std::string encode_base64(const std::string& bytes);
 std::string decode_base64(const std::string& text);
 
-// What happened to the follow-ups: [{"job","action","error"?,"unsure"?}].
+// What happened to the follow-ups: [{"job","action","at"? (eligible),"error"?,"unsure"?}].
 nlohmann::json changes_json(const std::vector<FollowUpChange>& changes);
 
 // What `hawf show --json` prints: the summary plus opened_on, spec, files_dir, files, report, follow_ups.

@@ -229,7 +229,7 @@ void StepSide::exit(Host& host) {
         if (ckpt.state == State::Pending || ckpt.state == State::Failed) nudge_hawfd(config, user.uid, id);
         std::string refused;
         for (const auto& change : changes)
-            if (!change.error.empty()) refused += "; follow-up " + change.job + " not " + change.action + ": " + change.error;
+            if (!change.error.empty()) refused += "; follow-up " + change.job + " not " + change.action_text() + ": " + change.error;
         if (!refused.empty()) throw Error(ErrorKind::System, "Slurm refused" + refused);
         return std::string();
     }, 120, {});

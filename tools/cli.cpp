@@ -79,7 +79,8 @@ nlohmann::json ask_hawfd(const Context& ctx, const nlohmann::json& op) {
 std::vector<FollowUpChange> changes_from_json(const nlohmann::json& list) {
     std::vector<FollowUpChange> changes;
     for (const auto& j : list)
-        changes.push_back({j.value("job", ""), j.value("action", ""), j.value("error", ""), j.value("unsure", false)});
+        changes.push_back({j.value("job", ""), parse_followup_action(j.value("action", "")), j.value("at", ""),
+                           j.value("error", ""), j.value("unsure", false)});
     return changes;
 }
 
@@ -115,11 +116,11 @@ bool report(const std::vector<FollowUpChange>& changes, bool quiet) {
     for (const auto& c : changes) {
         if (!c.error.empty()) {
             // Unsure: Slurm did not answer, and the error says the change may have been made.
-            std::cerr << "hawf: " << (c.unsure ? "" : "follow-up " + c.job + " not " + c.action + ": ")
+            std::cerr << "hawf: " << (c.unsure ? "" : "follow-up " + c.job + " not " + c.action_text() + ": ")
                       << shown(c.error) << "\n";
             ok = false;
         } else if (!quiet) {
-            std::cout << "follow-up " << c.job << " " << c.action << "\n";
+            std::cout << "follow-up " << c.job << " " << c.action_text() << "\n";
         }
     }
     return ok;

@@ -1,6 +1,7 @@
 // followups.hpp: keeping the follow-up jobs in Slurm in line with their checkpoint,
 // and starting a follow-up with its decision (against a fake Slurm bindir).
 #include "followups.hpp"
+#include "views.hpp"
 
 #include <pwd.h>
 #include <sys/stat.h>
@@ -32,7 +33,7 @@ using ::testing::Not;
 using Argv = std::vector<std::string>;
 
 bool same_change(const FollowUpChange& c, const std::string& job, const std::string& action) {
-    return c.job == job && c.action == action && c.error.empty();
+    return c.job == job && c.action_text() == action && c.error.empty();
 }
 
 std::string env_value(const Environment& env, const std::string& name) {
@@ -159,7 +160,7 @@ TEST_F(FollowUpsTest, RevokedWithoutDeadlineHoldsAgain) {
     const Checkpoint c = revoke(spool_, me_, s.id, cli_);
     const auto changes = sync_followups(slurm_, c);
     ASSERT_EQ(changes.size(), 3u);
-    for (const auto& ch : changes) EXPECT_EQ(ch.action, "held") << ch.job;
+    for (const auto& ch : changes) EXPECT_EQ(ch.action, FollowUpAction::Held) << ch.job;
     EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scontrol", "hold", "101"},
                                                 {"scontrol", "hold", "102"},
                                                 {"scontrol", "hold", "103"}}));
@@ -230,9 +231,9 @@ TEST_F(FollowUpsTest, FailedReleaseCarriesTheError) {
     fake_.set_output("squeue.102", squeue_line("PENDING", 0, 0, "JobHeldUser"));  // still there: refused
     const auto changes = sync_followups(slurm_, c);
     ASSERT_EQ(changes.size(), 3u);
-    EXPECT_EQ(changes[0].action, "released");
+    EXPECT_EQ(changes[0].action, FollowUpAction::Released);
     EXPECT_THAT(changes[0].error, HasSubstr("scontrol release 101: scontrol: error: Job has already finished"));
-    EXPECT_EQ(changes[1].action, "cancelled");
+    EXPECT_EQ(changes[1].action, FollowUpAction::Cancelled);
     EXPECT_THAT(changes[1].error, HasSubstr("Access/permission denied"));
     EXPECT_TRUE(same_change(changes[2], "103", "released"));
 }
@@ -242,7 +243,7 @@ TEST_F(FollowUpsTest, FailedBeginTimeUpdateDoesNotRelease) {
     fake_.fail("update.102", "scontrol: error: Invalid job id specified\n");
     const auto changes = sync_followups(slurm_, c);
     ASSERT_EQ(changes.size(), 3u);
-    EXPECT_EQ(changes[1].action, "released");
+    EXPECT_EQ(changes[1].action, FollowUpAction::Released);
     EXPECT_THAT(changes[1].error, HasSubstr("Invalid job id specified"));
     EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scancel", "101"},
                                                 {"scontrol", "update", "JobId=102", "StartTime=now"},
@@ -277,7 +278,7 @@ TEST_F(FollowUpsTest, NoAnswerAtAllSaysItCannotTellAfterABoundedWait) {
     const auto changes = sync_followups(slurm_, c, "", Patience{std::chrono::milliseconds(400), std::chrono::milliseconds(50)});
     const auto took = std::chrono::steady_clock::now() - start;
     ASSERT_EQ(changes.size(), 3u);
-    EXPECT_EQ(changes[0].action, "released");
+    EXPECT_EQ(changes[0].action, FollowUpAction::Released);
     EXPECT_TRUE(changes[0].unsure);
     EXPECT_EQ(changes[0].error, "Slurm did not answer: follow-up 101 may or may not be released (check squeue --jobs=101)");
     EXPECT_TRUE(same_change(changes[2], "103", "released"));
@@ -319,7 +320,7 @@ TEST_F(FollowUpsTest, ARefusalStaysARefusalAfterOneLook) {
     fake_.fail("release.101", "scontrol: error: Access/permission denied\n");
     fake_.set_output("squeue.101", squeue_line("PENDING", 0, 0, "JobHeldUser"));
     const auto changes = sync_followups(slurm_, c, "", quick_);
-    EXPECT_EQ(changes[0].action, "released");
+    EXPECT_EQ(changes[0].action, FollowUpAction::Released);
     EXPECT_FALSE(changes[0].unsure);
     EXPECT_THAT(changes[0].error, EndsWith("/scontrol release 101: scontrol: error: Access/permission denied"));
     EXPECT_EQ(fake_.calls()[1], squeue_argv("101"));
@@ -552,6 +553,20 @@ TEST_F(FollowUpsTest, ReshapeStopsAtTheFirstRefusal) {
                       "follow-up 103 not changed, nothing released (already changed: 101)");
     EXPECT_EQ(fake_.calls().size(), 2u);
     for (const auto& call : fake_.calls()) EXPECT_EQ(call[1], "update");  // nothing released
+}
+
+// ---------------------------------------------------------------- actions
+
+TEST(FollowUpActions, NamedForPeopleAndInJson) {
+    for (FollowUpAction a : {FollowUpAction::Released, FollowUpAction::Cancelled, FollowUpAction::Held,
+                             FollowUpAction::Eligible, FollowUpAction::AlreadyEnded})
+        EXPECT_EQ(parse_followup_action(to_string(a)), a);
+    const FollowUpChange eligible{"101", FollowUpAction::Eligible, "2026-12-02T10:00:00", "", false};
+    EXPECT_EQ(eligible.action_text(), "eligible at 2026-12-02T10:00:00");
+    EXPECT_EQ(changes_json({eligible}).dump(), R"([{"action":"eligible","at":"2026-12-02T10:00:00","job":"101"}])");
+    EXPECT_EQ(changes_json({{"102", FollowUpAction::AlreadyEnded, "", "", false}}).dump(),
+              R"([{"action":"already ended","job":"102"}])");
+    EXPECT_HAWF_ERROR(parse_followup_action("eligible at 10:00"), K::Untrusted, "unknown follow-up action");
 }
 
 // ---------------------------------------------------------------- decide_and_sync
