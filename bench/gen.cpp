@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
         spec.id = {std::to_string(job), "eval"};
         spec.owner_uid = uid;
         spec.owner = user_name(uid);
-        spec.scope = "job";
+        spec.scope = Scope::Job;
         spec.options = {"approve", "reject"};
         spec.params = parse_param_specs("lr:float");
         if (!decided && timeout > 0) {

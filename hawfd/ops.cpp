@@ -239,7 +239,7 @@ json seal(const Service& service, const Request& request) {
     const std::string what = "cannot seal the spec of " + id.str() + ": ";
     if (!(spec.id == id) || spec.owner_uid != request.uid || spec.owner != user_name(request.uid))
         throw Error(ErrorKind::Denied, what + "it must be " + id.str() + " of " + request.user + ", the caller");
-    if (spec.scope != "inline") throw Error(ErrorKind::Usage, what + "hawfd seals only hawf-await --open's checkpoints");
+    if (spec.scope != Scope::Inline) throw Error(ErrorKind::Usage, what + "hawfd seals only hawf-await --open's checkpoints");
     if (spec.delegated() || !spec.seal.empty())
         throw Error(ErrorKind::Usage, what + "reviewers, site policies and the seal are hawf's to add, not the caller's");
     // The job as Slurm knows it: the caller's, running (SLURM_JOB_ID is the caller's to set).

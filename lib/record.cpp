@@ -273,6 +273,23 @@ std::string to_string(State state) {
     return "?";
 }
 
+namespace {
+const std::pair<Scope, const char*> scope_names[] = {
+    {Scope::Step, "step"}, {Scope::Job, "job"}, {Scope::Inline, "inline"}};
+}  // namespace
+
+std::string to_string(Scope scope) {
+    for (const auto& [s, name] : scope_names)
+        if (s == scope) return name;
+    return "?";
+}
+
+Scope parse_scope(const std::string& name) {
+    for (const auto& [s, known] : scope_names)
+        if (name == known) return s;
+    throw corrupt("bad scope " + quoted_text(name) + ": expected step, job or inline");
+}
+
 State parse_state(const std::string& text) {
     for (const auto& [s, name] : state_names)
         if (text == name) return s;
@@ -411,7 +428,7 @@ json to_json(const CheckpointSpec& spec) {
     json then = json::array();
     for (const auto& t : spec.then) then.push_back({{"script", t.script}, {"on", t.on}});
     json j = {{"checkpoint", spec.id.str()}, {"owner_uid", spec.owner_uid}, {"owner", spec.owner},
-              {"scope", spec.scope},         {"options", spec.options},     {"params", params},
+              {"scope", to_string(spec.scope)},         {"options", spec.options},     {"params", params},
               {"timeout_s", spec.timeout_s}, {"default", spec.default_choice}, {"then", then},
               {"signal", spec.signal}};
     // Only when delegated: owner-mode records stay as they always were; "required"
@@ -439,7 +456,7 @@ CheckpointSpec spec_from_json(const json& j) {
         spec.owner_uid = uid_field(j, "owner_uid");
         spec.owner = field<std::string>(j, "owner");
         check_field("owner", [&] { check_user_name(spec.owner); });
-        spec.scope = field<std::string>(j, "scope");
+        spec.scope = parse_scope(field<std::string>(j, "scope"));
         // One by one first: joined, "a,b" would pass as two options.
         const auto options = field<std::vector<std::string>>(j, "options");
         for (const auto& o : options) check_name(o, "choice in options");
@@ -478,8 +495,6 @@ CheckpointSpec spec_from_json(const json& j) {
         }
         spec.check(Limits::ceilings());
     });
-    if (spec.scope != "step" && spec.scope != "job" && spec.scope != "inline")
-        throw corrupt("bad scope " + quoted_text(spec.scope) + ": expected step, job or inline");
     spec.signal = field_or<std::string>(j, "signal", "");
     if (!spec.signal.empty()) recheck([&] { check_signal(spec.signal); });
     // Written only when there is one: present, it is a credential (whether it

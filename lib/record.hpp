@@ -21,12 +21,19 @@
 
 namespace hawf {
 
+// Where a checkpoint was opened, so what ends it: an srun step, an sbatch job's batch
+// step, or hawf-await --open inside a running job.
+enum class Scope { Step, Job, Inline };
+std::string to_string(Scope scope);
+// Error(Untrusted) for another name: only records carry one.
+Scope parse_scope(const std::string& name);
+
 // What the marked job declared; fixed when the checkpoint is opened.
 struct CheckpointSpec {
     CheckpointId id;
     uid_t owner_uid = 0;
     std::string owner;                 // user name, for display
-    std::string scope = "step";        // "step" (srun), "job" (sbatch) or "inline" (hawf-await --open)
+    Scope scope = Scope::Step;
     std::vector<std::string> options;  // allowed choices, in order
     std::vector<ParamSpec> params;
     std::int64_t timeout_s = 0;        // 0: no timeout

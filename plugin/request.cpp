@@ -78,7 +78,7 @@ std::optional<CheckpointId> Request::after() const {
 }
 
 CheckpointSpec Request::spec(const CheckpointId& id, uid_t owner_uid, const std::string& owner,
-                             const std::string& scope, const Config& config) const {
+                             Scope scope, const Config& config) const {
     if (refused_) throw Error(ErrorKind::Usage, *refused_);
     if (!checkpoint_)
         throw Error(ErrorKind::Usage, "--hawf-options, --hawf-params, --hawf-timeout, --hawf-default, "

@@ -41,7 +41,7 @@ public:
 
     // The checkpoint these options describe (CONFIG: default options, limits, whether
     // hawfd is there for reviewers); throws Error(Usage) for a bad combination.
-    CheckpointSpec spec(const CheckpointId& id, uid_t owner_uid, const std::string& owner, const std::string& scope,
+    CheckpointSpec spec(const CheckpointId& id, uid_t owner_uid, const std::string& owner, Scope scope,
                         const Config& config) const;
 
 private:

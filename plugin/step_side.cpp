@@ -19,12 +19,12 @@ constexpr std::uint32_t extern_step_id = 0xfffffffc;       // SLURM_EXTERN_CONT
 constexpr std::uint32_t interactive_step_id = 0xfffffffa;  // SLURM_INTERACTIVE_STEP
 
 // The batch step carries an sbatch checkpoint; an srun step one given to that srun.
-std::optional<std::string> checkpoint_scope(const Host& host, const Request& request) {
+std::optional<Scope> checkpoint_scope(const Host& host, const Request& request) {
     if (!request.checkpoint()) return std::nullopt;
     const StepIds ids = host.step();
-    if (ids.step_id == batch_step_id) return "job";
+    if (ids.step_id == batch_step_id) return Scope::Job;
     if (ids.step_id == extern_step_id || ids.step_id == interactive_step_id) return std::nullopt;
-    if (host.getenv(step_marker_env) == request.checkpoint()) return "step";
+    if (host.getenv(step_marker_env) == request.checkpoint()) return Scope::Step;
     return std::nullopt;
 }
 
@@ -130,7 +130,7 @@ void StepSide::start_followup_job(Host& host, const CheckpointId& after) {
     for (const auto& [name, value] : env) host.setenv(name, value);
 }
 
-void StepSide::open(Host& host, const Request& request, const std::string& scope) {
+void StepSide::open(Host& host, const Request& request, Scope scope) {
     const StepIds ids = host.step();
     const CheckpointId id{job_id_text(ids), *request.checkpoint()};
     const JobUser user = host.user();
@@ -223,7 +223,7 @@ void StepSide::exit(Host& host) {
         // them. Those of a failed batch step are Slurm's (afterok, kill-on-invalid-dep):
         // it cancels them when the job fails, and keeps them when the job is requeued,
         // which reopens the checkpoint without submitting them again.
-        const bool cancel = ckpt.state == State::Failed && ckpt.spec.scope == "step";
+        const bool cancel = ckpt.state == State::Failed && ckpt.spec.scope == Scope::Step;
         const auto changes = cancel ? sync_followups(Slurm(), ckpt) : schedule_deadline(Slurm(), ckpt);
         // hawfd tells who waits for it (a hint, bounded in time, never an error here).
         if (ckpt.state == State::Pending || ckpt.state == State::Failed) nudge_hawfd(config, user.uid, id);

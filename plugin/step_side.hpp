@@ -32,7 +32,7 @@ public:
 
 private:
     void start_followup_job(Host& host, const CheckpointId& after);
-    void open(Host& host, const Request& request, const std::string& scope);
+    void open(Host& host, const Request& request, Scope scope);
 
     std::string conf_path_;
     Runner runner_;

@@ -79,7 +79,7 @@ int submit_post_opt(Host& host, const Request& request, const std::string& conf_
         if (!request.checkpoint() && request.after() && !request.then()) return 0;  // a follow-up
         // Checks the combination with a stand-in id; the real one is known on the node.
         const CheckpointSpec spec =
-            request.spec({"0", request.checkpoint().value_or("x")}, getuid(), "", "step", config);
+            request.spec({"0", request.checkpoint().value_or("x")}, getuid(), "", Scope::Step, config);
         // Users name channels, never URLs; which exist is the site's (checked here only:
         // a channel the admin removes later is hawfd's to skip, not a reason to fail the job).
         if (!spec.notify.empty()) try {

@@ -131,7 +131,7 @@ int open_inline(const Args& a) {
                                                                     : " is " + info->state));
     spec.owner_uid = getuid();
     spec.owner = user_name(getuid());
-    spec.scope = "inline";
+    spec.scope = Scope::Inline;
     spec.options = a.options.empty() ? ctx.config.default_options : parse_choices(a.options);
     if (!a.params.empty()) spec.params = parse_param_specs(a.params);
     if (a.timeout >= 0) spec.timeout_s = a.timeout;

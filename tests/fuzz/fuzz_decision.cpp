@@ -56,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     spec.id = CheckpointId{"4242", "eval"};
     spec.owner_uid = 1001;
     spec.owner = "alice";
-    spec.scope = "job";
+    spec.scope = Scope::Job;
     const Limits limits;  // the defaults of hawf.yaml
     if (!accepted({Usage}, "the checkpoint's declaration", [&] {
             spec.options = parse_choices(options_text);

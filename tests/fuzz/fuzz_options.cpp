@@ -31,7 +31,7 @@ CheckpointSpec base_spec() {
     spec.id = CheckpointId{"4242_7", "eval"};
     spec.owner_uid = 1001;
     spec.owner = "alice";
-    spec.scope = "job";
+    spec.scope = Scope::Job;
     spec.options = {"approve", "reject"};
     return spec;
 }

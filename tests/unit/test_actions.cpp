@@ -31,7 +31,7 @@ CheckpointSpec make_spec(const std::string& id, uid_t owner) {
     spec.id = parse_checkpoint_id(id);
     spec.owner_uid = owner;
     spec.owner = user_name(owner);
-    spec.scope = "job";
+    spec.scope = Scope::Job;
     spec.options = {"approve", "reject", "retry"};
     spec.params = parse_param_specs("lr:float,mode:enum(fast|slow)");
     return spec;
@@ -112,7 +112,7 @@ TEST_F(ActionsTest, OpenConflictsForAnotherSpec) {
     other.options = {"approve", "reject"};
     EXPECT_HAWF_ERROR(open_checkpoint(spool_, other, plugin_), K::Conflict, "100:eval");
     other = spec;
-    other.scope = "step";
+    other.scope = Scope::Step;
     EXPECT_HAWF_ERROR(open_checkpoint(spool_, other, plugin_), K::Conflict, "already exists");
     EXPECT_EQ(spool_.load(me_, spec.id).history.size(), 1u);
 }

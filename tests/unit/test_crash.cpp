@@ -281,7 +281,7 @@ protected:
         spec.id = {job, name};
         spec.owner_uid = uid_;
         spec.owner = user_name(uid_);
-        spec.scope = "job";
+        spec.scope = Scope::Job;
         spec.options = choices;
         if (rng() % 2) {
             spec.timeout_s = 60;

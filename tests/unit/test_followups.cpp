@@ -57,7 +57,7 @@ protected:
         s.id = parse_checkpoint_id(id);
         s.owner_uid = me_;
         s.owner = user_name(me_);
-        s.scope = "job";
+        s.scope = Scope::Job;
         s.options = {"approve", "reject", "retry"};
         s.params = parse_param_specs("lr:float,note:string,batchSize:int");
         if (timeout_s) {

@@ -18,7 +18,7 @@ CheckpointSpec make_spec() {
     spec.id = parse_checkpoint_id("4242_3:eval");
     spec.owner_uid = 1001;
     spec.owner = "alice";
-    spec.scope = "job";
+    spec.scope = Scope::Job;
     spec.options = {"approve", "reject", "retry"};
     spec.params = parse_param_specs("lr:float,epochs:int,mode:enum(fast|slow),note:string,resume:bool");
     spec.timeout_s = 86400;
@@ -66,7 +66,7 @@ TEST(RecordJson, OpenedWithSpecRoundTrips) {
     EXPECT_EQ(s.id, parse_checkpoint_id("4242_3:eval"));
     EXPECT_EQ(s.owner_uid, 1001u);
     EXPECT_EQ(s.owner, "alice");
-    EXPECT_EQ(s.scope, "job");
+    EXPECT_EQ(s.scope, Scope::Job);
     EXPECT_EQ(s.options, (std::vector<std::string>{"approve", "reject", "retry"}));
     ASSERT_EQ(s.params.size(), 5u);
     EXPECT_EQ(s.params[2].type_text(), "enum(fast|slow)");

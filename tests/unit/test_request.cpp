@@ -41,8 +41,8 @@ TEST_F(SubmitTest, OptionTableNamesAllOptions) {
 TEST_F(NotifyTest, TheChannelsGoIntoTheSpec) {
     const Request r = request({{Opt::Checkpoint, "eval"}, {Opt::Notify, "ml-team"}});
     const Config config = load_config(conf_);
-    EXPECT_EQ(r.spec({"42", "eval"}, 1000, "alice", "job", config).notify, (std::vector<std::string>{"ml-team"}));
-    EXPECT_TRUE(request({{Opt::Checkpoint, "eval"}}).spec({"42", "eval"}, 1000, "alice", "job", config).notify.empty());
+    EXPECT_EQ(r.spec({"42", "eval"}, 1000, "alice", Scope::Job, config).notify, (std::vector<std::string>{"ml-team"}));
+    EXPECT_TRUE(request({{Opt::Checkpoint, "eval"}}).spec({"42", "eval"}, 1000, "alice", Scope::Job, config).notify.empty());
 }
 
 TEST_F(ReviewersTest, TheSpecNamesTheReviewers) {
@@ -50,16 +50,16 @@ TEST_F(ReviewersTest, TheSpecNamesTheReviewers) {
     const CheckpointId id = parse_checkpoint_id("4242:deploy");
     const CheckpointSpec delegated =
         request({{Opt::Checkpoint, "deploy"}, {Opt::Reviewers, "daemon,@root,root"}, {Opt::Quorum, "2"}})
-            .spec(id, 0, "root", "job", config);
+            .spec(id, 0, "root", Scope::Job, config);
     EXPECT_TRUE(delegated.delegated());
     EXPECT_EQ(delegated.reviewers, (std::vector<std::string>{"daemon", "@root", "root"}));  // as given
     EXPECT_EQ(delegated.quorum, 2u);
     EXPECT_TRUE(delegated.owner_may_decide);  // only a site policy takes it away
     const CheckpointSpec one =
-        request({{Opt::Checkpoint, "deploy"}, {Opt::Reviewers, "daemon"}}).spec(id, 0, "root", "job", config);
+        request({{Opt::Checkpoint, "deploy"}, {Opt::Reviewers, "daemon"}}).spec(id, 0, "root", Scope::Job, config);
     EXPECT_EQ(one.reviewers, (std::vector<std::string>{"daemon"}));
     EXPECT_EQ(one.quorum, 1u);  // the default
-    const CheckpointSpec owner = request({{Opt::Checkpoint, "deploy"}}).spec(id, 0, "root", "job", config);
+    const CheckpointSpec owner = request({{Opt::Checkpoint, "deploy"}}).spec(id, 0, "root", Scope::Job, config);
     EXPECT_FALSE(owner.delegated());
     EXPECT_EQ(owner.quorum, 1u);
 }
@@ -73,12 +73,12 @@ TEST_F(ReviewersTest, AValueSlurmstepdRefusesFailsTheSpec) {
     r.collect(Opt::Reviewers, "@no-such-group-hawf");  // e.g. a group this node does not know
     r.collect(Opt::Quorum, "0");
     EXPECT_EQ(r.checkpoint(), "deploy");
-    EXPECT_HAWF_ERROR(r.spec(parse_checkpoint_id("4242:deploy"), 0, "root", "job", config), ErrorKind::Usage,
+    EXPECT_HAWF_ERROR(r.spec(parse_checkpoint_id("4242:deploy"), 0, "root", Scope::Job, config), ErrorKind::Usage,
                       "--hawf-reviewers: unknown reviewer \"@no-such-group-hawf\": no such group here");
     Request fine;
     fine.collect(Opt::Checkpoint, "deploy");
     fine.collect(Opt::Reviewers, "root");
-    EXPECT_EQ(fine.spec(parse_checkpoint_id("4242:deploy"), 0, "root", "job", config).reviewers,
+    EXPECT_EQ(fine.spec(parse_checkpoint_id("4242:deploy"), 0, "root", Scope::Job, config).reviewers,
               (std::vector<std::string>{"root"}));
 }
 

@@ -774,7 +774,7 @@ TEST(SpecSeal, PayloadBindsTheWholeSpecButTheSeal) {
     const std::vector<std::function<void(CheckpointSpec&)>> changes = {
         [](CheckpointSpec& s) { s.id = parse_checkpoint_id("301:eval"); },
         [](CheckpointSpec& s) { s.owner_uid = 1002; },
-        [](CheckpointSpec& s) { s.scope = "inline"; },
+        [](CheckpointSpec& s) { s.scope = Scope::Inline; },
         [](CheckpointSpec& s) { s.options.push_back("retry"); },
         [](CheckpointSpec& s) { s.params.clear(); },
         [](CheckpointSpec& s) { s.reviewers.pop_back(); },

@@ -215,7 +215,7 @@ CheckpointSpec spec_for(const std::string& id, uid_t owner) {
     spec.id = parse_checkpoint_id(id);
     spec.owner_uid = owner;
     spec.owner = "tester";
-    spec.scope = "step";
+    spec.scope = Scope::Step;
     spec.options = {"approve", "reject"};
     return spec;
 }

@@ -182,7 +182,7 @@ TEST_F(StepSideTest, BatchStepOpensAndEndsPending) {
     side.user_init(host_, req);
     Checkpoint c = load("4242:eval");
     EXPECT_EQ(c.state, State::Running);
-    EXPECT_EQ(c.spec.scope, "job");
+    EXPECT_EQ(c.spec.scope, Scope::Job);
     EXPECT_EQ(c.spec.owner_uid, nobody);
     EXPECT_EQ(c.spec.options, (std::vector<std::string>{"approve", "reject"}));
     EXPECT_EQ(c.history[0].by_uid, nobody);  // written by the job user, not root
@@ -259,7 +259,7 @@ TEST_F(StepSideTest, MarkedSrunStepOpensAStepCheckpoint) {
     EXPECT_CALL(host_, setenv("HAWF_CHECKPOINT", "4242:eval")).Times(1);
     StepSide side(conf_);
     side.user_init(host_, checkpoint_request());
-    EXPECT_EQ(load("4242:eval").spec.scope, "step");
+    EXPECT_EQ(load("4242:eval").spec.scope, Scope::Step);
     side.exit(host_);
     EXPECT_EQ(load("4242:eval").state, State::Pending);
 }
@@ -280,7 +280,7 @@ TEST_F(StepSideTest, SrunStepOfAnArrayTaskUsesArrayId) {
     EXPECT_CALL(host_, setenv("HAWF_CHECKPOINT", "4990_8:eval")).Times(1);
     StepSide side(conf_);
     side.user_init(host_, checkpoint_request());
-    EXPECT_EQ(load("4990_8:eval").spec.scope, "step");
+    EXPECT_EQ(load("4990_8:eval").spec.scope, Scope::Step);
 }
 
 TEST_F(StepSideTest, NoValArrayTaskIdUsesPlainJobId) {
@@ -685,7 +685,7 @@ protected:
         s.id = parse_checkpoint_id("4242:eval");
         s.owner_uid = nobody;
         s.owner = user_name(nobody);
-        s.scope = "job";
+        s.scope = Scope::Job;
         s.options = {"approve", "reject"};
         s.params = parse_param_specs("lr:float,note:string");
         return s;
@@ -1082,7 +1082,7 @@ TEST_F(FollowUpStepTest, FailedSrunStepCancelsItsFollowUps) {
     side.task_exit(host_);
     side.exit(host_);
     const Checkpoint c = load("4242:eval");
-    EXPECT_EQ(c.spec.scope, "step");
+    EXPECT_EQ(c.spec.scope, Scope::Step);
     EXPECT_EQ(c.state, State::Failed);
     const auto calls = fake_.calls();
     ASSERT_EQ(calls.size(), 2u);
