@@ -158,7 +158,7 @@ int main(int argc, char** argv) {
         if (setgroups(0, nullptr) != 0 || setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0)
             die("cannot switch to uid " + std::to_string(uid) + ": " + std::strerror(errno));
     }
-    const Actor plugin = current_actor("plugin"), cli = current_actor("cli");
+    const Actor plugin = current_actor(Via::Plugin), cli = current_actor(Via::Cli);
     const std::int64_t now = std::time(nullptr);
     try {
         Fd root = spool.open_root();

@@ -141,7 +141,7 @@ std::vector<Notice> notices_for(const Checkpoint& ckpt, const NotifyConfig& noti
         }
         case State::Decided:
         case State::Applied: {
-            const std::string event = ckpt.decided->via == "timeout" ? "timeout" : "decided";
+            const std::string event = ckpt.decided->via == Via::Timeout ? "timeout" : "decided";
             add(event, key_of(ckpt, event, ckpt.decided->seq));
             break;
         }

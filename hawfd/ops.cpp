@@ -297,7 +297,7 @@ Finished finish_locked(const Service& service, Checkpoint ckpt, const std::optio
             if (ev.seq == quorum->approvals.back()) last = &ev;
         Event decided;
         decided.type = EventType::Decided;
-        decided.via = "hawfd";
+        decided.via = Via::Hawfd;
         decided.by = last->by;
         decided.by_uid = last->by_uid;
         decided.decision = quorum->decision;
@@ -337,7 +337,7 @@ Finished take_default_at_deadline(const Service& service, uid_t owner, const Che
         verify_spec(ckpt.spec, service.munge_socket());  // never seal on a spec the owner rewrote
         Event decided;
         decided.type = EventType::Decided;
-        decided.via = "timeout";
+        decided.via = Via::Timeout;
         decided.decision = default_decision(ckpt.spec);
         verb["seal"] = munge_encode(decision_seal_payload(ckpt, decided), service.munge_socket());
     }

@@ -33,7 +33,7 @@ Decision decision_of(const json& j) {
 }
 
 Actor actor_of(const json& j) {
-    return {j.at("user").get<std::string>(), j.at("uid").get<uid_t>(), "hawfd", j.at("host").get<std::string>()};
+    return {j.at("user").get<std::string>(), j.at("uid").get<uid_t>(), Via::Hawfd, j.at("host").get<std::string>()};
 }
 
 // OWNER's pending delegated checkpoints REVIEWER may approve (what `hawf ls` lists
@@ -87,7 +87,7 @@ json owner_verb(const Config& config, const json& request) {
                                        actor_of(request.at("actor"))));
     }
     if (verb == "take-default") {
-        Actor timeout = current_actor("timeout");
+        Actor timeout = current_actor(Via::Timeout);
         timeout.user = "timeout";
         return events_of(take_default(spool, owner, id, request.at("now").get<std::int64_t>(), timeout,
                                       request.value("seal", "")));

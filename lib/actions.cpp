@@ -111,7 +111,7 @@ std::string user_name(uid_t uid) {
     return std::to_string(uid);
 }
 
-Actor current_actor(const std::string& via) {
+Actor current_actor(Via via) {
     char host[256] = "";
     gethostname(host, sizeof host - 1);
     std::string name = host;
@@ -320,7 +320,7 @@ Checkpoint withdraw(const Spool& spool, uid_t owner, const CheckpointId& id, con
 Checkpoint record_quorum(const Spool& spool, uid_t owner, const CheckpointId& id, const Quorum& quorum,
                          const std::string& seal, const Actor& actor) {
     Actor hawfd = actor;
-    hawfd.via = "hawfd";
+    hawfd.via = Via::Hawfd;
     return append_next(spool, owner, id, hawfd, [&](const std::optional<Checkpoint>& maybe) {
         const Checkpoint& c = existing(maybe, id);
         std::optional<Event> ev;

@@ -20,11 +20,11 @@ namespace hawf {
 struct Actor {
     std::string user;
     uid_t uid = 0;
-    std::string via;  // "plugin", "cli", "timeout"
+    Via via = Via::Cli;
     std::string host;
 };
 // The calling process's real user, via VIA.
-Actor current_actor(const std::string& via);
+Actor current_actor(Via via);
 
 // Opens a checkpoint in state running and creates its files dir. Opening it again
 // with the same spec is a no-op while it runs (another node of the step) and

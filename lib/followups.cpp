@@ -259,7 +259,7 @@ Environment start_followup(const Spool& spool, const Slurm& slurm, uid_t owner, 
                                              ": this follow-up runs only for " + on);
     }
     const std::uint64_t verified = ckpt.decided->seq;
-    ckpt = mark_applied(spool, owner, id, job, current_actor("plugin"));
+    ckpt = mark_applied(spool, owner, id, job, current_actor(Via::Plugin));
     // Another decision may have come in since (amended): the one delivered must verify
     // too, and so must the spec it is read with.
     check_spec(ckpt);
@@ -321,10 +321,10 @@ Checkpoint take_default_and_sync(const Spool& spool, const Slurm& slurm, uid_t o
     Checkpoint ckpt = spool.load(owner, id);
     if (ckpt.state != State::Pending || ckpt.spec.delegated() || !ckpt.deadline() || now < ckpt.deadline())
         return ckpt;
-    Actor timeout = current_actor("timeout");
+    Actor timeout = current_actor(Via::Timeout);
     timeout.user = "timeout";
     ckpt = take_default(spool, owner, id, now, timeout);
-    if (ckpt.decision() && ckpt.decided->via == "timeout") {
+    if (ckpt.decision() && ckpt.decided->via == Via::Timeout) {
         std::vector<FollowUpChange> done = sync_followups(slurm, ckpt, skip);
         if (changes) *changes = std::move(done);
     }

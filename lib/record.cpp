@@ -274,6 +274,23 @@ std::string to_string(State state) {
 }
 
 namespace {
+const std::pair<Via, const char*> via_names[] = {
+    {Via::Plugin, "plugin"}, {Via::Cli, "cli"}, {Via::Timeout, "timeout"}, {Via::Hawfd, "hawfd"}};
+}  // namespace
+
+std::string to_string(Via via) {
+    for (const auto& [v, name] : via_names)
+        if (v == via) return name;
+    return "?";
+}
+
+Via parse_via(const std::string& name) {
+    for (const auto& [v, known] : via_names)
+        if (name == known) return v;
+    throw corrupt("field \"via\" is " + quoted_text(name) + ": expected plugin, cli, timeout or hawfd");
+}
+
+namespace {
 const std::pair<Scope, const char*> scope_names[] = {
     {Scope::Step, "step"}, {Scope::Job, "job"}, {Scope::Inline, "inline"}};
 }  // namespace
@@ -513,7 +530,7 @@ json to_json(const Decision& d) {
 
 json to_json(const Event& ev) {
     json j = {{"v", 1},      {"seq", ev.seq}, {"event", to_string(ev.type)}, {"at", format_time(ev.at)},
-              {"by", ev.by}, {"by_uid", ev.by_uid}, {"via", ev.via},     {"host", ev.host}};
+              {"by", ev.by}, {"by_uid", ev.by_uid}, {"via", to_string(ev.via)},     {"host", ev.host}};
     if (ev.spec) j["spec"] = to_json(*ev.spec);
     if (ev.decision) j["decision"] = to_json(*ev.decision);
     if (ev.type == EventType::Failed || ev.type == EventType::NodeEnded) j["exit_status"] = ev.exit_status;
@@ -529,13 +546,11 @@ json to_json(const Event& ev) {
 
 void check_event_fields(const Event& ev) {
     check_field("by", [&] {
-        if (ev.via != "timeout") return check_user_name(ev.by);
+        if (ev.via != Via::Timeout) return check_user_name(ev.by);
         if (ev.by != "timeout")
             throw Error(ErrorKind::Usage, "bad actor " + quoted_text(ev.by) + " via timeout: use \"timeout\"");
     });
     if (ev.by_uid > max_uid) throw corrupt("field \"by_uid\" is " + std::to_string(ev.by_uid) + ": not a uid");
-    if (ev.via != "plugin" && ev.via != "cli" && ev.via != "timeout" && ev.via != "hawfd")
-        throw corrupt("field \"via\" is " + quoted_text(ev.via) + ": expected plugin, cli, timeout or hawfd");
     check_field("host", [&] { check_host_name(ev.host); });
     if (ev.spec) {
         check_field("owner", [&] { check_user_name(ev.spec->owner); });
@@ -571,7 +586,7 @@ Event event_from_json(const json& j) {
     ev.at = parse_time(field<std::string>(j, "at"));
     ev.by = field<std::string>(j, "by");
     ev.by_uid = uid_field(j, "by_uid");
-    ev.via = field<std::string>(j, "via");
+    ev.via = parse_via(field<std::string>(j, "via"));
     ev.host = field<std::string>(j, "host");
     if (ev.type == EventType::Opened) ev.spec = spec_from_json(member(j, "spec"));
     if (ev.type == EventType::Decided || ev.type == EventType::Amended || ev.type == EventType::Approved) {
@@ -689,7 +704,7 @@ json decision_json(const Checkpoint& ckpt) {
         j["approved_by"] = json::array();
         for (const Event* a : approvals_of(ckpt, *ckpt.decided)) j["approved_by"].push_back(a->by);
     }
-    j["via"] = ckpt.decided->via;
+    j["via"] = to_string(ckpt.decided->via);
     j["decided_at"] = format_time(ckpt.decided->at);
     j["state"] = to_string(ckpt.state);
     return j;

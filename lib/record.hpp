@@ -21,6 +21,13 @@
 
 namespace hawf {
 
+// Through what an event was written: the plugin in a job, a command (hawf-decide,
+// hawf-await), a deadline passing, or hawfd for a reviewer.
+enum class Via { Plugin, Cli, Timeout, Hawfd };
+std::string to_string(Via via);
+// Error(Untrusted) for another name: only records carry one.
+Via parse_via(const std::string& name);
+
 // Where a checkpoint was opened, so what ends it: an srun step, an sbatch job's batch
 // step, or hawf-await --open inside a running job.
 enum class Scope { Step, Job, Inline };
@@ -117,7 +124,7 @@ struct Event {
     std::int64_t at = 0;               // unix seconds
     std::string by;                    // user name of the actor
     uid_t by_uid = 0;
-    std::string via;                   // "plugin", "cli", "timeout", "hawfd"
+    Via via = Via::Cli;
     std::string host;
     std::optional<CheckpointSpec> spec;    // Opened
     std::optional<Decision> decision;      // Decided, Amended, Approved

@@ -146,8 +146,8 @@ std::string request_problem(const Checkpoint& ckpt, const Event& ev, const std::
 // Why decision EV of a delegated checkpoint is not hawfd's sealed quorum decision; "" if it is.
 std::string seal_problem(const Checkpoint& ckpt, const Event& ev, const std::string& socket) {
     // A quorum's decision, or the default hawfd took at the deadline.
-    const bool quorum = ev.via == "hawfd" && !ev.approvals.empty();
-    const bool deadline_default = ev.via == "timeout" && ev.approvals.empty() && ev.decision &&
+    const bool quorum = ev.via == Via::Hawfd && !ev.approvals.empty();
+    const bool deadline_default = ev.via == Via::Timeout && ev.approvals.empty() && ev.decision &&
                                   ckpt.spec.timeout_s > 0 && ev.decision->choice == ckpt.spec.default_choice &&
                                   ev.decision->params.empty();
     if (ev.type != EventType::Decided || !(quorum || deadline_default) || ev.credential.empty())
@@ -380,7 +380,7 @@ std::string decision_seal_payload(const Checkpoint& ckpt, const Event& decided) 
                                                   ckpt.spec.id.str() + ", which is not an approval");
         approvals.push_back({{"seq", seq}, {"uid", a->by_uid}, {"by", a->by}});
     }
-    const json payload = {{"op", decided.via == "timeout" ? "default" : "decided"},
+    const json payload = {{"op", decided.via == Via::Timeout ? "default" : "decided"},
                           {"checkpoint", ckpt.spec.id.str()},
                           {"owner_uid", ckpt.spec.owner_uid},
                           {"choice", decided.decision->choice},

@@ -71,7 +71,7 @@ void submit_followups(const Spool& spool, const Checkpoint& ckpt, const std::str
         submit_followup(spool, slurm, ckpt.spec.id, ckpt.spec.owner_uid,
                         FollowUpSubmission{script, spool.script_path(ckpt.spec.owner_uid, *snapshot), then.on,
                                            submit_dir, &env, {}},
-                        current_actor("plugin"));
+                        current_actor(Via::Plugin));
     }
 }
 
@@ -164,7 +164,7 @@ void StepSide::open(Host& host, const Request& request, Scope scope) {
     Outcome out = runner_(user, [&] {
         const Spool spool = spool_of(*config);
         const CheckpointSpec spec = sealed ? *sealed : make_spec(*config);
-        const Checkpoint ckpt = open_checkpoint(spool, spec, current_actor("plugin"));
+        const Checkpoint ckpt = open_checkpoint(spool, spec, current_actor(Via::Plugin));
         nlohmann::json answer = {{"dir", spool.files_dir(user.uid, id)}};
         try {
             if (submits_followups) submit_followups(spool, ckpt, submit_dir, snapshot, env);
@@ -214,7 +214,7 @@ void StepSide::exit(Host& host) {
         const int status = failure_ && exit_status_ == 0 ? 1 << 8 : exit_status_;
         Checkpoint ckpt;
         try {
-            ckpt = end_checkpoint(spool, user.uid, id, status, current_actor("plugin"), node, nodes);
+            ckpt = end_checkpoint(spool, user.uid, id, status, current_actor(Via::Plugin), node, nodes);
         } catch (const Error& e) {
             if (e.kind() == ErrorKind::NotFound && failure_) return std::string();  // opening failed before it began
             throw;

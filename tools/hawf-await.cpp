@@ -137,7 +137,7 @@ int open_inline(const Args& a) {
     if (a.timeout >= 0) spec.timeout_s = a.timeout;
     spec.default_choice = a.default_choice;
     spec.signal = a.signal;
-    const Actor actor = current_actor("cli");
+    const Actor actor = current_actor(Via::Cli);
     if (!ctx.spool.exists(spec.owner_uid, spec.id)) check_room_for_checkpoint(ctx.spool, spec.owner_uid);
     if (ctx.config.hawfd_configured()) {
         // Delivery runs follow-ups only of a spec sealed by root: hawfd applies the site
@@ -193,7 +193,7 @@ int chain(const Args& a) {
     std::string job;
     const Checkpoint ckpt = submit_followup(ctx.spool, ctx.slurm, id, owner,
                                             FollowUpSubmission{script, "", on, cwd, nullptr, a.sbatch_args},
-                                            current_actor("cli"), &job);
+                                            current_actor(Via::Cli), &job);
     // Already pending with a deadline: it must become eligible then, like the others.
     const bool scheduled = cli::report(schedule_deadline(ctx.slurm, ckpt, job), true);
     if (a.json) cli::print_json({{"checkpoint", id.str()}, {"job", job}, {"script", script}, {"on", on}});
@@ -234,7 +234,7 @@ void take_default_if_due(const cli::Context& ctx, uid_t owner, std::int64_t now,
     if (ckpt.state != State::Pending || getuid() != owner || !ckpt.deadline() || now < ckpt.deadline()) return;
     std::vector<FollowUpChange> changes;
     ckpt = take_default_and_sync(ctx.spool, ctx.slurm, owner, ckpt.spec.id, now, "", &changes);
-    if (ckpt.decision() && ckpt.decided->via == "timeout") {
+    if (ckpt.decision() && ckpt.decided->via == Via::Timeout) {
         cli::report(changes, true);
         nudge_hawfd(ctx.config, owner, ckpt.spec.id);
     }

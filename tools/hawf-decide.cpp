@@ -159,7 +159,7 @@ int decide_main(int argc, char** argv) {
     prepare_decision(ctx.slurm, *route.ckpt, request, getuid(), ctx.config.limits);
     const cli::AsOwner as_owner(owner);
     const auto [ckpt, changes, signalled] =
-        decide_and_sync(ctx.spool, ctx.slurm, owner, id, request, current_actor("cli"), ctx.config.limits);
+        decide_and_sync(ctx.spool, ctx.slurm, owner, id, request, current_actor(Via::Cli), ctx.config.limits);
     nudge_hawfd(ctx.config, owner, id);  // hawfd tells the owner and the webhooks
     if (json) {
         nlohmann::json out = decision_json(ckpt);

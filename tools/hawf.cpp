@@ -392,7 +392,7 @@ int cmd_log(const Args& args) {
                 row.event["checkpoint"] = c.spec.id.str();
             } else {
                 row.line = format_time(ev.at) + "  " + c.spec.id.str() + "  " + to_string(ev.type) + " by " +
-                           shown(ev.by) + " (" + shown(ev.via) + " on " + shown(ev.host) + ")";
+                           shown(ev.by) + " (" + to_string(ev.via) + " on " + shown(ev.host) + ")";
                 if (ev.decision) row.line += ": " + ev.decision->choice;
                 if (ev.type == EventType::Failed) row.line += ": wait status " + std::to_string(ev.exit_status);
             }

@@ -42,7 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     ev.type = EventType::FollowUpAdded;
     ev.by = "alice";
     ev.by_uid = 1001;
-    ev.via = "cli";
+    ev.via = Via::Cli;
     ev.host = "login1";
     ev.followup = FollowUp{id, 1001, id.job_id.substr(0, id.job_id.find('_')), "next.sh", {}};
     Event back;

@@ -37,7 +37,7 @@ Event event(std::uint64_t seq, EventType type) {
     ev.at = 1790000000 + static_cast<std::int64_t>(seq);
     ev.by = "alice";
     ev.by_uid = 1001;
-    ev.via = type == EventType::Decided ? "cli" : "plugin";
+    ev.via = type == EventType::Decided ? Via::Cli : Via::Plugin;
     ev.host = "node1";
     return ev;
 }

@@ -59,8 +59,8 @@ protected:
     TempDir root_{0755};
     Spool spool_;
     uid_t me_ = geteuid();
-    Actor plugin_{user_name(geteuid()), geteuid(), "plugin", "node1"};
-    Actor cli_{user_name(geteuid()), geteuid(), "cli", "login1"};
+    Actor plugin_{user_name(geteuid()), geteuid(), Via::Plugin, "node1"};
+    Actor cli_{user_name(geteuid()), geteuid(), Via::Cli, "login1"};
     Limits limits_;
 };
 
@@ -72,7 +72,7 @@ TEST_F(ActionsTest, OpenCreatesRunningCheckpointWithFilesDir) {
     EXPECT_EQ(c.state, State::Running);
     ASSERT_EQ(c.history.size(), 1u);
     EXPECT_EQ(c.history[0].type, EventType::Opened);
-    EXPECT_EQ(c.history[0].via, "plugin");
+    EXPECT_EQ(c.history[0].via, Via::Plugin);
     EXPECT_EQ(c.history[0].host, "node1");
     EXPECT_EQ(to_json(c.spec), to_json(spec));
     EXPECT_TRUE(spool_.open_files_dir(me_, spec.id));
@@ -182,7 +182,7 @@ TEST_F(ActionsTest, DecideAmendRevokeCycle) {
     EXPECT_EQ(c.decision()->choice, "retry");
     EXPECT_EQ(c.decision()->params.at("lr"), "1e-4");
     EXPECT_EQ(c.decision()->comment, "lower lr");
-    EXPECT_EQ(c.decided->via, "cli");
+    EXPECT_EQ(c.decided->via, Via::Cli);
     EXPECT_EQ(c.decided->by_uid, me_);
     EXPECT_FALSE(contains(spool_.pending_ids(me_), spec.id));
 
@@ -297,7 +297,7 @@ TEST_F(ActionsTest, AnotherUidMayNotDecideOrRevoke) {
     const CheckpointSpec spec = make_spec("301:eval", me_);
     make_pending(spec);
     const uid_t stranger = me_ == 4242 ? 4243 : 4242;
-    const Actor mallory{"mallory", stranger, "cli", "login1"};
+    const Actor mallory{"mallory", stranger, Via::Cli, "login1"};
     EXPECT_HAWF_ERROR(decide(spool_, me_, spec.id, Decision{"approve", {}, ""}, DecideMode::Decide, mallory, limits_),
                       K::Denied, "301:eval");
     decide(spool_, me_, spec.id, Decision{"approve", {}, ""}, DecideMode::Decide, cli_, limits_);
@@ -466,7 +466,7 @@ TEST_F(ActionsTest, AddFollowUpBeforeOpenCreatesAnExpectedCheckpoint) {
     EXPECT_TRUE(spool_.exists(me_, spec.id));
     ASSERT_EQ(c.history.size(), 1u);
     EXPECT_EQ(c.history[0].type, EventType::FollowUpAdded);
-    EXPECT_EQ(c.history[0].via, "cli");
+    EXPECT_EQ(c.history[0].via, Via::Cli);
     ASSERT_EQ(c.followups.size(), 1u);
     EXPECT_EQ(c.followups[0].job, "701");
     EXPECT_EQ(c.followups[0].on, (std::vector<std::string>{"retry"}));
@@ -557,7 +557,7 @@ TEST_F(ActionsTest, AddFollowUpRefusedOnceDecidedAppliedOrFailed) {
 TEST_F(ActionsTest, TakeDefaultOnlyAfterTheDeadline) {
     const CheckpointSpec spec = with_timeout(make_spec("720:eval", me_), 3600, "reject");
     open_checkpoint(spool_, spec, plugin_);
-    const Actor timeout{"timeout", me_, "timeout", "node2"};
+    const Actor timeout{"timeout", me_, Via::Timeout, "node2"};
     // Running: no deadline yet.
     EXPECT_EQ(take_default(spool_, me_, spec.id, std::time(nullptr) + 100000, timeout).state, State::Running);
     Checkpoint c = end_checkpoint(spool_, me_, spec.id, 0, plugin_);
@@ -574,7 +574,7 @@ TEST_F(ActionsTest, TakeDefaultOnlyAfterTheDeadline) {
     EXPECT_EQ(c.decision()->choice, "reject");
     EXPECT_TRUE(c.decision()->params.empty());
     EXPECT_EQ(c.decided->by, "timeout");
-    EXPECT_EQ(c.decided->via, "timeout");
+    EXPECT_EQ(c.decided->via, Via::Timeout);
     EXPECT_EQ(c.decided->host, "node2");
     EXPECT_EQ(c.history.back().type, EventType::Decided);
     EXPECT_FALSE(contains(spool_.pending_ids(me_), spec.id));
@@ -591,7 +591,7 @@ TEST_F(ActionsTest, TakeDefaultLeavesAHumanDecisionAlone) {
     const Checkpoint c = take_default(spool_, me_, spec.id, std::time(nullptr) + 100000, plugin_);
     EXPECT_EQ(c.state, State::Decided);
     EXPECT_EQ(c.decision()->choice, "retry");
-    EXPECT_EQ(c.decided->via, "cli");
+    EXPECT_EQ(c.decided->via, Via::Cli);
     EXPECT_EQ(c.history.size(), 3u);
 }
 
@@ -639,7 +639,7 @@ TEST_F(ActionsTest, RacingDefaultAndDecideAgreeOnOneDecision) {
                 try {
                     Checkpoint after;
                     if (i % 2 == 0) {
-                        after = take_default(spool_, me_, spec.id, now, Actor{"timeout", me_, "timeout", "n"});
+                        after = take_default(spool_, me_, spec.id, now, Actor{"timeout", me_, Via::Timeout, "n"});
                     } else {
                         try {
                             after = decide(spool_, me_, spec.id, Decision{"approve", {}, "human " + std::to_string(i)},
@@ -685,7 +685,7 @@ TEST_F(ActionsTest, RacingDefaultAndDecideAgreeOnOneDecision) {
         std::string expected;
         for (int i = 0; i < racers; ++i) expected += truth;
         EXPECT_EQ(lines, expected) << "round " << round;
-        if (c.decided->via == "timeout") {
+        if (c.decided->via == Via::Timeout) {
             EXPECT_EQ(c.decision()->choice, "reject");
             EXPECT_EQ(c.decided->by, "timeout");
         } else {
@@ -793,9 +793,9 @@ TEST(CheckMayRead, OwnerAndRootOnly) {
 TEST(UserName, KnownAndUnknown) {
     EXPECT_EQ(user_name(0), "root");
     EXPECT_EQ(user_name(3999999999u), "3999999999");
-    const Actor a = current_actor("cli");
+    const Actor a = current_actor(Via::Cli);
     EXPECT_EQ(a.uid, getuid());
-    EXPECT_EQ(a.via, "cli");
+    EXPECT_EQ(a.via, Via::Cli);
     EXPECT_EQ(a.user, user_name(getuid()));
     EXPECT_FALSE(a.host.empty());
 }
@@ -814,12 +814,12 @@ protected:
         spec.quorum = quorum;
         return spec;
     }
-    Actor reviewer(const std::string& name, uid_t uid) { return Actor{name, uid, "hawfd", "svc1"}; }
+    Actor reviewer(const std::string& name, uid_t uid) { return Actor{name, uid, Via::Hawfd, "svc1"}; }
 
     Actor bob_ = reviewer("bob", 5001);
     Actor carol_ = reviewer("carol", 5002);
     Actor dave_ = reviewer("dave", 5003);
-    Actor hawfd_{"root", 0, "cli", "svc1"};  // record_quorum records it via hawfd whatever it is given
+    Actor hawfd_{"root", 0, Via::Cli, "svc1"};  // record_quorum records it via hawfd whatever it is given
     const Decision approve_{"approve", {{"lr", "0.1"}}, "ok"};
     const std::string seal_ = credential(0);
 };
@@ -827,7 +827,7 @@ protected:
 TEST_F(DelegatedTest, OnlyHawfdTakesADelegatedDefaultWithItsSeal) {
     const CheckpointSpec spec = with_timeout(delegated("810:eval"), 60, "reject");
     const Checkpoint pending = make_pending(spec);
-    const Actor timeout{"timeout", me_, "timeout", "svc1"};
+    const Actor timeout{"timeout", me_, Via::Timeout, "svc1"};
     const std::int64_t late = pending.deadline() + 1;
     // A follow-up or hawf-await (no seal) cannot: delivery would refuse its decision.
     EXPECT_HAWF_ERROR(take_default(spool_, me_, spec.id, late, timeout), K::Conflict,
@@ -835,7 +835,7 @@ TEST_F(DelegatedTest, OnlyHawfdTakesADelegatedDefaultWithItsSeal) {
     EXPECT_EQ(take_default(spool_, me_, spec.id, pending.deadline() - 1, timeout, seal_).state, State::Pending);
     const Checkpoint c = take_default(spool_, me_, spec.id, late, timeout, seal_);
     ASSERT_EQ(c.state, State::Decided);
-    EXPECT_EQ(c.decided->via, "timeout");
+    EXPECT_EQ(c.decided->via, Via::Timeout);
     EXPECT_EQ(c.decided->credential, seal_);
     EXPECT_TRUE(c.decided->approvals.empty());
     EXPECT_EQ(to_json(*c.decision()), to_json(default_decision(spec)));
@@ -852,7 +852,7 @@ TEST_F(DelegatedTest, ApprovalsReachAQuorumThatHawfdRecords) {
     EXPECT_EQ(c.history.back().type, EventType::Approved);
     EXPECT_EQ(c.history.back().credential, credential(1));
     EXPECT_EQ(c.history.back().by, "bob");
-    EXPECT_EQ(c.history.back().via, "hawfd");
+    EXPECT_EQ(c.history.back().via, Via::Hawfd);
     EXPECT_FALSE(reached_quorum(c));
     c = approve(spool_, me_, spec.id, approve_, bob_, credential(2), limits_);  // bob changes his mind
     EXPECT_EQ(c.approvals.size(), 1u);
@@ -865,7 +865,7 @@ TEST_F(DelegatedTest, ApprovalsReachAQuorumThatHawfdRecords) {
 
     c = record_quorum(spool_, me_, spec.id, *q, seal_, hawfd_);
     EXPECT_EQ(c.state, State::Decided);
-    EXPECT_EQ(c.decided->via, "hawfd");
+    EXPECT_EQ(c.decided->via, Via::Hawfd);
     EXPECT_EQ(c.decided->by, "root");
     EXPECT_EQ(c.decided->approvals, q->approvals);
     EXPECT_EQ(c.decided->credential, seal_);
@@ -1009,7 +1009,7 @@ TEST_F(DelegatedTest, RacingApprovalsAreAllRecorded) {
 TEST_F(DelegatedTest, OwnerAndRootCannotDecideAroundTheReviewers) {
     const CheckpointSpec spec = delegated("807:eval", 1);
     make_pending(spec);
-    const Actor root{"root", 0, "cli", "login1"};
+    const Actor root{"root", 0, Via::Cli, "login1"};
     for (const Actor& who : {cli_, root}) {
         EXPECT_HAWF_ERROR(check_may_decide(spec, who.uid), K::Denied,
                           "807:eval has reviewers (bob, carol, @safety): they decide through hawfd");
@@ -1036,7 +1036,7 @@ TEST_F(DelegatedTest, RecordQuorumDoesNotTakeAForgedDecisionForItsOwn) {
     forged.type = EventType::Decided;
     forged.by = cli_.user;
     forged.by_uid = me_;
-    forged.via = "cli";
+    forged.via = Via::Cli;
     forged.host = "login1";
     forged.decision = approve_;
     ASSERT_TRUE(spool_.append(me_, spec.id, forged));

@@ -270,8 +270,8 @@ protected:
         return ok && WIFEXITED(st) && WEXITSTATUS(st) == 0;
     }
 
-    Actor actor(const std::string& via, const std::string& host) const {
-        return Actor{via == "timeout" ? "timeout" : user_name(uid_), uid_, via, host};
+    Actor actor(Via via, const std::string& host) const {
+        return Actor{via == Via::Timeout ? "timeout" : user_name(uid_), uid_, via, host};
     }
 
     // ------------------------------------------------------------ planning
@@ -461,7 +461,7 @@ protected:
         ev.type = EventType::Pending;
         ev.seq = c.last_seq() + 1;
         ev.at = time(nullptr) - 3600;
-        const Actor a = actor("plugin", "setup");
+        const Actor a = actor(Via::Plugin, "setup");
         ev.by = a.user;
         ev.by_uid = a.uid;
         ev.via = a.via;
@@ -478,7 +478,7 @@ protected:
         slurm_.set_output("sbatch.out", r.then_job + "\n");
         slurm_.clear_calls();
         const Spool spool(r.spool_dir);
-        const Actor plugin = actor("plugin", "setup"), cli = actor("cli", "setup");
+        const Actor plugin = actor(Via::Plugin, "setup"), cli = actor(Via::Cli, "setup");
         for (const CkptPlan& c : r.ckpts) {
             const int state = static_cast<int>(c.initial);
             auto add_followups = [&] {
@@ -521,20 +521,20 @@ protected:
             try {
                 Checkpoint ckpt;
                 switch (op.kind) {
-                    case OpKind::Open: ckpt = open_checkpoint(spool, c.spec, actor("plugin", tag)); break;
+                    case OpKind::Open: ckpt = open_checkpoint(spool, c.spec, actor(Via::Plugin, tag)); break;
                     case OpKind::End:
-                        ckpt = end_checkpoint(spool, uid_, id, op.status, actor("plugin", tag), op.node, c.nodes);
+                        ckpt = end_checkpoint(spool, uid_, id, op.status, actor(Via::Plugin, tag), op.node, c.nodes);
                         break;
                     case OpKind::Decide:
                     case OpKind::Amend:
                         ckpt = decide(spool, uid_, id, Decision{op.choice, {}, tag},
                                       op.kind == OpKind::Decide ? DecideMode::Decide : DecideMode::Amend,
-                                      actor("cli", tag), spool.limits());
+                                      actor(Via::Cli, tag), spool.limits());
                         break;
-                    case OpKind::Revoke: ckpt = revoke(spool, uid_, id, actor("cli", tag)); break;
-                    case OpKind::TakeDefault: ckpt = take_default(spool, uid_, id, later, actor("timeout", tag)); break;
+                    case OpKind::Revoke: ckpt = revoke(spool, uid_, id, actor(Via::Cli, tag)); break;
+                    case OpKind::TakeDefault: ckpt = take_default(spool, uid_, id, later, actor(Via::Timeout, tag)); break;
                     case OpKind::AddFollowUp:
-                        ckpt = add_followup(spool, FollowUp{id, uid_, op.job, r.script, op.on}, actor("cli", tag));
+                        ckpt = add_followup(spool, FollowUp{id, uid_, op.job, r.script, op.on}, actor(Via::Cli, tag));
                         break;
                     case OpKind::Deliver:
                         start_followup(spool, slurm, uid_, id, op.job, later);
@@ -960,7 +960,7 @@ protected:
         std::vector<std::string> problems;
         const Spool spool(r.spool_dir);
         const Slurm slurm(slurm_.bindir());
-        const Actor plugin = actor("plugin", "recovery"), cli = actor("cli", "recovery");
+        const Actor plugin = actor(Via::Plugin, "recovery"), cli = actor(Via::Cli, "recovery");
         const std::int64_t later = time(nullptr) + 86400;
         std::vector<CheckpointId> ids;
         for (const CkptPlan& c : r.ckpts) ids.push_back(c.spec.id);
@@ -1199,7 +1199,7 @@ TEST_F(CrashTest, ALeftoverTemporaryFileOfAReusedPidDoesNotBlockTheNextWriter) {
         test::write_text(log + left, "{\"seq\":", 0600);
         try {
             decide(Spool(r.spool_dir), uid_, spec.id, Decision{"approve", {}, ""}, DecideMode::Decide,
-                   actor("cli", "next"), {});
+                   actor(Via::Cli, "next"), {});
         } catch (const std::exception& e) {
             std::cerr << "decide failed: " << e.what() << "\n";
             _exit(1);
@@ -1243,7 +1243,7 @@ TEST_F(CrashTest, ARevokeRightAfterADecisionLeavesThePendingCheckpointIndexed) {
         if (ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0) _exit(5);
         raise(SIGSTOP);
         try {
-            decide(spool, uid_, id, Decision{"approve", {}, ""}, DecideMode::Decide, actor("cli", "decider"), {});
+            decide(spool, uid_, id, Decision{"approve", {}, ""}, DecideMode::Decide, actor(Via::Cli, "decider"), {});
         } catch (const std::exception&) {
             _exit(1);
         }
@@ -1264,7 +1264,7 @@ TEST_F(CrashTest, ARevokeRightAfterADecisionLeavesThePendingCheckpointIndexed) {
             if (info.op == PTRACE_SYSCALL_INFO_ENTRY) nr = info.entry.nr;
             if (info.op == PTRACE_SYSCALL_INFO_EXIT && nr == SYS_linkat && info.exit.rval == 0 && !revoked) {
                 // The decided record is linked; its writer has not removed the entry yet.
-                EXPECT_EQ(revoke(spool, uid_, id, actor("cli", "revoker")).state, State::Pending);
+                EXPECT_EQ(revoke(spool, uid_, id, actor(Via::Cli, "revoker")).state, State::Pending);
                 revoked = true;
             }
         } else {

@@ -85,8 +85,8 @@ protected:
     FakeSlurm fake_;
     Slurm slurm_{fake_.bindir()};
     uid_t me_ = geteuid();
-    Actor plugin_{user_name(geteuid()), geteuid(), "plugin", "node1"};
-    Actor cli_{user_name(geteuid()), geteuid(), "cli", "login1"};
+    Actor plugin_{user_name(geteuid()), geteuid(), Via::Plugin, "node1"};
+    Actor cli_{user_name(geteuid()), geteuid(), Via::Cli, "login1"};
     Limits limits_;
     Patience quick_{std::chrono::milliseconds(2000), std::chrono::milliseconds(20)};
 
@@ -702,7 +702,7 @@ TEST_F(FollowUpsTest, StartPastTheDeadlineTakesTheDefaultAndSyncsTheOthers) {
     ASSERT_TRUE(after.decision());
     EXPECT_EQ(after.decision()->choice, "reject");
     EXPECT_EQ(after.decided->by, "timeout");
-    EXPECT_EQ(after.decided->via, "timeout");
+    EXPECT_EQ(after.decided->via, Via::Timeout);
     EXPECT_EQ(after.history.back().job, "102");
     EXPECT_EQ(env_value(env, "HAWF_DECISION"), "reject");
     EXPECT_EQ(env_value(env, "HAWF_DECIDED_BY"), "timeout");
@@ -815,7 +815,7 @@ protected:
         return munge_encode(decision_seal_payload(spool_.load(me_, s_.id), d), socket());
     }
     // The owner writes a decision into their own tree.
-    void forge(const std::string& via, const std::string& credential, std::vector<std::uint64_t> approvals = {}) {
+    void forge(Via via, const std::string& credential, std::vector<std::uint64_t> approvals = {}) {
         Event ev;
         ev.seq = spool_.load(me_, s_.id).last_seq() + 1;
         ev.type = EventType::Decided;
@@ -840,14 +840,14 @@ protected:
 
     std::unique_ptr<test::Munged> munged_;
     CheckpointSpec s_;
-    Actor bob_{"bob", 5001, "hawfd", "svc1"};
-    Actor carol_{"carol", 5002, "hawfd", "svc1"};
+    Actor bob_{"bob", 5001, Via::Hawfd, "svc1"};
+    Actor carol_{"carol", 5002, Via::Hawfd, "svc1"};
     Decision chosen_{"approve", {{"lr", "0.1"}}, ""};
     Quorum quorum_;
 };
 
 TEST_F(DelegatedDeliveryTest, ASealedQuorumDecisionIsDelivered) {
-    record_quorum(spool_, me_, s_.id, quorum_, seal(quorum_.decision), Actor{"root", 0, "hawfd", "svc1"});
+    record_quorum(spool_, me_, s_.id, quorum_, seal(quorum_.decision), Actor{"root", 0, Via::Hawfd, "svc1"});
     const Environment env = start_followup(spool_, slurm_, me_, s_.id, "101", std::time(nullptr), socket());
     const Checkpoint after = spool_.load(me_, s_.id);
     EXPECT_EQ(after.state, State::Applied);
@@ -861,7 +861,7 @@ TEST_F(DelegatedDeliveryTest, ASealedQuorumDecisionIsDelivered) {
 }
 
 TEST_F(DelegatedDeliveryTest, AnOwnersDecisionIsRefused) {
-    forge("cli", "");
+    forge(Via::Cli, "");
     expect_refused("not sealed by hawfd");
 }
 
@@ -886,12 +886,12 @@ TEST_F(DelegatedDeliveryTest, ASealMadeByAUserIsRefused) {
     std::string credential(8192, '\0');
     credential.resize(static_cast<std::size_t>(std::max<ssize_t>(0, read(out[0], credential.data(), credential.size()))));
     close(out[0]);
-    forge("hawfd", credential, quorum_.approvals);
+    forge(Via::Hawfd, credential, quorum_.approvals);
     expect_refused("sealed by uid " + std::to_string(nobody->pw_uid) + ", not root");
 }
 
 TEST_F(DelegatedDeliveryTest, ARootSealForAnotherDecisionIsRefused) {
-    forge("hawfd", seal(Decision{"approve", {{"lr", "0.1"}}, "some other comment"}), quorum_.approvals);
+    forge(Via::Hawfd, seal(Decision{"approve", {{"lr", "0.1"}}, "some other comment"}), quorum_.approvals);
     expect_refused("the seal is for another decision");
 }
 

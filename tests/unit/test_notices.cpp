@@ -24,7 +24,7 @@ Event event(std::uint64_t seq, EventType type, std::int64_t at) {
     ev.at = at;
     ev.by = "alice";
     ev.by_uid = 1001;
-    ev.via = "plugin";
+    ev.via = Via::Plugin;
     ev.host = "node1";
     return ev;
 }
@@ -52,10 +52,10 @@ Checkpoint checkpoint(const CheckpointSpec& s, std::vector<Event> extra = {}) {
     return fold(std::move(events));
 }
 
-Event decision(std::uint64_t seq, const std::string& choice, const std::string& via, const std::string& comment = "") {
+Event decision(std::uint64_t seq, const std::string& choice, Via via, const std::string& comment = "") {
     Event ev = event(seq, EventType::Decided, t0 + 600);
     ev.via = via;
-    ev.by = via == "timeout" ? "timeout" : "bob";
+    ev.by = via == Via::Timeout ? "timeout" : "bob";
     ev.decision = Decision{choice, {{"lr", "1e-4"}}, comment};
     return ev;
 }
@@ -86,14 +86,14 @@ TEST(Notices, PendingOwesTheNoticeAndItsRemindersKeyedByItsEvent) {
 
 TEST(Notices, ARevokedDecisionIsANewPendingKey) {
     Event revoked = event(4, EventType::Revoked, t0 + 700);
-    const Checkpoint c = checkpoint(spec(0), {decision(3, "continue", "cli"), revoked});
+    const Checkpoint c = checkpoint(spec(0), {decision(3, "continue", Via::Cli), revoked});
     EXPECT_EQ(events_of(notices_for(c, notify())), (Strings{"pending@0:1001.4242.eval.pending.4"}));
 }
 
 TEST(Notices, DecisionsTimeoutsAndFailuresOweOneEach) {
-    EXPECT_EQ(events_of(notices_for(checkpoint(spec(), {decision(3, "continue", "cli")}), notify())),
+    EXPECT_EQ(events_of(notices_for(checkpoint(spec(), {decision(3, "continue", Via::Cli)}), notify())),
               (Strings{"decided@0:1001.4242.eval.decided.3"}));
-    EXPECT_EQ(events_of(notices_for(checkpoint(spec(), {decision(3, "stop", "timeout")}), notify())),
+    EXPECT_EQ(events_of(notices_for(checkpoint(spec(), {decision(3, "stop", Via::Timeout)}), notify())),
               (Strings{"timeout@0:1001.4242.eval.timeout.3"}));
     std::vector<Event> failed = {event(1, EventType::Opened, t0), event(2, EventType::Failed, t0 + 5)};
     failed[0].spec = spec();
@@ -142,14 +142,14 @@ TEST(Notices, ALongReportIsCutToItsFirstLines) {
 }
 
 TEST(Notices, DecidedNamesWhoWhatAndTheComment) {
-    const Checkpoint c = checkpoint(spec(), {decision(3, "continue", "cli", "ok\nfake line")});
+    const Checkpoint c = checkpoint(spec(), {decision(3, "continue", Via::Cli, "ok\nfake line")});
     const Message m = render(Notice{"decided", "k", 0}, c, "", t0 + 700);
     EXPECT_EQ(m.subject, "[hawf] 4242:eval of alice: continue");
     EXPECT_EQ(m.text, "Checkpoint 4242:eval of alice was decided: continue, by bob.\n"
                       "  lr = 1e-4\n"
                       "Comment: ok\\nfake line\n"
                       "Decided at 2026-09-21 14:23:20 UTC.\n");
-    const Checkpoint t = checkpoint(spec(), {decision(3, "stop", "timeout")});
+    const Checkpoint t = checkpoint(spec(), {decision(3, "stop", Via::Timeout)});
     EXPECT_EQ(render(Notice{"timeout", "k", 0}, t, "", t0).subject,
               "[hawf] 4242:eval of alice: stop (the default, not decided in time)");
 }

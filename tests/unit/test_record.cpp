@@ -34,11 +34,11 @@ Event make_event(std::uint64_t seq, EventType type) {
     ev.at = 1790000000 + static_cast<std::int64_t>(seq) * 60;
     ev.by = "alice";
     ev.by_uid = 1001;
-    ev.via = "cli";
+    ev.via = Via::Cli;
     ev.host = "login1";
     if (type == EventType::Opened) {
         ev.spec = make_spec();
-        ev.via = "plugin";
+        ev.via = Via::Plugin;
     }
     if (type == EventType::Decided || type == EventType::Amended) ev.decision = Decision{"approve", {}, ""};
     if (type == EventType::Applied) ev.job = "4243";
@@ -81,7 +81,7 @@ TEST(RecordJson, OpenedWithSpecRoundTrips) {
     EXPECT_EQ(back.at, ev.at);
     EXPECT_EQ(back.seq, 1u);
     EXPECT_EQ(back.type, EventType::Opened);
-    EXPECT_EQ(back.via, "plugin");
+    EXPECT_EQ(back.via, Via::Plugin);
     EXPECT_EQ(back.host, "login1");
 }
 
@@ -104,7 +104,7 @@ TEST(RecordJson, DecidedWithParamsAndCommentRoundTrips) {
 TEST(RecordJson, FailedKeepsExitStatus) {
     Event ev = make_event(2, EventType::Failed);
     ev.exit_status = 3 << 8;
-    ev.via = "plugin";
+    ev.via = Via::Plugin;
     const Event back = round_trip(ev);
     EXPECT_EQ(back.type, EventType::Failed);
     EXPECT_EQ(back.exit_status, 3 << 8);
@@ -264,14 +264,14 @@ TEST(RecordJson, ShownFieldsAreValidated) {
 TEST(RecordJson, WhatHawfWritesIsAccepted) {
     // The actors of lib/actions.cpp: a user or a uid without a name, the plugin, the
     // default at the deadline, hawfd.
-    for (const auto& [by, via] : std::vector<std::pair<std::string, std::string>>{
-             {"alice", "cli"}, {"root", "cli"}, {"1001", "plugin"}, {"timeout", "timeout"}, {"svc$", "hawfd"},
-             {"alice@ad.example.org", "cli"}}) {
+    for (const auto& [by, via] : std::vector<std::pair<std::string, Via>>{
+             {"alice", Via::Cli}, {"root", Via::Cli}, {"1001", Via::Plugin}, {"timeout", Via::Timeout},
+             {"svc$", Via::Hawfd}, {"alice@ad.example.org", Via::Cli}}) {
         Event ev = make_event(2, EventType::Pending);
         ev.by = by;
         ev.via = via;
         ev.host = "node-01.cluster.example";
-        EXPECT_EQ(to_json(round_trip(ev)), to_json(ev)) << by << " via " << via;
+        EXPECT_EQ(to_json(round_trip(ev)), to_json(ev)) << by << " via " << to_string(via);
     }
 }
 
@@ -866,7 +866,7 @@ Event approval(std::uint64_t seq, const std::string& by, uid_t uid, const std::s
     Event ev = decided(seq, EventType::Approved, choice, std::move(params), comment);
     ev.by = by;
     ev.by_uid = uid;
-    ev.via = "hawfd";
+    ev.via = Via::Hawfd;
     ev.credential = cred;
     return ev;
 }
@@ -875,7 +875,7 @@ Event withdrawal(std::uint64_t seq, const std::string& by, uid_t uid) {
     Event ev = make_event(seq, EventType::Withdrawn);
     ev.by = by;
     ev.by_uid = uid;
-    ev.via = "hawfd";
+    ev.via = Via::Hawfd;
     ev.credential = cred;
     return ev;
 }
@@ -885,7 +885,7 @@ Event quorum_decision(std::uint64_t seq, const std::string& choice, std::vector<
     Event ev = decided(seq, EventType::Decided, choice, std::move(params));
     ev.by = "root";
     ev.by_uid = 0;
-    ev.via = "hawfd";
+    ev.via = Via::Hawfd;
     ev.approvals = std::move(approvals);
     ev.credential = cred;
     return ev;

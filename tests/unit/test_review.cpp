@@ -161,7 +161,7 @@ Event event(std::uint64_t seq, EventType type, const std::string& by = "alice", 
     ev.at = 1790000000 + static_cast<std::int64_t>(seq);
     ev.by = by;
     ev.by_uid = uid;
-    ev.via = "hawfd";
+    ev.via = Via::Hawfd;
     ev.host = "svc1";
     return ev;
 }
@@ -183,7 +183,7 @@ Event withdrawal(std::uint64_t seq, const std::string& by, uid_t uid, const std:
 // Opened with SPEC and pending: events 1 and 2.
 std::vector<Event> pending_history(const CheckpointSpec& spec) {
     Event opened = event(1, EventType::Opened);
-    opened.via = "plugin";
+    opened.via = Via::Plugin;
     opened.spec = spec;
     return {opened, event(2, EventType::Pending)};
 }
@@ -624,7 +624,7 @@ TEST_F(VerifyTest, TheDefaultHawfdTookAtTheDeadlineVerifiesNoOtherDoes) {
     // The checkpoint with a default "via timeout" sealed by SEALER over PAYLOAD ("": the right one).
     const auto with_default = [&](const passwd& sealer, const Decision& d, const std::string& payload = "") {
         Event ev = event(3, EventType::Decided, "timeout", 1001);
-        ev.via = "timeout";
+        ev.via = Via::Timeout;
         ev.decision = d;
         ev.credential = credential_as(sealer, payload.empty() ? decision_seal_payload(fold(pending), ev) : payload,
                                       socket(), MungeDecoder::Anyone);
@@ -706,7 +706,7 @@ TEST_F(VerifyTest, OwnerForgedDecisionsFail) {
     // Through hawf-decide (or by hand) without hawfd.
     std::vector<Event> forged = history_;
     Event by_cli = event(5, EventType::Decided);
-    by_cli.via = "cli";
+    by_cli.via = Via::Cli;
     by_cli.decision = chosen_;
     forged.push_back(by_cli);
     EXPECT_EQ(check_of(fold(forged), 5).problem, "not sealed by hawfd");
@@ -748,7 +748,7 @@ TEST_F(VerifyTest, OwnerModeHasNothingToVerify) {
     owner_mode.quorum = 1;
     std::vector<Event> h = pending_history(owner_mode);
     Event d = event(3, EventType::Decided);
-    d.via = "cli";
+    d.via = Via::Cli;
     d.decision = chosen_;
     h.push_back(d);
     const Checkpoint c = fold(h);

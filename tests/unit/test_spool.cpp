@@ -227,7 +227,7 @@ Event opened(const CheckpointSpec& spec) {
     ev.at = 1790000000;
     ev.by = "tester";
     ev.by_uid = spec.owner_uid;
-    ev.via = "plugin";
+    ev.via = Via::Plugin;
     ev.host = "node1";
     ev.spec = spec;
     return ev;
@@ -239,7 +239,7 @@ Event next_event(std::uint64_t seq, EventType type) {
     ev.type = type;
     ev.at = 1790000000 + static_cast<std::int64_t>(seq);
     ev.by = "tester";
-    ev.via = "cli";
+    ev.via = Via::Cli;
     ev.host = "node1";
     if (type == EventType::Decided) ev.decision = Decision{"approve", {}, ""};
     return ev;

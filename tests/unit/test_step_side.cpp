@@ -186,7 +186,7 @@ TEST_F(StepSideTest, BatchStepOpensAndEndsPending) {
     EXPECT_EQ(c.spec.owner_uid, nobody);
     EXPECT_EQ(c.spec.options, (std::vector<std::string>{"approve", "reject"}));
     EXPECT_EQ(c.history[0].by_uid, nobody);  // written by the job user, not root
-    EXPECT_EQ(c.history[0].via, "plugin");
+    EXPECT_EQ(c.history[0].via, Via::Plugin);
     // Without hawfd nothing is sealed: the record is as it always was.
     EXPECT_TRUE(c.spec.seal.empty());
     EXPECT_EQ(test::read_text(spool_root_ + "/" + std::to_string(nobody) + "/ckpt/4242/eval/log/00000001").find("seal"),
@@ -695,7 +695,7 @@ protected:
     void prepare(const std::string& job, std::vector<std::string> on, const std::optional<Decision>& decision) {
         const int rc = test::run_as(nobody, nogroup, [&] {
             const Spool spool(spool_root_);
-            const Actor actor{user_name(nobody), nobody, "cli", "login1"};
+            const Actor actor{user_name(nobody), nobody, Via::Cli, "login1"};
             add_followup(spool, FollowUp{spec().id, nobody, job, "/w/next.sbatch", on}, actor);
             open_checkpoint(spool, spec(), actor);
             end_checkpoint(spool, nobody, spec().id, 0, actor);
@@ -1147,12 +1147,12 @@ protected:
         CheckpointSpec delegated = spec();
         delegated.reviewers = {"root"};
         delegated.seal = munge_encode(spec_seal_payload(delegated), munged_->socket());  // as the plugin's child
-        const Actor reviewer{"root", 0, "hawfd", "svc1"};
+        const Actor reviewer{"root", 0, Via::Hawfd, "svc1"};
         const Spool spool(spool_root_);
         const Decision decision{"approve", {{"lr", "0.1"}}, ""};
         const std::string credential = munge_encode(decide_request(delegated.id, decision).dump(), munged_->socket());
         const Outcome opened = run_as_user(user_, [&] {
-            const Actor owner{user_name(nobody), nobody, "cli", "login1"};
+            const Actor owner{user_name(nobody), nobody, Via::Cli, "login1"};
             add_followup(spool, FollowUp{delegated.id, nobody, "4243", "/w/next.sbatch", {}}, owner);
             open_checkpoint(spool, delegated, owner);
             end_checkpoint(spool, nobody, delegated.id, 0, owner);
@@ -1165,7 +1165,7 @@ protected:
         ASSERT_TRUE(quorum);
         Event decided;
         decided.type = EventType::Decided;
-        decided.via = "hawfd";
+        decided.via = Via::Hawfd;
         decided.by = reviewer.user;
         decided.by_uid = reviewer.uid;
         decided.decision = quorum->decision;
@@ -1188,7 +1188,7 @@ protected:
         owned.seal = seal;
         const Outcome done = run_as_user(user_, [&] {
             const Spool spool(spool_root_);
-            const Actor owner{user_name(nobody), nobody, "cli", "login1"};
+            const Actor owner{user_name(nobody), nobody, Via::Cli, "login1"};
             add_followup(spool, FollowUp{owned.id, nobody, "4243", "/w/next.sbatch", {}}, owner);
             open_checkpoint(spool, owned, owner);
             end_checkpoint(spool, nobody, owned.id, 0, owner);
