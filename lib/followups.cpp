@@ -276,15 +276,10 @@ const std::pair<FollowUpAction, const char*> action_names[] = {
 };
 }  // namespace
 
-std::string to_string(FollowUpAction action) {
-    for (const auto& [a, name] : action_names)
-        if (a == action) return name;
-    return "?";
-}
+std::string to_string(FollowUpAction action) { return name_in(action_names, action); }
 
 FollowUpAction parse_followup_action(const std::string& name) {
-    for (const auto& [a, known] : action_names)
-        if (name == known) return a;
+    if (const auto action = value_in(action_names, name)) return *action;
     throw Error(ErrorKind::Untrusted, "unknown follow-up action " + quoted_text(name));
 }
 

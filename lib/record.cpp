@@ -261,32 +261,19 @@ void check_decision(const CheckpointSpec& spec, const Decision& d, const Limits&
                                           " bytes, " + at_most(limits.max_record_bytes, "max_record_bytes", limits));
 }
 
-std::string to_string(EventType type) {
-    for (const auto& [t, name] : event_names)
-        if (t == type) return name;
-    return "?";
-}
+std::string to_string(EventType type) { return name_in(event_names, type); }
 
-std::string to_string(State state) {
-    for (const auto& [s, name] : state_names)
-        if (s == state) return name;
-    return "?";
-}
+std::string to_string(State state) { return name_in(state_names, state); }
 
 namespace {
 const std::pair<Via, const char*> via_names[] = {
     {Via::Plugin, "plugin"}, {Via::Cli, "cli"}, {Via::Timeout, "timeout"}, {Via::Hawfd, "hawfd"}};
 }  // namespace
 
-std::string to_string(Via via) {
-    for (const auto& [v, name] : via_names)
-        if (v == via) return name;
-    return "?";
-}
+std::string to_string(Via via) { return name_in(via_names, via); }
 
 Via parse_via(const std::string& name) {
-    for (const auto& [v, known] : via_names)
-        if (name == known) return v;
+    if (const auto via = value_in(via_names, name)) return *via;
     throw corrupt("field \"via\" is " + quoted_text(name) + ": expected plugin, cli, timeout or hawfd");
 }
 
@@ -295,21 +282,15 @@ const std::pair<Scope, const char*> scope_names[] = {
     {Scope::Step, "step"}, {Scope::Job, "job"}, {Scope::Inline, "inline"}};
 }  // namespace
 
-std::string to_string(Scope scope) {
-    for (const auto& [s, name] : scope_names)
-        if (s == scope) return name;
-    return "?";
-}
+std::string to_string(Scope scope) { return name_in(scope_names, scope); }
 
 Scope parse_scope(const std::string& name) {
-    for (const auto& [s, known] : scope_names)
-        if (name == known) return s;
+    if (const auto scope = value_in(scope_names, name)) return *scope;
     throw corrupt("bad scope " + quoted_text(name) + ": expected step, job or inline");
 }
 
 State parse_state(const std::string& text) {
-    for (const auto& [s, name] : state_names)
-        if (text == name) return s;
+    if (const auto state = value_in(state_names, text)) return *state;
     throw Error(ErrorKind::Usage, "bad state \"" + text + "\": use expected, running, pending, decided, applied or failed");
 }
 
@@ -578,11 +559,10 @@ Event event_from_json(const json& j) {
     if (integer<std::int64_t>(j, "v", INT64_MIN, INT64_MAX) != 1) throw corrupt("unknown record version");
     Event ev;
     ev.seq = integer<std::uint64_t>(j, "seq", 1, UINT64_MAX);
-    std::string type = field<std::string>(j, "event");
-    bool known = false;
-    for (const auto& [t, name] : event_names)
-        if (type == name) ev.type = t, known = true;
+    const std::string type = field<std::string>(j, "event");
+    const std::optional<EventType> known = value_in(event_names, type);
     if (!known) throw corrupt("unknown event " + quoted_text(type));
+    ev.type = *known;
     ev.at = parse_time(field<std::string>(j, "at"));
     ev.by = field<std::string>(j, "by");
     ev.by_uid = uid_field(j, "by_uid");

@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace hawf {
@@ -43,6 +44,20 @@ std::string joined(const Items& items, const char* separator, Each each) {
     std::string out;
     for (const auto& item : items) out += (out.empty() ? "" : separator) + each(item);
     return out;
+}
+// An enum's names: TABLE holds {value, name} pairs. The name of VALUE ("?" if none),
+// and the value named NAME (none if no entry has that name).
+template <typename E, std::size_t N>
+std::string name_in(const std::pair<E, const char*> (&table)[N], E value) {
+    for (const auto& [v, name] : table)
+        if (v == value) return name;
+    return "?";
+}
+template <typename E, std::size_t N>
+std::optional<E> value_in(const std::pair<E, const char*> (&table)[N], const std::string& name) {
+    for (const auto& [v, known] : table)
+        if (name == known) return v;
+    return std::nullopt;
 }
 // The parts of S between the SEPs: "a,,b" -> {"a", "", "b"}, "" -> {""}.
 std::vector<std::string> split(const std::string& s, char sep);
