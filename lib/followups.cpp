@@ -189,7 +189,8 @@ void reshape_followups(const Slurm& slurm, const Checkpoint& ckpt, const std::st
 
 void prepare_decision(const Slurm& slurm, const Checkpoint& before, const DecideRequest& request, uid_t actor,
                       const Limits& limits) {
-    if (request.reshape.empty()) return;  // decide() checks the rest, as it records
+    check_may_decide(before.spec, actor);  // before anything: also a revoke's
+    if (request.reshape.empty()) return;   // decide() checks the rest, as it records
     if (!request.decision) throw Error(ErrorKind::Usage, "a revoke releases nothing to reshape");
     check_decidable(before, *request.decision, request.mode, actor, limits);
     reshape_followups(slurm, before, request.decision->choice, request.reshape);
@@ -244,7 +245,7 @@ Environment start_followup(const Spool& spool, const Slurm& slurm, uid_t owner, 
         if (require_sealed_spec && c.state != State::Expected) verify_spec(c.spec, munge_socket);
     };
     check_spec(ckpt);
-    if (ckpt.state == State::Pending) ckpt = take_default_and_sync(spool, slurm, owner, id, now, job);
+    ckpt = take_default_and_sync(spool, slurm, ckpt, now, job);
     const Decision* d = ckpt.decision();
     if (!d)
         throw Error(ErrorKind::Conflict, id.str() + " is " + to_string(ckpt.state) +
@@ -311,14 +312,13 @@ Checkpoint submit_followup(const Spool& spool, const Slurm& slurm, const Checkpo
     }
 }
 
-Checkpoint take_default_and_sync(const Spool& spool, const Slurm& slurm, uid_t owner, const CheckpointId& id,
-                                 std::int64_t now, const std::string& skip, std::vector<FollowUpChange>* changes) {
-    Checkpoint ckpt = spool.load(owner, id);
-    if (ckpt.state != State::Pending || ckpt.spec.delegated() || !ckpt.deadline() || now < ckpt.deadline())
-        return ckpt;
+Checkpoint take_default_and_sync(const Spool& spool, const Slurm& slurm, const Checkpoint& seen, std::int64_t now,
+                                 const std::string& skip, std::vector<FollowUpChange>* changes) {
+    if (seen.state != State::Pending || seen.spec.delegated() || !seen.deadline() || now < seen.deadline())
+        return seen;
     Actor timeout = current_actor(Via::Timeout);
     timeout.user = "timeout";
-    ckpt = take_default(spool, owner, id, now, timeout);
+    Checkpoint ckpt = take_default(spool, seen.spec.owner_uid, seen.spec.id, now, timeout);
     if (ckpt.decision() && ckpt.decided->via == Via::Timeout) {
         std::vector<FollowUpChange> done = sync_followups(slurm, ckpt, skip);
         if (changes) *changes = std::move(done);

@@ -74,8 +74,8 @@ struct DecideOutcome {
     std::vector<FollowUpChange> changes;
     std::string signalled;
 };
-// Before deciding REQUEST at BEFORE (as loaded) as ACTOR: refuses what decide() would,
-// then reshapes the follow-ups the choice releases; Slurm refusing one refuses it all.
+// Before deciding REQUEST at BEFORE (as loaded) as ACTOR: refuses an ACTOR who may not
+// decide, and with a reshape what decide() would refuse; then reshapes the follow-ups the choice releases; Slurm refusing one refuses it all.
 // Runs as the caller (root's scontrol may do more than the owner's).
 void prepare_decision(const Slurm& slurm, const Checkpoint& before, const DecideRequest& request, uid_t actor,
                       const Limits& limits);
@@ -126,13 +126,14 @@ struct FollowUpSubmission {
 Checkpoint submit_followup(const Spool& spool, const Slurm& slurm, const CheckpointId& id, uid_t owner,
                            const FollowUpSubmission& what, const Actor& actor, std::string* job = nullptr);
 
-// Past its deadline with no decision: records OWNER's checkpoint ID's default (as the
-// calling user, by "timeout") and releases or cancels its follow-ups accordingly,
-// leaving SKIP alone (the one that is starting). First writer wins: a decision made
-// meanwhile stays. Nothing for a delegated checkpoint (hawfd takes its default,
-// sealed). Returns the checkpoint as it is then; CHANGES receives what Slurm did.
-Checkpoint take_default_and_sync(const Spool& spool, const Slurm& slurm, uid_t owner, const CheckpointId& id,
-                                 std::int64_t now, const std::string& skip = "",
+// SEEN (as the caller loaded it) past its deadline with no decision: records its
+// default (as the calling user, by "timeout") and releases or cancels its follow-ups
+// accordingly, leaving SKIP alone (the one that is starting). First writer wins: a
+// decision made meanwhile stays. Nothing for a delegated checkpoint (hawfd takes its
+// default, sealed). Returns the checkpoint as it is then (SEEN when no default was
+// due); CHANGES receives what Slurm did.
+Checkpoint take_default_and_sync(const Spool& spool, const Slurm& slurm, const Checkpoint& seen, std::int64_t now,
+                                 const std::string& skip = "",
                                  std::vector<FollowUpChange>* changes = nullptr);
 
 // "released 43, cancelled 44" for people; "" when there were no follow-ups.

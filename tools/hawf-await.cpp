@@ -231,9 +231,9 @@ std::optional<Checkpoint> look(const cli::Context& ctx, uid_t owner, const Check
 // Past its deadline, the owner's own hawf-await takes the default (a delegated
 // checkpoint's is hawfd's, sealed: it waits for that).
 void take_default_if_due(const cli::Context& ctx, uid_t owner, std::int64_t now, Checkpoint& ckpt) {
-    if (ckpt.state != State::Pending || getuid() != owner || !ckpt.deadline() || now < ckpt.deadline()) return;
+    if (getuid() != owner) return;
     std::vector<FollowUpChange> changes;
-    ckpt = take_default_and_sync(ctx.spool, ctx.slurm, owner, ckpt.spec.id, now, "", &changes);
+    ckpt = take_default_and_sync(ctx.spool, ctx.slurm, ckpt, now, "", &changes);
     if (ckpt.decision() && ckpt.decided->via == Via::Timeout) {
         cli::report(changes, true);
         nudge_hawfd(ctx.config, owner, ckpt.spec.id);

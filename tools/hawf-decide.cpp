@@ -153,7 +153,6 @@ int decide_main(int argc, char** argv) {
         return decide_through_hawfd(ctx, id, user, revoking, decision, json);
     }
     const uid_t owner = route.owner;
-    check_may_decide(route.ckpt->spec, getuid());
     const DecideRequest request{revoking ? std::nullopt : std::optional<Decision>(decision),
                                 amend ? DecideMode::Amend : DecideMode::Decide, reshape};
     prepare_decision(ctx.slurm, *route.ckpt, request, getuid(), ctx.config.limits);

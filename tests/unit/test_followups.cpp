@@ -439,10 +439,10 @@ TEST_F(FollowUpsTest, TakeDefaultAndSyncOnlyPastTheDeadlineAndLeavesTheStartingO
     const CheckpointSpec s = spec("100:eval", 60);
     const Checkpoint pending = pending_with_followups(s);
     fake_.clear_calls();
-    EXPECT_EQ(take_default_and_sync(spool_, slurm_, me_, s.id, pending.deadline() - 1).state, State::Pending);
+    EXPECT_EQ(take_default_and_sync(spool_, slurm_, spool_.load(me_, s.id), pending.deadline() - 1).state, State::Pending);
     EXPECT_TRUE(fake_.calls().empty());
     std::vector<FollowUpChange> changes;
-    const Checkpoint c = take_default_and_sync(spool_, slurm_, me_, s.id, pending.deadline(), "102", &changes);
+    const Checkpoint c = take_default_and_sync(spool_, slurm_, spool_.load(me_, s.id), pending.deadline(), "102", &changes);
     ASSERT_EQ(c.state, State::Decided);
     EXPECT_EQ((std::make_pair(c.decision()->choice, c.decided_by())), std::make_pair(std::string("reject"),
                                                                                       std::string("timeout")));
@@ -451,7 +451,7 @@ TEST_F(FollowUpsTest, TakeDefaultAndSyncOnlyPastTheDeadlineAndLeavesTheStartingO
     for (const auto& call : fake_.calls()) EXPECT_EQ(std::find(call.begin(), call.end(), "102"), call.end());
     // Decided already: nothing more.
     fake_.clear_calls();
-    EXPECT_EQ(take_default_and_sync(spool_, slurm_, me_, s.id, pending.deadline() + 100).history.size(),
+    EXPECT_EQ(take_default_and_sync(spool_, slurm_, spool_.load(me_, s.id), pending.deadline() + 100).history.size(),
               c.history.size());
     EXPECT_TRUE(fake_.calls().empty());
 }
@@ -460,7 +460,7 @@ TEST_F(FollowUpsTest, TakeDefaultAndSyncLeavesADelegatedCheckpointToHawfd) {
     CheckpointSpec s = spec("100:eval", 60);
     s.reviewers = {"bob"};
     const Checkpoint pending = pending_with_followups(s);
-    EXPECT_EQ(take_default_and_sync(spool_, slurm_, me_, s.id, pending.deadline() + 1).state, State::Pending);
+    EXPECT_EQ(take_default_and_sync(spool_, slurm_, spool_.load(me_, s.id), pending.deadline() + 1).state, State::Pending);
 }
 
 // ---------------------------------------------------------------- schedule_deadline
