@@ -153,6 +153,7 @@ class Bench:
         os.makedirs(self.bindir, 0o755)
         self.plugin = os.path.join(self.bindir, "hawf.so")
         shutil.copy(os.path.join(build, "plugin", "hawf.so"), self.plugin)
+        self.helper = shutil.copy(os.path.join(build, "plugin", "hawf-step-helper"), self.bindir)
         for tool in TOOLS:
             shutil.copy(os.path.join(build, "tools", tool), self.bindir)
         shutil.copy(os.environ["HAWF_BENCH_GEN"], os.path.join(self.bindir, "hawf-bench-gen"))
@@ -167,9 +168,9 @@ class Bench:
         self.uid, self.gid = self.pw.pw_uid, self.pw.pw_gid
         self.spool, self.conf = self.make_spool("spool")
         self.cluster = Cluster(workdir=os.path.join(self.root, "cluster"), plugin=self.plugin,
-                               plugin_args=["conf=" + self.conf], keep=True)
+                               plugin_args=["conf=" + self.conf, "step_helper=" + self.helper], keep=True)
         self.plugstack = os.path.join(self.cluster.workdir, "etc", "plugstack.conf")
-        self.plugstack_line = "required %s conf=%s\n" % (self.plugin, self.conf)
+        self.plugstack_line = "required %s conf=%s step_helper=%s\n" % (self.plugin, self.conf, self.helper)
 
     def make_spool(self, name, parent=None):
         """A spool (root-owned, 1777) and a hawf.yaml naming it."""
@@ -195,7 +196,8 @@ class Bench:
         """Rewrites the cluster's plugstack.conf (atomically) with or without hawf (given
         CONF: hawf reading that hawf.yaml instead of the bench's)."""
         tmp = self.plugstack + ".tmp"
-        line = self.plugstack_line if conf is None else "required %s conf=%s\n" % (self.plugin, conf)
+        line = self.plugstack_line if conf is None else "required %s conf=%s step_helper=%s\n" % (
+            self.plugin, conf, self.helper)
         with open(tmp, "w") as f:
             f.write(line if loaded else "# hawf not loaded\n")
         os.chmod(tmp, 0o644)

@@ -23,10 +23,11 @@ trap cleanup EXIT
 # An install in miniature: the plugin and tools, a spool, a config.
 install -d -m 755 "$demo/bin" "$demo/cluster"
 install -m 755 "$build/plugin/hawf.so" "$build/tools/hawf" "$build/tools/hawf-decide" "$build/tools/hawf-await" \
-  "$build/hawfd/hawfd" "$demo/bin/"
+  "$build/hawfd/hawfd" "$build/plugin/hawf-step-helper" "$demo/bin/"
 install -d -m 1777 "$demo/spool"
 python3 tests/integration/cluster.py start --workdir "$demo/cluster" \
-  --plugin "$demo/bin/hawf.so" --plugin-arg "conf=$demo/hawf.yaml" >/dev/null
+  --plugin "$demo/bin/hawf.so" --plugin-arg "conf=$demo/hawf.yaml" \
+  --plugin-arg "step_helper=$demo/bin/hawf-step-helper" >/dev/null
 source "$demo/cluster/env.sh"
 # hawfd, through which reviewers decide: a free loopback port, the cluster's munged.
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

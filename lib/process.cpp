@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +35,19 @@ Pipe make_pipe() {
 }
 
 }  // namespace
+
+Fd input_file(const std::string& input) {
+    Fd fd(memfd_create("hawf-input", MFD_CLOEXEC));
+    if (!fd) throw system_error("cannot create an input file", errno);
+    for (std::size_t done = 0; done < input.size();) {
+        const ssize_t n = write(fd.get(), input.data() + done, input.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) throw system_error("cannot write a command's input", errno);
+        done += static_cast<std::size_t>(n);
+    }
+    if (lseek(fd.get(), 0, SEEK_SET) != 0) throw system_error("cannot rewind a command's input", errno);
+    return fd;
+}
 
 Subprocess::Subprocess(int stdin_fd, const std::function<void()>& child) {
     const Fd dev_null(stdin_fd < 0 ? open("/dev/null", O_RDONLY | O_CLOEXEC) : -1);

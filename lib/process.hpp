@@ -12,6 +12,10 @@
 
 namespace hawf {
 
+// INPUT as a readable descriptor at offset 0 for a child's stdin: an anonymous file,
+// so a large input cannot block the parent the way a pipe nobody reads yet would.
+Fd input_file(const std::string& input);
+
 // A forked child with fds 0 (a given descriptor, or /dev/null), 1 and 2 (pipes read
 // here) and no other descriptor of this process, in a process group of its own: a
 // timeout kills whatever it started too. Destroyed while the child runs, it kills

@@ -70,37 +70,10 @@ RunAs run_as_user(uid_t uid) {
     return as;
 }
 
-namespace {
-
-// INPUT as a readable descriptor at offset 0: an anonymous file, so a large input
-// cannot block the parent the way a pipe nobody reads yet would.
-int input_fd(const std::string& input) {
-    const int fd = memfd_create("hawf-input", MFD_CLOEXEC);
-    if (fd < 0) throw system_error("cannot create an input file", errno);
-    for (std::size_t done = 0; done < input.size();) {
-        const ssize_t n = write(fd, input.data() + done, input.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            const int err = errno;
-            close(fd);
-            throw system_error("cannot write a command's input", err);
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    if (lseek(fd, 0, SEEK_SET) != 0) {
-        const int err = errno;
-        close(fd);
-        throw system_error("cannot rewind a command's input", err);
-    }
-    return fd;
-}
-
-}  // namespace
-
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& cwd,
                           const std::vector<std::string>* env, int timeout_s, const std::string* input,
                           const RunAs* as) {
-    const Fd stdin_source(input ? input_fd(*input) : -1);
+    const Fd stdin_source = input ? input_file(*input) : Fd();
     std::vector<char*> args = c_strings(argv);
     std::vector<char*> envp = env ? c_strings(*env) : std::vector<char*>();
     Subprocess command(stdin_source.get(), [&] {  // async-signal-safe calls only

@@ -124,6 +124,7 @@ private:
 // Process-wide state: one plugin instance per srun/sbatch/slurmstepd process.
 Request request;
 std::string conf_path = hawf::default_config_path;
+std::string step_helper = default_step_helper;
 std::unique_ptr<StepSide> step_side;
 
 // Runs a callback's BODY; what it throws is logged and gives FAILED: 0 where a
@@ -185,11 +186,12 @@ int slurm_spank_init(spank_t sp, int ac, char** av) {
         for (int i = 0; i < ac; ++i) {
             const std::string arg = av[i];
             if (arg.rfind("conf=", 0) == 0) conf_path = arg.substr(5);
-            else slurm_error("hawf: ignoring unknown plugstack argument \"%s\" (known: conf=PATH)", av[i]);
+            else if (arg.rfind("step_helper=", 0) == 0) step_helper = arg.substr(12);
+            else slurm_error("hawf: ignoring unknown plugstack argument \"%s\" (known: conf=PATH, step_helper=PATH)", av[i]);
         }
         SpankHost host(sp);
         if (host.where() == Where::Elsewhere) return 0;
-        if (host.where() == Where::Stepd) step_side = std::make_unique<StepSide>(conf_path);
+        if (host.where() == Where::Stepd) step_side = std::make_unique<StepSide>(conf_path, helper_runner(step_helper));
         for (const auto& o : option_table) {
             spank_option opt{const_cast<char*>(o.name), const_cast<char*>(o.arginfo), const_cast<char*>(o.usage),
                              1, 0, callback_for(o.id)};

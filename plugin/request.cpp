@@ -33,6 +33,7 @@ const char* name_of(Opt id) {
 }  // namespace
 
 void Request::set(Opt id, const std::string& value) {
+    given_[id] = value;
     try {
         switch (id) {
             case Opt::Checkpoint: check_name(value); checkpoint_ = value; break;
@@ -66,6 +67,24 @@ std::string Request::collect(Opt id, const std::string& value) {
         if (!refused_) refused_ = e.what();
         return e.what();
     }
+}
+
+nlohmann::json Request::given() const {
+    nlohmann::json given = nlohmann::json::object();
+    for (const auto& [id, value] : given_) given[name_of(id)] = value;
+    return given;
+}
+
+Request Request::from_given(const nlohmann::json& given) {
+    Request request;
+    for (const auto& [name, value] : given.items()) {
+        const OptionInfo* option = nullptr;
+        for (const auto& o : option_table)
+            if (name == o.name) option = &o;
+        if (!option || !value.is_string()) throw Error(ErrorKind::System, "unknown option " + quoted_text(name));
+        request.collect(option->id, value.get<std::string>());
+    }
+    return request;
 }
 
 bool Request::any() const {

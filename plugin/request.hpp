@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,7 +35,13 @@ public:
     // instead of running without, say, its reviewers. Returns why it was refused ("" if taken).
     std::string collect(Opt id, const std::string& value);
 
+    // The values as given, refused ones too (by option name): what slurmstepd hands
+    // hawf-step-helper, which collects them again (from_given) where it makes the spec.
+    nlohmann::json given() const;
+    static Request from_given(const nlohmann::json& given);
+
     bool any() const;
+    const std::optional<std::string>& refused() const { return refused_; }
     const std::optional<std::string>& checkpoint() const { return checkpoint_; }
     const std::optional<std::string>& then() const { return then_; }
     std::optional<CheckpointId> after() const;
@@ -50,6 +57,7 @@ private:
     std::optional<std::uint32_t> quorum_;
     std::vector<std::string> notify_;     // parsed channel names, or {"none"}
     std::optional<std::string> refused_;  // collect(): the first value slurmstepd refused
+    std::map<Opt, std::string> given_;    // every value set() or collect() was given
 };
 
 }  // namespace hawf::plugin

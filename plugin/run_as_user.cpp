@@ -1,6 +1,7 @@
 #include "run_as_user.hpp"
 
 #include <grp.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,85 +10,109 @@
 #include <cstring>
 
 #include "process.hpp"
+#include "validate.hpp"
+
+extern char** environ;
 
 namespace hawf::plugin {
+
+#ifndef HAWF_STEP_HELPER
+#error "HAWF_STEP_HELPER (the installed hawf-step-helper) must be defined by the build"
+#endif
+const char* const default_step_helper = HAWF_STEP_HELPER;
+
 namespace {
 
-// The child's answer: one byte saying what follows ('+' BODY's result, or the
-// ErrorKind of the failure as a digit), then the text. A child that cannot write
-// all of it exits non-zero: the parent never takes half an answer for a whole one.
-bool write_all(int fd, const std::string& text) {
-    for (std::size_t done = 0; done < text.size();) {
-        ssize_t n = write(fd, text.data() + done, text.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        done += static_cast<std::size_t>(n);
-    }
-    return true;
-}
+// Between fork and exec: only async-signal-safe calls (write, _exit, the set*id
+// family), nothing that allocates or takes a lock another thread of slurmstepd may
+// have held at fork time.
 
-[[noreturn]] void fail(int fd, ErrorKind kind, const std::string& text) {
-    write_all(fd, std::string(1, static_cast<char>('0' + static_cast<int>(kind))) + text);
+// Writes TEXT, then " (errno N)" where N is ERR, as a failed answer of kind System.
+[[noreturn]] void fail(const char* text, int err) {
+    char digits[16];
+    int at = sizeof digits;
+    digits[--at] = ')';
+    do {
+        digits[--at] = static_cast<char>('0' + err % 10);
+        err /= 10;
+    } while (err > 0 && at > 8);
+    const char kind = static_cast<char>('0' + static_cast<int>(ErrorKind::System));
+    const char errno_label[] = " (errno ";
+    if (write(STDOUT_FILENO, &kind, 1) == 1 && write(STDOUT_FILENO, text, strlen(text)) >= 0 &&
+        write(STDOUT_FILENO, errno_label, sizeof errno_label - 1) >= 0)
+        (void)!write(STDOUT_FILENO, digits + at, sizeof digits - static_cast<std::size_t>(at));
     _exit(1);
 }
 
-bool drop_privileges(const JobUser& user) {
-    // In user_init slurmstepd has only switched its effective uid: regain root first,
-    // so that the drop below is complete.
+// In user_init slurmstepd has only switched its effective uid: regain root first,
+// so that what follows is complete.
+bool become(uid_t uid, gid_t gid, const std::vector<gid_t>& groups) {
     if (geteuid() != 0 && seteuid(0) != 0) return false;
-    if (setgroups(user.groups.size(), user.groups.data()) != 0) return false;
-    if (setresgid(user.gid, user.gid, user.gid) != 0) return false;
-    if (setresuid(user.uid, user.uid, user.uid) != 0) return false;
-    return user.uid == 0 || setuid(0) != 0;  // must not be able to regain root
+    if (setgroups(groups.size(), groups.data()) != 0) return false;
+    if (setresgid(gid, gid, gid) != 0) return false;
+    if (setresuid(uid, uid, uid) != 0) return false;
+    return uid == 0 || setuid(0) != 0;  // must not be able to regain root
 }
 
-// The child: (AS_ROOT as root,) drop, run, report the result or error text through FD, exit.
-[[noreturn]] void child(const JobUser& user, const std::function<std::string()>& body,
-                        const std::function<void()>& as_root, int fd) {
-    const auto attempt = [fd](const std::function<void()>& step) {
-        try {
-            step();
-        } catch (const Error& e) {
-            fail(fd, e.kind(), e.what());
-        } catch (const std::exception& e) {
-            fail(fd, ErrorKind::System, e.what());
-        } catch (...) {
-            fail(fd, ErrorKind::System, "unexpected failure");
-        }
-    };
-    if (as_root) {
-        if (geteuid() != 0 && seteuid(0) != 0)
-            fail(fd, ErrorKind::System, std::string("cannot become root again: ") + std::strerror(errno));
-        attempt(as_root);
-    }
-    if (!drop_privileges(user))
-        fail(fd, ErrorKind::System, "cannot switch to uid " + std::to_string(user.uid) + ": " + std::strerror(errno));
-    std::string answer;
-    attempt([&] { answer = body(); });
-    _exit(write_all(fd, "+" + answer) ? 0 : 1);
+// Root execs the helper: it must be a file only root can change.
+std::string unsafe_helper(const std::string& helper) {
+    struct stat st;
+    if (stat(helper.c_str(), &st) != 0)
+        return "cannot run " + helper + ": " + std::strerror(errno) +
+               " (install the hawf-slurm-plugin package on this node, or set step_helper= in plugstack.conf)";
+    if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) || !(st.st_mode & S_IXOTH))
+        return "refusing to run " + helper + ": it must be a regular file owned by root, executable by all and "
+                                             "writable by root only";
+    return "";
 }
 
 }  // namespace
 
-Outcome run_as_user(const JobUser& user, const std::function<std::string()>& body, int timeout_s,
-                    const std::function<void()>& as_root) {
+std::string encode_answer(const Outcome& outcome) {
+    return (outcome.ok ? std::string(1, '+') : std::string(1, static_cast<char>('0' + static_cast<int>(outcome.kind)))) +
+           outcome.text;
+}
+
+Outcome decode_answer(int status, const std::string& out, const std::string& err) {
+    const bool exited_0 = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (exited_0 && !out.empty() && out[0] == '+') return {true, out.substr(1)};
+    const int kind = out.empty() ? -1 : out[0] - '0';
+    if (!exited_0 && kind >= 0 && kind <= static_cast<int>(ErrorKind::System))
+        return {false, out.substr(1), static_cast<ErrorKind>(kind)};
+    if (WIFSIGNALED(status)) return {false, "hawf-step-helper killed by signal " + std::to_string(WTERMSIG(status))};
+    const std::string said = err.substr(0, std::min(err.find('\n'), std::size_t{200}));
+    return {false, "hawf-step-helper failed without a whole answer" + (said.empty() ? "" : ": " + quoted_text(said))};
+}
+
+Outcome run_as_user(const std::string& helper, const JobUser& user, const HelperCall& call) {
+    if (const std::string unsafe = unsafe_helper(helper); !unsafe.empty()) return {false, unsafe};
+    // Everything the child needs, made before fork.
+    const std::vector<gid_t> groups = call.as_root ? std::vector<gid_t>{0} : user.groups;
+    const uid_t uid = call.as_root ? 0 : user.uid;
+    const gid_t gid = call.as_root ? 0 : user.gid;
+    const std::string cannot_switch = "cannot switch to uid " + std::to_string(uid);
+    const std::string cannot_run = "cannot run " + helper;
+    char* const argv[] = {const_cast<char*>(helper.c_str()), const_cast<char*>(call.verb.c_str()), nullptr};
     Subprocess::Finished done;
     try {
-        Subprocess writer(-1, [&] { child(user, body, as_root, STDOUT_FILENO); });
-        done = writer.finish(std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s));
+        const Fd input = input_file(call.request);
+        Subprocess child(input.get(), [&] {
+            if (!become(uid, gid, groups)) fail(cannot_switch.c_str(), errno);
+            execve(helper.c_str(), argv, environ);
+            fail(cannot_run.c_str(), errno);
+        });
+        done = child.finish(std::chrono::steady_clock::now() + std::chrono::seconds(call.timeout_s));
     } catch (const Error& e) {
         return {false, e.what()};
     }
-    if (done.timed_out) return {false, "the spool did not answer within " + std::to_string(timeout_s) + " s"};
-    const std::string& message = done.out;
-    const bool exited_0 = WIFEXITED(done.status) && WEXITSTATUS(done.status) == 0;
-    if (exited_0 && !message.empty() && message[0] == '+') return {true, message.substr(1)};
-    const int kind = message.empty() ? -1 : message[0] - '0';
-    if (!exited_0 && kind >= 0 && kind <= static_cast<int>(ErrorKind::System))
-        return {false, message.substr(1), static_cast<ErrorKind>(kind)};
-    if (WIFSIGNALED(done.status))
-        return {false, "spool writer killed by signal " + std::to_string(WTERMSIG(done.status))};
-    return {false, "spool writer failed without a whole answer"};
+    if (done.timed_out) return {false, "the spool did not answer within " + std::to_string(call.timeout_s) + " s"};
+    return decode_answer(done.status, done.out, done.err);
+}
+
+Runner helper_runner(std::string helper) {
+    return [helper = std::move(helper)](const JobUser& user, const HelperCall& call) {
+        return run_as_user(helper, user, call);
+    };
 }
 
 }  // namespace hawf::plugin

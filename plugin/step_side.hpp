@@ -1,8 +1,9 @@
 // The part of the plugin in slurmstepd (root, on the compute node): it opens the
 // checkpoint when the marked step starts (submitting its --hawf-then follow-up from
 // the copy of the script taken at submission) and ends it when the step ends; in a
-// follow-up job it delivers the decision. Every spool access happens in a child
-// fully dropped to the job's user (run_as_user).
+// follow-up job it delivers the decision. It does the work by asking
+// hawf-step-helper (step_helper.hpp), which run_as_user runs fully dropped to the
+// job's user; here only the requests are made and the answers read.
 // No callback here ever fails in a way that drains a node, and none lets a job that
 // asked for hawf run without it: every failure (opening, delivery, an answer the
 // child did not finish) is kept and raised in task_init, which fails only this job
@@ -20,8 +21,8 @@ namespace hawf::plugin {
 
 class StepSide {
 public:
-    // RUNNER does the work as the job's user (run_as_user; unit tests pass a stand-in).
-    explicit StepSide(std::string conf_path, Runner runner = run_as_user)
+    // RUNNER runs the helper as the job's user (helper_runner; unit tests may pass a stand-in).
+    StepSide(std::string conf_path, Runner runner)
         : conf_path_(std::move(conf_path)), runner_(std::move(runner)) {}
 
     // Never throw: what fails is kept for task_init.

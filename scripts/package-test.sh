@@ -37,6 +37,7 @@ plugin=/usr/lib/$multiarch/slurm/hawf.so
 bindir=/usr/bin
 tools=(hawf hawf-decide hawf-await)
 hawfd=/usr/sbin/hawfd
+helper=/usr/libexec/hawf/hawf-step-helper  # the plugin's built-in path: no plugstack argument names it
 unit=/lib/systemd/system/hawfd.service
 pages=(man1/hawf.1 man1/hawf-decide.1 man1/hawf-await.1 man5/hawf.yaml.5 man8/hawfd.8 man8/spank-hawf.8)
 completions=(hawf hawf-decide hawf-await)
@@ -88,7 +89,7 @@ check_hardening() {
     if [[ $f != */hawf.so ]]; then
       grep -qE 'BIND_NOW|FLAGS.*NOW' <<< "$dyn" || fail "$f: no BIND_NOW (hardening)"
     fi
-    if [[ -x $f && ($f == */bin/* || $f == */sbin/*) ]]; then
+    if [[ -x $f && ($f == */bin/* || $f == */sbin/* || $f == */libexec/*) ]]; then
       grep -q 'FLAGS_1.*PIE' <<< "$dyn" || fail "$f: not a PIE (hardening)"
     fi
     echo "hardened: ${f#"$dir"}"
@@ -123,7 +124,7 @@ check_deb() {  # DEB PATH...: the package holds every PATH
 check_deb "$deb_tools" "${tools[@]/#//usr/bin/}" "$hawfd" "$unit" /etc/hawf/hawf.yaml \
   $(for p in "${pages[@]:0:5}"; do echo "/usr/share/man/$p.gz"; done) \
   $(for c in "${completions[@]}"; do echo "/usr/share/bash-completion/completions/$c"; done)
-check_deb "$deb_plugin" "$plugin" /etc/slurm/plugstack.conf.d/hawf.conf /usr/share/man/man8/spank-hawf.8.gz
+check_deb "$deb_plugin" "$plugin" "$helper" /etc/slurm/plugstack.conf.d/hawf.conf /usr/share/man/man8/spank-hawf.8.gz
 conffiles() { dpkg-deb --ctrl-tarfile "$1" | tar -xO ./conffiles 2>/dev/null || true; }
 conffiles "$deb_tools" | grep -qx /etc/hawf/hawf.yaml || fail "/etc/hawf/hawf.yaml is not a conffile"
 conffiles "$deb_plugin" | grep -qx /etc/slurm/plugstack.conf.d/hawf.conf || fail "hawf.conf is not a conffile"
@@ -133,7 +134,7 @@ dpkg-deb -f "$deb_plugin" Depends | grep -qF "slurm-wlm-basic-plugins (>= $slurm
   fail "plugin package does not depend on Slurm $slurm_release: $(dpkg-deb -f "$deb_plugin" Depends)"
 # Hardening flags (DEB_BUILD_MAINT_OPTIONS=hardening=+all) on every compile and link.
 compiles=$(grep -E '(^|&& )/usr/bin/c\+\+ .* -c ' "$work/deb-build.log" || true)
-links=$(grep -E '^/usr/bin/c\+\+ .* -o [^ ]*(hawf|hawf-decide|hawf-await|hawfd|hawf\.so) ' "$work/deb-build.log" || true)
+links=$(grep -E '^/usr/bin/c\+\+ .* -o [^ ]*(hawf|hawf-decide|hawf-await|hawfd|hawf-step-helper|hawf\.so) ' "$work/deb-build.log" || true)
 [[ -n $compiles && -n $links ]] || fail "no compiler command lines in the build log (is the build verbose?)"
 for flag in -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Werror=format-security; do
   ! grep -qv -e "$flag" <<< "$compiles" || fail "a compile lacks $flag: $(grep -v -e "$flag" <<< "$compiles" | head -1)"
@@ -169,7 +170,7 @@ check_rpm "$rpm_tools" /usr/bin/hawf /usr/bin/hawf-decide /usr/bin/hawf-await /e
   '/usr/share/man/man5/hawf\.yaml\.5.*' '/usr/share/man/man8/hawfd\.8.*' \
   /usr/share/bash-completion/completions/hawf /usr/share/bash-completion/completions/hawf-decide \
   /usr/share/bash-completion/completions/hawf-await
-check_rpm "$rpm_plugin" '/usr/lib64/slurm/hawf\.so' /etc/slurm/plugstack.conf.d/hawf.conf \
+check_rpm "$rpm_plugin" '/usr/lib64/slurm/hawf\.so' "$helper" /etc/slurm/plugstack.conf.d/hawf.conf \
   '/usr/share/man/man8/spank-hawf\.8.*'
 # %config(noreplace): file flags c and n.
 fflags=$(rpm -qp --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]' "$rpm_tools" "$rpm_plugin" 2>/dev/null)
@@ -190,9 +191,11 @@ rpm -qlp "$rpm_tools" "$rpm_plugin" 2>/dev/null | grep -v '/\.build-id' | sed 's
 
 step "install the .debs (apt-get install ./...deb)"
 apt-get install -y -q --no-install-recommends "$deb_tools" "$deb_plugin"
-for f in "$plugin" "${tools[@]/#/$bindir/}" "$hawfd" "$unit" /etc/hawf/hawf.yaml /etc/slurm/plugstack.conf.d/hawf.conf; do
+for f in "$plugin" "$helper" "${tools[@]/#/$bindir/}" "$hawfd" "$unit" /etc/hawf/hawf.yaml /etc/slurm/plugstack.conf.d/hawf.conf; do
   [[ -e $f ]] || fail "$f missing after install"
 done
+# Root execs the helper in every hawf step: only root may change it (run_as_user.cpp).
+[[ $(stat -c '%U %a' "$helper") == "root 755" ]] || fail "$helper is $(stat -c '%U %a' "$helper"), not root 755"
 # The unit as systemd reads it (ExecStart exists, man:hawfd(8) resolves), and
 # installed disabled: hawfd needs its hawf.yaml section first.
 verify=$(systemd-analyze verify "$unit" 2>&1) || fail "systemd-analyze verify $unit: $verify"
@@ -237,12 +240,13 @@ HAWF_CONF=$work/hawf.yaml hawf doctor | tee "$work/doctor.out" || fail "hawf doc
 grep -q "$plugin (built for Slurm $slurm_release)" "$work/doctor.out" || fail "hawf doctor does not find $plugin built for Slurm $slurm_release"
 
 step "configure build-installed/ for the installed files; ABI tests"
-cmake -S . -B "$build" -DHAWF_TEST_PLUGIN="$plugin" -DHAWF_TEST_BINDIR="$bindir" -DHAWF_TEST_HAWFD="$hawfd" >/dev/null
+cmake -S . -B "$build" -DHAWF_TEST_PLUGIN="$plugin" -DHAWF_TEST_BINDIR="$bindir" -DHAWF_TEST_HAWFD="$hawfd" \
+  -DHAWF_TEST_STEP_HELPER= >/dev/null
 cmake --build "$build" --target dlopen_plugin -j"$(nproc)" >/dev/null
 # The tests must get the installed files (tests/CMakeLists.txt passes HAWF_TEST_PLUGIN,
 # HAWF_TEST_BINDIR and HAWF_TEST_HAWFD on), not this build's, which is not even built here.
 ctest --test-dir "$build" --show-only=json-v1 | python3 -c '
-import json, sys
+import json, re, sys
 plugin, bindir, hawfd = sys.argv[1:]
 tests = json.load(sys.stdin)["tests"]
 def env(t):
@@ -256,6 +260,7 @@ for t in tests:
         ok = plugin in t.get("command", [])
     elif t["name"].startswith("integration.") and t["name"] != "integration.demo":
         ok = all(v in env(t) for v in ("HAWF_PLUGIN=" + plugin, "HAWF_BINDIR=" + bindir, "HAWF_HAWFD=" + hawfd))
+        ok = ok and re.search(r"(^| )HAWF_STEP_HELPER=( |$)", env(t))  # the plugin's built-in path
     else:
         continue
     checked += 1

@@ -46,7 +46,11 @@ class Hawf:
         os.chmod(self.spool, 0o1777)
         self.conf = os.path.join(self.root, "hawf.yaml")
         self.write_conf()
-        self.cluster = Cluster(plugin=self.plugin, plugin_args=["conf=" + self.conf])
+        # The plugin's built-in helper path (the installed one) unless a build's is given.
+        args = ["conf=" + self.conf]
+        if os.environ.get("HAWF_STEP_HELPER"):
+            args.append("step_helper=" + shutil.copy(os.environ["HAWF_STEP_HELPER"], self.bindir))
+        self.cluster = Cluster(plugin=self.plugin, plugin_args=args)
 
     def default_conf(self):
         return "spool: %s\npoll_interval: 1s\n" % self.spool

@@ -2,9 +2,13 @@
 // test_run_as_user): a mock Host, the submit side's fixtures and the job user nobody.
 #pragma once
 
+#include <grp.h>
 #include <sys/types.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -14,9 +18,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "error.hpp"
 #include "helpers.hpp"
 #include "host.hpp"
+#include "process.hpp"
 #include "request.hpp"
+#include "run_as_user.hpp"
 #include "submit_side.hpp"
 
 namespace hawf::plugin::fakes {
@@ -41,6 +48,30 @@ inline bool one_line(const std::string& s) { return s.find('\n') == std::string:
 // The job user of the tests that drop root (run_as_user, the step side).
 constexpr uid_t nobody = 65534;
 constexpr gid_t nogroup = 65534;
+
+// Runs FN in a forked child fully switched to USER and returns what it returned or
+// threw, as the helper would answer: how the tests prepare a spool as the job user.
+// (A test may call library code after fork: it has no other thread.)
+inline Outcome as_user(const JobUser& user, const std::function<std::string()>& fn) {
+    Subprocess child(-1, [&] {
+        Outcome outcome;
+        if (setgroups(user.groups.size(), user.groups.data()) != 0 || setresgid(user.gid, user.gid, user.gid) != 0 ||
+            setresuid(user.uid, user.uid, user.uid) != 0)
+            _exit(99);
+        try {
+            outcome = {true, fn()};
+        } catch (const Error& e) {
+            outcome = {false, e.what(), e.kind()};
+        } catch (const std::exception& e) {
+            outcome = {false, e.what()};
+        }
+        const std::string answer = encode_answer(outcome);
+        const bool written = write(STDOUT_FILENO, answer.data(), answer.size()) == static_cast<ssize_t>(answer.size());
+        _exit(written && outcome.ok ? 0 : 1);
+    });
+    const Subprocess::Finished done = child.finish(std::chrono::steady_clock::now() + std::chrono::seconds(120));
+    return decode_answer(done.status, done.out, done.err);
+}
 
 // ================================================================ submit side
 

@@ -28,6 +28,7 @@
 #include "request.hpp"
 #include "review.hpp"
 #include "run_as_user.hpp"
+#include "step_helper.hpp"
 #include "spool.hpp"
 #include "step_side.hpp"
 #include "submit_side.hpp"
@@ -69,8 +70,7 @@ protected:
     }
     // A step side whose child answers ANSWERS in turn (the work is not done).
     StepSide side(std::vector<Outcome> answers) {
-        return StepSide(conf_, [this, answers](const JobUser&, const std::function<std::string()>&, int,
-                                               const std::function<void()>&) {
+        return StepSide(conf_, [this, answers](const JobUser&, const HelperCall&) {
             return answers.at(std::min(calls_++, answers.size() - 1));
         });
     }
@@ -126,6 +126,54 @@ TEST_F(FailClosedTest, AnythingThrownInUserInitFailsTheJob) {
     EXPECT_EQ(task_init(s), "hawf: internal error: spank_get_item failed");
 }
 
+// The helper's verbs in this process, as the calling user: the step side's whole work
+// without root (the tests below run the real helper, as root, dropped to nobody).
+TEST_F(FailClosedTest, InProcessTheHelpersVerbsOpenAndEndTheCheckpoint) {
+    std::vector<HelperCall> calls;
+    StepSide s(conf_, [&](const JobUser&, const HelperCall& call) {
+        calls.push_back(call);
+        try {
+            return Outcome{true, run_step_verb(call.verb, call.request)};
+        } catch (const Error& e) {
+            return Outcome{false, e.what(), e.kind()};
+        }
+    });
+    Request req;
+    req.set(Opt::Checkpoint, "eval");
+    req.set(Opt::Options, "go,stop");
+    const CheckpointId id = parse_checkpoint_id("4242:eval");
+    EXPECT_CALL(host_, setenv("HAWF_CHECKPOINT", "4242:eval"));
+    EXPECT_CALL(host_, setenv("HAWF_CHECKPOINT_DIR", Spool(spool_.path()).files_dir(getuid(), id)));
+    EXPECT_CALL(host_, setenv("HAWF_CONF", conf_));
+    s.user_init(host_, req);
+    EXPECT_EQ(task_init(s), "");
+    EXPECT_EQ(Spool(spool_.path()).load(getuid(), id).state, State::Running);
+    s.exit(host_);
+    const Checkpoint c = Spool(spool_.path()).load(getuid(), id);
+    EXPECT_EQ(c.state, State::Pending);
+    EXPECT_EQ(c.spec.options, (std::vector<std::string>{"go", "stop"}));
+    // Without hawfd: nothing as root, no seal; the options travel as given.
+    ASSERT_EQ(calls.size(), 2u);
+    EXPECT_EQ(calls[0].verb, "open");
+    EXPECT_EQ(parse_json(calls[0].request).at("options"),
+              (nlohmann::json{{"hawf-checkpoint", "eval"}, {"hawf-options", "go,stop"}}));
+    EXPECT_EQ(calls[1].verb, "end");
+    EXPECT_FALSE(calls[0].as_root || calls[1].as_root);
+}
+
+// A value slurmstepd refused (another hawf release on the submit host, a group this
+// node does not know) fails the job before the helper is asked anything.
+TEST_F(FailClosedTest, AValueSlurmstepdRefusedFailsTheJobWithoutOpening) {
+    Request req;
+    req.set(Opt::Checkpoint, "eval");
+    EXPECT_FALSE(req.collect(Opt::Timeout, "soon").empty());
+    StepSide s = side({{false, "must not be asked"}});
+    s.user_init(host_, req);
+    EXPECT_THAT(task_init(s), StartsWith("hawf: cannot open checkpoint 4242:eval: --hawf-timeout: "));
+    s.exit(host_);
+    EXPECT_EQ(calls_, 0u);
+}
+
 TEST_F(FailClosedTest, AJobWithoutHawfOptionsIsLeftAlone) {
     StepSide s = side({{false, "must not be asked"}});
     s.user_init(host_, Request{});
@@ -167,6 +215,7 @@ protected:
     TempDir base_{0755};
     std::string spool_root_, conf_;
     JobUser user_{nobody, nogroup, {}};
+    Runner helper_ = helper_runner(HAWF_TEST_STEP_HELPER);  // the helper this build made
     NiceMock<MockHost> host_;
 };
 
@@ -178,7 +227,7 @@ TEST_F(StepSideTest, BatchStepOpensAndEndsPending) {
     EXPECT_CALL(host_, setenv("HAWF_CONF", conf_)).Times(1);
     EXPECT_CALL(host_, error(_)).Times(0);
 
-    StepSide side(conf_);
+    StepSide side(conf_, helper_);
     side.user_init(host_, req);
     Checkpoint c = load("4242:eval");
     EXPECT_EQ(c.state, State::Running);
@@ -211,7 +260,7 @@ TEST_F(StepSideTest, BatchStepWithOptionsFromTheRequest) {
     req.set(Opt::Params, "lr:float");
     req.set(Opt::Timeout, "2h");
     req.set(Opt::Default, "stop");
-    StepSide side(conf_);
+    StepSide side(conf_, helper_);
     side.user_init(host_, req);
     const Checkpoint c = load("4242:eval");
     EXPECT_EQ(c.spec.options, (std::vector<std::string>{"go", "stop"}));
@@ -224,7 +273,7 @@ TEST_F(StepSideTest, BatchStepWithOptionsFromTheRequest) {
 TEST_F(StepSideTest, NonZeroExitIsFailed) {
     ON_CALL(host_, task_exit_status()).WillByDefault(Return(1 << 8));
     EXPECT_CALL(host_, error(_)).Times(0);
-    StepSide side(conf_);
+    StepSide side(conf_, helper_);
     side.user_init(host_, checkpoint_request());
     EXPECT_EQ(side.task_init(host_), 0);
     side.task_exit(host_);
@@ -241,7 +290,7 @@ TEST_F(StepSideTest, AnyFailingTaskFailsTheCheckpoint) {
         .WillOnce(Return(0))
         .WillOnce(Return(SIGKILL))
         .WillRepeatedly(Return(0));
-    StepSide side(conf_);
+    StepSide side(conf_, helper_);
     side.user_init(host_, checkpoint_request());
     side.task_exit(host_);
     side.task_exit(host_);
@@ -257,7 +306,7 @@ TEST_F(StepSideTest, MarkedSrunStepOpensAStepCheckpoint) {
     ON_CALL(host_, getenv(step_marker_env)).WillByDefault(Return(std::string("eval")));
     EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
     EXPECT_CALL(host_, setenv("HAWF_CHECKPOINT", "4242:eval")).Times(1);
-    StepSide side(conf_);
+    StepSide side(conf_, helper_);
     side.user_init(host_, checkpoint_request());
     EXPECT_EQ(load("4242:eval").spec.scope, Scope::Step);
     side.exit(host_);
@@ -268,7 +317,7 @@ TEST_F(StepSideTest, ArrayTaskUsesArrayId) {
     ON_CALL(host_, step()).WillByDefault(Return(StepIds{5000, batch_step_id, 4990, 7}));
     EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
     EXPECT_CALL(host_, setenv("HAWF_CHECKPOINT", "4990_7:eval")).Times(1);
-    StepSide side(conf_);
+    StepSide side(conf_, helper_);
     side.user_init(host_, checkpoint_request());
     EXPECT_EQ(load("4990_7:eval").state, State::Running);
 }
@@ -278,7 +327,7 @@ TEST_F(StepSideTest, SrunStepOfAnArrayTaskUsesArrayId) {
     ON_CALL(host_, getenv(step_marker_env)).WillByDefault(Return(std::string("eval")));
     EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
     EXPECT_CALL(host_, setenv("HAWF_CHECKPOINT", "4990_8:eval")).Times(1);
-    StepSide side(conf_);
+    StepSide side(conf_, helper_);
     side.user_init(host_, checkpoint_request());
     EXPECT_EQ(load("4990_8:eval").spec.scope, Scope::Step);
 }
@@ -288,7 +337,7 @@ TEST_F(StepSideTest, NoValArrayTaskIdUsesPlainJobId) {
     ON_CALL(host_, step()).WillByDefault(Return(StepIds{5002, batch_step_id, 5002, 0xfffffffe}));
     EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
     EXPECT_CALL(host_, setenv("HAWF_CHECKPOINT", "5002:eval")).Times(1);
-    StepSide side(conf_);
+    StepSide side(conf_, helper_);
     side.user_init(host_, checkpoint_request());
     EXPECT_EQ(load("5002:eval").state, State::Running);
 }
@@ -296,7 +345,7 @@ TEST_F(StepSideTest, NoValArrayTaskIdUsesPlainJobId) {
 TEST_F(StepSideTest, MultiNodeStepEndsWhenTheLastNodeEnds) {
     ON_CALL(host_, node_count()).WillByDefault(Return(2u));
     EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
-    StepSide first(conf_), second(conf_);
+    StepSide first(conf_, helper_), second(conf_, helper_);
     first.user_init(host_, checkpoint_request());
     ON_CALL(host_, node_id()).WillByDefault(Return(1u));
     second.user_init(host_, checkpoint_request());
@@ -312,7 +361,7 @@ TEST_F(StepSideTest, MultiNodeStepEndsWhenTheLastNodeEnds) {
 TEST_F(StepSideTest, MultiNodeStepFailsWhenAnyNodeFails) {
     ON_CALL(host_, node_count()).WillByDefault(Return(2u));
     EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
-    StepSide first(conf_), second(conf_);
+    StepSide first(conf_, helper_), second(conf_, helper_);
     first.user_init(host_, checkpoint_request());
     first.task_exit(host_);
     first.exit(host_);
@@ -330,7 +379,7 @@ TEST_F(StepSideTest, MultiNodeStepFailsWhenAnyNodeFails) {
 TEST_F(StepSideTest, RequeuedJobReopensItsFailedCheckpoint) {
     EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
     {
-        StepSide side(conf_);
+        StepSide side(conf_, helper_);
         side.user_init(host_, checkpoint_request());
         ON_CALL(host_, task_exit_status()).WillByDefault(Return(SIGTERM));
         side.task_exit(host_);
@@ -338,7 +387,7 @@ TEST_F(StepSideTest, RequeuedJobReopensItsFailedCheckpoint) {
     }
     EXPECT_EQ(load("4242:eval").state, State::Failed);
     ON_CALL(host_, task_exit_status()).WillByDefault(Return(0));
-    StepSide rerun(conf_);
+    StepSide rerun(conf_, helper_);
     rerun.user_init(host_, checkpoint_request());
     EXPECT_EQ(rerun.task_init(host_), 0);
     rerun.task_exit(host_);
@@ -351,7 +400,7 @@ TEST_F(StepSideTest, UnmarkedStepDoesNothing) {
     EXPECT_CALL(host_, setenv(_, _)).Times(0);
     EXPECT_CALL(host_, error(_)).Times(0);
     EXPECT_CALL(host_, user()).Times(0);
-    StepSide side(conf_);
+    StepSide side(conf_, helper_);
     side.user_init(host_, checkpoint_request());
     EXPECT_EQ(side.task_init(host_), 0);
     side.task_exit(host_);
@@ -363,7 +412,7 @@ TEST_F(StepSideTest, StepMarkedForAnotherCheckpointDoesNothing) {
     ON_CALL(host_, step()).WillByDefault(Return(StepIds{4242, 0, 0, 0}));
     ON_CALL(host_, getenv(step_marker_env)).WillByDefault(Return(std::string("train")));
     EXPECT_CALL(host_, setenv(_, _)).Times(0);
-    StepSide side(conf_);
+    StepSide side(conf_, helper_);
     side.user_init(host_, checkpoint_request("eval"));
     side.exit(host_);
     EXPECT_TRUE(spool_is_empty());
@@ -377,7 +426,7 @@ TEST_F(StepSideTest, ExternAndInteractiveStepsDoNothing) {
         ON_CALL(host, getenv(step_marker_env)).WillByDefault(Return(std::string("eval")));
         EXPECT_CALL(host, setenv(_, _)).Times(0);
         EXPECT_CALL(host, error(_)).Times(0);
-        StepSide side(conf_);
+        StepSide side(conf_, helper_);
         side.user_init(host, checkpoint_request());
         EXPECT_EQ(side.task_init(host), 0);
         side.task_exit(host);
@@ -388,7 +437,7 @@ TEST_F(StepSideTest, ExternAndInteractiveStepsDoNothing) {
 
 TEST_F(StepSideTest, NoCheckpointRequestedDoesNothing) {
     StrictMock<MockHost> host;  // not a single Host call
-    StepSide side(base_ / "missing.yaml");
+    StepSide side(base_ / "missing.yaml", helper_);
     side.user_init(host, Request());
     EXPECT_EQ(side.task_init(host), 0);
     side.task_exit(host);
@@ -401,7 +450,7 @@ TEST_F(StepSideTest, MissingSpoolFailsTheJobNotTheNode) {
     EXPECT_CALL(host_, setenv(_, _)).Times(0);
     std::string line;
     EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
-    StepSide side(conf_);
+    StepSide side(conf_, helper_);
     EXPECT_NO_THROW(side.user_init(host_, checkpoint_request()));
     EXPECT_EQ(side.task_init(host_), -1);
     EXPECT_TRUE(one_line(line)) << line;
@@ -417,7 +466,7 @@ TEST_F(StepSideTest, UnwritableSpoolFailsTheJobNotTheNode) {
     EXPECT_CALL(host_, setenv(_, _)).Times(0);
     std::string line;
     EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
-    StepSide side(conf_);
+    StepSide side(conf_, helper_);
     EXPECT_NO_THROW(side.user_init(host_, checkpoint_request()));
     EXPECT_EQ(side.task_init(host_), -1);
     EXPECT_TRUE(one_line(line)) << line;
@@ -430,7 +479,7 @@ TEST_F(StepSideTest, BrokenConfigFailsTheJobNotTheNode) {
     write_text(conf_, "spool: " + spool_root_ + "\nbogus: 1\n", 0644);
     std::string line;
     EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
-    StepSide side(conf_);
+    StepSide side(conf_, helper_);
     EXPECT_NO_THROW(side.user_init(host_, checkpoint_request()));
     EXPECT_EQ(side.task_init(host_), -1);
     EXPECT_TRUE(one_line(line)) << line;
@@ -478,7 +527,7 @@ protected:
     std::string start(const Request& req) {
         std::string line;
         EXPECT_CALL(host_, error(_)).Times(testing::AtMost(1)).WillRepeatedly(SaveArg<0>(&line));
-        StepSide side(conf_);
+        StepSide side(conf_, helper_);
         EXPECT_NO_THROW(side.user_init(host_, req));  // never fails in a way that drains the node
         const int rc = side.task_init(host_);
         EXPECT_EQ(rc, line.empty() ? 0 : -1);
@@ -522,7 +571,7 @@ TEST_F(PolicyStepTest, TheChildSealsAsRootFromUserInitsIdentity) {
     std::string line;
     {
         EXPECT_CALL(host_, error(_)).Times(testing::AtMost(1)).WillRepeatedly(SaveArg<0>(&line));
-        StepSide side(conf_);
+        StepSide side(conf_, helper_);
         side.user_init(host_, checkpoint_request());
         side.task_init(host_);
     }
@@ -599,7 +648,7 @@ TEST_F(PolicyStepTest, NoPoliciesAsksSlurmNothing) {
 TEST_F(PolicyStepTest, SlurmNotAnsweringFailsTheJobClosed) {
     fake_.fail("squeue.4242", "slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n");
     EXPECT_CALL(host_, setenv(_, _)).Times(0);
-    StepSide side(conf_);
+    StepSide side(conf_, helper_);
     std::string line;
     EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
     EXPECT_NO_THROW(side.user_init(host_, checkpoint_request()));
@@ -672,7 +721,7 @@ protected:
     // spool; returns the reference the job's environment carries.
     std::string take_snapshot(const std::string& name, const std::string& content) const {
         const Outcome out =
-            run_as_user(user_, [&] { return Spool(spool_root_).save_script(nobody, name, content); });
+            fakes::as_user(user_, [&] { return Spool(spool_root_).save_script(nobody, name, content); });
         EXPECT_TRUE(out.ok) << out.text;
         return out.text;
     }
@@ -712,7 +761,7 @@ protected:
     // Runs a follow-up job's batch step (job 4243 unless given) and returns task_init's result.
     int start(std::uint32_t job = 4243) {
         ON_CALL(host_, step()).WillByDefault(Return(StepIds{job, batch_step_id, 0, 0}));
-        StepSide side(conf_);
+        StepSide side(conf_, helper_);
         side.user_init(host_, after_request());
         const int rc = side.task_init(host_);
         side.task_exit(host_);
@@ -811,7 +860,7 @@ TEST_F(FollowUpStepTest, AfterOnAnSrunStepDoesNothing) {
     EXPECT_CALL(host_, setenv(_, _)).Times(0);
     EXPECT_CALL(host_, error(_)).Times(0);
     EXPECT_CALL(host_, user()).Times(0);
-    StepSide side(conf_);
+    StepSide side(conf_, helper_);
     side.user_init(host_, after_request());
     EXPECT_EQ(side.task_init(host_), 0);
     side.exit(host_);
@@ -821,7 +870,7 @@ TEST_F(FollowUpStepTest, AfterOnAnSrunStepDoesNothing) {
 TEST_F(FollowUpStepTest, ThenSubmitsAHeldFollowUpOnNodeZero) {
     EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
     EXPECT_CALL(host_, error(_)).Times(0);
-    StepSide side(conf_);
+    StepSide side(conf_, helper_);
     side.user_init(host_, then_request("next.sbatch:approve"));
     EXPECT_EQ(side.task_init(host_), 0);
 
@@ -858,7 +907,7 @@ TEST_F(FollowUpStepTest, ThenSubmitsAHeldFollowUpOnNodeZero) {
     EXPECT_EQ(load("4242:eval").state, State::Failed);
     EXPECT_EQ(fake_.calls().size(), 1u);
     ON_CALL(host_, task_exit_status()).WillByDefault(Return(0));
-    StepSide rerun(conf_);
+    StepSide rerun(conf_, helper_);
     rerun.user_init(host_, then_request("next.sbatch:approve"));
     EXPECT_EQ(rerun.task_init(host_), 0);
     EXPECT_EQ(fake_.calls().size(), 1u);
@@ -873,7 +922,7 @@ TEST_F(FollowUpStepTest, ThenSubmitsAHeldFollowUpOnNodeZero) {
 
 TEST_F(FollowUpStepTest, AbsoluteThenScriptIsRecordedAsGiven) {
     EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
-    StepSide side(conf_);
+    StepSide side(conf_, helper_);
     side.user_init(host_, then_request("/opt/jobs/next.sbatch"));
     EXPECT_EQ(side.task_init(host_), 0);
     const auto calls = fake_.calls();
@@ -890,7 +939,7 @@ TEST_F(FollowUpStepTest, OtherNodesDoNotSubmit) {
     EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
     EXPECT_CALL(host_, job_env()).Times(0);
     EXPECT_CALL(host_, error(_)).Times(0);
-    StepSide side(conf_);
+    StepSide side(conf_, helper_);
     side.user_init(host_, then_request("next.sbatch:approve"));
     EXPECT_EQ(side.task_init(host_), 0);
     EXPECT_TRUE(fake_.calls().empty());
@@ -931,7 +980,7 @@ private:
 TEST_F(FollowUpStepTest, FollowUpRunsTheScriptAsItWasAtSubmission) {
     const std::string original = "#!/bin/sh\necho as submitted\n";
     write_text(submit_dir_ + "/next.sbatch", original, 0644);
-    const Outcome submitted = run_as_user(user_, [&] {
+    const Outcome submitted = fakes::as_user(user_, [&] {
         if (chdir(submit_dir_.c_str()) != 0) throw std::runtime_error("chdir");
         RecordingHost sbatch(Client::Sbatch);
         const int rc = submit_post_opt(sbatch, then_request("next.sbatch:approve"), conf_);
@@ -948,7 +997,7 @@ TEST_F(FollowUpStepTest, FollowUpRunsTheScriptAsItWasAtSubmission) {
     ON_CALL(host_, getenv(then_script_env)).WillByDefault(Return(ref));
     EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
     EXPECT_CALL(host_, error(_)).Times(0);
-    StepSide side(conf_);
+    StepSide side(conf_, helper_);
     side.user_init(host_, then_request("next.sbatch:approve"));
     EXPECT_EQ(side.task_init(host_), 0);
 
@@ -970,7 +1019,7 @@ TEST_F(FollowUpStepTest, MissingSnapshotFailsTheJobWithOneLine) {
         EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
         std::string line;
         EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
-        StepSide side(conf_);
+        StepSide side(conf_, helper_);
         side.user_init(host_, then_request("next.sbatch"));
         EXPECT_EQ(side.task_init(host_), -1);
         EXPECT_TRUE(one_line(line)) << line;
@@ -997,7 +1046,7 @@ TEST_F(FollowUpStepTest, SnapshotReferenceOutsideTheSnapshotsIsRefused) {
         ON_CALL(host_, getenv(then_script_env)).WillByDefault(Return(ref));
         std::string line;
         EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
-        StepSide side(conf_);
+        StepSide side(conf_, helper_);
         side.user_init(host_, then_request("next.sbatch"));
         EXPECT_EQ(side.task_init(host_), -1) << ref;
         EXPECT_TRUE(one_line(line)) << line;
@@ -1014,7 +1063,7 @@ TEST_F(FollowUpStepTest, SnapshotThatIsNotTheUsersOwnFileIsRefused) {
     const std::string linked = take_snapshot("linked.sbatch", "#!/bin/sh\n");
     const std::string linked_dir = take_snapshot("next.sbatch", "#!/bin/sh\n");
     const std::string foreign = take_snapshot("foreign.sbatch", "#!/bin/sh\n");
-    const Outcome planted = run_as_user(user_, [&] {
+    const Outcome planted = fakes::as_user(user_, [&] {
         // The user's own tree, so only the user (or root) can do this.
         const std::string file = snapshot_path(linked);
         if (unlink(file.c_str()) != 0 || symlink((base_ / "target.sbatch").c_str(), file.c_str()) != 0)
@@ -1037,7 +1086,7 @@ TEST_F(FollowUpStepTest, SnapshotThatIsNotTheUsersOwnFileIsRefused) {
         ON_CALL(host_, getenv(then_script_env)).WillByDefault(Return(ref));
         std::string line;
         EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
-        StepSide side(conf_);
+        StepSide side(conf_, helper_);
         side.user_init(host_, then_request("next.sbatch"));
         EXPECT_EQ(side.task_init(host_), -1) << ref;
         EXPECT_TRUE(one_line(line)) << line;
@@ -1056,7 +1105,7 @@ TEST_F(FollowUpStepTest, RefusedSubmissionFailsTheStepAndEndsTheCheckpoint) {
     EXPECT_CALL(host_, task_exit_status()).Times(0);
     std::string line;
     EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
-    StepSide side(conf_);
+    StepSide side(conf_, helper_);
     side.user_init(host_, then_request("next.sbatch"));
     EXPECT_EQ(side.task_init(host_), -1);
     EXPECT_TRUE(one_line(line)) << line;
@@ -1076,7 +1125,7 @@ TEST_F(FollowUpStepTest, FailedSrunStepCancelsItsFollowUps) {
     ON_CALL(host_, task_exit_status()).WillByDefault(Return(1 << 8));
     EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
     EXPECT_CALL(host_, error(_)).Times(0);
-    StepSide side(conf_);
+    StepSide side(conf_, helper_);
     side.user_init(host_, then_request("next.sbatch"));
     EXPECT_EQ(side.task_init(host_), 0);
     side.task_exit(host_);
@@ -1093,7 +1142,7 @@ TEST_F(FollowUpStepTest, FailedSrunStepCancelsItsFollowUps) {
 TEST_F(FollowUpStepTest, TimeoutSchedulesTheFollowUpWhenTheStepEnds) {
     EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
     EXPECT_CALL(host_, error(_)).Times(0);
-    StepSide side(conf_);
+    StepSide side(conf_, helper_);
     side.user_init(host_, then_request("next.sbatch:approve", "1h"));
     EXPECT_EQ(side.task_init(host_), 0);
     side.task_exit(host_);
@@ -1113,7 +1162,7 @@ TEST_F(FollowUpStepTest, RefusedSchedulingIsReported) {
     EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());
     std::string line;
     EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
-    StepSide side(conf_);
+    StepSide side(conf_, helper_);
     side.user_init(host_, then_request("next.sbatch", "1h"));
     EXPECT_EQ(side.task_init(host_), 0);
     side.task_exit(host_);
@@ -1151,7 +1200,7 @@ protected:
         const Spool spool(spool_root_);
         const Decision decision{"approve", {{"lr", "0.1"}}, ""};
         const std::string credential = munge_encode(decide_request(delegated.id, decision).dump(), munged_->socket());
-        const Outcome opened = run_as_user(user_, [&] {
+        const Outcome opened = fakes::as_user(user_, [&] {
             const Actor owner{user_name(nobody), nobody, Via::Cli, "login1"};
             add_followup(spool, FollowUp{delegated.id, nobody, "4243", "/w/next.sbatch", {}}, owner);
             open_checkpoint(spool, delegated, owner);
@@ -1171,9 +1220,9 @@ protected:
         decided.decision = quorum->decision;
         decided.approvals = quorum->approvals;
         const std::string payload = decision_seal_payload(ckpt, decided), socket = munged_->socket();
-        const Outcome seal = run_as_user(sealer, [&] { return munge_encode(payload, socket); });
+        const Outcome seal = fakes::as_user(sealer, [&] { return munge_encode(payload, socket); });
         ASSERT_TRUE(seal.ok) << seal.text;
-        const Outcome recorded = run_as_user(user_, [&] {
+        const Outcome recorded = fakes::as_user(user_, [&] {
             record_quorum(spool, nobody, delegated.id, *quorum, seal.text, reviewer);
             return std::string();
         });
@@ -1186,7 +1235,7 @@ protected:
     void prepare_owner_mode(const std::string& seal) {
         CheckpointSpec owned = spec();
         owned.seal = seal;
-        const Outcome done = run_as_user(user_, [&] {
+        const Outcome done = fakes::as_user(user_, [&] {
             const Spool spool(spool_root_);
             const Actor owner{user_name(nobody), nobody, Via::Cli, "login1"};
             add_followup(spool, FollowUp{owned.id, nobody, "4243", "/w/next.sbatch", {}}, owner);
@@ -1240,7 +1289,7 @@ TEST_F(DelegatedDeliveryTest, ASpecRewrittenKeepingItsSealFailsTheFollowUp) {
 
 TEST_F(DelegatedDeliveryTest, ASpecSealedByTheOwnerFailsTheFollowUp) {
     const std::string payload = spec_seal_payload(spec()), socket = munged_->socket();
-    const Outcome own = run_as_user(user_, [&] { return munge_encode(payload, socket); });
+    const Outcome own = fakes::as_user(user_, [&] { return munge_encode(payload, socket); });
     ASSERT_TRUE(own.ok) << own.text;
     ASSERT_NO_FATAL_FAILURE(prepare_owner_mode(own.text));
     expect_refused("hawf: the checkpoint 4242:eval was not opened by hawf (its spec is not sealed): sealed by ");
