@@ -8,8 +8,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+#include <utility>
 
 #include "error.hpp"
+#include "validate.hpp"
 
 namespace hawf {
 namespace {
@@ -35,6 +38,45 @@ Pipe make_pipe() {
 }
 
 }  // namespace
+
+void exit_child(int fd, const char* message, int err, int status) {
+    // strerror may take locale locks; strerrordesc_np (glibc 2.32) only reads a table.
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+    const char* description = strerrordesc_np(err);
+#else
+    const char* description = nullptr;
+#endif
+    char number[24] = "errno ";
+    if (!description) {  // "errno N", its digits written backwards, then turned around
+        std::size_t at = 6;
+        unsigned value = err < 0 ? 0u : static_cast<unsigned>(err);
+        do {
+            number[at++] = static_cast<char>('0' + value % 10);
+            value /= 10;
+        } while (value > 0 && at < sizeof number - 1);
+        for (std::size_t i = 6, j = at - 1; i < j; ++i, --j) std::swap(number[i], number[j]);
+        number[at] = '\0';
+        description = number;
+    }
+    for (const char* part : {message, ": ", description}) {
+        for (std::size_t done = 0, size = strlen(part); done < size;) {
+            const ssize_t n = write(fd, part + done, size - done);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) _exit(status);
+            done += static_cast<std::size_t>(n);
+        }
+    }
+    _exit(status);
+}
+
+std::string program_path(const std::string& name, const std::string& search_path) {
+    if (name.find('/') != std::string::npos) return name;
+    for (const std::string& dir : split(search_path.empty() ? "/bin:/usr/bin" : search_path, ':')) {
+        const std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
+        if (access(candidate.c_str(), X_OK) == 0) return candidate;
+    }
+    return name;
+}
 
 Fd input_file(const std::string& input) {
     Fd fd(memfd_create("hawf-input", MFD_CLOEXEC));

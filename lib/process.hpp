@@ -16,6 +16,16 @@ namespace hawf {
 // so a large input cannot block the parent the way a pipe nobody reads yet would.
 Fd input_file(const std::string& input);
 
+// In a forked child, with async-signal-safe calls only: writes MESSAGE, ": " and
+// what ERR (an errno) means to FD, then _exits with STATUS. Make MESSAGE before fork.
+[[noreturn]] void exit_child(int fd, const char* message, int err, int status);
+
+// What execvp would run for NAME: NAME itself if it has a slash, else the first
+// executable file of that name in SEARCH_PATH (PATH's syntax; empty: /bin:/usr/bin,
+// as execvp), else NAME. Found
+// before fork, so that the child can execve without searching (execvp may allocate).
+std::string program_path(const std::string& name, const std::string& search_path);
+
 // A forked child with fds 0 (a given descriptor, or /dev/null), 1 and 2 (pipes read
 // here) and no other descriptor of this process, in a process group of its own: a
 // timeout kills whatever it started too. Destroyed while the child runs, it kills

@@ -74,28 +74,37 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
                           const std::vector<std::string>* env, int timeout_s, const std::string* input,
                           const RunAs* as) {
     const Fd stdin_source = input ? input_file(*input) : Fd();
+    // Everything the child needs, made here: the child may be forked from a process
+    // with threads (hawfd), where it must make async-signal-safe calls only.
     std::vector<char*> args = c_strings(argv);
     std::vector<char*> envp = env ? c_strings(*env) : std::vector<char*>();
-    Subprocess command(stdin_source.get(), [&] {  // async-signal-safe calls only
-        if (!cwd.empty() && chdir(cwd.c_str()) != 0) {
-            dprintf(2, "cannot change to %s: %s\n", cwd.c_str(), std::strerror(errno));
-            _exit(126);
-        }
+    char** const child_env = env ? envp.data() : environ;
+    std::string search_path;  // execvp's: the PATH of the environment the command gets
+    for (char** e = child_env; *e; ++e)
+        if (std::strncmp(*e, "PATH=", 5) == 0) search_path = *e + 5;
+    const std::string program = program_path(argv.at(0), search_path);
+    const std::string cannot_cd = "cannot change to " + cwd, cannot_run = "cannot run " + argv[0];
+    const std::string cannot_switch = "cannot change to uid " + std::to_string(as ? as->uid : 0);
+    Subprocess command(stdin_source.get(), [&] {
+        if (!cwd.empty() && chdir(cwd.c_str()) != 0) exit_child(STDERR_FILENO, cannot_cd.c_str(), errno, 126);
         if (as && (setgroups(as->groups.size(), as->groups.data()) != 0 || setresgid(as->gid, as->gid, as->gid) != 0 ||
-                   setresuid(as->uid, as->uid, as->uid) != 0 || (as->uid != 0 && setuid(0) == 0))) {
-            dprintf(2, "cannot change to uid %u: %s\n", static_cast<unsigned>(as->uid), std::strerror(errno));
-            _exit(126);
-        }
-        if (env) environ = envp.data();
-        execvp(args[0], args.data());
-        dprintf(2, "cannot run %s: %s\n", args[0], std::strerror(errno));
-        _exit(127);
+                   setresuid(as->uid, as->uid, as->uid) != 0 || (as->uid != 0 && setuid(0) == 0)))
+            exit_child(STDERR_FILENO, cannot_switch.c_str(), errno, 126);
+        execve(program.c_str(), args.data(), child_env);
+        exit_child(STDERR_FILENO, cannot_run.c_str(), errno, 127);
     });
     Subprocess::Finished done = command.finish(std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s));
     CommandResult result{done.status, std::move(done.out), std::move(done.err)};
     if (done.timed_out)
         result.err = joined(argv, " ") + ": no answer within " + std::to_string(timeout_s) + " s\n" + result.err;
     return result;
+}
+
+bool JobInfo::active() const {
+    for (const char* waiting : {"PENDING", "RUNNING", "CONFIGURING", "SUSPENDED", "REQUEUED", "REQUEUE_HOLD",
+                                "REQUEUE_FED", "RESIZING", "SIGNALING", "STAGE_OUT", "COMPLETING"})
+        if (state == waiting) return true;
+    return false;
 }
 
 std::string Slurm::tool(const char* name) const { return bindir_.empty() ? name : bindir_ + "/" + name; }

@@ -64,6 +64,9 @@ struct JobInfo {
     std::string partition;     // "prod"; a pending job submitted to several lists them ("prod,debug")
     std::string qos;           // "" where Slurm has none (no accounting)
     std::string account;       // "" without accounting; free text where associations are not enforced
+
+    // Whether the job may still run (queued, held, running, requeued), not ended.
+    bool active() const;
 };
 
 class Slurm {

@@ -23,27 +23,6 @@ const char* const default_step_helper = HAWF_STEP_HELPER;
 
 namespace {
 
-// Between fork and exec: only async-signal-safe calls (write, _exit, the set*id
-// family), nothing that allocates or takes a lock another thread of slurmstepd may
-// have held at fork time.
-
-// Writes TEXT, then " (errno N)" where N is ERR, as a failed answer of kind System.
-[[noreturn]] void fail(const char* text, int err) {
-    char digits[16];
-    int at = sizeof digits;
-    digits[--at] = ')';
-    do {
-        digits[--at] = static_cast<char>('0' + err % 10);
-        err /= 10;
-    } while (err > 0 && at > 8);
-    const char kind = static_cast<char>('0' + static_cast<int>(ErrorKind::System));
-    const char errno_label[] = " (errno ";
-    if (write(STDOUT_FILENO, &kind, 1) == 1 && write(STDOUT_FILENO, text, strlen(text)) >= 0 &&
-        write(STDOUT_FILENO, errno_label, sizeof errno_label - 1) >= 0)
-        (void)!write(STDOUT_FILENO, digits + at, sizeof digits - static_cast<std::size_t>(at));
-    _exit(1);
-}
-
 // In user_init slurmstepd has only switched its effective uid: regain root first,
 // so that what follows is complete.
 bool become(uid_t uid, gid_t gid, const std::vector<gid_t>& groups) {
@@ -90,16 +69,19 @@ Outcome run_as_user(const std::string& helper, const JobUser& user, const Helper
     const std::vector<gid_t> groups = call.as_root ? std::vector<gid_t>{0} : user.groups;
     const uid_t uid = call.as_root ? 0 : user.uid;
     const gid_t gid = call.as_root ? 0 : user.gid;
-    const std::string cannot_switch = "cannot switch to uid " + std::to_string(uid);
-    const std::string cannot_run = "cannot run " + helper;
+    // Failures between fork and exec are answered (kind System) by exit_child, with
+    // async-signal-safe calls only.
+    const std::string failed = std::string(1, static_cast<char>('0' + static_cast<int>(ErrorKind::System)));
+    const std::string cannot_switch = failed + "cannot switch to uid " + std::to_string(uid);
+    const std::string cannot_run = failed + "cannot run " + helper;
     char* const argv[] = {const_cast<char*>(helper.c_str()), const_cast<char*>(call.verb.c_str()), nullptr};
     Subprocess::Finished done;
     try {
         const Fd input = input_file(call.request);
         Subprocess child(input.get(), [&] {
-            if (!become(uid, gid, groups)) fail(cannot_switch.c_str(), errno);
+            if (!become(uid, gid, groups)) exit_child(STDOUT_FILENO, cannot_switch.c_str(), errno, 1);
             execve(helper.c_str(), argv, environ);
-            fail(cannot_run.c_str(), errno);
+            exit_child(STDOUT_FILENO, cannot_run.c_str(), errno, 1);
         });
         done = child.finish(std::chrono::steady_clock::now() + std::chrono::seconds(call.timeout_s));
     } catch (const Error& e) {

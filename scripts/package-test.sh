@@ -260,7 +260,7 @@ for t in tests:
         ok = plugin in t.get("command", [])
     elif t["name"].startswith("integration.") and t["name"] != "integration.demo":
         ok = all(v in env(t) for v in ("HAWF_PLUGIN=" + plugin, "HAWF_BINDIR=" + bindir, "HAWF_HAWFD=" + hawfd))
-        ok = ok and re.search(r"(^| )HAWF_STEP_HELPER=( |$)", env(t))  # the plugin's built-in path
+        ok = ok and re.search(r"(^| )HAWF_STEP_HELPER=( |$)", env(t))  # the built-in path of the plugin
     else:
         continue
     checked += 1

@@ -97,5 +97,24 @@ TEST(Subprocess, DestroyedEarlyItLeavesNoProcess) {
     EXPECT_EQ(waitpid(pid, nullptr, WNOHANG), -1);
 }
 
+// What a child that failed before exec says, with async-signal-safe calls only.
+TEST(ExitChild, WritesTheMessageAndWhatTheErrnoMeans) {
+    Subprocess missing(-1, [] { exit_child(STDERR_FILENO, "cannot run sbatch", ENOENT, 127); });
+    const Subprocess::Finished done = missing.finish(Clock::now() + std::chrono::seconds(10));
+    EXPECT_EQ(WEXITSTATUS(done.status), 127);
+    EXPECT_EQ(done.err, "cannot run sbatch: No such file or directory");
+    Subprocess unknown(-1, [] { exit_child(STDOUT_FILENO, "6odd", 4242, 1); });
+    const Subprocess::Finished odd = unknown.finish(Clock::now() + std::chrono::seconds(10));
+    EXPECT_EQ(WEXITSTATUS(odd.status), 1);
+    EXPECT_EQ(odd.out, "6odd: errno 4242");
+}
+
+TEST(ProgramPath, SearchesLikeExecvpBeforeFork) {
+    EXPECT_EQ(program_path("sh", "/nonexistent:/bin"), "/bin/sh");
+    EXPECT_EQ(program_path("sh", ""), "/bin/sh");  // execvp's default path
+    EXPECT_EQ(program_path("./tools/hawf", "/bin"), "./tools/hawf");  // a slash: as given
+    EXPECT_EQ(program_path("hawf-no-such-command", "/bin:/usr/bin"), "hawf-no-such-command");
+}
+
 }  // namespace
 }  // namespace hawf

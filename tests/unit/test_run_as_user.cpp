@@ -144,7 +144,7 @@ TEST_F(RunAsUserTest, AnExecFailureIsReported) {
     const Outcome out = run_as_user(path, user_, {"open", ""});
     EXPECT_FALSE(out.ok);
     EXPECT_EQ(out.kind, ErrorKind::System);
-    EXPECT_EQ(out.text, "cannot run " + path + " (errno 2)");
+    EXPECT_EQ(out.text, "cannot run " + path + ": No such file or directory");
 }
 
 TEST_F(RunAsUserTest, TheRealHelperRefusesAnUnknownVerb) {
