@@ -74,17 +74,21 @@ _hawf()
     _init_completion -s -n : || return
 
     if ((cword == 1)); then
-        COMPREPLY=($(compgen -W 'ls show cat log doctor gc help --help' -- "$cur"))
+        COMPREPLY=($(compgen -W 'ls show cat log doctor gc help --help --version' -- "$cur"))
         return
     fi
     local command=${words[1]}
 
     case $prev in
-        --state)
+        --state | --states | -t)
             COMPREPLY=($(compgen -W 'expected running pending decided applied failed' -- "$cur"))
             return
             ;;
-        --user)
+        --format | -o)
+            COMPREPLY=($(compgen -W 'checkpoint job name state owner options opened deadline decision decided_by reviewers' -- "$cur"))
+            return
+            ;;
+        --user | -u)
             COMPREPLY=($(compgen -u -- "$cur"))
             return
             ;;
@@ -101,7 +105,7 @@ _hawf()
 
     local opts
     case $command in
-        ls) opts='--all --state= --review --json --help' ;;
+        ls) opts='--all --states= --user= --me --jobs= --review --noheader --format= --parsable --json --help' ;;
         show) opts='--user= --json --help' ;;
         cat) opts='--user= --help' ;;
         log) opts='--user= --verify --json --help' ;;
@@ -115,7 +119,7 @@ _hawf()
     fi
 
     local positionals
-    _hawf_positionals 2 '--state --user --plugin'
+    _hawf_positionals 2 '--state --states -t --user -u --plugin --format -o --jobs -j --older-than'
     case $command in
         show | log | cat)
             ((${#positionals[@]} == 0)) && _hawf_complete_checkpoints pending
@@ -154,7 +158,7 @@ _hawf_decide()
     $split && return
 
     if [[ $cur == -* ]]; then
-        _hawf_complete_options '--set --message --amend --revoke --time= --partition= --nodes= --user= --json --help'
+        _hawf_complete_options '--set --message --amend --revoke --time= --partition= --nodes= --user= --json --help --version'
         return
     fi
 
@@ -198,7 +202,7 @@ _hawf_await()
     $split && return
 
     if [[ $cur == -* ]]; then
-        _hawf_complete_options '--timeout= --poll --env --json --user= --then= --on= --open= --options= --params= --default= --signal= --help'
+        _hawf_complete_options '--timeout= --poll --env --json --user= --then= --on= --open= --options= --params= --default= --signal= --help --version'
         return
     fi
 

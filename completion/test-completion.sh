@@ -134,15 +134,17 @@ expect() {
   fi
 }
 
-expect "hawf " "--help cat doctor gc help log ls show"
+expect "hawf " "--help --version cat doctor gc help log ls show"
 expect "hawf l" "log ls"
-expect "hawf ls --" "--all --help --json --review --state="
+expect "hawf ls --" "--all --format= --help --jobs= --json --me --noheader --parsable --review --states= --user="
 expect "hawf ls --state=" "applied decided expected failed pending running"
-expect "hawf ls --state=p" "pending"
+expect "hawf ls --states=p" "pending"
 expect "hawf ls --state d" "decided"
+expect "hawf ls -t d" "decided"
+expect "hawf ls --format=dec" "decided_by decision"
 expect "hawf doctor --" "--help --json --plugin="
-expect "hawf-decide --" "--amend --help --json --message --nodes= --partition= --revoke --set --time= --user="
-expect "hawf-await --" "--default= --env --help --json --on= --open= --options= --params= --poll --signal= --then= --timeout= --user="
+expect "hawf-decide --" "--amend --help --json --message --nodes= --partition= --revoke --set --time= --user= --version"
+expect "hawf-await --" "--default= --env --help --json --on= --open= --options= --params= --poll --signal= --then= --timeout= --user= --version"
 expect "hawf-await --timeout=" "24h 2d 30m 90s"
 expect "hawf-decide x" ""
 expect "hawf-decide 4242:eval continue -m " ""

@@ -42,5 +42,7 @@ with open(os.path.join(out, "model.json"), "w") as f:
 with open(os.path.join(out, "report.md"), "w") as f:
     f.write("# Evaluation after %d epochs\n\n" % epochs)
     f.write("| metric | value |\n|---|---|\n| learning rate | %g |\n| loss (MSE) | %.4f |\n" % (lr, history[-1]))
-    f.write("| loss 5 epochs ago | %.4f |\n| w, b | %.3f, %.3f (target 3, -1) |\n\n" % (history[-6], w, b))
+    back = min(5, len(history) - 1)  # a short run compares with its first epoch
+    f.write("| loss %d epoch%s ago | %.4f |\n| w, b | %.3f, %.3f (target 3, -1) |\n\n"
+            % (back, "" if back == 1 else "s", history[-1 - back], w, b))
     f.write("Loss is still falling, slowly: continue, perhaps with a higher learning rate.\n")

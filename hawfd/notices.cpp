@@ -1,7 +1,5 @@
 #include "notices.hpp"
 
-#include <sys/wait.h>
-
 #include <algorithm>
 #include <ctime>
 
@@ -37,11 +35,6 @@ std::string when(std::int64_t t) {
 }
 
 // How a step ended, as Slurm says it.
-std::string exit_text(int status) {
-    if (WIFSIGNALED(status)) return "signal " + std::to_string(WTERMSIG(status));
-    return "exit " + std::to_string(WEXITSTATUS(status));
-}
-
 // At most MAX bytes of TEXT, never cutting a UTF-8 character in two.
 std::string cut(const std::string& text, std::size_t max) {
     if (text.size() <= max) return text;

@@ -1,5 +1,7 @@
 #include "display.hpp"
 
+#include <sys/wait.h>
+
 #include <cstdint>
 #include <cstdio>
 
@@ -64,5 +66,10 @@ std::string escape(const std::string& text, bool keep_lines) {
 
 std::string shown(const std::string& text) { return escape(text, false); }
 std::string shown_text(const std::string& text) { return escape(text, true); }
+
+std::string exit_text(int wait_status) {
+    if (WIFSIGNALED(wait_status)) return "signal " + std::to_string(WTERMSIG(wait_status));
+    return "exit " + std::to_string(WEXITSTATUS(wait_status));
+}
 
 }  // namespace hawf

@@ -19,4 +19,7 @@ std::string shown(const std::string& text);
 // Multi-line text (a report): as shown(), but newlines and tabs stay.
 std::string shown_text(const std::string& text);
 
+// A step's wait status as Slurm shows it: "exit 3", "signal 9".
+std::string exit_text(int wait_status);
+
 }  // namespace hawf

@@ -295,7 +295,7 @@ std::string describe(const std::vector<FollowUpChange>& changes) {
 Checkpoint submit_followup(const Spool& spool, const Slurm& slurm, const CheckpointId& id, uid_t owner,
                            const FollowUpSubmission& what, const Actor& actor, std::string* job_out) {
     std::vector<std::string> args = {"--hold", "--dependency=afterok:" + id.job_id, "--kill-on-invalid-dep=yes",
-                                     "--hawf-after=" + id.str()};
+                                     "--hawf-after=" + id.str(), "--comment=hawf: waiting for " + id.str()};
     args.insert(args.end(), what.extra.begin(), what.extra.end());
     const std::string job = slurm.submit(args, what.read.empty() ? what.script : what.read, what.cwd, what.env);
     if (job_out) *job_out = job;

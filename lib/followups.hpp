@@ -110,8 +110,9 @@ Environment start_followup(const Spool& spool, const Slurm& slurm, uid_t owner, 
 
 // Submits a follow-up of checkpoint ID of OWNER, the one rule for both hawf-await
 // --then and the plugin's --hawf-then: `sbatch --hold --dependency=afterok:JOB
-// --kill-on-invalid-dep=yes --hawf-after=ID EXTRA... SCRIPT` (READ: the file sbatch
-// reads; SCRIPT is what the record names), in CWD with ENV (null: the caller's), and
+// --kill-on-invalid-dep=yes --hawf-after=ID --comment="hawf: waiting for ID" EXTRA...
+// SCRIPT` (READ: the file sbatch reads; SCRIPT is what the record names), in CWD with
+// ENV (null: the caller's), and
 // registers it for the choices ON. If the checkpoint refuses it (decided meanwhile),
 // the job is cancelled, since nothing would ever release it, and the error says so.
 // Returns the checkpoint with it; JOB receives its id.

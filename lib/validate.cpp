@@ -290,22 +290,98 @@ std::pair<std::string, std::string> parse_assignment(const std::string& text) {
     return {key, text.substr(eq + 1)};
 }
 
-std::int64_t parse_duration(const std::string& text) {
-    const std::string allowed = ": use a whole number followed by s, m, h or d (e.g. 90s, 30m, 24h, 2d)";
-    if (text.size() < 2 || text.size() > 12 || !all_digits(text.substr(0, text.size() - 1)))
-        throw usage("bad duration " + quoted_text(text) + allowed);
-    std::int64_t unit = 0;
-    switch (text.back()) {
-        case 's': unit = 1; break;
-        case 'm': unit = 60; break;
-        case 'h': unit = 3600; break;
-        case 'd': unit = 86400; break;
-        default: throw usage("bad duration " + quoted_text(text) + allowed);
+namespace {
+
+std::int64_t unit_seconds(char unit) {
+    switch (unit) {
+        case 's': return 1;
+        case 'm': return 60;
+        case 'h': return 3600;
+        case 'd': return 86400;
+        default: return 0;
     }
-    std::int64_t n = std::strtoll(text.c_str(), nullptr, 10);
-    if (n <= 0 || n > max_duration_s / unit)
-        throw usage("bad duration " + quoted_text(text) + ": must be more than 0 and at most 365d");
-    return n * unit;
+}
+
+// The digits of TEXT from AT on (at most 9): their value, AT moved past them.
+std::optional<std::int64_t> number_at(const std::string& text, std::size_t& at) {
+    const std::size_t start = at;
+    while (at < text.size() && is_digit(text[at])) ++at;
+    if (at == start || at - start > 9) return std::nullopt;
+    return std::stoll(text.substr(start, at - start));
+}
+
+// "90s", "1h30m", "2d12h": whole numbers each with its unit, largest unit first, each
+// once; or "1.5h": one decimal number and its unit, giving whole seconds.
+std::optional<std::int64_t> duration_with_units(const std::string& text) {
+    std::size_t at = 0;
+    std::int64_t total = 0, previous_unit = unit_seconds('d') + 1;
+    while (at < text.size()) {
+        const std::size_t term = at;
+        const auto whole = number_at(text, at);
+        if (!whole) return std::nullopt;
+        if (at < text.size() && text[at] == '.' && term == 0) {  // a decimal: the only term
+            const std::size_t start = ++at;
+            const auto fraction = number_at(text, at);
+            const std::int64_t unit = at + 1 == text.size() ? unit_seconds(text[at]) : 0;
+            if (!fraction || at - start > 6 || unit == 0) return std::nullopt;
+            std::int64_t scale = 1;
+            for (std::size_t i = start; i < at; ++i) scale *= 10;
+            if (*fraction * unit % scale != 0) return std::nullopt;  // not whole seconds
+            return *whole * unit + *fraction * unit / scale;
+        }
+        const std::int64_t unit = at < text.size() ? unit_seconds(text[at]) : 0;
+        if (unit == 0 || unit >= previous_unit) return std::nullopt;
+        total += *whole * unit;
+        previous_unit = unit;
+        ++at;
+    }
+    return text.empty() ? std::nullopt : std::optional<std::int64_t>(total);
+}
+
+// Slurm's time forms with a colon or a dash: MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS
+// (a bare number, minutes to Slurm, is refused: with hawf's units it would mislead).
+std::optional<std::int64_t> slurm_duration(const std::string& text) {
+    std::size_t at = 0;
+    std::int64_t days = 0;
+    if (text.find('-') != std::string::npos) {
+        const auto d = number_at(text, at);
+        if (!d || at >= text.size() || text[at] != '-') return std::nullopt;
+        days = *d;
+        ++at;
+    } else if (text.find(':') == std::string::npos) {
+        return std::nullopt;
+    }
+    std::vector<std::int64_t> fields;
+    for (;;) {
+        const auto field = number_at(text, at);
+        if (!field) return std::nullopt;
+        fields.push_back(*field);
+        if (at == text.size()) break;
+        if (text[at++] != ':') return std::nullopt;
+    }
+    if (fields.size() > 3) return std::nullopt;
+    // Without days: MM:SS or HH:MM:SS; with days: HH, HH:MM, HH:MM:SS.
+    if (days == 0 && text.find('-') == std::string::npos && fields.size() == 2) fields.insert(fields.begin(), 0);
+    while (fields.size() < 3) fields.push_back(0);
+    if (fields[1] >= 60 || fields[2] >= 60) return std::nullopt;
+    return days * 86400 + fields[0] * 3600 + fields[1] * 60 + fields[2];
+}
+
+}  // namespace
+
+std::int64_t parse_duration(const std::string& text) {
+    const std::string shown_text = quoted_text(text);
+    if (!text.empty() && all_digits(text) && text.size() <= 9)
+        throw usage("bad duration " + shown_text + ": give a unit (" + text + "s, " + text +
+                    "m; Slurm would read it as minutes) or Slurm's [D-]HH:MM:SS");
+    std::optional<std::int64_t> seconds;
+    if (text.size() <= 24) seconds = duration_with_units(text);
+    if (!seconds && text.size() <= 24) seconds = slurm_duration(text);
+    if (!seconds)
+        throw usage("bad duration " + shown_text + ": use 90s, 30m, 1h30m, 1.5h, 2d or Slurm's [D-]HH:MM:SS");
+    if (*seconds <= 0 || *seconds > max_duration_s)
+        throw usage("bad duration " + shown_text + ": must be more than 0 and at most 365d");
+    return *seconds;
 }
 
 std::string format_duration(std::int64_t s) {

@@ -4,12 +4,14 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 
 #include "actions.hpp"
 #include "display.hpp"
 #include "error.hpp"
 #include "fsutil.hpp"
+#include "validate.hpp"
 
 namespace hawf {
 
@@ -159,6 +161,116 @@ json show_json(const Checkpoint& c, const std::string& files_dir, json files, co
     j["report"] = report;
     j["follow_ups"] = std::move(followups);
     return j;
+}
+
+std::vector<State> parse_state_list(const std::string& text) {
+    std::vector<State> states;
+    for (std::string name : split(text, ',')) {
+        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        states.push_back(parse_state(name));
+    }
+    return states;
+}
+
+std::vector<std::string> parse_job_list(const std::string& text) {
+    const auto digits = [](const std::string& s) {
+        return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
+    std::vector<std::string> jobs = split(text, ',');
+    for (const auto& job : jobs) {
+        const std::size_t underscore = job.find('_');
+        const bool ok = digits(job.substr(0, underscore)) &&
+                        (underscore == std::string::npos || digits(job.substr(underscore + 1)));
+        if (!ok || job.size() > 24)
+            throw Error(ErrorKind::Usage, "bad job id " + quoted_text(job) + " in --jobs: use JOBID or JOBID_TASK, "
+                                                                            "comma-separated");
+    }
+    return jobs;
+}
+
+bool listed(const ListFilter& filter, const json& row) {
+    const auto any_of = [](const auto& list, const auto& matches) {
+        return list.empty() || std::any_of(list.begin(), list.end(), matches);
+    };
+    const CheckpointId id = parse_checkpoint_id(row.at("checkpoint").get<std::string>());
+    const std::string state = row.at("state").get<std::string>(), owner = row.at("owner").get<std::string>();
+    return any_of(filter.states, [&](State s) { return to_string(s) == state; }) &&
+           any_of(filter.owners, [&](const std::string& o) { return o == owner; }) &&
+           any_of(filter.jobs, [&](const std::string& j) { return j == id.job_id || j + "_" == id.job_id.substr(0, j.size() + 1); });
+}
+
+namespace {
+
+const char* const list_columns[] = {"checkpoint", "job",  "name",     "state",      "owner",    "options",
+                                    "opened",     "deadline", "decision", "decided_by", "reviewers"};
+
+std::string local_time(const json& row, const char* key) {
+    return row.contains(key) ? format_local_time(parse_time(row[key].get<std::string>())) : "";
+}
+
+std::string list_cell(const json& row, const std::string& column) {
+    const CheckpointId id = parse_checkpoint_id(row.at("checkpoint").get<std::string>());
+    const json none = json::object();
+    const json& decision = row.contains("decision") && row["decision"].is_object() ? row["decision"] : none;
+    std::string cell;
+    if (column == "checkpoint") cell = id.str();
+    else if (column == "job") cell = id.job_id;
+    else if (column == "name") cell = id.name;
+    else if (column == "state") cell = row.at("state").get<std::string>();
+    else if (column == "owner") cell = shown(row.at("owner").get<std::string>());
+    else if (column == "options") cell = joined(row.at("options").get<std::vector<std::string>>(), ",");
+    else if (column == "opened") cell = local_time(row, "opened_at");
+    else if (column == "deadline") cell = local_time(row, "deadline");
+    else if (column == "decision") cell = decision.value("choice", "");
+    else if (column == "decided_by") cell = shown(decision.value("decided_by", ""));
+    else if (column == "reviewers" && row.contains("reviewers"))
+        cell = shown(joined(row["reviewers"].get<std::vector<std::string>>(), ","));
+    return cell.empty() ? "-" : cell;
+}
+
+}  // namespace
+
+std::vector<std::string> parse_list_format(const std::string& text) {
+    std::vector<std::string> columns = split(text, ',');
+    for (auto& column : columns) {
+        for (char& c : column) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (std::find(std::begin(list_columns), std::end(list_columns), column) == std::end(list_columns))
+            throw Error(ErrorKind::Usage, "unknown column " + quoted_text(column) + " in --format: use " +
+                                              joined(std::vector<std::string>(std::begin(list_columns),
+                                                                              std::end(list_columns)), ", "));
+    }
+    return columns;
+}
+
+std::string list_table(const std::vector<json>& rows, const std::vector<std::string>& columns, bool header,
+                       bool parsable) {
+    std::vector<std::vector<std::string>> table;
+    if (header) {
+        table.emplace_back();
+        for (const auto& column : columns) {
+            std::string title = column;
+            for (char& c : title) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+            table.back().push_back(title);
+        }
+    }
+    for (const auto& row : rows) {
+        table.emplace_back();
+        for (const auto& column : columns) table.back().push_back(list_cell(row, column));
+    }
+    // Columns as wide as their widest value, two spaces apart; the last unpadded.
+    std::vector<std::size_t> width(columns.size());
+    for (const auto& cells : table)
+        for (std::size_t i = 0; i < cells.size(); ++i) width[i] = std::max(width[i], cells[i].size());
+    std::string out;
+    for (const auto& cells : table) {
+        for (std::size_t i = 0; i < cells.size(); ++i) {
+            out += cells[i];
+            if (i + 1 == cells.size()) break;
+            out += parsable ? "|" : std::string(width[i] + 2 - cells[i].size(), ' ');
+        }
+        out += "\n";
+    }
+    return out;
 }
 
 }  // namespace hawf

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -19,6 +20,27 @@ namespace hawf {
 // record claims), state, options, opened_at, deadline, decision; for a delegated
 // checkpoint also reviewers, quorum and the approvals in force.
 nlohmann::json summary_json(const Checkpoint& ckpt);
+
+// hawf ls, with squeue's habits: which rows (-t/--states, -u/--user, -j/--jobs) and
+// which columns (-o/--format), each a comma-separated list, states in any case.
+struct ListFilter {
+    std::vector<State> states;        // empty: any
+    std::vector<std::string> owners;  // user names; empty: any
+    std::vector<std::string> jobs;    // "28" also matches its array tasks (28_3); empty: any
+};
+std::vector<State> parse_state_list(const std::string& text);
+std::vector<std::string> parse_job_list(const std::string& text);
+bool listed(const ListFilter& filter, const nlohmann::json& row);  // ROW: a summary_json
+
+// -o/--format: column names (checkpoint, job, name, state, owner, options, opened,
+// deadline, decision, decided_by, reviewers); Error(Usage) naming one that is not.
+constexpr const char* default_list_format = "checkpoint,state,owner,options,deadline";
+std::vector<std::string> parse_list_format(const std::string& text);
+// ROWS as a table: a header (unless !HEADER) and columns two spaces apart; with
+// PARSABLE cells joined by "|" unpadded. Times in local time, as Slurm shows them;
+// what users wrote escaped (shown), "-" for nothing.
+std::string list_table(const std::vector<nlohmann::json>& rows, const std::vector<std::string>& columns, bool header,
+                       bool parsable);
 
 // The approvals in force: [{"by","by_uid","at","choice","params","comment"}, ...].
 nlohmann::json approvals_json(const Checkpoint& ckpt);

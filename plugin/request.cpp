@@ -11,7 +11,7 @@ const OptionInfo option_table[10] = {
      "[hawf] open checkpoint NAME when this step (srun) or job (sbatch) ends with exit 0"},
     {Opt::Options, "hawf-options", "A,B,...", "[hawf] choices a reviewer may pick (default approve,reject)"},
     {Opt::Params, "hawf-params", "KEY:TYPE,...", "[hawf] typed parameters a decision may set (int, float, bool, string, enum(a|b))"},
-    {Opt::Timeout, "hawf-timeout", "DURATION", "[hawf] take --hawf-default when undecided after DURATION (90s, 30m, 24h, 2d)"},
+    {Opt::Timeout, "hawf-timeout", "DURATION", "[hawf] take --hawf-default when undecided after DURATION (90s, 1h30m, 1.5h, 2d, [D-]HH:MM:SS)"},
     {Opt::Default, "hawf-default", "CHOICE", "[hawf] choice taken when the timeout passes undecided"},
     {Opt::Then, "hawf-then", "SCRIPT[:CHOICE,...]", "[hawf] follow-up batch script released by those choices"},
     {Opt::Reviewers, "hawf-reviewers", "USER,@GROUP,...",

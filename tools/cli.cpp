@@ -28,6 +28,11 @@ int run(const char* prog, const std::function<int()>& body) {
 
 void usage_error(const std::string& message) { throw Error(ErrorKind::Usage, message); }
 
+void print_version(const char* prog) {
+    std::cout << prog << " " << HAWF_VERSION << std::endl;
+    std::exit(exit_ok);
+}
+
 Context load_context() {
     Config config = load_config(config_path_from_env());
     Spool spool = spool_of(config);

@@ -30,6 +30,9 @@ int run(const char* prog, const std::function<int()>& body);
 
 [[noreturn]] void usage_error(const std::string& message);
 
+// --version: prints "PROG VERSION" and exits 0.
+[[noreturn]] void print_version(const char* prog);
+
 struct Context {
     Config config;
     Spool spool;

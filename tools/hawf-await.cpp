@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "cli.hpp"
+#include "display.hpp"
 #include "hawfd_client.hpp"
 #include "error.hpp"
 
@@ -27,8 +28,8 @@ submit SCRIPT now as a follow-up held until CKPT is decided with a choice in
 --on (default: the first option) and print its job id; or, inside a running
 job, open checkpoint NAME now while the job keeps computing.
 
-  --timeout=DUR   give up after DUR (90s, 30m, 24h, 2d) and exit 75; with
-                  --open: take --default when undecided after DUR
+  --timeout=DUR   give up after DUR (90s, 1h30m, 1.5h, 1:30:00) and exit 75;
+                  with --open: take --default when undecided after DUR
   --poll          do not wait: exit 75 at once if not decided
   --env           print export lines (HAWF_DECISION, HAWF_PARAM_<KEY>, ...) for eval
   --json          print one JSON object
@@ -42,6 +43,7 @@ job, open checkpoint NAME now while the job keeps computing.
                   steps when the checkpoint is decided; none by default (an
                   untrapped SIGUSR1 kills a process)
   -h, --help      show this help
+      --version   print hawf-await's version
 
 A checkpoint whose job is still queued is waited for. Past a checkpoint's
 deadline with no decision, its owner's hawf-await records the default.
@@ -65,7 +67,8 @@ Args parse_args(int argc, char** argv) {
         {"on", required_argument, nullptr, 'O'},      {"open", required_argument, nullptr, 'o'},
         {"options", required_argument, nullptr, 'C'}, {"params", required_argument, nullptr, 'P'},
         {"default", required_argument, nullptr, 'D'}, {"signal", required_argument, nullptr, 'S'},
-        {"help", no_argument, nullptr, 'h'},          {nullptr, 0, nullptr, 0}};
+        {"help", no_argument, nullptr, 'h'},          {"version", no_argument, nullptr, 'V'},
+        {nullptr, 0, nullptr, 0}};
     Args a;
     // Everything after "--" belongs to sbatch, not to us.
     int own = argc;
@@ -91,6 +94,7 @@ Args parse_args(int argc, char** argv) {
             case 'D': a.default_choice = optarg; break;
             case 'S': check_signal(optarg), a.signal = optarg; break;
             case 'h': std::cout << usage_text; std::exit(cli::exit_ok);
+            case 'V': cli::print_version("hawf-await");
             default: cli::usage_error("unknown option " + std::string(argv[optind - 1]) + ": see hawf-await --help");
         }
     }
@@ -204,10 +208,7 @@ int chain(const Args& a) {
 // Whether CKPT's job may still open it: it is queued or running in Slurm.
 bool job_may_still_open(const Slurm& slurm, const CheckpointId& id) {
     const std::optional<JobInfo> job = slurm.job(id.job_id);
-    if (!job) return false;
-    for (const char* state : {"PENDING", "RUNNING", "CONFIGURING", "SUSPENDED", "REQUEUED", "REQUEUE_HOLD"})
-        if (job->state == state) return true;
-    return false;
+    return job && job->active();
 }
 
 // OWNER's checkpoint ID as it is now; none while its job may still open it. Refuses
@@ -223,8 +224,13 @@ std::optional<Checkpoint> look(const cli::Context& ctx, uid_t owner, const Check
     }
     if (ckpt && ckpt->state == State::Expected && !job_may_still_open(ctx.slurm, id))
         throw Error(ErrorKind::NotFound, id.str() + " was never opened, and its job is not queued or running");
-    if (ckpt && ckpt->state == State::Failed)
-        throw Error(ErrorKind::Conflict, id.str() + " failed (its step did not exit 0): there is nothing to decide");
+    if (ckpt && ckpt->state == State::Failed) {
+        int status = 0;
+        for (const Event& ev : ckpt->history)
+            if (ev.type == EventType::Failed) status = ev.exit_status;
+        throw Error(ErrorKind::Conflict,
+                    id.str() + " failed (its step ended with " + exit_text(status) + "): there is nothing to decide");
+    }
     return ckpt;
 }
 

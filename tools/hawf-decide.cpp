@@ -45,6 +45,7 @@ the decision. --revoke then withdraws your approval (before the quorum).
                     (a reviewer, or root)
   --json            print the decision as JSON
   -h, --help        show this help
+      --version     print hawf-decide's version
 
 --time, --partition and --nodes are applied before anything is released; if
 Slurm refuses one, nothing is recorded or released.
@@ -106,7 +107,7 @@ int decide_main(int argc, char** argv) {
         {"user", required_argument, nullptr, 'u'},   {"json", no_argument, nullptr, 'j'},
         {"time", required_argument, nullptr, 'T'},   {"partition", required_argument, nullptr, 'P'},
         {"nodes", required_argument, nullptr, 'N'},  {"help", no_argument, nullptr, 'h'},
-        {nullptr, 0, nullptr, 0}};
+        {"version", no_argument, nullptr, 'V'},     {nullptr, 0, nullptr, 0}};
     Decision decision;
     bool amend = false, revoking = false, json = false;
     std::string user;
@@ -131,6 +132,7 @@ int decide_main(int argc, char** argv) {
                 break;
             case 'N': reshape.push_back("NumNodes=" + checked_resource("--nodes", optarg, "0123456789-")); break;
             case 'h': std::cout << usage_text; return cli::exit_ok;
+            case 'V': cli::print_version("hawf-decide");
             default: cli::usage_error("unknown option " + std::string(argv[optind - 1]) + ": see hawf-decide --help");
         }
     }

@@ -27,11 +27,18 @@ namespace {
 const char* const usage_text = R"(Usage: hawf COMMAND [OPTIONS]
 Look at checkpoints and decisions, and check an install.
 
-  hawf ls [--all] [--state=STATE] [--review] [--json]
+  hawf ls [--all] [-t STATES] [-u USERS | --me] [-j JOBS] [--review]
+          [-h] [-o COLUMNS] [--parsable] [--json]
                        pending checkpoints you own (root: everyone's) or
                        may review (through hawfd); --all: in any state;
-                       --state: expected, running, pending, decided,
-                       applied or failed; --review: only those you review
+                       -t/--states: of these (expected, running, pending,
+                       decided, applied, failed; any case); -u/--user:
+                       these owners; --me: yours only; -j/--jobs: of these
+                       jobs (an array's id: all its tasks); --review: only
+                       those you review; -h/--noheader; -o/--format:
+                       columns (checkpoint, job, name, state, owner,
+                       options, opened, deadline, decision, decided_by,
+                       reviewers); --parsable: cells joined by "|"
   hawf show CKPT [--user=NAME] [--json]
                        one checkpoint: options, parameters, deadline,
                        reviewers and approvals, decision, the files its
@@ -50,51 +57,63 @@ Look at checkpoints and decisions, and check an install.
                        check the config, the spool and the plugin (and,
                        when configured, munge and hawfd)
   hawf gc --older-than=DUR [--dry-run] [--json]
-                       remove your applied and failed checkpoints (root:
-                       everyone's) whose last event is older than DUR
-                       (e.g. 30d), with their files
+                       remove your decided, applied and failed checkpoints
+                       (root: everyone's) whose last event is older than
+                       DUR (e.g. 30d) and no follow-up of which is still
+                       queued or running, with their files
 
 --user names the owner of a checkpoint whose job Slurm no longer knows.
+hawf --version prints hawf's version.
 Exit status: 0 success, 1 error (doctor: a check failed), 2 usage error.
 )";
 
 struct Args {
     std::vector<std::string> positional;
     bool json = false, all = false, dry_run = false, review = false, verify = false;
+    bool noheader = false, parsable = false, me = false;  // ls
     std::int64_t older_than = 0;
-    std::string state, plugin = HAWF_PLUGIN_PATH, user;
+    std::string state, plugin = HAWF_PLUGIN_PATH, user, format = default_list_format, jobs;
 };
 
 // Options may come before or after the arguments; each command accepts only its own.
 Args parse_args(int argc, char** argv, const std::string& command) {
     static const option long_options[] = {
-        {"json", no_argument, nullptr, 'j'},          {"all", no_argument, nullptr, 'a'},
-        {"state", required_argument, nullptr, 's'},   {"plugin", required_argument, nullptr, 'p'},
-        {"user", required_argument, nullptr, 'u'},    {"older-than", required_argument, nullptr, 'o'},
-        {"dry-run", no_argument, nullptr, 'n'},       {"help", no_argument, nullptr, 'h'},
-        {"review", no_argument, nullptr, 'R'},        {"verify", no_argument, nullptr, 'v'},
+        {"json", no_argument, nullptr, 'J'},          {"all", no_argument, nullptr, 'a'},
+        {"state", required_argument, nullptr, 't'},   {"states", required_argument, nullptr, 't'},
+        {"plugin", required_argument, nullptr, 'p'},  {"user", required_argument, nullptr, 'u'},
+        {"older-than", required_argument, nullptr, 'O'}, {"dry-run", no_argument, nullptr, 'n'},
+        {"help", no_argument, nullptr, 'H'},          {"review", no_argument, nullptr, 'R'},
+        {"verify", no_argument, nullptr, 'v'},        {"noheader", no_argument, nullptr, 'h'},
+        {"format", required_argument, nullptr, 'o'},  {"parsable", no_argument, nullptr, 'P'},
+        {"me", no_argument, nullptr, 'M'},            {"jobs", required_argument, nullptr, 'j'},
         {nullptr, 0, nullptr, 0}};
-    const std::map<std::string, std::string> allowed = {
-        {"ls", "jasR"}, {"show", "ju"}, {"cat", "u"}, {"log", "juv"}, {"doctor", "jp"}, {"gc", "jon"}};
+    const std::map<std::string, std::string> allowed = {{"ls", "JatuRhoPMj"}, {"show", "Ju"}, {"cat", "u"},
+                                                        {"log", "Juv"},       {"doctor", "Jp"}, {"gc", "JOn"}};
     auto it = allowed.find(command);
     if (it == allowed.end()) cli::usage_error("unknown command \"" + command + "\": use ls, show, cat, log, doctor or gc");
     Args args;
     opterr = 0;
     optind = 2;
-    for (int c; (c = getopt_long(argc, argv, "h", long_options, nullptr)) != -1;) {
-        if (c == 'h') {
+    // As in squeue, -h is --noheader for ls; --help is help everywhere.
+    for (int c; (c = getopt_long(argc, argv, "ho:u:j:t:", long_options, nullptr)) != -1;) {
+        if (c == 'H' || (c == 'h' && command != "ls")) {
             std::cout << usage_text;
             std::exit(cli::exit_ok);
         }
         if (c == '?' || it->second.find(static_cast<char>(c)) == std::string::npos)
             cli::usage_error("hawf " + command + " does not take " + std::string(argv[optind - 1]) + ": see hawf --help");
         switch (c) {
-            case 'j': args.json = true; break;
+            case 'J': args.json = true; break;
             case 'a': args.all = true; break;
-            case 's': parse_state(optarg), args.state = optarg; break;
+            case 't': args.state = optarg; break;
             case 'p': args.plugin = optarg; break;
             case 'u': args.user = optarg; break;
-            case 'o': args.older_than = parse_duration(optarg); break;
+            case 'O': args.older_than = parse_duration(optarg); break;
+            case 'h': args.noheader = true; break;
+            case 'o': args.format = optarg; break;
+            case 'P': args.parsable = true; break;
+            case 'M': args.me = true; break;
+            case 'j': args.jobs = optarg; break;
             case 'n': args.dry_run = true; break;
             case 'R': args.review = true; break;
             case 'v': args.verify = true; break;
@@ -145,20 +164,30 @@ void for_each_checkpoint(const cli::Context& ctx, bool only_pending, const std::
 
 int cmd_ls(const Args& args) {
     if (!args.positional.empty()) cli::usage_error("hawf ls takes no arguments");
+    if (args.me && !args.user.empty()) cli::usage_error("hawf ls: --me and --user exclude each other");
+    const std::vector<std::string> columns = parse_list_format(args.format);
+    ListFilter filter;
+    if (!args.state.empty()) filter.states = parse_state_list(args.state);
+    else if (!args.all) filter.states = {State::Pending};
+    if (!args.user.empty()) filter.owners = split(args.user, ',');
+    for (const auto& owner : filter.owners) check_user_name(owner, "user in --user");
+    if (args.me) filter.owners = {user_name(getuid())};
+    if (!args.jobs.empty()) filter.jobs = parse_job_list(args.jobs);
     cli::Context ctx = cli::load_context();
-    const bool only_pending = !args.all && (args.state.empty() || args.state == "pending");
+    const bool only_pending = filter.states == std::vector<State>{State::Pending};
     // A listing keeps one small row per checkpoint.
     std::vector<json> rows;
-    if (!args.review)
-        for_each_checkpoint(ctx, only_pending, [&](const Checkpoint& c) {
-            if (args.state.empty() || to_string(c.state) == args.state) rows.push_back(summary_json(c));
-        });
+    const auto add = [&](json row) {
+        if (listed(filter, row)) rows.push_back(std::move(row));
+    };
+    if (!args.review) for_each_checkpoint(ctx, only_pending, [&](const Checkpoint& c) { add(summary_json(c)); });
     // Other users' checkpoints the caller may approve: hawfd alone can read them.
-    const bool pending_listed = args.state.empty() || args.state == "pending";
-    if (ctx.config.hawfd_configured() && getuid() != 0 && pending_listed) {
+    const bool pending_listed = filter.states.empty() ||
+                                std::find(filter.states.begin(), filter.states.end(), State::Pending) != filter.states.end();
+    if (ctx.config.hawfd_configured() && getuid() != 0 && pending_listed && !args.me) {
         try {
             json reviewed = cli::ask_hawfd(ctx, {{"op", "review"}});
-            for (auto& c : reviewed.at("checkpoints")) rows.push_back(std::move(c));
+            for (auto& c : reviewed.at("checkpoints")) add(std::move(c));
             if (const std::size_t more = reviewed.value("more", 0); more)
                 std::cerr << "hawf: " << more << " more checkpoints you may review are not listed (hawfd lists "
                           << reviewed["checkpoints"].size() << " at most)\n";
@@ -170,23 +199,8 @@ int cmd_ls(const Args& args) {
         throw Error(ErrorKind::Config, "--review needs hawfd: hawfd.address is not set in " + ctx.config.path);
     }
     std::stable_sort(rows.begin(), rows.end(), [](const json& a, const json& b) { return a["opened_at"] < b["opened_at"]; });
-    if (args.json) {
-        cli::print_json(rows);
-        return cli::exit_ok;
-    }
-    std::vector<std::vector<std::string>> table = {{"CHECKPOINT", "STATE", "OWNER", "OPTIONS", "DEADLINE"}};
-    for (const auto& r : rows)
-        table.push_back({r["checkpoint"].get<std::string>(), r["state"].get<std::string>(), shown(r["owner"].get<std::string>()),
-                         joined(r["options"].get<std::vector<std::string>>(), ","), r.value("deadline", "-")});
-    // Columns as wide as their widest value, two spaces apart.
-    std::vector<std::size_t> width(table.front().size());
-    for (const auto& cells : table)
-        for (std::size_t i = 0; i < cells.size(); ++i) width[i] = std::max(width[i], cells[i].size());
-    for (const auto& cells : table) {
-        for (std::size_t i = 0; i + 1 < cells.size(); ++i)
-            std::cout << std::left << std::setw(static_cast<int>(width[i] + 2)) << cells[i];
-        std::cout << cells.back() << "\n";
-    }
+    if (args.json) cli::print_json(rows);
+    else std::cout << list_table(rows, columns, !args.noheader, args.parsable);
     return cli::exit_ok;
 }
 
@@ -394,7 +408,7 @@ int cmd_log(const Args& args) {
                 row.line = format_time(ev.at) + "  " + c.spec.id.str() + "  " + to_string(ev.type) + " by " +
                            shown(ev.by) + " (" + to_string(ev.via) + " on " + shown(ev.host) + ")";
                 if (ev.decision) row.line += ": " + ev.decision->choice;
-                if (ev.type == EventType::Failed) row.line += ": wait status " + std::to_string(ev.exit_status);
+                if (ev.type == EventType::Failed) row.line += ": " + exit_text(ev.exit_status);
             }
             rows.push_back(std::move(row));
         }
@@ -508,9 +522,19 @@ int cmd_doctor(const Args& args) {
     return failed ? cli::exit_error : cli::exit_ok;
 }
 
-// Applied and failed checkpoints are history: nothing reads them any more but people.
-// Each removal runs as the checkpoint's owner; one that fails is reported and the
-// others go on, so no user's tree can stop the collection of everyone else's.
+// Whether a follow-up of C may still start and read C's decision: Slurm still has it
+// queued, held or running. Throws when Slurm does not answer.
+bool followup_may_start(const Slurm& slurm, const Checkpoint& c) {
+    for (const auto& f : c.followups)
+        if (const auto job = slurm.job(f.job); job && job->active()) return true;
+    return false;
+}
+
+// Applied, failed and decided checkpoints are history once no follow-up may still start
+// and read them (a decided `stop` with none is history at once): nothing reads them
+// any more but people. Each removal runs as the checkpoint's owner; one that fails is
+// reported and the others go on, so no user's tree can stop the collection of
+// everyone else's.
 int cmd_gc(const Args& args) {
     if (!args.positional.empty()) cli::usage_error("hawf gc takes no arguments");
     if (!args.older_than) cli::usage_error("hawf gc needs --older-than=DUR (e.g. 30d)");
@@ -519,9 +543,11 @@ int cmd_gc(const Args& args) {
     bool failed = false;
     json removed = json::array();
     for_each_checkpoint(ctx, false, [&](const Checkpoint& c) {
-        if ((c.state != State::Applied && c.state != State::Failed) || c.history.back().at >= cutoff) return;
+        const bool ended = c.state == State::Applied || c.state == State::Failed || c.state == State::Decided;
+        if (!ended || c.history.back().at >= cutoff) return;
         const std::string owner = shown(user_name(c.spec.owner_uid));
         try {
+            if (followup_may_start(ctx.slurm, c)) return;
             if (!args.dry_run) ctx.spool.remove(c.spec.owner_uid, c.spec.id);
         } catch (const Error& e) {
             std::cerr << "hawf: cannot remove " << c.spec.id.str() << " (" << owner << "): " << shown(e.what()) << "\n";
@@ -559,6 +585,7 @@ int hawf_main(int argc, char** argv) {
         std::cout << usage_text;
         return cli::exit_ok;
     }
+    if (command == "--version") cli::print_version("hawf");
     Args args = parse_args(argc, argv, command);
     if (command == "ls") return cmd_ls(args);
     if (command == "show") return cmd_show(args);

@@ -196,15 +196,13 @@ class Adversary(ClusterTestCase):
     # ------------------------------------------------------------ bounded root commands
 
     def test_deep_trees_do_not_stop_gc(self):
-        job, ckpt = self.pending_checkpoint(ALICE)
-        self.assertEqual(self.hawf.tool(ALICE, "hawf-decide", ckpt, "stop").returncode, 0)
+        job, ckpt = self.pending_checkpoint(ALICE)  # kept by gc: still waiting for its decision
         bob_job = self.hawf.sbatch(BOB, "#!/bin/bash\ncd \"$HAWF_CHECKPOINT_DIR\"\n"
                                         "for i in $(seq 1500); do mkdir d; cd d; done\nexit 3\n",
                                    "--hawf-checkpoint=deep")
         self.hawf.wait_job(bob_job)
         bob_ckpt = "%d:deep" % bob_job
         self.hawf.wait_state(BOB, bob_ckpt, "failed")
-        # Alice's decided checkpoint is applied by nothing: make it history as a failed one would be.
         alice_failed = self.hawf.sbatch(ALICE, "#!/bin/bash\nexit 1\n", "--hawf-checkpoint=old")
         self.hawf.wait_job(alice_failed)
         self.hawf.wait_state(ALICE, "%d:old" % alice_failed, "failed")
@@ -218,7 +216,7 @@ class Adversary(ClusterTestCase):
         self.assertIn("removed %d:old" % alice_failed, r.stdout)
         self.assertFalse(os.path.exists(os.path.join(self.hawf.spool, str(self.bob_uid), "ckpt", str(bob_job))))
         self.assertFalse(os.path.exists(os.path.join(self.hawf.spool, stale)))
-        self.assertEqual(self.hawf.show(ALICE, ckpt)["state"], "decided")
+        self.assertEqual(self.hawf.show(ALICE, ckpt)["state"], "pending")
 
     def test_uid_aliases_name_no_tree(self):
         job, ckpt = self.pending_checkpoint(ALICE)

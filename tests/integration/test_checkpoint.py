@@ -175,7 +175,9 @@ class FailedJob(ClusterTestCase):
         self.assertIn(ckpt, self.hawf.tool(ALICE, "hawf", "ls", "--state=failed").stdout)
         waited = self.hawf.tool(ALICE, "hawf-await", ckpt)
         self.assertEqual(waited.returncode, 1)
-        self.assertOneLineError(waited, ckpt, "failed")
+        self.assertOneLineError(waited, ckpt, "failed (its step ended with exit 3)")
+        # Its end as Slurm shows it, not a wait status.
+        self.assertRegex(self.hawf.tool(ALICE, "hawf", "log", ckpt).stdout, r"  failed by %s \(.*\): exit 3\n" % ALICE)
         refused = self.hawf.tool(ALICE, "hawf-decide", ckpt, "approve")
         self.assertEqual(refused.returncode, 1)
         self.assertOneLineError(refused, ckpt, "failed")
@@ -184,23 +186,73 @@ class FailedJob(ClusterTestCase):
         self.assertEqual(log[1]["exit_status"] >> 8, 3)
 
 
+class Listing(ClusterTestCase):
+
+    def test_ls_takes_squeues_options(self):
+        job = self.hawf.sbatch(ALICE, "#!/bin/bash\ntrue\n", "--hawf-checkpoint=lsme")
+        ckpt = "%d:lsme" % job
+        self.hawf.wait_state(ALICE, ckpt, "pending")
+        r = self.hawf.tool(ALICE, "hawf", "ls", "-h", "-o", "job,name,state", "--parsable", "-t", "PENDING,Decided",
+                           "-j", str(job))
+        self.assertEqual((r.returncode, r.stdout), (0, "%d|lsme|pending\n" % job), r.stderr)
+        r = self.hawf.tool(ALICE, "hawf", "ls", "--me", "--jobs=%d" % job, "--format=checkpoint")
+        self.assertEqual(r.stdout, "CHECKPOINT\n%s\n" % ckpt, r.stderr)
+        self.assertEqual(self.hawf.tool(ALICE, "hawf", "ls", "-h", "-t", "applied", "-j", str(job)).stdout, "")
+        # Root lists the owners it is asked for, as squeue -u.
+        root = self.hawf.cluster.run(["hawf", "ls", "-h", "-o", "checkpoint", "-u", BOB], env=self.hawf.env())
+        self.assertNotIn(ckpt, root.stdout, root.stderr)
+        root = self.hawf.cluster.run(["hawf", "ls", "-h", "-o", "checkpoint", "--user=%s,%s" % (BOB, ALICE)],
+                                     env=self.hawf.env())
+        self.assertIn(ckpt + "\n", root.stdout, root.stderr)
+        # --help is help; what is not a column, a state or a job is refused in one line.
+        self.assertIn("Usage: hawf", self.hawf.tool(ALICE, "hawf", "ls", "--help").stdout)
+        for args, needle in ((["-o", "size"], "unknown column \"size\""), (["-t", "done"], "\"done\""),
+                             (["-j", "x"], "bad job id \"x\""), (["--me", "-u", BOB], "--me and --user")):
+            r = self.hawf.tool(ALICE, "hawf", "ls", *args)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertOneLineError(r, needle)
+
+
 class GarbageCollection(ClusterTestCase):
 
     def test_gc_removes_only_old_ended_checkpoints(self):
         failed = self.hawf.sbatch(ALICE, "#!/bin/bash\nexit 1\n", "--hawf-checkpoint=old")
         pending = self.hawf.sbatch(ALICE, "#!/bin/bash\ntrue\n", "--hawf-checkpoint=open")
+        stopped = self.hawf.sbatch(ALICE, "#!/bin/bash\ntrue\n", "--hawf-checkpoint=done")
+        waiting = self.hawf.sbatch(ALICE, "#!/bin/bash\ntrue\n", "--hawf-checkpoint=next")
         bobs = self.hawf.sbatch(BOB, "#!/bin/bash\nexit 1\n", "--hawf-checkpoint=old")
         for user, ckpt, state in ((ALICE, "%d:old" % failed, "failed"), (ALICE, "%d:open" % pending, "pending"),
+                                  (ALICE, "%d:done" % stopped, "pending"), (ALICE, "%d:next" % waiting, "pending"),
                                   (BOB, "%d:old" % bobs, "failed")):
             self.hawf.wait_state(user, ckpt, state)
+        # Decided: a stop that ends the chain, and one whose follow-up is released but
+        # cannot start for an hour yet (it still reads the decision when it starts).
+        self.hawf.user_file(ALICE, "later.sh", "#!/bin/bash\ntrue\n", 0o755)
+        r = self.hawf.tool(ALICE, "hawf-await", "--then=later.sh", "--on=approve", "%d:next" % waiting, "--",
+                           "--begin=now+3600")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        later = r.stdout.strip()
+        for ckpt, choice in (("%d:done" % stopped, "reject"), ("%d:next" % waiting, "approve")):
+            r = self.hawf.tool(ALICE, "hawf-decide", ckpt, choice)
+            self.assertEqual(r.returncode, 0, r.stderr)
         time.sleep(2)
         dry = self.hawf.tool(ALICE, "hawf", "gc", "--older-than=1s", "--dry-run")
-        self.assertEqual(dry.stdout, "would remove %d:old (%s, failed)\n" % (failed, ALICE), dry.stderr)
+        self.assertEqual(sorted(dry.stdout.splitlines()), sorted(["would remove %d:old (%s, failed)" % (failed, ALICE),
+                                                                   "would remove %d:done (%s, decided)" % (stopped, ALICE)]),
+                         dry.stderr)
         self.assertEqual(self.hawf.show(ALICE, "%d:old" % failed)["state"], "failed")
         gone = self.hawf.tool(ALICE, "hawf", "gc", "--older-than=1s", "--json")
-        self.assertEqual([c["checkpoint"] for c in json.loads(gone.stdout)], ["%d:old" % failed])
+        self.assertEqual(sorted(c["checkpoint"] for c in json.loads(gone.stdout)),
+                         sorted(["%d:old" % failed, "%d:done" % stopped]))
         self.assertEqual(self.hawf.tool(ALICE, "hawf", "show", "%d:old" % failed).returncode, 1)
+        self.assertEqual(self.hawf.tool(ALICE, "hawf", "show", "%d:done" % stopped).returncode, 1)
         self.assertEqual(self.hawf.show(ALICE, "%d:open" % pending)["state"], "pending")
+        self.assertEqual(self.hawf.show(ALICE, "%d:next" % waiting)["state"], "decided")
+        # Once its follow-up is gone from the queue, nothing reads it any more.
+        self.hawf.run(ALICE, ["scancel", later])
+        self.hawf.wait_job(int(later))
+        gone = self.hawf.tool(ALICE, "hawf", "gc", "--older-than=1s", "--json")
+        self.assertEqual([c["checkpoint"] for c in json.loads(gone.stdout)], ["%d:next" % waiting])
         self.assertEqual(self.hawf.show(BOB, "%d:old" % bobs)["state"], "failed")
         # Root collects everyone's, writing as each owner.
         r = self.hawf.cluster.run(["hawf", "gc", "--older-than=1s"], env=self.hawf.env())

@@ -85,6 +85,9 @@ class Branches(FollowUpTestCase):
             info = self.job(f["job"])
             self.assertEqual((info["JobState"], info["Reason"]), ("PENDING", "JobHeldUser"), name)
             self.assertIn("afterok:%d" % job, info["Dependency"])
+            # What they wait for, where Slurm users look (squeue -o %k).
+            r = self.hawf.run(ALICE, ["squeue", "--noheader", "--jobs=" + f["job"], "--format=%k"])
+            self.assertEqual(r.stdout.strip(), "hawf: waiting for " + ckpt, name)
         self.assertIsNone(self.read("finetune.decision"))
 
         r = self.hawf.tool(ALICE, "hawf-decide", ckpt, "continue", "--set", "lr=1e-4", "--set", "note=" + NOTE,

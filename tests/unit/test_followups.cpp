@@ -417,7 +417,8 @@ TEST_F(FollowUpsTest, SubmitFollowUpHoldsItBehindTheJobAndRegistersIt) {
     EXPECT_EQ(job, "123");
     EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"sbatch", "--parsable", "--hold", "--dependency=afterok:100",
                                                  "--kill-on-invalid-dep=yes", "--hawf-after=100:eval",
-                                                 "--time=1:00:00", "/spool/scripts/t/next.sbatch"}}));
+                                                 "--comment=hawf: waiting for 100:eval", "--time=1:00:00",
+                                                 "/spool/scripts/t/next.sbatch"}}));
     ASSERT_EQ(c.followups.size(), 1u);
     EXPECT_EQ(c.followups[0].job, "123");
     EXPECT_EQ(c.followups[0].script, "/w/next.sbatch");  // what the record names, not the snapshot

@@ -878,7 +878,8 @@ TEST_F(FollowUpStepTest, ThenSubmitsAHeldFollowUpOnNodeZero) {
     const std::string script = submit_dir_ + "/next.sbatch";
     EXPECT_EQ(fake_.calls(), (std::vector<std::vector<std::string>>{
                                  {"sbatch", "--parsable", "--hold", "--dependency=afterok:4242",
-                                  "--kill-on-invalid-dep=yes", "--hawf-after=4242:eval", snapshot_path(snapshot_)}}));
+                                  "--kill-on-invalid-dep=yes", "--hawf-after=4242:eval",
+                                  "--comment=hawf: waiting for 4242:eval", snapshot_path(snapshot_)}}));
     EXPECT_EQ(fake_.sbatch_cwd(), submit_dir_);
     const std::vector<std::string> env = fake_.sbatch_env();
     for (const char* kept : {"FOO=bar baz", "EMPTY=", "HOME=/nonexistent", "SLURM_CONF=/etc/slurm/slurm.conf",

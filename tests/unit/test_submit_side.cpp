@@ -74,7 +74,7 @@ TEST_F(SubmitTest, BadOptionValueIsOneErrorLine) {
         {Opt::Options, "go,go", "--hawf-options", "go"},
         {Opt::Params, "lr:double", "--hawf-params", "double"},
         {Opt::Timeout, "5x", "--hawf-timeout", "5x"},
-        {Opt::Timeout, "1.5h", "--hawf-timeout", "1.5h"},
+        {Opt::Timeout, "1.3s", "--hawf-timeout", "1.3s"},
         {Opt::Default, "no way", "--hawf-default", "no way"},
         {Opt::Then, ":go", "--hawf-then", ":go"},
         {Opt::Checkpoint, nullptr, "--hawf-checkpoint", "\"\""},

@@ -331,10 +331,35 @@ TEST(ParseDuration, Accepts) {
     EXPECT_EQ(parse_duration("8760h"), 365LL * 86400);
 }
 
+// As Slurm users write them: units combined, a decimal, Slurm's own time forms.
+TEST(ParseDuration, AcceptsSlurmHabits) {
+    EXPECT_EQ(parse_duration("1h30m"), 5400);
+    EXPECT_EQ(parse_duration("2d12h"), 216000);
+    EXPECT_EQ(parse_duration("1d2h3m4s"), 93784);
+    EXPECT_EQ(parse_duration("1.5h"), 5400);
+    EXPECT_EQ(parse_duration("0.5m"), 30);
+    EXPECT_EQ(parse_duration("1.25d"), 108000);
+    EXPECT_EQ(parse_duration("1:30"), 90);          // MM:SS
+    EXPECT_EQ(parse_duration("01:30:00"), 5400);    // HH:MM:SS
+    EXPECT_EQ(parse_duration("36:00:00"), 129600);  // hours past a day
+    EXPECT_EQ(parse_duration("2-12"), 216000);      // D-HH
+    EXPECT_EQ(parse_duration("2-12:30"), 217800);   // D-HH:MM
+    EXPECT_EQ(parse_duration("1-00:00:01"), 86401); // D-HH:MM:SS
+    EXPECT_EQ(parse_duration("365-00:00:00"), 365LL * 86400);
+}
+
 TEST(ParseDuration, Refuses) {
-    for (const std::string& v : Strings{"0s", "0d", "5x", "366d", "8761h", "", "1.5h", "s", "90", "-5m", "+5m", "5 m",
-                                "5S", "1h30m", "31536001s", "99999999999d"})
-        EXPECT_HAWF_ERROR(parse_duration(v), K::Usage, "\"" + v + "\"");
+    for (const std::string& v :
+         Strings{"0s", "0d", "5x", "366d", "8761h", "", "s", "-5m", "+5m", "5 m", "5S", "31536001s", "99999999999d",
+                 "30m1h", "1h1h", "1h1.5m", "1.5", "1.h", ".5h", "1.5hm", "1.0000001h", "1.3s", "1:60", "1:00:60",
+                 "1:2:3:4", "1-", "-1", "1--2", "1-2-3", "1:", ":30", "366-00:00:00", "0:00", "1-1h", "1e3s"})
+        EXPECT_HAWF_ERROR(parse_duration(v), K::Usage, "bad duration \"" + v + "\"");
+    // A bare number is minutes to Slurm and nothing to hawf: the message says so.
+    EXPECT_HAWF_ERROR(parse_duration("90"), K::Usage,
+                      "bad duration \"90\": give a unit (90s, 90m; Slurm would read it as minutes) or Slurm's "
+                      "[D-]HH:MM:SS");
+    EXPECT_HAWF_ERROR(parse_duration("5x"), K::Usage,
+                      "bad duration \"5x\": use 90s, 30m, 1h30m, 1.5h, 2d or Slurm's [D-]HH:MM:SS");
 }
 
 TEST(FormatDuration, PicksLargestUnit) {
