@@ -282,6 +282,7 @@ step "demo with the installed plugin and tools"
 # demo/run.sh takes a build tree: give it one whose files are the installed ones.
 mkdir -p "$work/tree/plugin" "$work/tree/tools" "$work/tree/hawfd"
 ln -s "$plugin" "$work/tree/plugin/hawf.so"
+ln -s "$helper" "$work/tree/plugin/hawf-step-helper"
 ln -s "$hawfd" "$work/tree/hawfd/hawfd"
 for t in "${tools[@]}"; do ln -s "$bindir/$t" "$work/tree/tools/$t"; done
 demo/run.sh "$work/tree" > "$work/demo.out" 2>&1 || { cat "$work/demo.out"; fail "demo failed"; }
