@@ -39,6 +39,16 @@ Pipe make_pipe() {
 
 }  // namespace
 
+bool write_fully(int fd, std::string_view data) {
+    for (std::size_t done = 0; done < data.size();) {
+        const ssize_t n = write(fd, data.data() + done, data.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        done += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
 void exit_child(int fd, const char* message, int err, int status) {
     // strerror may take locale locks; strerrordesc_np (glibc 2.32) only reads a table.
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
@@ -58,14 +68,8 @@ void exit_child(int fd, const char* message, int err, int status) {
         number[at] = '\0';
         description = number;
     }
-    for (const char* part : {message, ": ", description}) {
-        for (std::size_t done = 0, size = strlen(part); done < size;) {
-            const ssize_t n = write(fd, part + done, size - done);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) _exit(status);
-            done += static_cast<std::size_t>(n);
-        }
-    }
+    for (const char* part : {message, ": ", description})
+        if (!write_fully(fd, part)) break;
     _exit(status);
 }
 
@@ -81,12 +85,7 @@ std::string program_path(const std::string& name, const std::string& search_path
 Fd input_file(const std::string& input) {
     Fd fd(memfd_create("hawf-input", MFD_CLOEXEC));
     if (!fd) throw system_error("cannot create an input file", errno);
-    for (std::size_t done = 0; done < input.size();) {
-        const ssize_t n = write(fd.get(), input.data() + done, input.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) throw system_error("cannot write a command's input", errno);
-        done += static_cast<std::size_t>(n);
-    }
+    if (!write_fully(fd.get(), input)) throw system_error("cannot write a command's input", errno);
     if (lseek(fd.get(), 0, SEEK_SET) != 0) throw system_error("cannot rewind a command's input", errno);
     return fd;
 }

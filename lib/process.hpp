@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "fsutil.hpp"
 
@@ -15,6 +16,10 @@ namespace hawf {
 // INPUT as a readable descriptor at offset 0 for a child's stdin: an anonymous file,
 // so a large input cannot block the parent the way a pipe nobody reads yet would.
 Fd input_file(const std::string& input);
+
+// Writes all of DATA to FD (a blocking descriptor), retrying after EINTR; false
+// (errno set) if it could not. Only write(2): safe in a forked child too.
+bool write_fully(int fd, std::string_view data);
 
 // In a forked child, with async-signal-safe calls only: writes MESSAGE, ": " and
 // what ERR (an errno) means to FD, then _exits with STATUS. Make MESSAGE before fork.

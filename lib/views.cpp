@@ -163,27 +163,31 @@ json show_json(const Checkpoint& c, const std::string& files_dir, json files, co
     return j;
 }
 
+namespace {
+
+// What ls's lists take in any case (states, columns), as hawf names them.
+std::string lowercase(std::string text) {
+    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return text;
+}
+
+}  // namespace
+
 std::vector<State> parse_state_list(const std::string& text) {
     std::vector<State> states;
-    for (std::string name : split(text, ',')) {
-        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        states.push_back(parse_state(name));
-    }
+    for (const std::string& name : split(text, ',')) states.push_back(parse_state(lowercase(name)));
     return states;
 }
 
 std::vector<std::string> parse_job_list(const std::string& text) {
-    const auto digits = [](const std::string& s) {
-        return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-    };
     std::vector<std::string> jobs = split(text, ',');
     for (const auto& job : jobs) {
-        const std::size_t underscore = job.find('_');
-        const bool ok = digits(job.substr(0, underscore)) &&
-                        (underscore == std::string::npos || digits(job.substr(underscore + 1)));
-        if (!ok || job.size() > 24)
+        try {
+            check_job_id(job);
+        } catch (const Error&) {
             throw Error(ErrorKind::Usage, "bad job id " + quoted_text(job) + " in --jobs: use JOBID or JOBID_TASK, "
                                                                             "comma-separated");
+        }
     }
     return jobs;
 }
@@ -233,7 +237,7 @@ std::string list_cell(const json& row, const std::string& column) {
 std::vector<std::string> parse_list_format(const std::string& text) {
     std::vector<std::string> columns = split(text, ',');
     for (auto& column : columns) {
-        for (char& c : column) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        column = lowercase(column);
         if (std::find(std::begin(list_columns), std::end(list_columns), column) == std::end(list_columns))
             throw Error(ErrorKind::Usage, "unknown column " + quoted_text(column) + " in --format: use " +
                                               joined(std::vector<std::string>(std::begin(list_columns),

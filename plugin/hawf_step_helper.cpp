@@ -3,28 +3,13 @@
 // run by hand it acts only as whoever runs it, on the request it is given.
 #include <unistd.h>
 
-#include <cerrno>
 #include <iostream>
 #include <iterator>
 #include <string>
 
+#include "process.hpp"
 #include "run_as_user.hpp"
 #include "step_helper.hpp"
-
-namespace {
-
-// Writes all of TEXT to stdout; false if it could not.
-bool write_all(const std::string& text) {
-    for (std::size_t done = 0; done < text.size();) {
-        const ssize_t n = write(STDOUT_FILENO, text.data() + done, text.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
-        done += static_cast<std::size_t>(n);
-    }
-    return true;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
     using namespace hawf;
@@ -39,5 +24,5 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
         outcome = {false, e.what(), ErrorKind::System};
     }
-    return write_all(plugin::encode_answer(outcome)) && outcome.ok ? 0 : 1;
+    return write_fully(STDOUT_FILENO, plugin::encode_answer(outcome)) && outcome.ok ? 0 : 1;
 }

@@ -71,9 +71,8 @@ Outcome run_as_user(const std::string& helper, const JobUser& user, const Helper
     const gid_t gid = call.as_root ? 0 : user.gid;
     // Failures between fork and exec are answered (kind System) by exit_child, with
     // async-signal-safe calls only.
-    const std::string failed = std::string(1, static_cast<char>('0' + static_cast<int>(ErrorKind::System)));
-    const std::string cannot_switch = failed + "cannot switch to uid " + std::to_string(uid);
-    const std::string cannot_run = failed + "cannot run " + helper;
+    const std::string cannot_switch = encode_answer({false, "cannot switch to uid " + std::to_string(uid)});
+    const std::string cannot_run = encode_answer({false, "cannot run " + helper});
     char* const argv[] = {const_cast<char*>(helper.c_str()), const_cast<char*>(call.verb.c_str()), nullptr};
     Subprocess::Finished done;
     try {
