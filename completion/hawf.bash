@@ -96,6 +96,10 @@ _hawf()
             _filedir so
             return
             ;;
+        --step-helper)
+            _filedir
+            return
+            ;;
         --older-than)
             COMPREPLY=($(compgen -W '7d 30d 90d' -- "$cur"))
             return
@@ -109,7 +113,7 @@ _hawf()
         show) opts='--user= --json --help' ;;
         cat) opts='--user= --help' ;;
         log) opts='--user= --verify --json --help' ;;
-        doctor) opts='--plugin= --json --help' ;;
+        doctor) opts='--plugin= --step-helper= --json --help' ;;
         gc) opts='--older-than= --dry-run --json --help' ;;
         *) return ;;
     esac
@@ -191,7 +195,7 @@ _hawf_await()
             return
             ;;
         --signal)
-            COMPREPLY=($(compgen -W 'USR1 USR2 HUP INT TERM CONT' -- "$cur"))
+            COMPREPLY=($(compgen -W 'USR1@batch USR2@batch USR1 USR2 HUP INT TERM CONT' -- "$cur"))
             return
             ;;
         --user)

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -134,8 +135,10 @@ Fd make_dir(int dir, const std::string& name, const Trust& trust, const std::str
     return fd;
 }
 
-std::optional<std::string> read_file(int dir, const std::string& name, const Trust& trust,
-                                     const std::string& shown, std::size_t max_bytes) {
+namespace {
+
+std::optional<std::string> read_checked(int dir, const std::string& name, const Trust& trust, const std::string& shown,
+                                        std::size_t max_bytes, std::size_t* size) {
     // O_NONBLOCK: a planted FIFO must not hang the reader; it fails the regular-file check.
     Fd fd = open_checked(dir, name, O_RDONLY | O_NONBLOCK, shown);
     if (!fd) return std::nullopt;
@@ -146,8 +149,9 @@ std::optional<std::string> read_file(int dir, const std::string& name, const Tru
     // The link count is not checked: another link to a file the owner owns, in a
     // directory only the owner can write, can only be the owner's (or create_file's
     // temp name, linked for a moment, or for good if the writer died right then).
-    if (static_cast<std::size_t>(st.st_size) > max_bytes) throw untrusted(shown, "is too large");
-    std::string data(static_cast<std::size_t>(st.st_size), '\0');
+    if (static_cast<std::size_t>(st.st_size) > max_bytes && !size) throw untrusted(shown, "is too large");
+    if (size) *size = static_cast<std::size_t>(st.st_size);
+    std::string data(std::min(static_cast<std::size_t>(st.st_size), max_bytes), '\0');
     std::size_t got = 0;
     while (got < data.size()) {
         ssize_t n = read(fd.get(), &data[got], data.size() - got);
@@ -158,6 +162,18 @@ std::optional<std::string> read_file(int dir, const std::string& name, const Tru
     }
     data.resize(got);
     return data;
+}
+
+}  // namespace
+
+std::optional<std::string> read_file(int dir, const std::string& name, const Trust& trust, const std::string& shown,
+                                     std::size_t max_bytes) {
+    return read_checked(dir, name, trust, shown, max_bytes, nullptr);
+}
+
+std::optional<std::string> read_file_start(int dir, const std::string& name, const Trust& trust,
+                                           const std::string& shown, std::size_t max_bytes, std::size_t* size) {
+    return read_checked(dir, name, trust, shown, max_bytes, size);
 }
 
 bool create_file(int dir, const std::string& name, const std::string& data, const std::string& shown) {

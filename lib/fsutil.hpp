@@ -54,6 +54,10 @@ Fd make_dir(int dir, const std::string& name, const Trust& trust, const std::str
 // does not exist.
 std::optional<std::string> read_file(int dir, const std::string& name, const Trust& trust,
                                      const std::string& shown, std::size_t max_bytes = 1 << 20);
+// As read_file, but a file larger than MAX_BYTES is not refused: its first MAX_BYTES
+// are read. SIZE receives the file's size.
+std::optional<std::string> read_file_start(int dir, const std::string& name, const Trust& trust,
+                                           const std::string& shown, std::size_t max_bytes, std::size_t* size);
 
 // Creates NAME under DIR holding DATA (mode 0600), atomically and exclusively.
 // Returns false (and changes nothing) if NAME already exists. Its temporary file is

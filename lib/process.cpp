@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -80,6 +81,15 @@ std::string program_path(const std::string& name, const std::string& search_path
         if (access(candidate.c_str(), X_OK) == 0) return candidate;
     }
     return name;
+}
+
+std::string unsafe_for_root(const std::string& path) {
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) return "cannot run " + path + ": " + std::strerror(errno);
+    if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) || !(st.st_mode & S_IXOTH))
+        return "refusing to run " + path + ": it must be a regular file owned by root, executable by all and "
+                                           "writable by root only";
+    return "";
 }
 
 Fd input_file(const std::string& input) {

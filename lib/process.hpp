@@ -13,6 +13,10 @@
 
 namespace hawf {
 
+// Why root must not run PATH ("" if it may): it must be a regular file owned by root,
+// writable by root only and executable by all (what slurmstepd execs for hawf).
+std::string unsafe_for_root(const std::string& path);
+
 // INPUT as a readable descriptor at offset 0 for a child's stdin: an anonymous file,
 // so a large input cannot block the parent the way a pipe nobody reads yet would.
 Fd input_file(const std::string& input);

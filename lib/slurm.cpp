@@ -142,7 +142,8 @@ void Slurm::update(const std::string& job, const std::vector<std::string>& assig
 }
 
 void Slurm::signal(const std::string& job, const std::string& sig) const {
-    run_or_throw({tool("scancel"), "--signal=" + sig, "--full", job});
+    const std::size_t at = sig.find("@batch");
+    run_or_throw({tool("scancel"), "--signal=" + sig.substr(0, at), at == std::string::npos ? "--full" : "--batch", job});
 }
 
 SlurmFailure classify_failure(const std::string& message) {

@@ -82,7 +82,8 @@ public:
     void cancel(const std::string& job) const;
     // scontrol update JobId=JOB KEY=VALUE...
     void update(const std::string& job, const std::vector<std::string>& assignments) const;
-    // scancel --signal=SIG --full: every step and the batch shell.
+    // scancel --signal=SIG --full: every step and the batch shell with its children;
+    // for SIG@batch (check_signal) --batch: the batch shell alone.
     void signal(const std::string& job, const std::string& sig) const;
     // The job as slurmctld knows it, or nullopt if it no longer knows the job ("Invalid
     // job id"). JOB may be an array job ("28": its first task line; all share the user)

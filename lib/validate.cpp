@@ -416,9 +416,12 @@ void check_path(const std::string& path, const std::string& what) {
 }
 
 void check_signal(const std::string& name) {
+    const std::size_t at = name.find('@');
+    const std::string signal = name.substr(0, at);
     for (const char* ok : {"USR1", "USR2", "HUP", "INT", "TERM", "CONT"})
-        if (name == ok) return;
-    throw usage("bad signal " + quoted_text(name) + ": use USR1, USR2, HUP, INT, TERM or CONT (without SIG)");
+        if (signal == ok && (at == std::string::npos || name.substr(at) == "@batch")) return;
+    throw usage("bad signal " + quoted_text(name) + ": use USR1, USR2, HUP, INT, TERM or CONT (without SIG), "
+                                                    "with @batch for the batch shell only (USR1@batch)");
 }
 
 ThenSpec parse_then(const std::string& text) {

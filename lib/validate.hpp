@@ -108,7 +108,8 @@ void check_host_name(const std::string& name, const std::string& what = "host na
 // without control characters (C0, DEL, C1), which check_utf8 alone lets through.
 void check_path(const std::string& path, const std::string& what);
 
-// A signal name hawf may send to a running job: USR1, USR2, HUP, INT, TERM, CONT.
+// A signal hawf may send to a running job: USR1, USR2, HUP, INT, TERM or CONT, to
+// every process of the job, or with "@batch" (USR1@batch) to its batch shell only.
 void check_signal(const std::string& name);
 
 // --hawf-then=SCRIPT[:CHOICE,...]

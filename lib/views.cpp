@@ -42,20 +42,50 @@ json summary_json(const Checkpoint& c) {
     return j;
 }
 
+namespace {
+
+// Adds what directory DIR holds to FILES, PREFIX before each name, and what its
+// directories hold, DEPTH levels down at most, until FILES has max_listed_files.
+// Links are listed, never followed.
+void list_files(int dir, const std::string& prefix, int depth, json& files) {
+    std::vector<std::string> names = list_dir(dir);
+    std::sort(names.begin(), names.end());
+    for (const auto& name : names) {
+        if (files.size() >= max_listed_files) return;
+        struct stat st;
+        if (fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        const bool is_dir = S_ISDIR(st.st_mode);
+        files.push_back({{"name", prefix + name}, {"bytes", st.st_size},
+                         {"type", is_dir ? "dir" : S_ISLNK(st.st_mode) ? "link" : "file"}});
+        if (!is_dir || depth == 0) continue;
+        const Fd sub(openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (sub) list_files(sub.get(), prefix + name + "/", depth - 1, files);
+    }
+}
+
+}  // namespace
+
 json checkpoint_files(const Spool& spool, uid_t owner, const CheckpointId& id, std::string* report) {
     json files = json::array();
     const std::string dir = spool.files_dir(owner, id);
     Fd fd = spool.open_files_dir(owner, id);
     if (!fd) return files;
-    for (const auto& name : list_dir(fd.get())) {
-        struct stat st;
-        if (fstatat(fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-        files.push_back({{"name", name}, {"bytes", st.st_size},
-                         {"type", S_ISDIR(st.st_mode) ? "dir" : S_ISLNK(st.st_mode) ? "link" : "file"}});
-    }
-    std::sort(files.begin(), files.end(), [](const json& a, const json& b) { return a["name"] < b["name"]; });
+    list_files(fd.get(), "", max_listed_depth, files);
     try {
-        if (auto text = read_file(fd.get(), "report.md", Trust{owner}, dir + "/report.md", 64 * 1024)) *report = *text;
+        std::size_t size = 0;
+        // 3 bytes more: where the cut falls in a UTF-8 character, whether the next byte continues it.
+        if (auto text = read_file_start(fd.get(), "report.md", Trust{owner}, dir + "/report.md",
+                                        max_report_bytes + 3, &size)) {
+            *report = *text;
+            if (size > max_report_bytes) {  // its start, never a UTF-8 character cut in two
+                std::size_t end = max_report_bytes;
+                while (end > 0 && (static_cast<unsigned char>((*report)[end]) & 0xC0) == 0x80) --end;
+                report->resize(end);
+                *report += "\n[... report.md has " + std::to_string(size) + " bytes; the first " +
+                           std::to_string(max_report_bytes / 1024) + " KiB are shown: hawf cat " + id.str() +
+                           " report.md]\n";
+            }
+        }
     } catch (const Error& e) {
         *report = "(not shown: " + std::string(e.what()) + ")\n";  // escaped with the report
     }

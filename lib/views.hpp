@@ -45,9 +45,14 @@ std::string list_table(const std::vector<nlohmann::json>& rows, const std::vecto
 // The approvals in force: [{"by","by_uid","at","choice","params","comment"}, ...].
 nlohmann::json approvals_json(const Checkpoint& ckpt);
 
-// The files the step left for the reviewer ([{"name","bytes","type"}], sorted) and,
-// into REPORT, its report.md (at most 64 KiB, read without following links), as the
-// owner (or root acting as the owner) reads them.
+// The files the step left for the reviewer ([{"name","bytes","type"}], sorted; in
+// directories too, "dir/name", max_listed_depth levels down, max_listed_files at
+// most, links listed and never followed) and, into REPORT, its report.md (read
+// without following links; of a longer one its first max_report_bytes and a line
+// saying so), as the owner (or root acting as the owner) reads them.
+constexpr std::size_t max_listed_files = 1000;
+constexpr int max_listed_depth = 8;
+constexpr std::size_t max_report_bytes = 64 * 1024;
 nlohmann::json checkpoint_files(const Spool& spool, uid_t owner, const CheckpointId& id, std::string* report);
 
 // The follow-ups with their state in Slurm ("gone" once Slurm forgot them).

@@ -14,6 +14,10 @@
 int main(int argc, char** argv) {
     using namespace hawf;
     using hawf::plugin::Outcome;
+    if (argc == 2 && std::string(argv[1]) == "--version") {  // what hawf doctor checks
+        std::cout << "hawf-step-helper " HAWF_VERSION << std::endl;
+        return 0;
+    }
     Outcome outcome;
     try {
         if (argc != 2) throw Error(ErrorKind::Usage, "usage: hawf-step-helper VERB < REQUEST (run by the hawf SPANK plugin)");

@@ -33,18 +33,6 @@ bool become(uid_t uid, gid_t gid, const std::vector<gid_t>& groups) {
     return uid == 0 || setuid(0) != 0;  // must not be able to regain root
 }
 
-// Root execs the helper: it must be a file only root can change.
-std::string unsafe_helper(const std::string& helper) {
-    struct stat st;
-    if (stat(helper.c_str(), &st) != 0)
-        return "cannot run " + helper + ": " + std::strerror(errno) +
-               " (install the hawf-slurm-plugin package on this node, or set step_helper= in plugstack.conf)";
-    if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) || !(st.st_mode & S_IXOTH))
-        return "refusing to run " + helper + ": it must be a regular file owned by root, executable by all and "
-                                             "writable by root only";
-    return "";
-}
-
 }  // namespace
 
 std::string encode_answer(const Outcome& outcome) {
@@ -64,7 +52,12 @@ Outcome decode_answer(int status, const std::string& out, const std::string& err
 }
 
 Outcome run_as_user(const std::string& helper, const JobUser& user, const HelperCall& call) {
-    if (const std::string unsafe = unsafe_helper(helper); !unsafe.empty()) return {false, unsafe};
+    // Root execs the helper: it must be a file only root can change.
+    if (const std::string unsafe = unsafe_for_root(helper); !unsafe.empty()) {
+        const bool missing = unsafe.rfind("cannot run ", 0) == 0;
+        return {false, unsafe + (missing ? " (install the hawf-slurm-plugin package on this node, or set "
+                                           "step_helper= in plugstack.conf)" : "")};
+    }
     // Everything the child needs, made before fork.
     const std::vector<gid_t> groups = call.as_root ? std::vector<gid_t>{0} : user.groups;
     const uid_t uid = call.as_root ? 0 : user.uid;

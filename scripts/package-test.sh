@@ -238,6 +238,7 @@ install -d -m 1777 "$work/spool"
 printf 'spool: %s\n' "$work/spool" > "$work/hawf.yaml"
 HAWF_CONF=$work/hawf.yaml hawf doctor | tee "$work/doctor.out" || fail "hawf doctor failed"
 grep -q "$plugin (built for Slurm $slurm_release)" "$work/doctor.out" || fail "hawf doctor does not find $plugin built for Slurm $slurm_release"
+grep -q "^ok    step helper      $helper (hawf-step-helper " "$work/doctor.out" || fail "hawf doctor does not find $helper"
 
 step "configure build-installed/ for the installed files; ABI tests"
 cmake -S . -B "$build" -DHAWF_TEST_PLUGIN="$plugin" -DHAWF_TEST_BINDIR="$bindir" -DHAWF_TEST_HAWFD="$hawfd" \

@@ -39,9 +39,10 @@ job, open checkpoint NAME now while the job keeps computing.
   --open=NAME     open checkpoint NAME of this job ($SLURM_JOB_ID)
   --options, --params, --default
                   as --hawf-options, --hawf-params, --hawf-default of sbatch
-  --signal=SIG    send SIG (USR1, USR2, HUP, INT, TERM, CONT) to this job's
-                  steps when the checkpoint is decided; none by default (an
-                  untrapped SIGUSR1 kills a process)
+  --signal=SIG    send SIG (USR1, USR2, HUP, INT, TERM, CONT) to every process
+                  of this job when the checkpoint is decided (an untrapped
+                  SIGUSR1 kills a process); SIG@batch: to the batch shell
+                  alone (USR1@batch: safe for its children); none by default
   -h, --help      show this help
       --version   print hawf-await's version
 

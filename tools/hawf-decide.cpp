@@ -175,7 +175,11 @@ int decide_main(int argc, char** argv) {
         for (const auto& [key, value] : decision.params) std::cout << " " << key << "=" << shown(value);
         std::cout << "\n";
     }
-    if (!signalled.empty() && !json) std::cout << "sent SIG" << signalled << " to job " << id.job_id << "\n";
+    if (!signalled.empty() && !json) {
+        const std::size_t batch = signalled.find("@batch");
+        std::cout << "sent SIG" << signalled.substr(0, batch) << " to "
+                  << (batch == std::string::npos ? "job " : "the batch shell of job ") << id.job_id << "\n";
+    }
     return cli::report(changes, json) ? cli::exit_ok : cli::exit_error;
 }
 

@@ -18,6 +18,7 @@
 #include "error.hpp"
 #include "hawfd_client.hpp"
 #include "munge.hpp"
+#include "process.hpp"
 
 using namespace hawf;
 using nlohmann::json;
@@ -42,7 +43,8 @@ Look at checkpoints and decisions, and check an install.
   hawf show CKPT [--user=NAME] [--json]
                        one checkpoint: options, parameters, deadline,
                        reviewers and approvals, decision, the files its
-                       step left, its report.md (a reviewer's: via hawfd)
+                       step left (in its directories too), its report.md
+                       (its start if long; a reviewer's: via hawfd)
   hawf cat CKPT FILE [--user=NAME]
                        a file the checkpoint's step left (at most 512 KiB;
                        control characters escaped on a terminal)
@@ -53,9 +55,9 @@ Look at checkpoints and decisions, and check an install.
                        check every approval and decision of checkpoints
                        with reviewers against its munge credential; exit
                        1 listing those that do not verify
-  hawf doctor [--plugin=PATH] [--json]
-                       check the config, the spool and the plugin (and,
-                       when configured, munge and hawfd)
+  hawf doctor [--plugin=PATH] [--step-helper=PATH] [--json]
+                       check the config, the spool, the plugin and the
+                       step helper (and, when configured, munge and hawfd)
   hawf gc --older-than=DUR [--dry-run] [--json]
                        remove your decided, applied and failed checkpoints
                        (root: everyone's) whose last event is older than
@@ -72,7 +74,8 @@ struct Args {
     bool json = false, all = false, dry_run = false, review = false, verify = false;
     bool noheader = false, parsable = false, me = false;  // ls
     std::int64_t older_than = 0;
-    std::string state, plugin = HAWF_PLUGIN_PATH, user, format = default_list_format, jobs;
+    std::string state, plugin = HAWF_PLUGIN_PATH, step_helper = HAWF_STEP_HELPER_PATH, user,
+        format = default_list_format, jobs;
 };
 
 // Options may come before or after the arguments; each command accepts only its own.
@@ -86,9 +89,9 @@ Args parse_args(int argc, char** argv, const std::string& command) {
         {"verify", no_argument, nullptr, 'v'},        {"noheader", no_argument, nullptr, 'h'},
         {"format", required_argument, nullptr, 'o'},  {"parsable", no_argument, nullptr, 'P'},
         {"me", no_argument, nullptr, 'M'},            {"jobs", required_argument, nullptr, 'j'},
-        {nullptr, 0, nullptr, 0}};
+        {"step-helper", required_argument, nullptr, 'S'}, {nullptr, 0, nullptr, 0}};
     const std::map<std::string, std::string> allowed = {{"ls", "JatuRhoPMj"}, {"show", "Ju"}, {"cat", "u"},
-                                                        {"log", "Juv"},       {"doctor", "Jp"}, {"gc", "JOn"}};
+                                                        {"log", "Juv"},       {"doctor", "JpS"}, {"gc", "JOn"}};
     auto it = allowed.find(command);
     if (it == allowed.end()) cli::usage_error("unknown command \"" + command + "\": use ls, show, cat, log, doctor or gc");
     Args args;
@@ -114,6 +117,7 @@ Args parse_args(int argc, char** argv, const std::string& command) {
             case 'P': args.parsable = true; break;
             case 'M': args.me = true; break;
             case 'j': args.jobs = optarg; break;
+            case 'S': args.step_helper = optarg; break;
             case 'n': args.dry_run = true; break;
             case 'R': args.review = true; break;
             case 'v': args.verify = true; break;
@@ -426,6 +430,20 @@ int cmd_log(const Args& args) {
     return cli::exit_ok;
 }
 
+// Doctor's report: one line per check (ok or FAIL), or one JSON object; exit 1 if any failed.
+int print_checks(bool as_json, const json& checks) {
+    bool failed = false;
+    for (const auto& c : checks) failed = failed || !c["ok"].get<bool>();
+    if (as_json) {
+        cli::print_json({{"ok", !failed}, {"checks", checks}});
+    } else {
+        for (const auto& c : checks)
+            std::cout << (c["ok"].get<bool>() ? "ok    " : "FAIL  ") << std::left << std::setw(17)
+                      << c["check"].get<std::string>() << shown(c["detail"].get<std::string>()) << "\n";
+    }
+    return failed ? cli::exit_error : cli::exit_ok;
+}
+
 int cmd_doctor(const Args& args) {
     if (!args.positional.empty()) cli::usage_error("hawf doctor takes no arguments");
     json checks = json::array();
@@ -441,8 +459,15 @@ int cmd_doctor(const Args& args) {
     Config config;
     check("config", [&] {
         config = load_config(config_path_from_env());
+        if (!config.found && config.path != default_config_path)
+            throw Error(ErrorKind::Config, "HAWF_CONF names " + config.path + ", which does not exist");
         return config.path + (config.found ? "" : " (absent: built-in defaults)");
     });
+    // The spool and hawfd are the config's: with a broken config they are unknown.
+    if (failed) {
+        checks.push_back({{"check", "spool"}, {"ok", false}, {"detail", "not checked: the config has errors (above)"}});
+        return print_checks(args.json, checks);
+    }
     Spool spool(config.spool);
     check("spool", [&] {
         Fd root = spool.open_root();
@@ -472,6 +497,19 @@ int cmd_doctor(const Args& args) {
         detail += " (built for Slurm " + std::string(release) + ")";
         dlclose(handle);
         return detail;
+    });
+    // What slurmstepd runs for hawf, as root and as the job's user: only root may
+    // change it, and it must be of this release (run_as_user.cpp).
+    check("step helper", [&] {
+        if (const std::string unsafe = unsafe_for_root(args.step_helper); !unsafe.empty())
+            throw Error(ErrorKind::Untrusted, unsafe);
+        const CommandResult r = run_command({args.step_helper, "--version"});
+        const std::string expected = "hawf-step-helper " HAWF_VERSION;
+        if (!r.ok() || r.out != expected + "\n")
+            throw Error(ErrorKind::Config, args.step_helper + " --version says " +
+                                               quoted_text(r.out.substr(0, r.out.find('\n'))) + ", not " +
+                                               quoted_text(expected) + ": the plugin and the tools differ");
+        return args.step_helper + " (" + expected + ")";
     });
     // Reviewers decide through hawfd: a munge round trip, then hawfd itself.
     if (config.hawfd_configured()) {
@@ -512,14 +550,7 @@ int cmd_doctor(const Args& args) {
                                                (total > failed_list.size() ? "; ..." : ""));
         });
     }
-    if (args.json) {
-        cli::print_json({{"ok", !failed}, {"checks", checks}});
-    } else {
-        for (const auto& c : checks)
-            std::cout << (c["ok"].get<bool>() ? "ok    " : "FAIL  ") << std::left << std::setw(17)
-                      << c["check"].get<std::string>() << shown(c["detail"].get<std::string>()) << "\n";
-    }
-    return failed ? cli::exit_error : cli::exit_ok;
+    return print_checks(args.json, checks);
 }
 
 // Whether a follow-up of C may still start and read C's decision: Slurm still has it

@@ -48,9 +48,15 @@ class Hawf:
         self.write_conf()
         # The plugin's built-in helper path (the installed one) unless a build's is given.
         args = ["conf=" + self.conf]
+        self.step_helper = None
         if os.environ.get("HAWF_STEP_HELPER"):
-            args.append("step_helper=" + shutil.copy(os.environ["HAWF_STEP_HELPER"], self.bindir))
+            self.step_helper = shutil.copy(os.environ["HAWF_STEP_HELPER"], self.bindir)
+            args.append("step_helper=" + self.step_helper)
         self.cluster = Cluster(plugin=self.plugin, plugin_args=args)
+
+    def doctor_args(self):
+        """hawf doctor's options naming this install's plugin and step helper."""
+        return ["--plugin=" + self.plugin] + (["--step-helper=" + self.step_helper] if self.step_helper else [])
 
     def default_conf(self):
         return "spool: %s\npoll_interval: 1s\n" % self.spool

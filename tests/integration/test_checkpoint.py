@@ -213,6 +213,24 @@ class Listing(ClusterTestCase):
             self.assertOneLineError(r, needle)
 
 
+    def test_show_lists_directories_and_previews_a_long_report(self):
+        # 70,000 bytes of report with a 3-byte character across the 64 KiB cut.
+        job = self.hawf.sbatch(ALICE, "#!/bin/bash\ncd \"$HAWF_CHECKPOINT_DIR\"\nmkdir -p plots/epoch9\n"
+                                      "echo x > plots/epoch9/loss.csv\nln -s /etc/passwd plots/link\n"
+                                      "{ head -c 65535 /dev/zero | tr '\\0' a; printf '\\xe2\\x82\\xac'; "
+                                      "head -c 4462 /dev/zero | tr '\\0' b; } > report.md\n", "--hawf-checkpoint=long")
+        ckpt = "%d:long" % job
+        self.hawf.wait_state(ALICE, ckpt, "pending")
+        shown = self.hawf.show(ALICE, ckpt)
+        self.assertEqual([(f["name"], f["type"]) for f in shown["files"]],
+                         [("plots", "dir"), ("plots/epoch9", "dir"), ("plots/epoch9/loss.csv", "file"),
+                          ("plots/link", "link"), ("report.md", "file")])
+        self.assertEqual(shown["report"], "a" * 65535 + "\n[... report.md has 70000 bytes; the first 64 KiB are "
+                                          "shown: hawf cat %s report.md]\n" % ckpt)
+        whole = self.hawf.tool(ALICE, "hawf", "cat", ckpt, "report.md")
+        self.assertEqual(len(whole.stdout.encode()), 70000, whole.stderr)
+
+
 class GarbageCollection(ClusterTestCase):
 
     def test_gc_removes_only_old_ended_checkpoints(self):

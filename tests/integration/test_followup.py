@@ -303,6 +303,31 @@ echo "SIGNAL=$got CHOICE=$choice"
         self.assertEqual(self.hawf.wait_job(job)["JobState"], "COMPLETED")
         self.assertIn("SIGNAL=USR1 CHOICE=go", self.hawf.output(ALICE, job))
 
+    def test_signal_to_the_batch_shell_alone_spares_its_children(self):
+        # The child sleep neither traps nor ignores SIGUSR1: --full would kill it.
+        script = r"""#!/bin/bash
+got=
+trap 'got=USR1' USR1
+hawf-await --open=mid --options=go,halt --signal=USR1@batch
+sleep 120 &
+child=$!
+for i in 1 2 3; do
+  [ -n "$got" ] && break
+  wait $child
+done
+kill -0 $child && alive=yes || alive=no
+kill $child
+echo "SIGNAL=$got CHILD=$alive CHOICE=$(hawf-await --poll "$SLURM_JOB_ID:mid")"
+"""
+        job = self.hawf.sbatch(ALICE, script)
+        ckpt = "%d:mid" % job
+        self.hawf.wait_state(ALICE, ckpt, "pending")
+        r = self.hawf.tool(ALICE, "hawf-decide", ckpt, "go")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("sent SIGUSR1 to the batch shell of job %d" % job, r.stdout)
+        self.assertEqual(self.hawf.wait_job(job)["JobState"], "COMPLETED")
+        self.assertIn("SIGNAL=USR1 CHILD=yes CHOICE=go", self.hawf.output(ALICE, job))
+
 
 class Reshape(FollowUpTestCase):
 

@@ -8,6 +8,7 @@ cleanly, after the request in flight."""
 import json
 import os
 import pwd
+import shutil
 import signal
 import socket
 import time
@@ -33,9 +34,10 @@ class HawfdService(HawfdTestCase):
         self.assertNotIn("\n", answer["error"])
 
     def test_1_doctor_checks_munge_and_hawfd(self):
-        r = self.hawf.tool(ALICE, "hawf", "doctor", "--plugin=" + self.hawf.plugin)
+        r = self.hawf.tool(ALICE, "hawf", "doctor", *self.hawf.doctor_args())
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr + self.hawfd.log())
         lines = {line.split()[1]: line for line in r.stdout.splitlines()}
+        self.assertRegex(lines["step"], r"^ok +step helper +/.*/hawf-step-helper \(hawf-step-helper \d+\.\d+\.\d+\)$")
         self.assertTrue(lines["munge"].startswith("ok "), r.stdout)
         self.assertIn(self.hawfd.munge_socket + ": a credential round trip works", lines["munge"])
         self.assertTrue(lines["hawfd"].startswith("ok "), r.stdout)
@@ -53,13 +55,40 @@ class HawfdService(HawfdTestCase):
         with open(conf, "w") as f:
             f.write(self.hawf.default_conf() + self.hawfd.conf_section(address=closed))
         os.chmod(conf, 0o644)
-        r = self.hawf.tool(ALICE, "hawf", "doctor", "--json", "--plugin=" + self.hawf.plugin,
-                           env={"HAWF_CONF": conf})
+        r = self.hawf.tool(ALICE, "hawf", "doctor", "--json", *self.hawf.doctor_args(), env={"HAWF_CONF": conf})
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         checks = {c["check"]: c for c in json.loads(r.stdout)["checks"]}
         self.assertTrue(checks["munge"]["ok"], checks)
         self.assertFalse(checks["hawfd"]["ok"], checks)
         self.assertIn("hawfd at %s is not reachable: Connection refused" % closed, checks["hawfd"]["detail"])
+
+    def test_1_doctor_with_a_config_that_is_not_there_or_broken(self):
+        missing = os.path.join(self.hawf.root, "missing.yaml")
+        broken = os.path.join(self.hawf.root, "broken.yaml")
+        with open(broken, "w") as f:
+            f.write("spool: %s\npoll_interval: soon\n" % self.hawf.spool)
+        os.chmod(broken, 0o644)
+        for conf, needle in ((missing, "HAWF_CONF names %s, which does not exist" % missing),
+                             (broken, 'bad duration "soon"')):
+            r = self.hawf.tool(ALICE, "hawf", "doctor", "--json", *self.hawf.doctor_args(), env={"HAWF_CONF": conf})
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            checks = json.loads(r.stdout)["checks"]
+            self.assertEqual([(c["check"], c["ok"]) for c in checks], [("config", False), ("spool", False)])
+            self.assertIn(needle, checks[0]["detail"])
+            self.assertEqual(checks[1]["detail"], "not checked: the config has errors (above)")
+
+    def test_1_doctor_refuses_a_step_helper_others_may_change(self):
+        if not self.hawf.step_helper:
+            self.skipTest("the installed step helper is not this test's to change")
+        unsafe = os.path.join(self.hawf.root, "unsafe-helper")
+        shutil.copy(self.hawf.step_helper, unsafe)
+        os.chmod(unsafe, 0o775)
+        r = self.hawf.tool(ALICE, "hawf", "doctor", "--json", "--plugin=" + self.hawf.plugin, "--step-helper=" + unsafe)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        checks = {c["check"]: c for c in json.loads(r.stdout)["checks"]}
+        self.assertFalse(checks["step helper"]["ok"], checks)
+        self.assertIn("refusing to run %s: it must be a regular file owned by root" % unsafe,
+                      checks["step helper"]["detail"])
 
     def test_2_a_credential_counts_once(self):
         credential = self.munge(BOB, PING)

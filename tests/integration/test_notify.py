@@ -201,7 +201,7 @@ class Notify(HawfdTestCase):
         self.hawf.wait_state(ALICE, ckpt, "pending")
         self.hawfd.wait_log("notify: gave up pending of %s" % ckpt, timeout=30)
         self.assertEqual(len(self.broken.received()), 1)  # 404: never retried
-        r = self.hawf.tool(ALICE, "hawf", "doctor", "--json", "--plugin=" + self.hawf.plugin)
+        r = self.hawf.tool(ALICE, "hawf", "doctor", "--json", *self.hawf.doctor_args())
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         checks = {c["check"]: c for c in json.loads(r.stdout)["checks"]}
         self.assertFalse(checks["notify"]["ok"], checks)

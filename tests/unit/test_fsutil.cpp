@@ -219,6 +219,22 @@ TEST_F(RemoveTest, SymlinksAreNamedAsSuch) {
     EXPECT_HAWF_ERROR(open_dir(fd_.get(), "file", mine, at("file")), K::Untrusted, "is not a directory");
 }
 
+// A file larger than the bound: read_file refuses it, read_file_start gives its start.
+TEST_F(RemoveTest, ReadFileStartReadsTheStartOfALargeFile) {
+    write_text(at("report.md"), std::string(10, 'a') + std::string(5, 'b'), 0644);
+    const Trust mine{geteuid()};
+    EXPECT_HAWF_ERROR(read_file(fd_.get(), "report.md", mine, at("report.md"), 10), K::Untrusted, "is too large");
+    std::size_t size = 0;
+    EXPECT_EQ(read_file_start(fd_.get(), "report.md", mine, at("report.md"), 10, &size), std::string(10, 'a'));
+    EXPECT_EQ(size, 15u);
+    EXPECT_EQ(read_file_start(fd_.get(), "report.md", mine, at("report.md"), 100, &size),
+              std::string(10, 'a') + std::string(5, 'b'));
+    EXPECT_EQ(read_file_start(fd_.get(), "none", mine, at("none"), 10, &size), std::nullopt);
+    ASSERT_EQ(symlink("report.md", at("link").c_str()), 0);
+    EXPECT_HAWF_ERROR(read_file_start(fd_.get(), "link", mine, at("link"), 10, &size), K::Untrusted,
+                      "is a symbolic link");
+}
+
 TEST_F(RemoveTest, CreatedEntriesArePrivate) {
     const Trust mine{geteuid()};
     const mode_t saved = umask(0);  // the modes must not depend on a lax umask

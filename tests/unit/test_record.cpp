@@ -700,7 +700,10 @@ TEST(RecordJson, SpecSignalRoundTripsAndIsChecked) {
     EXPECT_EQ(to_json(ev)["spec"]["signal"], "USR1");
     EXPECT_EQ(round_trip(ev).spec->signal, "USR1");
     EXPECT_EQ(round_trip(make_event(1, EventType::Opened)).spec->signal, "");
-    for (const char* bad : {"KILL", "SIGUSR1", "usr1", "9", " USR1"}) {
+    ev.spec->signal = "USR1@batch";
+    EXPECT_EQ(round_trip(ev).spec->signal, "USR1@batch");
+    for (const char* bad : {"KILL", "SIGUSR1", "usr1", "9", " USR1", "USR1@", "USR1@steps", "@batch", "USR1@batch@batch",
+                            "KILL@batch"}) {
         json j = to_json(ev);
         j["spec"]["signal"] = bad;
         SCOPED_TRACE(bad);

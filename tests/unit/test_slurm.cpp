@@ -291,6 +291,7 @@ TEST_F(SlurmTest, ReleaseHoldCancelUpdateSignalIssueExactlyTheirArgv) {
     slurm_.update("46", {"StartTime=now"});
     slurm_.update("47", {"TimeLimit=1:00:00", "Partition=gpu"});
     slurm_.signal("48", "USR1");
+    slurm_.signal("49", "USR2@batch");
     EXPECT_EQ(fake_.calls(), (std::vector<Argv>{
                                  {"scontrol", "release", "43"},
                                  {"scontrol", "hold", "44_2"},
@@ -298,6 +299,7 @@ TEST_F(SlurmTest, ReleaseHoldCancelUpdateSignalIssueExactlyTheirArgv) {
                                  {"scontrol", "update", "JobId=46", "StartTime=now"},
                                  {"scontrol", "update", "JobId=47", "TimeLimit=1:00:00", "Partition=gpu"},
                                  {"scancel", "--signal=USR1", "--full", "48"},
+                                 {"scancel", "--signal=USR2", "--batch", "49"},
                              }));
 }
 
