@@ -347,9 +347,14 @@ Checkpoint record_quorum(const Spool& spool, uid_t owner, const CheckpointId& id
 }
 
 uid_t find_owner(const Slurm& slurm, const CheckpointId& id, uid_t caller, std::optional<uid_t> named) {
-    if (const std::optional<JobInfo> job = slurm.job(id.job_id)) {
+    return owner_of_job(slurm.job(id.job_id), id.job_id, caller, named);
+}
+
+uid_t owner_of_job(const std::optional<JobInfo>& job, const std::string& job_id, uid_t caller,
+                   std::optional<uid_t> named) {
+    if (job) {
         if (named && *named != job->uid)
-            throw Error(ErrorKind::Usage, "--user " + user_name(*named) + ": job " + id.job_id + " belongs to " +
+            throw Error(ErrorKind::Usage, "--user " + user_name(*named) + ": job " + job_id + " belongs to " +
                                               user_name(job->uid));
         return job->uid;
     }
@@ -359,7 +364,7 @@ uid_t find_owner(const Slurm& slurm, const CheckpointId& id, uid_t caller, std::
         return *named;
     }
     if (caller == 0)
-        throw Error(ErrorKind::Usage, "Slurm no longer knows job " + id.job_id + ": give --user=NAME, its owner");
+        throw Error(ErrorKind::Usage, "Slurm no longer knows job " + job_id + ": give --user=NAME, its owner");
     return caller;
 }
 

@@ -78,6 +78,9 @@ Checkpoint mark_applied(const Spool& spool, uid_t owner, const CheckpointId& id,
 // A NAMED owner that contradicts Slurm, or names someone else for a non-root
 // caller, is refused.
 uid_t find_owner(const Slurm& slurm, const CheckpointId& id, uid_t caller, std::optional<uid_t> named = {});
+// The same for JOB_ID as Slurm answered about it (JOB; none: Slurm has forgotten it).
+uid_t owner_of_job(const std::optional<JobInfo>& job, const std::string& job_id, uid_t caller,
+                   std::optional<uid_t> named = {});
 
 // Delegated mode, as hawfd does it once it has checked the reviewer (check_may_approve)
 // and their request's credential, which the event keeps. Each refuses (Conflict)

@@ -192,7 +192,8 @@ std::optional<JobInfo> Slurm::job(const std::string& job) const {
     // "--jobs=J" is one word: J can never be read as an option.
     const std::vector<std::string> argv = {
         tool("squeue"), "--noheader", "--states=all", "--jobs=" + job,
-        "--Format=UserId:0|,State:0|,PriorityLong:0|,EligibleTime:0|,Partition:0|,QOS:0|,Account:0|,Reason:0"};
+        "--Format=UserId:0|,State:0|,PriorityLong:0|,EligibleTime:0|,ArrayJobID:0|,ArrayTaskID:0|,Partition:0|,QOS:0|,"
+        "Account:0|,Reason:0"};
     CommandResult r = run_command(argv, "", &env);
     if (!r.ok()) {
         if (classify_failure(r.message()) == SlurmFailure::JobGone) return std::nullopt;
@@ -200,14 +201,14 @@ std::optional<JobInfo> Slurm::job(const std::string& job) const {
     }
     const std::string line = r.out.substr(0, r.out.find('\n'));
     if (line.empty()) return std::nullopt;  // a task id of a known array job, e.g. 28_9
-    // UID|STATE|PRIORITY|ELIGIBLE|PARTITION|QOS|ACCOUNT|REASON. Only the account (any
+    // UID|STATE|PRIORITY|ELIGIBLE|ARRAYJOB|ARRAYTASK|PARTITION|QOS|ACCOUNT|REASON. Only the account (any
     // text a user gives where associations are not enforced: slurmctld just lower-cases
     // it) and the reason (slurmctld's own text) may hold anything, '|' included, so they
     // come last: they cannot shift the fields before them. The rest must be exactly
     // what squeue prints there.
     std::vector<std::string> f;
     std::size_t pos = 0;
-    for (int i = 0; i < 7; ++i) {
+    for (int i = 0; i < 9; ++i) {
         const std::size_t bar = line.find('|', pos);
         if (bar == std::string::npos) break;
         f.push_back(line.substr(pos, bar - pos));
@@ -220,22 +221,31 @@ std::optional<JobInfo> Slurm::job(const std::string& job) const {
             if (c <= ' ' || c >= 0x7f) return false;  // signed char: bytes above 0x7f too
         return !s.empty();
     };
+    // A task is "8"; an array's queued remainder "3-40", "1,5-9" or with a throttle "3-40%4".
+    const auto is_tasks = [](const std::string& s) {
+        return s == "N/A" || (!s.empty() && s.find_first_not_of("0123456789-,%[]") == std::string::npos);
+    };
     JobInfo info;
-    const bool parsed = f.size() == 7 && all_digits(f[0]) && std::stoull(f[0]) < 4294967295ULL &&
+    const bool parsed = f.size() == 9 && all_digits(f[0]) && std::stoull(f[0]) < 4294967295ULL &&
                         !f[1].empty() && f[1].find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == std::string::npos &&
                         all_digits(f[2]) &&
                         (all_digits(f[3]) || f[3] == "N/A" || f[3] == "Unknown" || f[3] == "None") &&
-                        is_name(f[4]) && is_name(f[5]) && !f[6].empty();
+                        all_digits(f[4]) && is_tasks(f[5]) && is_name(f[6]) && is_name(f[7]) && !f[8].empty();
     if (!parsed)
-        throw Error(ErrorKind::System, "squeue --jobs=" + job + " printed " + excerpt(line) +
-                                           ", not UID|STATE|PRIORITY|ELIGIBLE|PARTITION|QOS|ACCOUNT|REASON");
+        throw Error(ErrorKind::System,
+                    "squeue --jobs=" + job + " printed " + excerpt(line) +
+                        ", not UID|STATE|PRIORITY|ELIGIBLE|ARRAYJOB|ARRAYTASK|PARTITION|QOS|ACCOUNT|REASON");
     info.uid = static_cast<uid_t>(std::stoull(f[0]));
     info.state = f[1];
     info.held = (info.state == "PENDING" || info.state == "REQUEUE_HOLD") && std::stoull(f[2]) == 0;
     info.eligible = all_digits(f[3]) ? std::stoll(f[3]) : 0;
-    info.partition = f[4];
-    info.qos = f[5] == "(null)" ? "" : f[5];
-    info.account = f[6] == "(null)" ? "" : f[6];
+    if (f[5] != "N/A") {
+        info.array_job = f[4];
+        info.array_task = f[5];
+    }
+    info.partition = f[6];
+    info.qos = f[7] == "(null)" ? "" : f[7];
+    info.account = f[8] == "(null)" ? "" : f[8];
     info.reason = line.substr(pos);
     while (!info.reason.empty() && std::isspace(static_cast<unsigned char>(info.reason.back()))) info.reason.pop_back();
     return info;

@@ -60,6 +60,9 @@ struct JobInfo {
     std::string reason;        // why it waits or ended: JobHeldUser, Dependency, BeginTime, None, ...
     bool held = false;         // pending with priority 0: held by its user or an admin
     std::int64_t eligible = 0;  // its begin time (seconds since the epoch), 0 if none
+    // Where it sits in an array: the array's job id and its task ("4242", "8"), or for
+    // an array's queued remainder its tasks ("3-40"); both "" for a job of its own.
+    std::string array_job, array_task;
     // What site policies match on (hawf.yaml policies:).
     std::string partition;     // "prod"; a pending job submitted to several lists them ("prod,debug")
     std::string qos;           // "" where Slurm has none (no accounting)
@@ -67,6 +70,12 @@ struct JobInfo {
 
     // Whether the job may still run (queued, held, running, requeued), not ended.
     bool active() const;
+    // JOB as it was asked for (Slurm::job) names a whole array (its array job id).
+    bool names_array(const std::string& job) const { return !array_task.empty() && array_job == job; }
+    // ...or one task by its own job id ("4250" for "4242_8"): "4242_8", else "".
+    std::string task_id(const std::string& job) const {
+        return array_task.empty() || array_job == job ? "" : array_job + "_" + array_task;
+    }
 };
 
 class Slurm {

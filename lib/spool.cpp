@@ -277,12 +277,18 @@ std::vector<CheckpointId> Spool::pending_ids(uid_t owner) const {
 }
 
 std::vector<CheckpointId> Spool::all_ids(uid_t owner) const {
+    return ids_of_jobs(owner, [](const std::string&) { return true; });
+}
+
+std::vector<CheckpointId> Spool::ids_of_jobs(uid_t owner,
+                                             const std::function<bool(const std::string&)>& job_wanted) const {
     std::vector<CheckpointId> ids;
     Fd user = open_user(owner, false);
     if (!user) return ids;
     Fd ckpt = open_dir(user.get(), "ckpt", Trust{owner}, path(owner, "ckpt"));
     if (!ckpt) return ids;
     for (const auto& job : list_dir(ckpt.get())) {
+        if (!job_wanted(job)) continue;
         try {
             check_job_id(job);
             Fd jobdir = open_dir(ckpt.get(), job, Trust{owner}, path(owner, "ckpt/" + job));

@@ -24,6 +24,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,8 @@ public:
     void set_pending(uid_t owner, const CheckpointId& id, bool pending) const;
     std::vector<CheckpointId> pending_ids(uid_t owner) const;  // from the index
     std::vector<CheckpointId> all_ids(uid_t owner) const;       // walks the whole tree
+    // Those of the jobs whose ids JOB_WANTED accepts (opens only their directories).
+    std::vector<CheckpointId> ids_of_jobs(uid_t owner, const std::function<bool(const std::string&)>& job_wanted) const;
     // Users with a tree: entries named by a canonical uid and owned by it. The tree
     // is not checked further: open it to find out (one bad tree throws for its user only).
     std::vector<uid_t> owners() const;

@@ -1,10 +1,13 @@
 #include "validate.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "display.hpp"
 #include "error.hpp"
@@ -105,6 +108,91 @@ CheckpointId parse_checkpoint_id(const std::string& text) {
     check_job_id(id.job_id);
     check_name(id.name);
     return id;
+}
+
+namespace {
+
+constexpr std::uint32_t max_task_id = 4000000;  // Slurm: MaxArraySize - 1 at most
+
+std::uint32_t task_number(const std::string& text, const std::string& whole) {
+    if (!all_digits(text) || text.size() > 7 || std::stoul(text) > max_task_id)
+        throw usage("bad task " + quoted_text(text) + " in " + quoted_text(whole) + ": use a number from 0 to " +
+                    std::to_string(max_task_id));
+    return static_cast<std::uint32_t>(std::stoul(text));
+}
+
+// "8", "[1-5,9]" after "JOB_".
+std::vector<std::uint32_t> parse_tasks(const std::string& text, const std::string& whole, std::size_t& count) {
+    const bool bracketed = text.size() >= 2 && text.front() == '[' && text.back() == ']';
+    std::vector<std::uint32_t> tasks;
+    for (const std::string& part : split(bracketed ? text.substr(1, text.size() - 2) : text, ',')) {
+        const std::size_t dash = part.find('-');
+        if (!bracketed && (dash != std::string::npos || part != text))
+            throw usage("bad tasks " + quoted_text(text) + " in " + quoted_text(whole) +
+                        ": ranges go in brackets, e.g. 4242_[1-5,9]");
+        const std::uint32_t first = task_number(part.substr(0, dash), whole);
+        const std::uint32_t last = dash == std::string::npos ? first : task_number(part.substr(dash + 1), whole);
+        if (last < first) throw usage("bad range " + quoted_text(part) + " in " + quoted_text(whole) + ": it runs backwards");
+        if (count + (last - first) + 1 > max_selected)
+            throw usage(quoted_text(whole) + " names more than " + std::to_string(max_selected) + " tasks");
+        count += last - first + 1;
+        for (std::uint32_t t = first;; ++t) {
+            tasks.push_back(t);
+            if (t == last) break;
+        }
+    }
+    return tasks;
+}
+
+// "a,[b,c],d" split at the commas outside brackets.
+std::vector<std::string> split_outside_brackets(const std::string& text) {
+    std::vector<std::string> parts(1);
+    int depth = 0;
+    for (const char c : text) {
+        depth += c == '[' ? 1 : c == ']' ? -1 : 0;
+        if (c == ',' && depth == 0) parts.emplace_back();
+        else parts.back() += c;
+    }
+    return parts;
+}
+
+}  // namespace
+
+CheckpointSelection parse_checkpoint_selection(const std::string& text) {
+    const std::size_t colon = text.find(':');
+    const std::string forms = ": use JOBID:NAME, JOBID_TASK:NAME, JOBID_[1-5,9]:NAME or JOBID_*:NAME "
+                              "(several jobs separated by ',')";
+    if (colon == std::string::npos || colon == 0 || text.size() > 4096) throw usage("bad checkpoint " + quoted_text(text) + forms);
+    CheckpointSelection selection;
+    selection.name = text.substr(colon + 1);
+    check_name(selection.name);
+    std::size_t count = 0;
+    for (const std::string& item : split_outside_brackets(text.substr(0, colon))) {
+        const std::size_t underscore = item.find('_');
+        JobSelector job{item.substr(0, underscore), false, {}};
+        if (!all_digits(job.job) || job.job.size() > 10) throw usage("bad job " + quoted_text(item) + " in " + quoted_text(text) + forms);
+        if (underscore != std::string::npos) {
+            const std::string tasks = item.substr(underscore + 1);
+            if (tasks == "*") job.all_tasks = true;
+            else job.tasks = parse_tasks(tasks, text, count);
+        }
+        selection.jobs.push_back(std::move(job));
+    }
+    return selection;
+}
+
+std::vector<CheckpointId> array_tasks(const std::vector<CheckpointId>& ids, const std::string& array_job,
+                                      const std::string& name) {
+    std::vector<std::pair<std::uint32_t, CheckpointId>> tasks;
+    const std::string prefix = array_job + "_";
+    for (const CheckpointId& id : ids)
+        if (id.name == name && id.job_id.rfind(prefix, 0) == 0 && all_digits(id.job_id.substr(prefix.size())) &&
+            id.job_id.size() - prefix.size() <= 7)
+            tasks.emplace_back(std::stoul(id.job_id.substr(prefix.size())), id);
+    std::sort(tasks.begin(), tasks.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<CheckpointId> sorted;
+    for (auto& [task, id] : tasks) sorted.push_back(std::move(id));
+    return sorted;
 }
 
 std::vector<std::string> parse_choices(const std::string& text, const std::string& what) {
@@ -288,6 +376,87 @@ std::pair<std::string, std::string> parse_assignment(const std::string& text) {
     std::string key = text.substr(0, eq);
     check_key(key);
     return {key, text.substr(eq + 1)};
+}
+
+namespace {
+
+// One CSV line's cells (RFC 4180 quoting: "a,b" and "say ""hi""").
+std::vector<std::string> csv_cells(const std::string& line, const std::string& where) {
+    std::vector<std::string> cells(1);
+    bool quoted = false;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+        const char c = line[i];
+        if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"') cells.back() += c, ++i;
+        else if (c == '"') quoted = !quoted;
+        else if (c == ',' && !quoted) cells.emplace_back();
+        else cells.back() += c;
+    }
+    if (quoted) throw usage(where + ": a quote is not closed");
+    return cells;
+}
+
+void add_row(ParamsTable& table, const std::string& key, std::map<std::string, std::string> row,
+             const std::string& where) {
+    if (key.empty() || key.size() > 100 || key.find_first_of(" \t") != std::string::npos)
+        throw usage(where + ": bad key " + quoted_text(key) + ": use a task (8), job (4242_8) or checkpoint (4242_8:eval)");
+    if (!table.emplace(key, std::move(row)).second) throw usage(where + ": " + quoted_text(key) + " appears twice");
+}
+
+}  // namespace
+
+ParamsTable parse_params_table(const std::string& content, const std::string& source) {
+    ParamsTable table;
+    const std::size_t first = content.find_first_not_of(" \t\r\n");
+    if (first != std::string::npos && content[first] == '{') {
+        nlohmann::json j;
+        try {
+            j = nlohmann::json::parse(content);
+        } catch (const nlohmann::json::exception& e) {
+            throw usage(source + ": not valid JSON: " + e.what());
+        }
+        for (const auto& [key, values] : j.items()) {
+            const std::string where = source + ": " + quoted_text(key);
+            if (!values.is_object()) throw usage(where + ": give an object of parameter values");
+            std::map<std::string, std::string> row;
+            for (const auto& [name, value] : values.items()) {
+                if (!value.is_string() && !value.is_number() && !value.is_boolean())
+                    throw usage(where + ": " + name + ": give a string, number or true/false");
+                row.insert(parse_assignment(name + "=" + (value.is_string() ? value.get<std::string>() : value.dump())));
+            }
+            add_row(table, key, std::move(row), source);
+        }
+        return table;
+    }
+    std::vector<std::string> header;
+    std::size_t line_no = 0;
+    for (std::string line : split(content, '\n')) {
+        ++line_no;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.empty()) continue;
+        const std::string where = source + ":" + std::to_string(line_no);
+        const std::vector<std::string> cells = csv_cells(line, where);
+        if (header.empty()) {
+            header = cells;
+            if (header.size() < 2) throw usage(where + ": the header names the key column, then parameters (task,lr)");
+            for (std::size_t i = 1; i < header.size(); ++i) parse_assignment(header[i] + "=");
+            continue;
+        }
+        if (cells.size() != header.size())
+            throw usage(where + ": " + std::to_string(cells.size()) + " cells, the header has " +
+                        std::to_string(header.size()));
+        std::map<std::string, std::string> row;
+        for (std::size_t i = 1; i < cells.size(); ++i)
+            if (!cells[i].empty()) row.emplace(header[i], cells[i]);
+        add_row(table, cells[0], std::move(row), where);
+    }
+    return table;
+}
+
+std::vector<std::string> params_keys(const CheckpointId& id) {
+    std::vector<std::string> keys = {id.str(), id.job_id};
+    if (const std::size_t underscore = id.job_id.find('_'); underscore != std::string::npos)
+        keys.push_back(id.job_id.substr(underscore + 1));
+    return keys;
 }
 
 namespace {

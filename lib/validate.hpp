@@ -31,6 +31,25 @@ struct CheckpointId {
 };
 CheckpointId parse_checkpoint_id(const std::string& text);
 
+// What a command line names as "JOBS:NAME": checkpoint NAME of each of JOBS, a
+// ','-separated list of "4242" (a job; for an array job all its tasks; for an array
+// task's own job id that task), "4242_8", "4242_[1-5,9]" or "4242_*".
+struct JobSelector {
+    std::string job;                  // "4242"
+    bool all_tasks = false;           // "4242_*"
+    std::vector<std::uint32_t> tasks;  // "4242_8", "4242_[1-5,9]"; none: "4242" as it is
+};
+struct CheckpointSelection {
+    std::vector<JobSelector> jobs;
+    std::string name;
+};
+// At most max_selected tasks in all (Slurm's own MaxArraySize tops at 4,000,001).
+constexpr std::size_t max_selected = 100000;
+CheckpointSelection parse_checkpoint_selection(const std::string& text);
+// Of IDS, checkpoint NAME of the tasks of array ARRAY_JOB, in task order.
+std::vector<CheckpointId> array_tasks(const std::vector<CheckpointId>& ids, const std::string& array_job,
+                                      const std::string& name);
+
 // "A,B,C": at least one, each a valid name, no duplicates.
 std::vector<std::string> parse_choices(const std::string& text, const std::string& what = "options");
 
@@ -86,6 +105,16 @@ std::string check_param_value(const ParamSpec& spec, const std::string& value, s
 
 // "KEY=VALUE" from --set; VALUE may hold '=', newlines, quotes.
 std::pair<std::string, std::string> parse_assignment(const std::string& text);
+
+// hawf-decide --params-from: parameter values per checkpoint, from a JSON object
+// {"8": {"lr": 0.001, "tag": "b"}, ...} or CSV (a header row "task,lr,tag", then one
+// row per task; an empty cell sets nothing), keyed by task ("8"), job id ("4242_8")
+// or checkpoint ("4242_8:eval"). Values become text as --set takes them (JSON
+// numbers and booleans as written). SOURCE names the file in errors.
+using ParamsTable = std::map<std::string, std::map<std::string, std::string>>;
+ParamsTable parse_params_table(const std::string& content, const std::string& source);
+// The keys a row of a ParamsTable may have for checkpoint ID, most specific first.
+std::vector<std::string> params_keys(const CheckpointId& id);
 
 // "90s", "30m", "24h", "2d" -> seconds (> 0, at most max_duration_s).
 constexpr std::int64_t max_duration_s = 365LL * 86400;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 
@@ -50,19 +51,107 @@ std::optional<uid_t> named_user(const std::string& user_flag) {
 
 }  // namespace
 
-uid_t owner_of(const Context& ctx, const CheckpointId& id, const std::string& user_flag) {
-    return find_owner(ctx.slurm, id, getuid(), named_user(user_flag));
+namespace {
+
+// Whose job JOB_ID (as Slurm answered, JOB) is. With hawfd, a reviewer names the
+// owner of a job Slurm has forgotten as root would.
+uid_t owner_from(const Context& ctx, const std::optional<JobInfo>& job, const std::string& job_id,
+                 const std::string& user_flag) {
+    const std::optional<uid_t> named = named_user(user_flag);
+    const uid_t caller = ctx.config.hawfd_configured() && named ? 0 : getuid();
+    return owner_of_job(job, job_id, caller, named);
 }
 
-Route route(const Context& ctx, const CheckpointId& id, const std::string& user_flag) {
-    if (!ctx.config.hawfd_configured()) {
-        const uid_t owner = owner_of(ctx, id, user_flag);
-        return {owner, load_checkpoint(ctx, owner, id), false};
+// OWNER's checkpoints of array ARRAY_JOB's tasks and of job ARRAY_JOB itself; none
+// for a caller who may not read OWNER's tree.
+std::optional<std::vector<CheckpointId>> array_ids(const Context& ctx, uid_t owner, const std::string& array_job) {
+    if (getuid() != 0 && getuid() != owner) return std::nullopt;
+    const AsOwner as_owner(owner);
+    const std::string prefix = array_job + "_";
+    return ctx.spool.ids_of_jobs(
+        owner, [&](const std::string& job) { return job == array_job || job.rfind(prefix, 0) == 0; });
+}
+
+}  // namespace
+
+std::vector<Selected> select(const Context& ctx, const std::string& text, const std::string& user_flag) {
+    const CheckpointSelection selection = parse_checkpoint_selection(text);
+    std::vector<Selected> selected;
+    const auto add = [&](uid_t owner, const CheckpointId& id) {
+        for (const Selected& s : selected)
+            if (s.id == id) return;
+        selected.push_back({owner, id});
+    };
+    for (const JobSelector& js : selection.jobs) {
+        const std::optional<JobInfo> job = ctx.slurm.job(js.job);
+        const uid_t owner = owner_from(ctx, job, js.job, user_flag);
+        const CheckpointId exact{js.job, selection.name};
+        const char* own_job = std::getenv("SLURM_JOB_ID");
+        if (!js.tasks.empty()) {
+            for (const std::uint32_t task : js.tasks) add(owner, {js.job + "_" + std::to_string(task), selection.name});
+        } else if (!js.all_tasks && own_job && js.job == own_job && std::getenv("SLURM_ARRAY_TASK_ID")) {
+            // In an array task its own $SLURM_JOB_ID is that task, also where Slurm gave it
+            // the array's job id (the last task to start has it).
+            add(owner, {job_id_from_env(), selection.name});
+        } else if (job && !job->task_id(js.job).empty()) {
+            add(owner, {job->task_id(js.job), selection.name});
+        } else if (const bool whole_array = js.all_tasks || (job && job->names_array(js.job)); !whole_array && job) {
+            add(owner, exact);
+        } else {
+            // A whole array, or a job Slurm has forgotten (which may have been one): its owner's tree says.
+            const std::optional<std::vector<CheckpointId>> ids = array_ids(ctx, owner, js.job);
+            const std::string all = js.job + "_*:" + selection.name;
+            if (!ids && whole_array)
+                throw Error(ErrorKind::Denied, "cannot list the tasks of array " + js.job + " (" + all +
+                                                   "): only their owner and root can; name them, e.g. " + js.job +
+                                                   "_[1-40]:" + selection.name);
+            const std::vector<CheckpointId> tasks = ids ? array_tasks(*ids, js.job, selection.name)
+                                                        : std::vector<CheckpointId>{};
+            const bool is_job = ids && std::find(ids->begin(), ids->end(), exact) != ids->end();
+            if (whole_array && tasks.empty())
+                throw Error(ErrorKind::NotFound, "no checkpoint " + all + ": no task of array " + js.job +
+                                                     " has opened " + selection.name + " yet");
+            if (is_job || tasks.empty()) add(owner, exact);
+            else for (const CheckpointId& id : tasks) add(owner, id);
+        }
     }
-    // A reviewer names the owner of a job Slurm has forgotten as root would.
+    return selected;
+}
+
+Selected select_one(const Context& ctx, const std::string& text, const std::string& user_flag) {
+    std::vector<Selected> selected = select(ctx, text, user_flag);
+    if (selected.size() != 1)
+        usage_error(quoted_text(text) + " names " + std::to_string(selected.size()) + " checkpoints (" +
+                    selected.front().id.str() + ", ...): this command takes one");
+    return selected.front();
+}
+
+std::string job_id_from_env() {
+    const char* array_job = std::getenv("SLURM_ARRAY_JOB_ID");
+    const char* task = std::getenv("SLURM_ARRAY_TASK_ID");
+    const char* job = std::getenv("SLURM_JOB_ID");
+    const std::string job_id = array_job && task ? std::string(array_job) + "_" + task : job ? job : "";
+    if (!job_id.empty()) check_job_id(job_id);
+    return job_id;
+}
+
+Selected own_checkpoint(const Context& ctx) {
+    const std::string job_id = job_id_from_env();
+    if (job_id.empty()) usage_error("no CKPT given, and not in a Slurm job: name the checkpoint (JOBID:NAME)");
+    const uid_t me = getuid();
+    const std::vector<CheckpointId> ids =
+        ctx.spool.ids_of_jobs(me, [&](const std::string& j) { return j == job_id; });
+    if (ids.size() != 1)
+        usage_error("no CKPT given, and job " + job_id +
+                    (ids.empty() ? " has no checkpoint yet" : " has several (" + joined(ids, ", ", [](const CheckpointId& id) { return id.name; }) + ")") +
+                    ": name it (" + job_id + ":NAME)");
+    return {me, ids.front()};
+}
+
+Route route(const Context& ctx, const Selected& selected, const std::string& user_flag) {
+    const auto& [owner, id] = selected;
+    if (!ctx.config.hawfd_configured()) return {owner, load_checkpoint(ctx, owner, id), false};
     const uid_t caller = getuid();
-    const std::optional<uid_t> named = named_user(user_flag);
-    const uid_t owner = find_owner(ctx.slurm, id, named ? 0 : caller, named);
     if (caller != 0 && caller != owner) return {owner, std::nullopt, true};
     try {
         Checkpoint ckpt = load_checkpoint(ctx, owner, id);

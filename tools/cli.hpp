@@ -40,20 +40,35 @@ struct Context {
 };
 Context load_context();
 
-// Resolves whose checkpoint ID is (USER_FLAG: --user, "" when not given): the
-// user of its job as Slurm knows it (see find_owner).
-uid_t owner_of(const Context& ctx, const CheckpointId& id, const std::string& user_flag);
+// A checkpoint a command names, and whose it is: the user of its job as Slurm
+// knows it (see find_owner; for a job Slurm has forgotten, --user or the caller).
+struct Selected {
+    uid_t owner = 0;
+    CheckpointId id;
+};
+// The checkpoints TEXT names (parse_checkpoint_selection, USER_FLAG: --user, "" when
+// not given), in the order given: "4242:eval" of a job; of an array job, or
+// "4242_*:eval", every task's that its owner's tree holds (listed for the owner or
+// root only); of an array task's own job id ("4250:eval"), that task's ("4242_8:eval").
+std::vector<Selected> select(const Context& ctx, const std::string& text, const std::string& user_flag);
+// The one checkpoint TEXT names: a usage error if it names several.
+Selected select_one(const Context& ctx, const std::string& text, const std::string& user_flag);
+// In a job: its checkpoints' job id, "4242" or for an array task "4242_8"
+// (SLURM_ARRAY_JOB_ID_SLURM_ARRAY_TASK_ID, not its own SLURM_JOB_ID); "" outside one.
+std::string job_id_from_env();
+// hawf-await without CKPT in a job: the one checkpoint of its job (of its array task).
+Selected own_checkpoint(const Context& ctx);
 
-// Where a command about ID is handled: here, for the caller's own checkpoint or
-// (root) anyone's in owner mode; through hawfd for someone else's checkpoint or a
-// delegated one (reviewers decide, and only hawfd can show a reviewer the owner's
-// private tree). Without hawfd configured, always here (owner_of, load_checkpoint).
+// Where a command about a checkpoint is handled: here, for the caller's own
+// checkpoint or (root) anyone's in owner mode; through hawfd for someone else's
+// checkpoint or a delegated one (reviewers decide, and only hawfd can show a
+// reviewer the owner's private tree). Without hawfd configured, always here.
 struct Route {
     uid_t owner = 0;
     std::optional<Checkpoint> ckpt;  // loaded here (also when delegated: the owner may look)
     bool via_hawfd = false;
 };
-Route route(const Context& ctx, const CheckpointId& id, const std::string& user_flag);
+Route route(const Context& ctx, const Selected& selected, const std::string& user_flag);
 
 // Sends OP to hawfd (config.hawfd) and returns its answer without "ok"; a refusal
 // becomes the Error hawfd names.

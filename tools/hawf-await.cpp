@@ -19,7 +19,7 @@ using namespace hawf;
 
 namespace {
 
-const char* const usage_text = R"(Usage: hawf-await [--timeout=DUR | --poll] [--env | --json] CKPT
+const char* const usage_text = R"(Usage: hawf-await [--timeout=DUR | --poll] [--env | --json] [CKPT]
        hawf-await --then=SCRIPT [--on=CHOICE,...] CKPT [-- SBATCH-ARGS...]
        hawf-await --open=NAME [--options=A,B] [--params=K:TYPE,...]
                   [--timeout=DUR --default=CHOICE] [--signal=SIG]
@@ -27,6 +27,10 @@ Wait until checkpoint CKPT (JOBID:NAME) is decided and print the choice; or
 submit SCRIPT now as a follow-up held until CKPT is decided with a choice in
 --on (default: the first option) and print its job id; or, inside a running
 job, open checkpoint NAME now while the job keeps computing.
+
+CKPT of an array task is JOBID_TASK:NAME; the task's own job id works too
+($SLURM_JOB_ID:NAME). Inside a job, without CKPT: the job's (the array
+task's) one checkpoint.
 
   --timeout=DUR   give up after DUR (90s, 1h30m, 1.5h, 1:30:00) and exit 75;
                   with --open: take --default when undecided after DUR
@@ -108,8 +112,10 @@ Args parse_args(int argc, char** argv) {
     if (opening && (!a.then.empty() || a.poll || a.env || !positional.empty()))
         cli::usage_error("--open=NAME takes no checkpoint and no --then, --poll or --env");
     if (!opening) {
-        if (positional.size() != 1) cli::usage_error("expected one checkpoint JOBID:NAME: see hawf-await --help");
-        a.ckpt = positional[0];
+        // Without one, in a job: its own checkpoint (own_checkpoint).
+        if (positional.size() > 1 || (positional.empty() && !a.then.empty()))
+            cli::usage_error("expected one checkpoint JOBID:NAME: see hawf-await --help");
+        if (!positional.empty()) a.ckpt = positional[0];
     }
     if (a.env && a.json) cli::usage_error("--env and --json exclude each other");
     if (a.poll && a.timeout >= 0) cli::usage_error("--poll and --timeout exclude each other");
@@ -120,11 +126,8 @@ Args parse_args(int argc, char** argv) {
 int open_inline(const Args& a) {
     const char* job = std::getenv("SLURM_JOB_ID");
     if (!job) cli::usage_error("--open works inside a Slurm job: SLURM_JOB_ID is not set");
-    const char* array_job = std::getenv("SLURM_ARRAY_JOB_ID");
-    const char* array_task = std::getenv("SLURM_ARRAY_TASK_ID");
     CheckpointSpec spec;
-    spec.id = {array_job && array_task ? std::string(array_job) + "_" + array_task : job, a.open};
-    check_job_id(spec.id.job_id);
+    spec.id = {cli::job_id_from_env(), a.open};
     check_name(spec.id.name);
     cli::Context ctx = cli::load_context();
     // The environment is the caller's to set: Slurm says whose job this is.
@@ -171,14 +174,15 @@ int open_inline(const Args& a) {
 
 // hawf-await --then: submit SCRIPT held behind CKPT's job and register it.
 int chain(const Args& a) {
-    const CheckpointId id = parse_checkpoint_id(a.ckpt);
+    parse_checkpoint_selection(a.ckpt);
     std::vector<std::string> on;
     if (!a.on.empty()) on = parse_choices(a.on, "--on");
     if (access(a.then.c_str(), R_OK) != 0)
         cli::usage_error("--then: cannot read script \"" + a.then + "\": " + std::strerror(errno));
     cli::Context ctx = cli::load_context();
     const uid_t owner = getuid();
-    if (const uid_t job_owner = cli::owner_of(ctx, id, ""); job_owner != owner)
+    const auto [job_owner, id] = cli::select_one(ctx, a.ckpt, "");
+    if (job_owner != owner)
         throw Error(ErrorKind::Denied, "job " + id.job_id + " belongs to " + user_name(job_owner) +
                                            ": follow-ups wait only for your own checkpoints");
     try {  // refuse at once what could never run
@@ -257,9 +261,9 @@ void print_decision(const Args& a, const cli::Context& ctx, const Checkpoint& ck
 }
 
 int wait(const Args& a) {
-    const CheckpointId id = parse_checkpoint_id(a.ckpt);
+    if (!a.ckpt.empty()) parse_checkpoint_selection(a.ckpt);  // a usage error before anything else
     cli::Context ctx = cli::load_context();
-    const uid_t owner = cli::owner_of(ctx, id, a.user);
+    const auto [owner, id] = a.ckpt.empty() ? cli::own_checkpoint(ctx) : cli::select_one(ctx, a.ckpt, a.user);
     const std::int64_t give_up = a.timeout >= 0 ? std::time(nullptr) + a.timeout : -1;
     for (;;) {
         std::optional<Checkpoint> ckpt = look(ctx, owner, id);

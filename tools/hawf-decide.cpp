@@ -1,14 +1,16 @@
-// hawf-decide CKPT CHOICE [--set KEY=VALUE]... [-m TEXT] [--amend] [--json]
-//             [--time=T] [--partition=P] [--nodes=N]
-// hawf-decide --revoke CKPT
+// hawf-decide CKPT... CHOICE [--set KEY=VALUE]... [--params-from=FILE] [-m TEXT]
+//             [--amend] [--json] [--time=T] [--partition=P] [--nodes=N]
+// hawf-decide --revoke CKPT...
 // Records a human decision at a checkpoint (owner mode: the owner or root) and
 // releases or cancels its follow-up jobs accordingly.
 #include <getopt.h>
 #include <unistd.h>
 
-#include <iostream>
-
 #include <algorithm>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
 
 #include "cli.hpp"
 #include "hawfd_client.hpp"
@@ -20,11 +22,16 @@ using namespace hawf;
 
 namespace {
 
-const char* const usage_text = R"(Usage: hawf-decide [OPTIONS] CKPT CHOICE
-       hawf-decide --revoke CKPT
+const char* const usage_text = R"(Usage: hawf-decide [OPTIONS] CKPT... CHOICE
+       hawf-decide --revoke CKPT...
 Record a decision at checkpoint CKPT (JOBID:NAME) of one of your jobs. The
 follow-up jobs waiting for it are released if the choice is theirs and
 cancelled otherwise.
+
+CKPT may name several checkpoints: JOBID_TASK:NAME for an array task (or the
+task's own JOBID:NAME), JOBID_[1-5,9]:NAME, JOBID_*:NAME or JOBID:NAME of an
+array job for its tasks, and several jobs separated by ','. Each is decided on
+its own, with one line each; the exit status is 0 only if all were.
 
 At a checkpoint with reviewers (--hawf-reviewers, a site policy) the reviewers
 decide through hawfd: each hawf-decide records your approval, and the first
@@ -32,6 +39,10 @@ choice with the same parameters that --hawf-quorum reviewers approve becomes
 the decision. --revoke then withdraws your approval (before the quorum).
 
   --set KEY=VALUE   set a parameter the checkpoint declared (repeatable)
+  --params-from=FILE
+                    parameters per checkpoint: JSON {"8": {"lr": 0.001}} or
+                    CSV with a header (task,lr), keyed by task, job id or
+                    checkpoint; they take precedence over --set
   -m, --message TEXT
                     a comment for the record and the follow-up jobs
   --amend           change a decision no follow-up has used yet
@@ -43,7 +54,7 @@ the decision. --revoke then withdraws your approval (before the quorum).
   --nodes=N         their node count (N or MIN-MAX)
   --user NAME       whose checkpoint, when Slurm no longer knows its job
                     (a reviewer, or root)
-  --json            print the decision as JSON
+  --json            print the decision as JSON (several: a list)
   -h, --help        show this help
       --version     print hawf-decide's version
 
@@ -67,37 +78,115 @@ std::string describe_decision(const std::string& choice, const nlohmann::json& p
     return text;
 }
 
-// A reviewer's approval (or its withdrawal, REVOKING) through hawfd, which records
-// it in the owner's tree and, once the quorum is reached, decides and releases.
-int decide_through_hawfd(const cli::Context& ctx, const CheckpointId& id, const std::string& user, bool revoking,
-                         const Decision& decision, bool json) {
-    const nlohmann::json answer =
-        cli::ask_hawfd(ctx, revoking ? withdraw_request(id, user) : decide_request(id, decision, user));
-    const std::vector<FollowUpChange> changes = cli::changes_from_json(answer.value("follow_ups", nlohmann::json::array()));
-    if (json) {
-        cli::print_json(answer);
-        return cli::report(changes, true) ? cli::exit_ok : cli::exit_error;
-    }
+// What the command line asks of every checkpoint it names.
+struct Order {
+    Decision decision;  // the choice, --set and -m
+    bool amend = false, revoking = false, json = false;
+    std::string user;
+    std::vector<std::string> reshape;
+};
+
+// What deciding one checkpoint did: as --json prints it, and for people (one line,
+// a second when its job was signalled); the follow-ups' changes separately.
+struct Outcome {
+    nlohmann::json json;
+    std::string text;
+    std::vector<FollowUpChange> changes;
+};
+
+// A reviewer's approval (or its withdrawal) through hawfd, which records it in the
+// owner's tree and, once the quorum is reached, decides and releases.
+Outcome decide_through_hawfd(const cli::Context& ctx, const CheckpointId& id, const Order& order,
+                             const Decision& decision) {
+    if (order.amend) cli::usage_error("--amend: a decision its reviewers made is final (before the quorum, --revoke withdraws your approval)");
+    if (!order.reshape.empty()) cli::usage_error("--time, --partition and --nodes do not apply to a checkpoint with reviewers yet");
+    const bool revoking = order.revoking;
+    nlohmann::json answer =
+        cli::ask_hawfd(ctx, revoking ? withdraw_request(id, order.user) : decide_request(id, decision, order.user));
+    Outcome out{answer, "", cli::changes_from_json(answer.value("follow_ups", nlohmann::json::array()))};
     const nlohmann::json& d = answer["decision"];
     const std::size_t quorum = answer.value("quorum", 1);
     if (!d.is_null()) {
-        std::cout << "decided " << id.str() << ": " << describe_decision(d["choice"], d["params"]) << " by "
-                  << shown(d["decided_by"].get<std::string>()) << "\n";
-    } else {
-        // How many reviewers approved what this one did (or, withdrawn, how many approvals stand).
-        std::size_t agreeing = 0;
-        for (const auto& a : answer["approvals"])
-            agreeing += revoking || (a["choice"] == decision.choice && a["params"] == nlohmann::json(decision.params));
-        std::cout << (revoking ? "withdrew your approval at " : "approved ") << id.str();
-        if (!revoking) std::cout << ": " << describe_decision(decision.choice, nlohmann::json(decision.params));
-        if (answer.value("required", nlohmann::json::array()).empty())
-            std::cout << " (" << agreeing << " of " << quorum << " approvals" << (revoking ? " stand" : "")
-                      << "; the decision waits for " << quorum - std::min(agreeing, quorum) << " more)\n";
-        else  // site policies add lists of their own: hawf show tells what each still needs
-            std::cout << " (" << agreeing << " approval" << (agreeing == 1 ? "" : "s") << (revoking ? " stand" : "")
-                      << "; the site's policies need more, see hawf show)\n";
+        out.text = "decided " + id.str() + ": " + describe_decision(d["choice"], d["params"]) + " by " +
+                   shown(d["decided_by"].get<std::string>());
+        return out;
     }
-    return cli::report(changes, false) ? cli::exit_ok : cli::exit_error;
+    // How many reviewers approved what this one did (or, withdrawn, how many approvals stand).
+    std::size_t agreeing = 0;
+    for (const auto& a : answer["approvals"])
+        agreeing += revoking || (a["choice"] == decision.choice && a["params"] == nlohmann::json(decision.params));
+    out.text = (revoking ? "withdrew your approval at " : "approved ") + id.str();
+    if (!revoking) out.text += ": " + describe_decision(decision.choice, nlohmann::json(decision.params));
+    const std::string stand = revoking ? " stand" : "";
+    if (answer.value("required", nlohmann::json::array()).empty())
+        out.text += " (" + std::to_string(agreeing) + " of " + std::to_string(quorum) + " approvals" + stand +
+                    "; the decision waits for " + std::to_string(quorum - std::min(agreeing, quorum)) + " more)";
+    else  // site policies add lists of their own: hawf show tells what each still needs
+        out.text += " (" + std::to_string(agreeing) + " approval" + (agreeing == 1 ? "" : "s") + stand +
+                    "; the site's policies need more, see hawf show)";
+    return out;
+}
+
+// ORDER at one checkpoint, with DECISION (its parameters may be the checkpoint's own).
+Outcome decide_one(const cli::Context& ctx, const cli::Selected& selected, const Order& order,
+                   const Decision& decision) {
+    const cli::Route route = cli::route(ctx, selected, order.user);
+    const CheckpointId& id = selected.id;
+    if (route.via_hawfd) return decide_through_hawfd(ctx, id, order, decision);
+    const uid_t owner = route.owner;
+    const DecideRequest request{order.revoking ? std::nullopt : std::optional<Decision>(decision),
+                                order.amend ? DecideMode::Amend : DecideMode::Decide, order.reshape};
+    prepare_decision(ctx.slurm, *route.ckpt, request, getuid(), ctx.config.limits);
+    const cli::AsOwner as_owner(owner);
+    const auto [ckpt, changes, signalled] =
+        decide_and_sync(ctx.spool, ctx.slurm, owner, id, request, current_actor(Via::Cli), ctx.config.limits);
+    nudge_hawfd(ctx.config, owner, id);  // hawfd tells the owner and the webhooks
+    Outcome out{decision_json(ckpt), "", changes};
+    if (out.json.is_null()) out.json = {{"checkpoint", id.str()}, {"state", to_string(ckpt.state)}};
+    out.json["follow_ups"] = changes_json(changes);
+    if (order.revoking)
+        out.text = "revoked the decision at " + id.str() + ": it is pending again";
+    else
+        out.text = (order.amend ? "amended " : "decided ") + id.str() + ": " +
+                   describe_decision(decision.choice, nlohmann::json(decision.params));
+    if (!signalled.empty()) {
+        out.json["signalled"] = signalled;
+        const std::size_t batch = signalled.find("@batch");
+        out.text += "\nsent SIG" + signalled.substr(0, batch) + " to " +
+                    (batch == std::string::npos ? "job " : "the batch shell of job ") + id.job_id;
+    }
+    return out;
+}
+
+// --params-from's values for each of SELECTED (over --set's); refuses a row that
+// names none of them, and two rows for one.
+std::vector<Decision> decisions_for(const std::vector<cli::Selected>& selected, const Decision& common,
+                                    const std::string& params_file) {
+    std::vector<Decision> decisions(selected.size(), common);
+    if (params_file.empty()) return decisions;
+    std::ifstream in(params_file);
+    std::stringstream content;
+    if (!(in && content << in.rdbuf()) || content.str().size() > (16u << 20))
+        cli::usage_error("--params-from: cannot read \"" + params_file + "\" (or it is over 16 MiB)");
+    const ParamsTable table = parse_params_table(content.str(), params_file);
+    std::set<std::string> used;
+    for (std::size_t i = 0; i < selected.size(); ++i) {
+        std::string row;
+        for (const std::string& key : params_keys(selected[i].id)) {
+            if (!table.count(key)) continue;
+            if (!row.empty())
+                cli::usage_error(params_file + ": " + quoted_text(row) + " and " + quoted_text(key) + " are both for " +
+                                 selected[i].id.str());
+            row = key;
+        }
+        if (row.empty()) continue;
+        used.insert(row);
+        for (const auto& [key, value] : table.at(row)) decisions[i].params[key] = value;
+    }
+    for (const auto& [key, values] : table)
+        if (!used.count(key))
+            cli::usage_error(params_file + ": " + quoted_text(key) + " is none of the checkpoints named");
+    return decisions;
 }
 
 int decide_main(int argc, char** argv) {
@@ -106,12 +195,12 @@ int decide_main(int argc, char** argv) {
         {"amend", no_argument, nullptr, 'a'},        {"revoke", no_argument, nullptr, 'r'},
         {"user", required_argument, nullptr, 'u'},   {"json", no_argument, nullptr, 'j'},
         {"time", required_argument, nullptr, 'T'},   {"partition", required_argument, nullptr, 'P'},
-        {"nodes", required_argument, nullptr, 'N'},  {"help", no_argument, nullptr, 'h'},
-        {"version", no_argument, nullptr, 'V'},     {nullptr, 0, nullptr, 0}};
-    Decision decision;
-    bool amend = false, revoking = false, json = false;
-    std::string user;
-    std::vector<std::string> reshape;
+        {"nodes", required_argument, nullptr, 'N'},  {"params-from", required_argument, nullptr, 'F'},
+        {"help", no_argument, nullptr, 'h'},         {"version", no_argument, nullptr, 'V'},
+        {nullptr, 0, nullptr, 0}};
+    Order order;
+    Decision& decision = order.decision;
+    std::string params_file;
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, "m:h", long_options, nullptr)) != -1;) {
         switch (c) {
@@ -121,66 +210,71 @@ int decide_main(int argc, char** argv) {
                 break;
             }
             case 'm': decision.comment = optarg; break;
-            case 'a': amend = true; break;
-            case 'r': revoking = true; break;
-            case 'u': user = optarg; break;
-            case 'j': json = true; break;
-            case 'T': reshape.push_back("TimeLimit=" + checked_resource("--time", optarg, "0123456789:-")); break;
+            case 'a': order.amend = true; break;
+            case 'r': order.revoking = true; break;
+            case 'u': order.user = optarg; break;
+            case 'j': order.json = true; break;
+            case 'T': order.reshape.push_back("TimeLimit=" + checked_resource("--time", optarg, "0123456789:-")); break;
             case 'P':
                 check_name(optarg, "partition");
-                reshape.push_back("Partition=" + std::string(optarg));
+                order.reshape.push_back("Partition=" + std::string(optarg));
                 break;
-            case 'N': reshape.push_back("NumNodes=" + checked_resource("--nodes", optarg, "0123456789-")); break;
+            case 'N': order.reshape.push_back("NumNodes=" + checked_resource("--nodes", optarg, "0123456789-")); break;
+            case 'F': params_file = optarg; break;
             case 'h': std::cout << usage_text; return cli::exit_ok;
             case 'V': cli::print_version("hawf-decide");
             default: cli::usage_error("unknown option " + std::string(argv[optind - 1]) + ": see hawf-decide --help");
         }
     }
-    const int want = revoking ? 1 : 2;
-    if (argc - optind != want)
-        cli::usage_error(revoking ? "--revoke takes one argument, CKPT" : "expected CKPT CHOICE: see hawf-decide --help");
-    if (revoking && (amend || !decision.params.empty() || !decision.comment.empty() || !reshape.empty()))
-        cli::usage_error("--revoke takes no --amend, --set, -m, --time, --partition or --nodes");
-    const CheckpointId id = parse_checkpoint_id(argv[optind]);
+    const bool revoking = order.revoking;
+    const int given = argc - optind;
+    if (given < (revoking ? 1 : 2))
+        cli::usage_error(revoking ? "--revoke takes CKPT..." : "expected CKPT... CHOICE: see hawf-decide --help");
+    if (revoking && (order.amend || !decision.params.empty() || !decision.comment.empty() || !order.reshape.empty() ||
+                     !params_file.empty()))
+        cli::usage_error("--revoke takes no --amend, --set, --params-from, -m, --time, --partition or --nodes");
+    const std::vector<std::string> texts(argv + optind, argv + argc - (revoking ? 0 : 1));
+    for (const std::string& text : texts) parse_checkpoint_selection(text);  // every usage error first
     if (!revoking) {
-        decision.choice = argv[optind + 1];
+        decision.choice = argv[argc - 1];
         check_name(decision.choice, "choice");
     }
 
     cli::Context ctx = cli::load_context();
-    const cli::Route route = cli::route(ctx, id, user);
-    if (route.via_hawfd) {
-        if (amend) cli::usage_error("--amend: a decision its reviewers made is final (before the quorum, --revoke withdraws your approval)");
-        if (!reshape.empty()) cli::usage_error("--time, --partition and --nodes do not apply to a checkpoint with reviewers yet");
-        return decide_through_hawfd(ctx, id, user, revoking, decision, json);
+    std::vector<cli::Selected> selected;
+    for (const std::string& text : texts)
+        for (cli::Selected& s : cli::select(ctx, text, order.user))
+            if (std::none_of(selected.begin(), selected.end(), [&](const cli::Selected& o) { return o.id == s.id; }))
+                selected.push_back(std::move(s));
+    const std::vector<Decision> decisions = decisions_for(selected, decision, params_file);
+
+    if (selected.size() == 1) {  // one checkpoint: its refusal is the command's
+        const Outcome out = decide_one(ctx, selected[0], order, decisions[0]);
+        if (order.json) cli::print_json(out.json);
+        else std::cout << out.text << "\n";
+        return cli::report(out.changes, order.json) ? cli::exit_ok : cli::exit_error;
     }
-    const uid_t owner = route.owner;
-    const DecideRequest request{revoking ? std::nullopt : std::optional<Decision>(decision),
-                                amend ? DecideMode::Amend : DecideMode::Decide, reshape};
-    prepare_decision(ctx.slurm, *route.ckpt, request, getuid(), ctx.config.limits);
-    const cli::AsOwner as_owner(owner);
-    const auto [ckpt, changes, signalled] =
-        decide_and_sync(ctx.spool, ctx.slurm, owner, id, request, current_actor(Via::Cli), ctx.config.limits);
-    nudge_hawfd(ctx.config, owner, id);  // hawfd tells the owner and the webhooks
-    if (json) {
-        nlohmann::json out = decision_json(ckpt);
-        if (out.is_null()) out = {{"checkpoint", id.str()}, {"state", to_string(ckpt.state)}};
-        out["follow_ups"] = changes_json(changes);
-        if (!signalled.empty()) out["signalled"] = signalled;
-        cli::print_json(out);
-    } else if (revoking) {
-        std::cout << "revoked the decision at " << id.str() << ": it is pending again\n";
-    } else {
-        std::cout << (amend ? "amended " : "decided ") << id.str() << ": " << decision.choice;
-        for (const auto& [key, value] : decision.params) std::cout << " " << key << "=" << shown(value);
-        std::cout << "\n";
+    // Several: each on its own, one line each (its follow-ups in brackets).
+    nlohmann::json all = nlohmann::json::array();
+    std::size_t failed = 0;
+    for (std::size_t i = 0; i < selected.size(); ++i) {
+        try {
+            const Outcome out = decide_one(ctx, selected[i], order, decisions[i]);
+            const bool changed = cli::report(out.changes, true);
+            failed += !changed;
+            if (order.json) all.push_back(out.json);
+            else std::cout << out.text << (out.changes.empty() ? "" : " (" + describe(out.changes) + ")") << std::endl;
+        } catch (const Error& e) {
+            ++failed;
+            std::cerr << "hawf-decide: " << selected[i].id.str() << ": " << shown(e.what()) << std::endl;
+            if (order.json) all.push_back({{"checkpoint", selected[i].id.str()}, {"error", e.what()}});
+        }
     }
-    if (!signalled.empty() && !json) {
-        const std::size_t batch = signalled.find("@batch");
-        std::cout << "sent SIG" << signalled.substr(0, batch) << " to "
-                  << (batch == std::string::npos ? "job " : "the batch shell of job ") << id.job_id << "\n";
-    }
-    return cli::report(changes, json) ? cli::exit_ok : cli::exit_error;
+    if (order.json) cli::print_json(all);
+    if (failed)
+        std::cerr << "hawf-decide: " << failed << " of " << selected.size() << " checkpoints not "
+                  << (revoking ? "revoked" : "decided") << " as asked" << std::endl;
+    return failed ? cli::exit_error : cli::exit_ok;
 }
 
 }  // namespace

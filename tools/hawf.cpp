@@ -237,8 +237,9 @@ int cmd_verify(const Args& args) {
     };
     if (args.positional.size() > 1) cli::usage_error("hawf log --verify takes at most one checkpoint JOBID:NAME");
     if (!args.positional.empty()) {
-        const CheckpointId id = parse_checkpoint_id(args.positional[0]);
-        const cli::Route route = cli::route(ctx, id, args.user);
+        const cli::Selected selected = cli::select_one(ctx, args.positional[0], args.user);
+        const CheckpointId& id = selected.id;
+        const cli::Route route = cli::route(ctx, selected, args.user);
         if (route.ckpt) {
             verify(*route.ckpt);
         } else {
@@ -274,9 +275,8 @@ struct LoadedCheckpoint {
 
 LoadedCheckpoint load_one(const Args& args, const std::string& command) {
     if (args.positional.size() != 1) cli::usage_error("hawf " + command + " takes one checkpoint JOBID:NAME");
-    const CheckpointId id = parse_checkpoint_id(args.positional[0]);
     cli::Context ctx = cli::load_context();
-    const uid_t owner = cli::owner_of(ctx, id, args.user);
+    const auto [owner, id] = cli::select_one(ctx, args.positional[0], args.user);
     Checkpoint ckpt = cli::load_checkpoint(ctx, owner, id);
     return {std::move(ctx), owner, std::move(ckpt)};
 }
@@ -350,9 +350,10 @@ void print_show(const json& j) {
 
 int cmd_show(const Args& args) {
     if (args.positional.size() != 1) cli::usage_error("hawf show takes one checkpoint JOBID:NAME");
-    const CheckpointId id = parse_checkpoint_id(args.positional[0]);
     const cli::Context ctx = cli::load_context();
-    const cli::Route route = cli::route(ctx, id, args.user);
+    const cli::Selected selected = cli::select_one(ctx, args.positional[0], args.user);
+    const CheckpointId& id = selected.id;
+    const cli::Route route = cli::route(ctx, selected, args.user);
     json j;
     if (route.ckpt) {
         std::string report;
@@ -375,10 +376,11 @@ int cmd_show(const Args& args) {
 // characters are escaped (it may be another user's text); piped, the bytes as they are.
 int cmd_cat(const Args& args) {
     if (args.positional.size() != 2) cli::usage_error("hawf cat takes a checkpoint JOBID:NAME and a FILE");
-    const CheckpointId id = parse_checkpoint_id(args.positional[0]);
     const std::string& file = args.positional[1];
     const cli::Context ctx = cli::load_context();
-    const cli::Route route = cli::route(ctx, id, args.user);
+    const cli::Selected selected = cli::select_one(ctx, args.positional[0], args.user);
+    const CheckpointId& id = selected.id;
+    const cli::Route route = cli::route(ctx, selected, args.user);
     std::string data;
     if (route.ckpt) {
         const cli::AsOwner as_owner(route.owner);

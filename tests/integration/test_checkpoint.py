@@ -132,6 +132,77 @@ class ArrayJob(ClusterTestCase):
         self.assertEqual(mine, ["%d_1:eval" % job, "%d_2:eval" % job])
 
 
+    def decide(self, *args):
+        return self.hawf.tool(ALICE, "hawf-decide", *args)
+
+    def test_array_tasks_decided_together_with_values_per_task(self):
+        # Each task leaves its own job id, so the test can name a task by it.
+        job = self.hawf.sbatch(ALICE, "#!/bin/bash\necho $SLURM_JOB_ID > \"$HAWF_CHECKPOINT_DIR/raw\"\n",
+                               "--array=1-3", "--hawf-checkpoint=eval", "--hawf-params=lr:float,tag:string")
+        tasks = ["%d_%d:eval" % (job, t) for t in (1, 2, 3)]
+        for ckpt in tasks:
+            self.hawf.wait_state(ALICE, ckpt, "pending")
+        raw2 = self.hawf.tool(ALICE, "hawf", "cat", tasks[1], "raw").stdout.strip()
+        self.assertNotEqual(raw2, str(job))
+        # A task's own job id names its checkpoint.
+        self.assertEqual(self.hawf.show(ALICE, "%s:eval" % raw2)["checkpoint"], tasks[1])
+
+        # A row for a task not named refuses everything before anything is decided.
+        values = self.hawf.user_file(ALICE, "values.csv", "task,lr,tag\n1,0.1,\"a, b\"\n3,0.3,\n")
+        r = self.decide("%d_[1-2]:eval" % job, "approve", "--params-from=" + values)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn('"3" is none of the checkpoints named', r.stderr)
+        self.assertEqual(self.hawf.show(ALICE, tasks[0])["state"], "pending")
+
+        r = self.decide("%d_[1,3]:eval" % job, "approve", "--params-from=" + values, "--set", "tag=all")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.splitlines(), ["decided %s: approve lr=0.1 tag=a, b" % tasks[0],
+                                                 "decided %s: approve lr=0.3 tag=all" % tasks[2]])
+        self.assertEqual(self.hawf.show(ALICE, tasks[0])["decision"]["params"], {"lr": "0.1", "tag": "a, b"})
+
+        # The array's job id names every task: two are decided already, so exit 1, one line each.
+        r = self.decide("%d:eval" % job, "reject", "-m", "enough")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertEqual(r.stdout.splitlines(), ["decided %s: reject" % tasks[1]])
+        errors = r.stderr.splitlines()
+        self.assertEqual(len(errors), 3, r.stderr)
+        self.assertTrue(errors[0].startswith("hawf-decide: %s: " % tasks[0]), r.stderr)
+        self.assertTrue(errors[1].startswith("hawf-decide: %s: " % tasks[2]), r.stderr)
+        self.assertEqual(errors[2], "hawf-decide: 2 of 3 checkpoints not decided as asked")
+
+        # All tasks, and a task by its own id, in one command; JSON is a list.
+        r = self.decide("--revoke", "%d_*:eval" % job)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(r.stdout.splitlines()), 3)
+        r = self.decide("--json", "%d_1,%s:eval" % (job, raw2), "approve")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([d["checkpoint"] for d in json.loads(r.stdout)], tasks[:2])
+        self.assertEqual(self.hawf.show(ALICE, tasks[2])["state"], "pending")
+        # Something it cannot be: refused with the forms it can.
+        r = self.decide("%d_[2-1]:eval" % job, "approve")
+        self.assertOneLineError(r, "it runs backwards")
+
+    def test_array_task_polls_its_own_checkpoint(self):
+        script = """#!/bin/bash
+hawf-await --open=mid --options=go,halt >/dev/null
+for i in $(seq 120); do own=$(hawf-await --poll 2>/dev/null) && break; sleep 0.5; done
+echo "OWN=$own RAW=$(hawf-await --poll "$SLURM_JOB_ID:mid")"
+"""
+        job = self.hawf.sbatch(ALICE, script, "--array=1-2", "-o", "array-%A_%a.out")
+        for t in (1, 2):
+            self.hawf.wait_state(ALICE, "%d_%d:mid" % (job, t), "pending")
+        r = self.decide("%d_*:mid" % job, "go")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for t in (1, 2):
+            self.assertEqual(self.hawf.wait_job("%d_%d" % (job, t))["JobState"], "COMPLETED")
+            with open(os.path.join(self.hawf.cluster.user_dir(ALICE), "array-%d_%d.out" % (job, t))) as f:
+                self.assertEqual(f.read(), "OWN=go RAW=go\n")
+        # Outside a job there is no checkpoint of its own.
+        r = self.hawf.tool(ALICE, "hawf-await", "--poll")
+        self.assertOneLineError(r, "no CKPT given, and not in a Slurm job")
+        self.assertEqual(r.returncode, 2)
+
+
 class RequeuedJob(ClusterTestCase):
 
     def test_requeued_job_reopens_its_checkpoint(self):

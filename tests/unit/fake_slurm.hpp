@@ -124,15 +124,18 @@ private:
 };
 
 // What Slurm::job asks squeue for, and one line of its answer, fields in that order:
-// UID|STATE|PRIORITY|ELIGIBLE|PARTITION|QOS|ACCOUNT|REASON (ELIGIBLE: epoch seconds or "N/A").
+// UID|STATE|PRIORITY|ELIGIBLE|ARRAYJOB|ARRAYTASK|PARTITION|QOS|ACCOUNT|REASON (ELIGIBLE: epoch
+// seconds or "N/A"; ARRAYTASK "N/A" for a job of its own, whose ARRAYJOB is its own id).
 inline const std::string squeue_format =
-    "--Format=UserId:0|,State:0|,PriorityLong:0|,EligibleTime:0|,Partition:0|,QOS:0|,Account:0|,Reason:0";
+    "--Format=UserId:0|,State:0|,PriorityLong:0|,EligibleTime:0|,ArrayJobID:0|,ArrayTaskID:0|,Partition:0|,QOS:0|,"
+    "Account:0|,Reason:0";
 inline std::string squeue_line(uid_t uid, const std::string& state, unsigned long long priority,
                                const std::string& eligible, const std::string& reason,
                                const std::string& partition = "debug", const std::string& qos = "normal",
-                               const std::string& account = "(null)") {
-    return std::to_string(uid) + "|" + state + "|" + std::to_string(priority) + "|" + eligible + "|" + partition +
-           "|" + qos + "|" + account + "|" + reason + "\n";
+                               const std::string& account = "(null)", const std::string& array_job = "1",
+                               const std::string& array_task = "N/A") {
+    return std::to_string(uid) + "|" + state + "|" + std::to_string(priority) + "|" + eligible + "|" + array_job +
+           "|" + array_task + "|" + partition + "|" + qos + "|" + account + "|" + reason + "\n";
 }
 
 // Prepends DIR to this process's PATH for the lifetime of the object.

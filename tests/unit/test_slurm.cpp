@@ -329,7 +329,7 @@ using test::squeue_line;
 TEST_F(SlurmTest, JobReadsSqueueFieldsNoUserCanWrite) {
     ASSERT_EQ(setenv("SQUEUE_USERS", "root", 1), 0);  // would hide another user's job
     ASSERT_EQ(setenv("SLURM_TIME_FORMAT", "relative", 1), 0);
-    fake_.set_output("squeue.77", "1001|PENDING|0|1796170566|prod|high|ml-team|JobHeldUser\n");
+    fake_.set_output("squeue.77", "1001|PENDING|0|1796170566|77|N/A|prod|high|ml-team|JobHeldUser\n");
     const auto held = slurm_.job("77");
     unsetenv("SQUEUE_USERS");
     unsetenv("SLURM_TIME_FORMAT");
@@ -367,26 +367,38 @@ TEST_F(SlurmTest, JobReadsSqueueFieldsNoUserCanWrite) {
 
 TEST_F(SlurmTest, JobWithoutAccountingHasNoAccountOrQos) {
     // squeue prints "(null)" where the job has none (no accounting storage).
-    fake_.set_output("squeue.82", "1001|RUNNING|1|N/A|debug|(null)|(null)|None\n");
+    fake_.set_output("squeue.82", "1001|RUNNING|1|N/A|82|N/A|debug|(null)|(null)|None\n");
     const auto j = slurm_.job("82");
     ASSERT_TRUE(j);
     EXPECT_EQ(j->partition, "debug");
     EXPECT_EQ(j->qos, "");
     EXPECT_EQ(j->account, "");
     // A pending job submitted to several partitions lists them all.
-    fake_.set_output("squeue.83", "1001|PENDING|1|N/A|prod,debug|normal|ml|Priority\n");
+    fake_.set_output("squeue.83", "1001|PENDING|1|N/A|83|N/A|prod,debug|normal|ml|Priority\n");
     EXPECT_EQ(slurm_.job("83")->partition, "prod,debug");
 }
 
 TEST_F(SlurmTest, JobOfAnArrayTakesTheFirstLineAndTasksWork) {
-    fake_.set_output("squeue.28", squeue_line(1002, "PENDING", 0, "N/A", "JobHeldUser") +
-                                      squeue_line(1002, "RUNNING", 4294901757u, "N/A", "None"));
+    fake_.set_output("squeue.28", squeue_line(1002, "PENDING", 0, "N/A", "JobHeldUser", "debug", "normal", "(null)",
+                                              "28", "3-40%4") +
+                                      squeue_line(1002, "RUNNING", 4294901757u, "N/A", "None", "debug", "normal",
+                                                  "(null)", "28", "1"));
     const auto array = slurm_.job("28");
     ASSERT_TRUE(array);
     EXPECT_EQ(array->uid, 1002u);
     EXPECT_EQ(array->state, "PENDING");
-    fake_.set_output("squeue.28_1", squeue_line(1002, "RUNNING", 4294901757u, "N/A", "None"));
+    EXPECT_TRUE(array->names_array("28"));
+    EXPECT_EQ(array->task_id("28"), "");
+    fake_.set_output("squeue.28_1", squeue_line(1002, "RUNNING", 4294901757u, "N/A", "None", "debug", "normal",
+                                                "(null)", "28", "1"));
     EXPECT_EQ(slurm_.job("28_1")->state, "RUNNING");
+    // A task asked for by its own job id, and a job of its own.
+    fake_.set_output("squeue.29", squeue_line(1002, "RUNNING", 1, "N/A", "None", "debug", "normal", "(null)", "28", "1"));
+    EXPECT_EQ(slurm_.job("29")->task_id("29"), "28_1");
+    EXPECT_FALSE(slurm_.job("29")->names_array("29"));
+    fake_.set_output("squeue.30", squeue_line(1002, "RUNNING", 1, "N/A", "None", "debug", "normal", "(null)", "30"));
+    EXPECT_EQ(slurm_.job("30")->task_id("30"), "");
+    EXPECT_FALSE(slurm_.job("30")->names_array("30"));
     fake_.set_output("squeue.28_9", "");  // squeue prints nothing for a task it does not know
     EXPECT_FALSE(slurm_.job("28_9"));
     EXPECT_EQ(fake_.calls().back(), (Argv{"squeue", "--noheader", "--states=all", "--jobs=28_9", squeue_format}));
@@ -405,7 +417,7 @@ TEST_F(SlurmTest, JobCannotBeSpoofed) {
     // What a job's user controls never reaches the first fields; slurmctld's reason
     // text (last) may hold spaces and bars, and cannot shift the others.
     fake_.set_output("squeue.77",
-                     "1001|PENDING|0|N/A|prod|high|ml|ReqNodeNotAvail, x|0|RUNNING JobState=RUNNING UserId=root(0)\n");
+                     "1001|PENDING|0|N/A|77|N/A|prod|high|ml|ReqNodeNotAvail, x|0|RUNNING JobState=RUNNING UserId=root(0)\n");
     auto j = slurm_.job("77");
     ASSERT_TRUE(j);
     EXPECT_EQ(j->uid, 1001u);
@@ -417,17 +429,17 @@ TEST_F(SlurmTest, JobCannotBeSpoofed) {
     EXPECT_EQ(j->reason, "ReqNodeNotAvail, x|0|RUNNING JobState=RUNNING UserId=root(0)");
     // Where associations are not enforced the account is the user's free text, '|'
     // included: it comes after the partition and QOS, so it can only cut itself short.
-    fake_.set_output("squeue.77", "1001|RUNNING|1|N/A|prod|high|x|normal|debug|None\n");
+    fake_.set_output("squeue.77", "1001|RUNNING|1|N/A|77|N/A|prod|high|x|normal|debug|None\n");
     j = slurm_.job("77");
     ASSERT_TRUE(j);
     EXPECT_EQ(j->partition, "prod");
     EXPECT_EQ(j->qos, "high");
     EXPECT_EQ(j->account, "x");
-    fake_.set_output("squeue.77", "1001|RUNNING|1|N/A|prod|high|team a, \x1b[2J|None\n");
+    fake_.set_output("squeue.77", "1001|RUNNING|1|N/A|77|N/A|prod|high|team a, \x1b[2J|None\n");
     EXPECT_EQ(slurm_.job("77")->account, "team a, \x1b[2J");  // only ever matched, and shown escaped
 
     // Anything but the expected shape is refused, never guessed at.
-    const std::string tail = "|prod|normal|ml|None";
+    const std::string tail = "|77|N/A|prod|normal|ml|None";
     const std::vector<std::string> bad = {
         "JobId=77 UserId=root(0) JobState=RUNNING", "root|RUNNING|1|N/A" + tail, "1001(alice)|RUNNING|1|N/A" + tail,
         " 0|RUNNING|1|N/A" + tail, "0 |RUNNING|1|N/A" + tail, "4294967295|RUNNING|1|N/A" + tail,
@@ -435,10 +447,13 @@ TEST_F(SlurmTest, JobCannotBeSpoofed) {
         "1001|RUNNING JobState=X|1|N/A" + tail, "1001||1|N/A" + tail, "1001|RUNNING|-1|N/A" + tail,
         "1001|RUNNING|1|2026-01-01T00:00:00" + tail, "|RUNNING|1|N/A" + tail, "\x1b[2J|RUNNING|1|N/A" + tail,
         // the old format, and each new field missing, empty or not a name
-        "1001|RUNNING|1|N/A|None", "1001|RUNNING|1|N/A|prod|normal|ml", "1001|RUNNING|1|N/A||normal|ml|None",
-        "1001|RUNNING|1|N/A|prod||ml|None", "1001|RUNNING|1|N/A|prod|normal||None",
-        "1001|RUNNING|1|N/A|pr od|normal|ml|None", "1001|RUNNING|1|N/A|prod|nor\x1bmal|ml|None",
-        "1001|RUNNING|1|N/A|pr\xc3\xa9|normal|ml|None"};
+        "1001|RUNNING|1|N/A|None", "1001|RUNNING|1|N/A|prod|normal|ml|None", "1001|RUNNING|1|N/A|77|N/A|prod|normal|ml",
+        "1001|RUNNING|1|N/A|77|N/A||normal|ml|None", "1001|RUNNING|1|N/A|77|N/A|prod||ml|None",
+        "1001|RUNNING|1|N/A|77|N/A|prod|normal||None", "1001|RUNNING|1|N/A|77|N/A|pr od|normal|ml|None",
+        "1001|RUNNING|1|N/A|77|N/A|prod|nor\x1bmal|ml|None", "1001|RUNNING|1|N/A|77|N/A|pr\xc3\xa9|normal|ml|None",
+        // array fields: a job id and "N/A" or tasks, nothing else
+        "1001|RUNNING|1|N/A||N/A|prod|normal|ml|None", "1001|RUNNING|1|N/A|77||prod|normal|ml|None",
+        "1001|RUNNING|1|N/A|x77|N/A|prod|normal|ml|None", "1001|RUNNING|1|N/A|77|8 x|prod|normal|ml|None"};
     for (const std::string& line : bad) {
         fake_.set_output("squeue.77", line + "\n");
         try {
@@ -447,7 +462,7 @@ TEST_F(SlurmTest, JobCannotBeSpoofed) {
         } catch (const Error& e) {
             EXPECT_EQ(e.kind(), K::System);
             EXPECT_THAT(e.what(), StartsWith("squeue --jobs=77 printed \"")) << line;
-            EXPECT_THAT(e.what(), HasSubstr("not UID|STATE|PRIORITY|ELIGIBLE|PARTITION|QOS|ACCOUNT|REASON"));
+            EXPECT_THAT(e.what(), HasSubstr("not UID|STATE|PRIORITY|ELIGIBLE|ARRAYJOB|ARRAYTASK|PARTITION|QOS|ACCOUNT|REASON"));
             EXPECT_EQ(std::string(e.what()).find('\x1b'), std::string::npos);
         }
     }

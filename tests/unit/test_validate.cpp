@@ -88,6 +88,54 @@ TEST(ParseCheckpointId, RefusesMalformed) {
     EXPECT_HAWF_ERROR(parse_checkpoint_id(":eval"), K::Usage, "\"\"");
 }
 
+// ---------------------------------------------------------------- selections
+
+TEST(ParseCheckpointSelection, JobsTasksRangesAndAll) {
+    const CheckpointSelection one = parse_checkpoint_selection("4242:eval");
+    EXPECT_EQ(one.name, "eval");
+    ASSERT_EQ(one.jobs.size(), 1u);
+    EXPECT_EQ(one.jobs[0].job, "4242");
+    EXPECT_FALSE(one.jobs[0].all_tasks);
+    EXPECT_TRUE(one.jobs[0].tasks.empty());
+
+    const CheckpointSelection many = parse_checkpoint_selection("4242_[1-3,9],4250,4300_*,4301_7:eval");
+    ASSERT_EQ(many.jobs.size(), 4u);
+    EXPECT_EQ(many.jobs[0].job, "4242");
+    EXPECT_EQ(many.jobs[0].tasks, (std::vector<std::uint32_t>{1, 2, 3, 9}));
+    EXPECT_EQ(many.jobs[1].job, "4250");
+    EXPECT_TRUE(many.jobs[1].tasks.empty());
+    EXPECT_TRUE(many.jobs[2].all_tasks);
+    EXPECT_EQ(many.jobs[3].tasks, (std::vector<std::uint32_t>{7}));
+    EXPECT_EQ(parse_checkpoint_selection("7_[0-99999]:x").jobs[0].tasks.size(), max_selected);
+}
+
+TEST(ParseCheckpointSelection, RefusesMalformed) {
+    const std::pair<std::string, std::string> bad[] = {
+        {"4242", "use JOBID:NAME, JOBID_TASK:NAME, JOBID_[1-5,9]:NAME or JOBID_*:NAME"},
+        {":eval", "use JOBID:NAME"},
+        {"4242:.eval", "bad checkpoint name"},
+        {"42a:eval", "bad job \"42a\""},
+        {"4242,:eval", "bad job \"\""},
+        {"4242_:eval", "bad task \"\""},
+        {"4242_1-5:eval", "ranges go in brackets"},
+        {"4242_[5-1]:eval", "bad range \"5-1\" in \"4242_[5-1]:eval\": it runs backwards"},
+        {"4242_[1-x]:eval", "bad task \"x\""},
+        {"4242_[1-5:eval", "ranges go in brackets"},
+        {"4242_4000001:eval", "use a number from 0 to 4000000"},
+        {"4242_[0-99999],43_1:eval", "names more than 100000 tasks"},
+        {"4242_*x:eval", "bad task"},
+    };
+    for (const auto& [text, needle] : bad) EXPECT_HAWF_ERROR(parse_checkpoint_selection(text), K::Usage, needle);
+}
+
+TEST(ArrayTasks, OnlyThatArraysTasksOfThatNameInTaskOrder) {
+    const std::vector<CheckpointId> ids = {{"42_10", "eval"}, {"42_9", "eval"}, {"42_2", "mid"}, {"421_1", "eval"},
+                                           {"42", "eval"},    {"42_1", "eval"}, {"43_1", "eval"}};
+    EXPECT_EQ(array_tasks(ids, "42", "eval"),
+              (std::vector<CheckpointId>{{"42_1", "eval"}, {"42_9", "eval"}, {"42_10", "eval"}}));
+    EXPECT_TRUE(array_tasks(ids, "44", "eval").empty());
+}
+
 // ---------------------------------------------------------------- choices
 
 TEST(ParseChoices, SplitsInOrder) {
@@ -445,6 +493,41 @@ TEST(QuotedText, LongTextIsCutBetweenCharacters) {
     const std::string shown = quoted_text(long_text);
     EXPECT_EQ(shown, "\"" + std::string(79, 'a') + "\xc3\xa9...\"");
     EXPECT_EQ(quoted_text(shown.substr(1, shown.size() - 5)), "\"" + std::string(79, 'a') + "\xc3\xa9\"");  // valid UTF-8
+}
+
+
+// ---------------------------------------------------------------- --params-from
+
+TEST(ParseParamsTable, JsonKeyedByTaskJobOrCheckpoint) {
+    const ParamsTable t = parse_params_table(
+        R"({"8": {"lr": 0.001, "deep": true, "tag": "b c"}, "4242_9": {"lr": "1e-4"}, "4242_1:eval": {}})", "p.json");
+    EXPECT_EQ(t.at("8"), (std::map<std::string, std::string>{{"lr", "0.001"}, {"deep", "true"}, {"tag", "b c"}}));
+    EXPECT_EQ(t.at("4242_9").at("lr"), "1e-4");
+    EXPECT_TRUE(t.at("4242_1:eval").empty());
+    EXPECT_EQ(params_keys({"4242_8", "eval"}), (std::vector<std::string>{"4242_8:eval", "4242_8", "8"}));
+    EXPECT_EQ(params_keys({"4242", "eval"}), (std::vector<std::string>{"4242:eval", "4242"}));
+}
+
+TEST(ParseParamsTable, CsvWithHeaderQuotesAndEmptyCells) {
+    const ParamsTable t = parse_params_table("task,lr,tag\r\n1,0.1,\"a, \"\"b\"\"\"\n2,,x\n\n", "p.csv");
+    EXPECT_EQ(t.at("1"), (std::map<std::string, std::string>{{"lr", "0.1"}, {"tag", "a, \"b\""}}));
+    EXPECT_EQ(t.at("2"), (std::map<std::string, std::string>{{"tag", "x"}}));
+}
+
+TEST(ParseParamsTable, RefusesWithWhere) {
+    const std::pair<std::string, std::string> bad[] = {
+        {"{\"8\": 3}", "p: \"8\": give an object of parameter values"},
+        {"{\"8\": {\"lr\": [1]}}", "lr: give a string, number or true/false"},
+        {"{\"8\": {\"1lr\": 1}}", "bad parameter name \"1lr\""},
+        {"{\"8\": ", "p: not valid JSON"},
+        {"task\n1\n", "p:1: the header names the key column"},
+        {"task,lr\n1,2,3\n", "p:2: 3 cells, the header has 2"},
+        {"task,l r\n", "bad parameter name \"l r\""},
+        {"task,lr\n1,\"2\n", "p:2: a quote is not closed"},
+        {"task,lr\n1,2\n1,3\n", "p:3: \"1\" appears twice"},
+        {"task,lr\n,2\n", "p:2: bad key \"\""},
+    };
+    for (const auto& [content, needle] : bad) EXPECT_HAWF_ERROR(parse_params_table(content, "p"), K::Usage, needle);
 }
 
 }  // namespace
