@@ -137,7 +137,7 @@ _hawf_decide()
     _init_completion -s -n : || return
 
     local positionals
-    _hawf_positionals 1 '--set -m --message --user --time --partition --nodes'
+    _hawf_positionals 1 '--set -m --message --user --time --partition --nodes --params-from'
     local ckpt=${positionals[0]-}
 
     case $prev in
@@ -154,6 +154,10 @@ _hawf_decide()
         -m | --message)
             return
             ;;
+        --params-from)
+            _filedir 'json|csv'
+            return
+            ;;
         --user)
             COMPREPLY=($(compgen -u -- "$cur"))
             return
@@ -162,7 +166,7 @@ _hawf_decide()
     $split && return
 
     if [[ $cur == -* ]]; then
-        _hawf_complete_options '--set --message --amend --revoke --time= --partition= --nodes= --user= --json --help --version'
+        _hawf_complete_options '--set --params-from= --message --amend --revoke --time= --partition= --nodes= --user= --json --help --version'
         return
     fi
 
