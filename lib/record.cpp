@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <ctime>
 #include <functional>
 
@@ -674,10 +675,28 @@ json parse_json(std::string_view text) {
     return json::parse(text, nullptr, false);
 }
 
+json typed_params(const CheckpointSpec& spec, const std::map<std::string, std::string>& params) {
+    json typed = json::object();
+    for (const auto& [key, value] : params) {
+        typed[key] = value;
+        const auto declared = std::find_if(spec.params.begin(), spec.params.end(),
+                                           [&](const ParamSpec& p) { return p.key == key; });
+        if (declared == spec.params.end()) continue;
+        try {
+            if (declared->type == ParamType::Bool) typed[key] = value == "true";
+            else if (declared->type == ParamType::Int) typed[key] = std::stoll(value);
+            else if (declared->type == ParamType::Float && std::isfinite(std::stod(value))) typed[key] = std::stod(value);
+        } catch (const std::logic_error&) {  // out of range: stays text
+        }
+    }
+    return typed;
+}
+
 json decision_json(const Checkpoint& ckpt) {
     const Decision* d = ckpt.decision();
     if (!d) return nullptr;
     json j = to_json(*d);
+    j["params"] = typed_params(ckpt.spec, d->params);
     j["checkpoint"] = ckpt.spec.id.str();
     j["decided_by"] = ckpt.decided_by();
     if (!ckpt.decided->approvals.empty()) {

@@ -211,6 +211,9 @@ void check_event_fields(const Event& ev);
 
 // The decision as delivered to follow-ups and printed by hawf-await --json.
 nlohmann::json decision_json(const Checkpoint& ckpt);
+// PARAMS as JSON of the types SPEC declares: int and float numbers, bool true/false,
+// string and enum text (so is a value that no longer parses as its type).
+nlohmann::json typed_params(const CheckpointSpec& spec, const std::map<std::string, std::string>& params);
 
 std::string format_time(std::int64_t unix_seconds);  // 2026-11-27T01:02:03Z
 // The same in local time without the zone ("2026-11-27T02:02:03"), as Slurm takes it.

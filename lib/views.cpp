@@ -17,11 +17,21 @@ namespace hawf {
 
 using nlohmann::json;
 
+std::string local_time_text(const std::string& utc) { return format_local_time(parse_time(utc)); }
+
+std::string param_text(const json& value) { return value.is_string() ? shown(value.get<std::string>()) : value.dump(); }
+
+std::string decision_text(const json& choice, const json& params) {
+    std::string text = shown(choice.get<std::string>());
+    for (const auto& [key, value] : params.items()) text += " " + key + "=" + param_text(value);
+    return text;
+}
+
 json approvals_json(const Checkpoint& ckpt) {
     json list = json::array();
     for (const auto& a : ckpt.approvals)
         list.push_back({{"by", a.by}, {"by_uid", a.by_uid}, {"at", format_time(a.at)}, {"choice", a.decision->choice},
-                        {"params", a.decision->params}, {"comment", a.decision->comment}});
+                        {"params", typed_params(ckpt.spec, a.decision->params)}, {"comment", a.decision->comment}});
     return list;
 }
 
@@ -239,7 +249,7 @@ const char* const list_columns[] = {"checkpoint", "job",  "name",     "state",  
                                     "opened",     "deadline", "decision", "decided_by", "reviewers"};
 
 std::string local_time(const json& row, const char* key) {
-    return row.contains(key) ? format_local_time(parse_time(row[key].get<std::string>())) : "";
+    return row.contains(key) ? local_time_text(row[key].get<std::string>()) : "";
 }
 
 std::string list_cell(const json& row, const std::string& column) {

@@ -42,6 +42,14 @@ std::vector<std::string> parse_list_format(const std::string& text);
 std::string list_table(const std::vector<nlohmann::json>& rows, const std::vector<std::string>& columns, bool header,
                        bool parsable);
 
+// "approve lr=0.0001 note=..." for people, from a decision's or approval's JSON
+// choice and params (text escaped, other values as JSON writes them).
+std::string decision_text(const nlohmann::json& choice, const nlohmann::json& params);
+// A record's time (format_time's UTC text) as Slurm shows times: local, no zone.
+std::string local_time_text(const std::string& utc);
+// A parameter's value for people: text escaped, other values as JSON writes them.
+std::string param_text(const nlohmann::json& value);
+
 // The approvals in force: [{"by","by_uid","at","choice","params","comment"}, ...].
 nlohmann::json approvals_json(const Checkpoint& ckpt);
 

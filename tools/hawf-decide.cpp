@@ -17,6 +17,7 @@
 #include "display.hpp"
 #include "error.hpp"
 #include "review.hpp"
+#include "views.hpp"
 
 using namespace hawf;
 
@@ -71,13 +72,6 @@ std::string checked_resource(const std::string& flag, const std::string& value, 
     return value;
 }
 
-// "approve lr=1e-4" for people.
-std::string describe_decision(const std::string& choice, const nlohmann::json& params) {
-    std::string text = choice;
-    for (const auto& [key, value] : params.items()) text += " " + key + "=" + shown(value.get<std::string>());
-    return text;
-}
-
 // What the command line asks of every checkpoint it names.
 struct Order {
     Decision decision;  // the choice, --set and -m
@@ -107,16 +101,21 @@ Outcome decide_through_hawfd(const cli::Context& ctx, const CheckpointId& id, co
     const nlohmann::json& d = answer["decision"];
     const std::size_t quorum = answer.value("quorum", 1);
     if (!d.is_null()) {
-        out.text = "decided " + id.str() + ": " + describe_decision(d["choice"], d["params"]) + " by " +
+        out.text = "decided " + id.str() + ": " + decision_text(d["choice"], d["params"]) + " by " +
                    shown(d["decided_by"].get<std::string>());
         return out;
     }
-    // How many reviewers approved what this one did (or, withdrawn, how many approvals stand).
+    // How many reviewers approved what this one did, as hawfd recorded it (parameters
+    // typed), or, withdrawn, how many approvals stand.
+    const std::string me = user_name(getuid());
+    nlohmann::json mine;
+    for (const auto& a : answer["approvals"])
+        if (a["by"] == me) mine = a;
     std::size_t agreeing = 0;
     for (const auto& a : answer["approvals"])
-        agreeing += revoking || (a["choice"] == decision.choice && a["params"] == nlohmann::json(decision.params));
+        agreeing += revoking || (a["choice"] == mine["choice"] && a["params"] == mine["params"]);
     out.text = (revoking ? "withdrew your approval at " : "approved ") + id.str();
-    if (!revoking) out.text += ": " + describe_decision(decision.choice, nlohmann::json(decision.params));
+    if (!revoking && !mine.is_null()) out.text += ": " + decision_text(mine["choice"], mine["params"]);
     const std::string stand = revoking ? " stand" : "";
     if (answer.value("required", nlohmann::json::array()).empty())
         out.text += " (" + std::to_string(agreeing) + " of " + std::to_string(quorum) + " approvals" + stand +
@@ -148,7 +147,7 @@ Outcome decide_one(const cli::Context& ctx, const cli::Selected& selected, const
         out.text = "revoked the decision at " + id.str() + ": it is pending again";
     else
         out.text = (order.amend ? "amended " : "decided ") + id.str() + ": " +
-                   describe_decision(decision.choice, nlohmann::json(decision.params));
+                   decision_text(decision.choice, nlohmann::json(decision.params));  // as typed
     if (!signalled.empty()) {
         out.json["signalled"] = signalled;
         const std::size_t batch = signalled.find("@batch");

@@ -281,13 +281,6 @@ LoadedCheckpoint load_one(const Args& args, const std::string& command) {
     return {std::move(ctx), owner, std::move(ckpt)};
 }
 
-// "approve lr=1e-4" (escaped) from a decision's or approval's JSON.
-std::string choice_text(const json& d) {
-    std::string text = d["choice"].get<std::string>();
-    for (const auto& [key, value] : d["params"].items()) text += " " + key + "=" + shown(value.get<std::string>());
-    return text;
-}
-
 // hawf show for people, from what `hawf show --json` prints (made here or by hawfd).
 void print_show(const json& j) {
     const json& spec = j["spec"];
@@ -298,12 +291,12 @@ void print_show(const json& j) {
     std::cout << "checkpoint: " << j["checkpoint"].get<std::string>() << "\n"
               << "owner:      " << shown(j["owner"].get<std::string>()) << " (uid " << spec["owner_uid"] << ")\n"
               << "state:      " << j["state"].get<std::string>() << "\n"
-              << "opened:     " << j["opened_at"].get<std::string>() << " on " << shown(j["opened_on"].get<std::string>()) << "\n"
+              << "opened:     " << local_time_text(j["opened_at"]) << " on " << shown(j["opened_on"].get<std::string>()) << "\n"
               << "options:    " << joined(j["options"].get<std::vector<std::string>>()) << "\n"
               << "params:     " << (params.empty() ? "-" : joined(params)) << "\n";
     if (timeout)
         std::cout << "timeout:    " << format_duration(timeout) << ", default " << spec["default"].get<std::string>()
-                  << (j.contains("deadline") ? ", deadline " + j["deadline"].get<std::string>() : "") << "\n";
+                  << (j.contains("deadline") ? ", deadline " + local_time_text(j["deadline"]) : "") << "\n";
     if (j.contains("reviewers")) {
         const auto names = [](const json& list) {
             std::vector<std::string> reviewers;
@@ -316,8 +309,8 @@ void print_show(const json& j) {
             std::cout << "required:   " << r["quorum"] << " of " << names(r["reviewers"]) << " (site policy "
                       << shown(r["policy"].get<std::string>()) << ")\n";
         for (const auto& a : j["approvals"])
-            std::cout << "approval:   " << shown(a["by"].get<std::string>()) << ": " << choice_text(a) << " at "
-                      << a["at"].get<std::string>() << "\n";
+            std::cout << "approval:   " << shown(a["by"].get<std::string>()) << ": " << decision_text(a["choice"], a["params"]) << " at "
+                      << local_time_text(a["at"]) << "\n";
         if (!j.contains("decision"))
             std::cout << "approvals:  " << j["approvals"].size()
                       << " so far; the decision is the first choice with the same parameters that every"
@@ -326,10 +319,9 @@ void print_show(const json& j) {
     if (j.contains("decision")) {
         const json& d = j["decision"];
         std::cout << "decision:   " << d["choice"].get<std::string>() << " by "
-                  << shown(d["decided_by"].get<std::string>()) << " at " << d["decided_at"].get<std::string>() << " ("
+                  << shown(d["decided_by"].get<std::string>()) << " at " << local_time_text(d["decided_at"]) << " ("
                   << shown(d["via"].get<std::string>()) << ")\n";
-        for (const auto& [key, value] : d["params"].items())
-            std::cout << "  " << key << " = " << shown(value.get<std::string>()) << "\n";
+        for (const auto& [key, value] : d["params"].items()) std::cout << "  " << key << " = " << param_text(value) << "\n";
         if (!d["comment"].get<std::string>().empty()) std::cout << "comment:    " << shown(d["comment"].get<std::string>()) << "\n";
     }
     for (const auto& f : j["follow_ups"]) {
@@ -411,7 +403,7 @@ int cmd_log(const Args& args) {
                 row.event = to_json(ev);
                 row.event["checkpoint"] = c.spec.id.str();
             } else {
-                row.line = format_time(ev.at) + "  " + c.spec.id.str() + "  " + to_string(ev.type) + " by " +
+                row.line = format_local_time(ev.at) + "  " + c.spec.id.str() + "  " + to_string(ev.type) + " by " +
                            shown(ev.by) + " (" + to_string(ev.via) + " on " + shown(ev.host) + ")";
                 if (ev.decision) row.line += ": " + ev.decision->choice;
                 if (ev.type == EventType::Failed) row.line += ": " + exit_text(ev.exit_status);

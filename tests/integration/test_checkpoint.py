@@ -2,6 +2,7 @@
 when it ends, its owner looks at it and decides from a login shell, and the
 decision is read back."""
 
+import calendar
 import json
 import os
 import subprocess
@@ -69,7 +70,9 @@ class BatchCheckpoint(ClusterTestCase):
         self.assertEqual(waiter.returncode, 0, err)
         decision = json.loads(out)
         self.assertEqual(decision["choice"], "continue")
-        self.assertEqual(decision["params"], {"lr": "1e-4", "note": NOTE})
+        # Parameters keep their declared types in JSON; the environment has the text as given.
+        self.assertEqual(decision["params"], {"lr": 1e-4, "note": NOTE})
+        self.assertIsInstance(decision["params"]["lr"], float)
         self.assertEqual(decision["comment"], "good enough")
         self.assertEqual(decision["decided_by"], ALICE)
 
@@ -158,7 +161,7 @@ class ArrayJob(ClusterTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.splitlines(), ["decided %s: approve lr=0.1 tag=a, b" % tasks[0],
                                                  "decided %s: approve lr=0.3 tag=all" % tasks[2]])
-        self.assertEqual(self.hawf.show(ALICE, tasks[0])["decision"]["params"], {"lr": "0.1", "tag": "a, b"})
+        self.assertEqual(self.hawf.show(ALICE, tasks[0])["decision"]["params"], {"lr": 0.1, "tag": "a, b"})
 
         # The array's job id names every task: two are decided already, so exit 1, one line each.
         r = self.decide("%d:eval" % job, "reject", "-m", "enough")
@@ -300,6 +303,14 @@ class Listing(ClusterTestCase):
                                           "shown: hawf cat %s report.md]\n" % ckpt)
         whole = self.hawf.tool(ALICE, "hawf", "cat", ckpt, "report.md")
         self.assertEqual(len(whole.stdout.encode()), 70000, whole.stderr)
+        # People see local time as Slurm prints it (no zone); JSON has UTC with its "Z".
+        self.assertRegex(shown["opened_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        text = self.hawf.tool(ALICE, "hawf", "show", ckpt, env={"TZ": "IST-5:30"}).stdout
+        opened = time.strptime(shown["opened_at"], "%Y-%m-%dT%H:%M:%SZ")
+        kolkata = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(calendar.timegm(opened) + 5 * 3600 + 1800))
+        self.assertIn("opened:     %s on " % kolkata, text)
+        log = self.hawf.tool(ALICE, "hawf", "log", ckpt, env={"TZ": "IST-5:30"}).stdout
+        self.assertTrue(log.startswith(kolkata + "  " + ckpt), log)
 
 
 class GarbageCollection(ClusterTestCase):

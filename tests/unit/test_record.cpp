@@ -1342,5 +1342,17 @@ TEST(DecisionJson, QuorumDecisionNamesItsApprovers) {
     EXPECT_EQ(keys, (Strings{"checkpoint", "choice", "comment", "decided_at", "decided_by", "params", "state", "via"}));
 }
 
+TEST(RecordJson, ParamsKeepTheirDeclaredTypes) {
+    CheckpointSpec spec;
+    spec.params = parse_param_specs("n:int,lr:float,deep:bool,mode:enum(a|b),note:string");
+    const json typed = typed_params(spec, {{"n", "-42"}, {"lr", "1e-4"}, {"deep", "false"}, {"mode", "a"}, {"note", "7"}});
+    EXPECT_EQ(typed, json::parse(R"({"n": -42, "lr": 0.0001, "deep": false, "mode": "a", "note": "7"})"));
+    EXPECT_TRUE(typed["n"].is_number_integer());
+    EXPECT_TRUE(typed["lr"].is_number_float());
+    // What no longer fits its type (a record from before a type change) stays text.
+    EXPECT_EQ(typed_params(spec, {{"n", "99999999999999999999"}, {"lr", "1e999"}, {"x", "1"}}),
+              json::parse(R"({"n": "99999999999999999999", "lr": "1e999", "x": "1"})"));
+}
+
 }  // namespace
 }  // namespace hawf
