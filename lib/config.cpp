@@ -197,7 +197,12 @@ std::string config_path_from_env() {
     return env && *env ? env : default_config_path;
 }
 
-Config load_config(const std::string& path) {
+Config load_config(const std::string& path, std::vector<std::string>* errors) {
+    // Each mistake: thrown, or with ERRORS noted, and reading goes on.
+    const auto mistake = [&](const Error& e) {
+        if (!errors) throw e;
+        errors->push_back(e.what());
+    };
     Config config;
     config.path = path;
     config.limits.source = path;  // also for the defaults of a missing file: where to set them
@@ -495,26 +500,25 @@ Config load_config(const std::string& path) {
                                                   "poll_interval, hawfd, policies, notify");
             }
         } catch (const Error& e) {
-            if (e.kind() == ErrorKind::Config) throw;
-            throw parser.error_at(v.line, e.what());
+            mistake(e.kind() == ErrorKind::Config ? e : parser.error_at(v.line, e.what()));
         }
     });
     // Reviewers decide through hawfd: a policy without it would stop every job it matches.
     if (!config.policies.empty() && !config.hawfd_configured())
-        throw parser.error_at(policies_line, "policies need hawfd: set hawfd.address");
+        mistake(parser.error_at(policies_line, "policies need hawfd: set hawfd.address"));
     // hawfd sends them, and learns of events from the tools' and the plugin's nudges.
     if (config.notify.configured() && !config.hawfd_configured())
-        throw parser.error_at(notify_line, "notify needs hawfd: set hawfd.address");
+        mistake(parser.error_at(notify_line, "notify needs hawfd: set hawfd.address"));
     if (default_channels_line) try {
             check_notify_channels(config.notify, config.notify.default_channels, path);
         } catch (const Error& e) {
-            throw parser.error_at(default_channels_line, std::string("notify.default: ") + e.what());
+            mistake(parser.error_at(default_channels_line, std::string("notify.default: ") + e.what()));
         }
     // Checkpoints that take the default options must be possible at all.
     if (config.default_options.size() > config.limits.max_options)
-        throw parser.error_at(options_line, "default_options: " + std::to_string(config.default_options.size()) +
-                                                " choices, " +
-                                                at_most(config.limits.max_options, "max_options", config.limits));
+        mistake(parser.error_at(options_line, "default_options: " + std::to_string(config.default_options.size()) +
+                                                  " choices, " +
+                                                  at_most(config.limits.max_options, "max_options", config.limits)));
     return config;
 }
 

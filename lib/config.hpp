@@ -105,8 +105,11 @@ struct HostPort {
 // Throws Error(Usage) naming WHAT for anything else.
 HostPort parse_host_port(const std::string& text, const std::string& what);
 
-// Reads PATH; a missing file gives the defaults (found = false). Throws Error(Config).
-Config load_config(const std::string& path);
+// Reads PATH; a missing file gives the defaults (found = false). Throws Error(Config)
+// for the first mistake; with ERRORS (hawf doctor) it collects one line for each
+// top-level key in error and each rule across keys broken, and returns what it
+// could read (YAML that does not parse still throws).
+Config load_config(const std::string& path, std::vector<std::string>* errors = nullptr);
 
 // The path the tools use: $HAWF_CONF if set, else default_config_path.
 std::string config_path_from_env();

@@ -236,7 +236,12 @@ fi
 step "hawf doctor with the installed files"
 install -d -m 1777 "$work/spool"
 printf 'spool: %s\n' "$work/spool" > "$work/hawf.yaml"
-HAWF_CONF=$work/hawf.yaml hawf doctor | tee "$work/doctor.out" || fail "hawf doctor failed"
+# srun --help (doctor's "slurm" check) reads the slurm.conf written above, whose
+# plugstack.conf is the installed one.
+[[ -f $work/slurm.conf ]] || fail "no $work/slurm.conf: hawf doctor cannot check that Slurm loads hawf"
+HAWF_CONF=$work/hawf.yaml SLURM_CONF=$work/slurm.conf hawf doctor | tee "$work/doctor.out" || fail "hawf doctor failed"
+grep -q "^ok    slurm            srun --help shows --hawf-checkpoint" "$work/doctor.out" ||
+  fail "hawf doctor does not see Slurm load hawf"
 grep -q "$plugin (built for Slurm $slurm_release)" "$work/doctor.out" || fail "hawf doctor does not find $plugin built for Slurm $slurm_release"
 grep -q "^ok    step helper      $helper (hawf-step-helper " "$work/doctor.out" || fail "hawf doctor does not find $helper"
 

@@ -451,12 +451,16 @@ int cmd_doctor(const Args& args) {
         }
     };
     Config config;
+    std::vector<std::string> config_errors;  // every one, each on its own line
     check("config", [&] {
-        config = load_config(config_path_from_env());
+        config = load_config(config_path_from_env(), &config_errors);
         if (!config.found && config.path != default_config_path)
             throw Error(ErrorKind::Config, "HAWF_CONF names " + config.path + ", which does not exist");
+        if (!config_errors.empty()) throw Error(ErrorKind::Config, config_errors.front());
         return config.path + (config.found ? "" : " (absent: built-in defaults)");
     });
+    for (std::size_t i = 1; i < config_errors.size(); ++i)
+        checks.push_back({{"check", "config"}, {"ok", false}, {"detail", shown(config_errors[i])}});
     // The spool and hawfd are the config's: with a broken config they are unknown.
     if (failed) {
         checks.push_back({{"check", "spool"}, {"ok", false}, {"detail", "not checked: the config has errors (above)"}});
@@ -491,6 +495,15 @@ int cmd_doctor(const Args& args) {
         detail += " (built for Slurm " + std::string(release) + ")";
         dlclose(handle);
         return detail;
+    });
+    // Loadable is not loaded: only plugstack.conf makes srun, sbatch and slurmstepd use it.
+    check("slurm", [&] {
+        const CommandResult r = run_command({"srun", "--help"}, "", nullptr, 30);
+        if (!r.ok()) throw Error(ErrorKind::System, "srun --help: " + r.message());
+        if (r.out.find("--hawf-checkpoint") == std::string::npos)
+            throw Error(ErrorKind::Config, "srun --help does not show --hawf-checkpoint: Slurm does not load hawf "
+                                           "(plugstack.conf needs a line naming hawf.so)");
+        return std::string("srun --help shows --hawf-checkpoint: Slurm loads hawf");
     });
     // What slurmstepd runs for hawf, as root and as the job's user: only root may
     // change it, and it must be of this release (run_as_user.cpp).

@@ -38,6 +38,7 @@ class HawfdService(HawfdTestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr + self.hawfd.log())
         lines = {line.split()[1]: line for line in r.stdout.splitlines()}
         self.assertRegex(lines["step"], r"^ok +step helper +/.*/hawf-step-helper \(hawf-step-helper \d+\.\d+\.\d+\)$")
+        self.assertEqual(lines["slurm"].split(None, 2)[2], "srun --help shows --hawf-checkpoint: Slurm loads hawf")
         self.assertTrue(lines["munge"].startswith("ok "), r.stdout)
         self.assertIn(self.hawfd.munge_socket + ": a credential round trip works", lines["munge"])
         self.assertTrue(lines["hawfd"].startswith("ok "), r.stdout)
@@ -66,16 +67,34 @@ class HawfdService(HawfdTestCase):
         missing = os.path.join(self.hawf.root, "missing.yaml")
         broken = os.path.join(self.hawf.root, "broken.yaml")
         with open(broken, "w") as f:
-            f.write("spool: %s\npoll_interval: soon\n" % self.hawf.spool)
+            f.write("spool: %s\npoll_interval: soon\ncolour: blue\nmax_param_bytes: -1\n" % self.hawf.spool)
         os.chmod(broken, 0o644)
-        for conf, needle in ((missing, "HAWF_CONF names %s, which does not exist" % missing),
-                             (broken, 'bad duration "soon"')):
+        # Every mistake of the file, each on its line.
+        for conf, needles in ((missing, ["HAWF_CONF names %s, which does not exist" % missing]),
+                              (broken, ['broken.yaml:2: bad duration "soon"', 'broken.yaml:3: unknown key "colour"',
+                                        "broken.yaml:4: max_param_bytes: bad value"])):
             r = self.hawf.tool(ALICE, "hawf", "doctor", "--json", *self.hawf.doctor_args(), env={"HAWF_CONF": conf})
             self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
             checks = json.loads(r.stdout)["checks"]
-            self.assertEqual([(c["check"], c["ok"]) for c in checks], [("config", False), ("spool", False)])
-            self.assertIn(needle, checks[0]["detail"])
-            self.assertEqual(checks[1]["detail"], "not checked: the config has errors (above)")
+            self.assertEqual([(c["check"], c["ok"]) for c in checks],
+                             [("config", False)] * len(needles) + [("spool", False)])
+            for check, needle in zip(checks, needles):
+                self.assertIn(needle, check["detail"])
+            self.assertEqual(checks[-1]["detail"], "not checked: the config has errors (above)")
+
+    def test_1_doctor_sees_whether_slurm_loads_hawf(self):
+        # An srun whose --help has no --hawf-* options: a plugstack.conf without hawf.
+        bindir = os.path.join(self.hawf.root, "plain-srun")
+        os.makedirs(bindir, exist_ok=True)
+        with open(os.path.join(bindir, "srun"), "w") as f:
+            f.write("#!/bin/sh\necho 'Usage: srun [OPTIONS(0)...]'\n")
+        os.chmod(os.path.join(bindir, "srun"), 0o755)
+        r = self.hawf.tool(ALICE, "hawf", "doctor", "--json", *self.hawf.doctor_args(),
+                           env={"PATH": bindir + ":" + self.hawf.env()["PATH"]})
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        checks = {c["check"]: c for c in json.loads(r.stdout)["checks"]}
+        self.assertFalse(checks["slurm"]["ok"])
+        self.assertIn("srun --help does not show --hawf-checkpoint: Slurm does not load hawf", checks["slurm"]["detail"])
 
     def test_1_doctor_refuses_a_step_helper_others_may_change(self):
         if not self.hawf.step_helper:

@@ -1,6 +1,7 @@
 // config.hpp: hawf.yaml. Unknown keys and bad values name the file and the line.
 #include "config.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -55,6 +56,22 @@ TEST_F(ConfigTest, EmptyFileGivesDefaults) {
     EXPECT_EQ(c.spool, "/var/spool/hawf");
     const Config comments = load_config(conf("# only a comment\n\n"));
     EXPECT_EQ(comments.spool, "/var/spool/hawf");
+}
+
+TEST_F(ConfigTest, EveryMistakeCollectedWhenAsked) {
+    const std::string path = conf("spool: relative\npoll_interval: 5s\ncolour: blue\npolicies:\n  - reviewers: [root]\n");
+    // Thrown: the first; collected: one line each, with what could be read.
+    EXPECT_HAWF_ERROR(load_config(path), K::Config, "hawf.yaml:1:");
+    std::vector<std::string> errors;
+    const Config c = load_config(path, &errors);
+    ASSERT_EQ(errors.size(), 3u) << ::testing::PrintToString(errors);
+    EXPECT_THAT(errors[0], ::testing::HasSubstr("hawf.yaml:1: bad spool \"relative\""));
+    EXPECT_THAT(errors[1], ::testing::HasSubstr("hawf.yaml:3: unknown key \"colour\""));
+    EXPECT_THAT(errors[2], ::testing::HasSubstr("hawf.yaml:4: policies need hawfd"));
+    EXPECT_EQ(c.poll_interval_s, 5);
+    errors.clear();
+    load_config(conf("spool: /s\n"), &errors);
+    EXPECT_TRUE(errors.empty());
 }
 
 TEST_F(ConfigTest, AllKeysParsed) {
