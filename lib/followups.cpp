@@ -31,10 +31,11 @@ bool has_ended(const std::string& state) {
 }
 
 // Released: no longer held and, if it waited for a deadline, eligible now (a few
-// seconds of clock skew allowed); a job that runs or ran was released too.
+// seconds of clock skew allowed); a job that runs was released too.
 Check released(bool begin_now) {
     return [begin_now](const std::optional<JobInfo>& j) {
-        if (!j || j->held || j->state == "CANCELLED") return Seen::NotDone;
+        if (!j || has_ended(j->state)) return Seen::Ended;
+        if (j->held) return Seen::NotDone;
         if (j->state == "PENDING" && begin_now && j->eligible > std::time(nullptr) + 5) return Seen::NotDone;
         return Seen::Done;
     };
@@ -78,14 +79,13 @@ FollowUpChange change(const Slurm& slurm, const std::string& job, FollowUpAction
     FollowUpChange c{job, action, at, "", false};
     std::string failure = failure_of(body);
     if (failure.empty()) return c;
-    const bool stops = action == FollowUpAction::Cancelled || action == FollowUpAction::Held;
     const auto give_up = std::chrono::steady_clock::now() + patience.total;
     auto pause = patience.first;
     for (;;) {
-        // The job has ended: to hold or cancel it, there is nothing to stop.
+        // The job has ended (cancelled by hand, failed at start): nothing left to hold,
+        // cancel or release; the decision stands, and says so.
         if (classify_failure(failure) == SlurmFailure::JobGone) {
-            if (stops) c.action = FollowUpAction::AlreadyEnded;
-            else c.error = failure;
+            c.action = FollowUpAction::AlreadyEnded;
             return c;
         }
         std::optional<Seen> shows;
@@ -94,7 +94,7 @@ FollowUpChange change(const Slurm& slurm, const std::string& job, FollowUpAction
         } catch (const Error&) {  // slurmctld does not answer this either
         }
         if (shows == Seen::Done) return c;
-        if (shows == Seen::Ended && stops) {
+        if (shows == Seen::Ended) {
             c.action = FollowUpAction::AlreadyEnded;
             return c;
         }
@@ -168,32 +168,86 @@ std::vector<FollowUpChange> schedule_deadline(const Slurm& slurm, const Checkpoi
     return changes;
 }
 
-void reshape_followups(const Slurm& slurm, const Checkpoint& ckpt, const std::string& choice,
-                       const std::vector<std::string>& assignments) {
-    if (assignments.empty()) return;
-    std::vector<std::string> done;
+namespace {
+
+// The fields of SHAPE that ASSIGNMENTS change: NumNodes brings NumCPUs and NumTasks
+// (Slurm changes them with it).
+std::vector<std::string> touched_keys(const std::vector<std::string>& assignments) {
+    std::vector<std::string> keys;
+    for (const auto& a : assignments) {
+        const std::string key = a.substr(0, a.find('='));
+        keys.push_back(key);
+        if (key == "NumNodes") keys.insert(keys.end(), {"NumCPUs", "NumTasks"});
+    }
+    return keys;
+}
+
+// "TimeLimit UNLIMITED -> 5:00, NumNodes 1 -> 2" for people: what differs.
+std::string differences(const JobShape& before, const JobShape& after) {
+    std::string text;
+    for (const auto& [key, was] : before) {
+        const auto now = after.find(key);
+        const std::string is = now == after.end() ? "?" : now->second;
+        if (is != was) text += (text.empty() ? "" : ", ") + key + " " + was + " -> " + is;
+    }
+    return text;
+}
+
+struct Reshaped {
+    std::string job;
+    JobShape before;
+};
+
+// Puts each follow-up in DONE back as it was (the KEYS of its shape before), newest
+// first, and says so; or, where Slurm refuses that too, what state each is left in.
+std::string put_back(const Slurm& slurm, const std::vector<Reshaped>& done, const std::vector<std::string>& keys) {
+    std::string left;
+    for (auto it = done.rbegin(); it != done.rend(); ++it) {
+        std::vector<std::string> restore;
+        for (const auto& key : keys) restore.push_back(key + "=" + it->before.at(key));
+        std::string failure = failure_of([&] { slurm.update(it->job, restore); });
+        std::optional<JobShape> now;
+        const std::string unseen = failure_of([&] { now = slurm.shape(it->job); });
+        if (now && differences(it->before, *now).empty()) continue;
+        left += "; follow-up " + it->job + " could not be put back (" + (failure.empty() ? unseen : failure) +
+                "): " + (now ? "now " + differences(it->before, *now) : "its state is unknown, check squeue --jobs=" + it->job);
+    }
+    return left.empty() ? "every follow-up is as it was" : "put back what Slurm allowed" + left;
+}
+
+}  // namespace
+
+std::vector<std::string> reshape_followups(const Slurm& slurm, const Checkpoint& ckpt, const std::string& choice,
+                                           const std::vector<std::string>& assignments) {
+    std::vector<std::string> report;
+    if (assignments.empty()) return report;
+    const std::vector<std::string> keys = touched_keys(assignments);
+    std::vector<Reshaped> done;  // from before the update: Slurm may apply part of what it refuses
     for (const auto& f : ckpt.followups) {
         if (!releases(ckpt, f, choice)) continue;
         try {
+            const std::optional<JobShape> before = slurm.shape(f.job);
+            if (!before) continue;  // ended: nothing to reshape, the decision says it ended
+            done.push_back({f.job, *before});
             slurm.update(f.job, assignments);
+            const std::optional<JobShape> after = slurm.shape(f.job);
+            const std::string changed = after ? differences(*before, *after) : "";
+            report.push_back("follow-up " + f.job + " " + (changed.empty() ? "unchanged" : "reshaped: " + changed));
         } catch (const Error& e) {
-            std::string changed;
-            for (const auto& j : done) changed += (changed.empty() ? "" : ", ") + j;
-            throw Error(ErrorKind::System, std::string("follow-up ") + f.job + " not changed, nothing released" +
-                                               (changed.empty() ? "" : " (already changed: " + changed + ")") +
-                                               ": " + e.what());
+            throw Error(ErrorKind::System, "follow-up " + f.job + " not reshaped: " + e.what() +
+                                               "; nothing recorded or released, " + put_back(slurm, done, keys));
         }
-        done.push_back(f.job);
     }
+    return report;
 }
 
-void prepare_decision(const Slurm& slurm, const Checkpoint& before, const DecideRequest& request, uid_t actor,
-                      const Limits& limits) {
+std::vector<std::string> prepare_decision(const Slurm& slurm, const Checkpoint& before, const DecideRequest& request,
+                                          uid_t actor, const Limits& limits) {
     check_may_decide(before.spec, actor);  // before anything: also a revoke's
-    if (request.reshape.empty()) return;   // decide() checks the rest, as it records
+    if (request.reshape.empty()) return {};  // decide() checks the rest, as it records
     if (!request.decision) throw Error(ErrorKind::Usage, "a revoke releases nothing to reshape");
     check_decidable(before, *request.decision, request.mode, actor, limits);
-    reshape_followups(slurm, before, request.decision->choice, request.reshape);
+    return reshape_followups(slurm, before, request.decision->choice, request.reshape);
 }
 
 DecideOutcome decide_and_sync(const Spool& spool, const Slurm& slurm, uid_t owner, const CheckpointId& id,
@@ -229,6 +283,15 @@ Environment decision_environment(const Checkpoint& ckpt, const std::string& file
     return env;
 }
 
+void back_to_held(const Slurm& slurm, const std::string& job, const CheckpointId& id, const std::string& why) {
+    try {
+        slurm.requeue_hold(job);
+    } catch (const Error& e) {
+        throw Error(ErrorKind::Conflict, why + ", and job " + job + " could not go back to held: " + e.what());
+    }
+    throw Error(ErrorKind::Conflict, why + ": job " + job + " went back to held waiting for " + id.str());
+}
+
 Environment start_followup(const Spool& spool, const Slurm& slurm, uid_t owner, const CheckpointId& id,
                            const std::string& job, std::int64_t now, const std::string& munge_socket,
                            bool require_sealed_spec) {
@@ -247,9 +310,10 @@ Environment start_followup(const Spool& spool, const Slurm& slurm, uid_t owner, 
     check_spec(ckpt);
     ckpt = take_default_and_sync(spool, slurm, ckpt, now, job);
     const Decision* d = ckpt.decision();
-    if (!d)
-        throw Error(ErrorKind::Conflict, id.str() + " is " + to_string(ckpt.state) +
-                                             ", not decided: this follow-up was released by hand");
+    // Released by hand (it looks like any held job): back to held, for the decision to release.
+    if (!d && ckpt.state != State::Failed)
+        back_to_held(slurm, job, id, id.str() + " is " + to_string(ckpt.state) + ", not decided");
+    if (!d) throw Error(ErrorKind::Conflict, id.str() + " failed: this follow-up will never run");
     // The owner can write any decision into their own tree: only hawfd's seal tells
     // the reviewers' decision from a forged one.
     verify_decision(ckpt, munge_socket);
@@ -294,8 +358,9 @@ std::string describe(const std::vector<FollowUpChange>& changes) {
 
 Checkpoint submit_followup(const Spool& spool, const Slurm& slurm, const CheckpointId& id, uid_t owner,
                            const FollowUpSubmission& what, const Actor& actor, std::string* job_out) {
+    // --requeue: one released by hand goes back to held (back_to_held) also where JobRequeue=0.
     std::vector<std::string> args = {"--hold", "--dependency=afterok:" + id.job_id, "--kill-on-invalid-dep=yes",
-                                     "--hawf-after=" + id.str(), "--comment=hawf: waiting for " + id.str()};
+                                     "--requeue", "--hawf-after=" + id.str(), "--comment=hawf: waiting for " + id.str()};
     args.insert(args.end(), what.extra.begin(), what.extra.end());
     const std::string job = slurm.submit(args, what.read.empty() ? what.script : what.read, what.cwd, what.env);
     if (job_out) *job_out = job;

@@ -56,10 +56,16 @@ std::vector<FollowUpChange> schedule_deadline(const Slurm& slurm, const Checkpoi
                                               const Patience& patience = {});
 
 // hawf-decide --time/--partition/--nodes: applies ASSIGNMENTS ("TimeLimit=1:00:00")
-// to the follow-ups CHOICE would release, before anything is released. Throws
-// Error(System) naming the job and what Slurm refused.
-void reshape_followups(const Slurm& slurm, const Checkpoint& ckpt, const std::string& choice,
-                       const std::vector<std::string>& assignments);
+// to the follow-ups CHOICE would release (those still queued), before anything is
+// released, and returns what changed, one line per follow-up ("follow-up 43 reshaped:
+// TimeLimit UNLIMITED -> 5:00"). All or nothing: Slurm may apply part of what it
+// refuses (NumNodes=5 in a 2-node partition sets NumNodes, NumCPUs and NumTasks, then
+// refuses), so when it refuses any part for any follow-up, every follow-up changed
+// gets its fields back as squeue showed them before, and it throws Error(System)
+// naming the job, what Slurm refused, and that all is as it was (or what a follow-up
+// is left with, if Slurm refuses to put it back).
+std::vector<std::string> reshape_followups(const Slurm& slurm, const Checkpoint& ckpt, const std::string& choice,
+                                           const std::vector<std::string>& assignments);
 
 // A decision in owner mode, as hawf-decide asks for it.
 struct DecideRequest {
@@ -75,10 +81,11 @@ struct DecideOutcome {
     std::string signalled;
 };
 // Before deciding REQUEST at BEFORE (as loaded) as ACTOR: refuses an ACTOR who may not
-// decide, and with a reshape what decide() would refuse; then reshapes the follow-ups the choice releases; Slurm refusing one refuses it all.
+// decide, and with a reshape what decide() would refuse; then reshapes the follow-ups
+// the choice releases (reshape_followups: all or nothing) and returns what it changed.
 // Runs as the caller (root's scontrol may do more than the owner's).
-void prepare_decision(const Slurm& slurm, const Checkpoint& before, const DecideRequest& request, uid_t actor,
-                      const Limits& limits);
+std::vector<std::string> prepare_decision(const Slurm& slurm, const Checkpoint& before, const DecideRequest& request,
+                                          uid_t actor, const Limits& limits);
 // Records REQUEST at OWNER's checkpoint ID, releases or cancels (holds again, after a
 // revoke) its follow-ups, and signals its job if it is running and asked for that.
 // Runs as the owner (the spool's files are theirs).
@@ -98,7 +105,8 @@ Environment decision_environment(const Checkpoint& ckpt, const std::string& file
 // deadline with no decision, records the default (and releases or cancels the other
 // follow-ups accordingly). Marks the decision applied, writes the decision file,
 // and returns the environment; throws Error(Conflict) with the reason if this job
-// must not run: not decided, or decided for a choice this follow-up is not for.
+// must not run: decided for a choice this follow-up is not for, the checkpoint
+// failed, or not decided yet (then it first goes back to held: back_to_held).
 // A delegated checkpoint's decision must be hawfd's and verify (munged at
 // MUNGE_SOCKET, "" = default): Error(Untrusted) otherwise, before anything is written.
 // With REQUIRE_SEALED_SPEC (hawfd is configured) the checkpoint's spec must carry
@@ -108,9 +116,17 @@ Environment start_followup(const Spool& spool, const Slurm& slurm, uid_t owner, 
                            const std::string& job, std::int64_t now, const std::string& munge_socket = "",
                            bool require_sealed_spec = false);
 
+// Follow-up JOB of checkpoint ID started but must wait (its user released it by hand
+// before the decision; WHY says what): puts it back in the queue, held, for the
+// decision to release as before (scontrol requeuehold, as the job's user; its script
+// is killed), and throws Error(Conflict) saying it went back to held waiting for ID,
+// or why it could not.
+[[noreturn]] void back_to_held(const Slurm& slurm, const std::string& job, const CheckpointId& id,
+                               const std::string& why);
+
 // Submits a follow-up of checkpoint ID of OWNER, the one rule for both hawf-await
 // --then and the plugin's --hawf-then: `sbatch --hold --dependency=afterok:JOB
-// --kill-on-invalid-dep=yes --hawf-after=ID --comment="hawf: waiting for ID" EXTRA...
+// --kill-on-invalid-dep=yes --requeue --hawf-after=ID --comment="hawf: waiting for ID" EXTRA...
 // SCRIPT` (READ: the file sbatch reads; SCRIPT is what the record names), in CWD with
 // ENV (null: the caller's), and
 // registers it for the choices ON. If the checkpoint refuses it (decided meanwhile),

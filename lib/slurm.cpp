@@ -134,6 +134,7 @@ std::string Slurm::submit(const std::vector<std::string>& args, const std::strin
 void Slurm::release(const std::string& job) const { run_or_throw({tool("scontrol"), "release", job}); }
 void Slurm::hold(const std::string& job) const { run_or_throw({tool("scontrol"), "hold", job}); }
 void Slurm::cancel(const std::string& job) const { run_or_throw({tool("scancel"), job}); }
+void Slurm::requeue_hold(const std::string& job) const { run_or_throw({tool("scontrol"), "requeuehold", job}); }
 
 void Slurm::update(const std::string& job, const std::vector<std::string>& assignments) const {
     std::vector<std::string> argv = {tool("scontrol"), "update", "JobId=" + job};
@@ -182,7 +183,7 @@ std::string Slurm::mail_user(const std::string& job) const {
     return mail_user == "(null)" ? "" : mail_user;
 }
 
-std::optional<JobInfo> Slurm::job(const std::string& job) const {
+std::optional<std::string> Slurm::squeue_line(const std::string& job, const std::string& format) const {
     check_job_id(job);  // one job or task: "1,2" would list two, and the first line could be either
     // Begin times as plain epoch seconds; no SQUEUE_* setting of the caller may filter
     // the job away (SQUEUE_USERS would make someone else's job look unknown).
@@ -190,16 +191,47 @@ std::optional<JobInfo> Slurm::job(const std::string& job) const {
     for (char** e = environ; *e; ++e)
         if (std::strncmp(*e, "SQUEUE_", 7) != 0 && std::strncmp(*e, "SLURM_TIME_FORMAT=", 18) != 0) env.push_back(*e);
     // "--jobs=J" is one word: J can never be read as an option.
-    const std::vector<std::string> argv = {
-        tool("squeue"), "--noheader", "--states=all", "--jobs=" + job,
-        "--Format=UserId:0|,State:0|,PriorityLong:0|,EligibleTime:0|,ArrayJobID:0|,ArrayTaskID:0|,Partition:0|,QOS:0|,"
-        "Account:0|,Reason:0"};
+    const std::vector<std::string> argv = {tool("squeue"), "--noheader", "--states=all", "--jobs=" + job,
+                                           "--Format=" + format};
     CommandResult r = run_command(argv, "", &env);
     if (!r.ok()) {
         if (classify_failure(r.message()) == SlurmFailure::JobGone) return std::nullopt;
         throw Error(ErrorKind::System, "squeue --jobs=" + job + ": " + r.message());
     }
-    const std::string line = r.out.substr(0, r.out.find('\n'));
+    return r.out.substr(0, r.out.find('\n'));
+}
+
+std::optional<JobShape> Slurm::shape(const std::string& job) const {
+    const std::optional<std::string> line =
+        squeue_line(job, "State:0|,TimeLimit:0|,Partition:0|,NumNodes:0|,MaxNodes:0|,NumCPUs:0|,NumTasks:0");
+    if (!line || line->empty()) return std::nullopt;
+    std::vector<std::string> f;
+    for (std::size_t pos = 0;;) {
+        const std::size_t bar = line->find('|', pos);
+        f.push_back(line->substr(pos, bar == std::string::npos ? std::string::npos : bar - pos));
+        if (bar == std::string::npos) break;
+        pos = bar + 1;
+    }
+    for (auto& field : f)
+        while (!field.empty() && std::isspace(static_cast<unsigned char>(field.back()))) field.pop_back();
+    if (f.size() != 7 || !all_digits(f[3]) || !all_digits(f[5]) || !all_digits(f[6]))
+        throw Error(ErrorKind::System, "squeue --jobs=" + job + " printed " + excerpt(*line) +
+                                           ", not STATE|TIME_LIMIT|PARTITION|NODES|MAX_NODES|CPUS|TASKS");
+    JobInfo state;
+    state.state = f[0];
+    if (!state.active()) return std::nullopt;
+    // MaxNodes is 0 where the job set no maximum.
+    const bool range = all_digits(f[4]) && f[4] != "0" && f[4] != f[3];
+    return JobShape{{"TimeLimit", f[1]}, {"Partition", f[2]}, {"NumNodes", f[3] + (range ? "-" + f[4] : "")},
+                    {"NumCPUs", f[5]}, {"NumTasks", f[6]}};
+}
+
+std::optional<JobInfo> Slurm::job(const std::string& job) const {
+    const std::optional<std::string> found =
+        squeue_line(job, "UserId:0|,State:0|,PriorityLong:0|,EligibleTime:0|,ArrayJobID:0|,ArrayTaskID:0|,Partition:0|,"
+                         "QOS:0|,Account:0|,Reason:0");
+    if (!found) return std::nullopt;
+    const std::string& line = *found;
     if (line.empty()) return std::nullopt;  // a task id of a known array job, e.g. 28_9
     // UID|STATE|PRIORITY|ELIGIBLE|ARRAYJOB|ARRAYTASK|PARTITION|QOS|ACCOUNT|REASON. Only the account (any
     // text a user gives where associations are not enforced: slurmctld just lower-cases

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -78,6 +79,12 @@ struct JobInfo {
     }
 };
 
+// What hawf-decide --time/--partition/--nodes change of a pending job, as squeue shows
+// it, keyed by the name scontrol update takes: TimeLimit, Partition, NumNodes ("2" or
+// "1-2"), NumCPUs, NumTasks. Slurm changes NumCPUs and NumTasks along with NumNodes
+// (also when it then refuses the node count), so they are kept too.
+using JobShape = std::map<std::string, std::string>;
+
 class Slurm {
 public:
     // BINDIR: where sbatch/scontrol/scancel are; "" = search PATH.
@@ -89,6 +96,10 @@ public:
     void release(const std::string& job) const;
     void hold(const std::string& job) const;
     void cancel(const std::string& job) const;
+    // scontrol requeuehold: a running batch job back to the queue, held (its script is
+    // killed). Needs a requeueable job (sbatch --requeue or JobRequeue=1); a user may do
+    // it to their own jobs.
+    void requeue_hold(const std::string& job) const;
     // scontrol update JobId=JOB KEY=VALUE...
     void update(const std::string& job, const std::vector<std::string>& assignments) const;
     // scancel --signal=SIG --full: every step and the batch shell with its children;
@@ -103,10 +114,16 @@ public:
     // SubmitLine: only a line that starts with it counts, and the last one. The value
     // is the job user's own text: check it before use.
     std::string mail_user(const std::string& job) const;
+    // The job's shape, or nullopt if it has ended or Slurm forgot it. Throws
+    // Error(System) if slurmctld cannot be asked.
+    std::optional<JobShape> shape(const std::string& job) const;
 
 private:
     std::string tool(const char* name) const;
     void run_or_throw(const std::vector<std::string>& argv) const;
+    // squeue's line for JOB in FORMAT (--Format), "" if it lists none; nullopt if
+    // Slurm no longer knows JOB. Throws Error(System) if slurmctld cannot be asked.
+    std::optional<std::string> squeue_line(const std::string& job, const std::string& format) const;
     std::string bindir_;
 };
 

@@ -104,10 +104,15 @@ std::string open(const nlohmann::json& req) {
 // deliver, as the job user. A delegated checkpoint's decision must carry hawfd's seal
 // (munge_socket verifies it); with hawfd, so must its spec carry root's.
 std::string deliver(const nlohmann::json& req) {
-    const Config config = load_config(req.at("conf").get<std::string>());
-    const Environment env = start_followup(spool_of(config), Slurm(), getuid(),
-                                           parse_checkpoint_id(req.at("after").get<std::string>()),
-                                           req.at("job").get<std::string>(), std::time(nullptr),
+    const CheckpointId after = parse_checkpoint_id(req.at("after").get<std::string>());
+    const std::string job = req.at("job").get<std::string>();
+    Config config;
+    try {
+        config = load_config(req.at("conf").get<std::string>());
+    } catch (const Error& e) {  // often brief (hawf.yaml being edited): wait held rather than fail
+        back_to_held(Slurm(), job, after, std::string("cannot read the config: ") + e.what());
+    }
+    const Environment env = start_followup(spool_of(config), Slurm(), getuid(), after, job, std::time(nullptr),
                                            config.hawfd.munge_socket, config.hawfd_configured());
     return nlohmann::json(env).dump();
 }

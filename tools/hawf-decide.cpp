@@ -59,8 +59,9 @@ the decision. --revoke then withdraws your approval (before the quorum).
   -h, --help        show this help
       --version     print hawf-decide's version
 
---time, --partition and --nodes are applied before anything is released; if
-Slurm refuses one, nothing is recorded or released.
+--time, --partition and --nodes are applied before anything is released, and
+what they changed is printed; if Slurm refuses any part for any follow-up,
+every follow-up is put back as it was and nothing is recorded or released.
 Exit status: 0 recorded, 1 refused or failed (also when Slurm refused to
 release or cancel a follow-up: the decision stands), 2 usage error.
 )";
@@ -135,7 +136,7 @@ Outcome decide_one(const cli::Context& ctx, const cli::Selected& selected, const
     const uid_t owner = route.owner;
     const DecideRequest request{order.revoking ? std::nullopt : std::optional<Decision>(decision),
                                 order.amend ? DecideMode::Amend : DecideMode::Decide, order.reshape};
-    prepare_decision(ctx.slurm, *route.ckpt, request, getuid(), ctx.config.limits);
+    const std::vector<std::string> reshaped = prepare_decision(ctx.slurm, *route.ckpt, request, getuid(), ctx.config.limits);
     const cli::AsOwner as_owner(owner);
     const auto [ckpt, changes, signalled] =
         decide_and_sync(ctx.spool, ctx.slurm, owner, id, request, current_actor(Via::Cli), ctx.config.limits);
@@ -148,6 +149,8 @@ Outcome decide_one(const cli::Context& ctx, const cli::Selected& selected, const
     else
         out.text = (order.amend ? "amended " : "decided ") + id.str() + ": " +
                    decision_text(decision.choice, nlohmann::json(decision.params));  // as typed
+    if (!reshaped.empty()) out.json["reshaped"] = reshaped;
+    for (const auto& line : reshaped) out.text += "\n" + line;
     if (!signalled.empty()) {
         out.json["signalled"] = signalled;
         const std::size_t batch = signalled.find("@batch");

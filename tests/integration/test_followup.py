@@ -337,13 +337,81 @@ class Reshape(FollowUpTestCase):
         ups = self.followups(ckpt)
         refused = self.hawf.tool(ALICE, "hawf-decide", ckpt, "continue", "--partition=nosuch")
         self.assertEqual(refused.returncode, 1)
-        self.assertOneLineError(refused, ups["finetune.sh"]["job"], "nothing released")
+        self.assertOneLineError(refused, ups["finetune.sh"]["job"], "nothing recorded or released")
         self.assertEqual(self.hawf.show(ALICE, ckpt)["state"], "pending")
         self.assertEqual(self.job(ups["finetune.sh"]["job"])["Reason"], "JobHeldUser")
         r = self.hawf.tool(ALICE, "hawf-decide", ckpt, "continue", "--time=00:05:00")
         self.assertEqual(r.returncode, 0, r.stderr)
+        # It says what it changed.
+        self.assertIn("follow-up %s reshaped: TimeLimit UNLIMITED -> 5:00\n" % ups["finetune.sh"]["job"], r.stdout)
         self.assertEqual(self.job(ups["finetune.sh"]["job"])["TimeLimit"], "00:05:00")
         self.assertEqual(self.hawf.wait_job(int(ups["finetune.sh"]["job"]))["JobState"], "COMPLETED")
+
+    def test_a_reshape_slurm_refuses_in_part_leaves_the_followup_as_it_was(self):
+        job, ckpt = self.train_with_branches()
+        self.hawf.wait_state(ALICE, ckpt, "pending")
+        follow = self.followups(ckpt)["finetune.sh"]["job"]
+        fields = ("TimeLimit", "Partition", "NumNodes", "NumCPUs", "NumTasks", "MinCPUsNode")
+        before = {k: self.job(follow)[k] for k in fields}
+        # The partition has 2 nodes: Slurm sets the time limit and NumNodes=5 (with
+        # NumCPUs=5 NumTasks=5), then refuses; the follow-up would be stuck in PartitionConfig.
+        r = self.hawf.tool(ALICE, "hawf-decide", ckpt, "continue", "--time=00:05:00", "--nodes=5")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertOneLineError(r, "follow-up %s not reshaped" % follow, "NumNodes=5",
+                                "Requested partition configuration not available now",
+                                "nothing recorded or released, every follow-up is as it was")
+        self.assertEqual({k: self.job(follow)[k] for k in fields}, before)
+        self.assertEqual(self.hawf.show(ALICE, ckpt)["state"], "pending")
+        self.assertEqual(self.job(follow)["Reason"], "JobHeldUser")
+        # A later plain decision releases it, and it runs.
+        r = self.hawf.tool(ALICE, "hawf-decide", ckpt, "continue")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.hawf.wait_job(int(follow))["JobState"], "COMPLETED", self.hawf.output(ALICE, int(follow)))
+
+
+class ByHand(FollowUpTestCase):
+    """What a user does to a held follow-up with Slurm's own commands."""
+
+    def test_followup_released_by_hand_goes_back_to_held_until_the_decision(self):
+        job, ckpt = self.train_with_branches()
+        self.hawf.wait_state(ALICE, ckpt, "pending")
+        follow = self.followups(ckpt)["finetune.sh"]["job"]
+        self.assertEqual(self.hawf.run(ALICE, ["scontrol", "release", follow]).returncode, 0)
+        # It starts, finds no decision, and puts itself back in the queue, held.
+        deadline = time.monotonic() + 60
+        while True:
+            info = self.job(follow)
+            if info["JobState"] == "PENDING" and int(info["Restarts"]) >= 1:
+                break
+            self.assertLess(time.monotonic(), deadline, info)
+            time.sleep(0.5)
+        self.assertEqual(info["Priority"], "0")  # held
+        self.assertIsNone(self.read("finetune.decision"))  # its script did not run
+        lines = [l for l in self.hawf.output(ALICE, int(follow)).splitlines() if "hawf:" in l]
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("went back to held waiting for " + ckpt, lines[0])
+        self.assertEqual(self.hawf.show(ALICE, ckpt)["state"], "pending")
+        # The decision releases it as any held follow-up, and it runs with the decision.
+        r = self.hawf.tool(ALICE, "hawf-decide", ckpt, "continue", "--set", "lr=0.25")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("follow-up %s released" % follow, r.stdout)
+        # Slurm delays a requeued job's start (AuthInfo=cred_expire, 120 s by default).
+        self.assertEqual(self.hawf.wait_job(int(follow), timeout=240)["JobState"], "COMPLETED",
+                         self.hawf.output(ALICE, int(follow)))
+        self.assertEqual((self.read("finetune.decision"), self.read("finetune.lr")), ("continue", "0.25"))
+
+    def test_decision_after_a_followup_died_says_so_and_decides(self):
+        job, ckpt = self.train_with_branches()
+        self.hawf.wait_state(ALICE, ckpt, "pending")
+        ups = self.followups(ckpt)
+        dead, other = ups["finetune.sh"]["job"], ups["cleanup.sh"]["job"]
+        self.assertEqual(self.hawf.run(ALICE, ["scancel", dead]).returncode, 0)
+        self.assertEqual(self.hawf.wait_job(int(dead))["JobState"], "CANCELLED")
+        r = self.hawf.tool(ALICE, "hawf-decide", ckpt, "continue")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("follow-up %s already ended" % dead, r.stdout)
+        self.assertIn("follow-up %s cancelled" % other, r.stdout)
+        self.assertEqual(self.hawf.show(ALICE, ckpt)["decision"]["choice"], "continue")
 
 
 class Restarts(FollowUpTestCase):

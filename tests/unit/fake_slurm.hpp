@@ -11,7 +11,8 @@
 //   any call          fails with exit 1 and the content of fail.KEY on stderr if that
 //                     file exists, KEY being sbatch, release.J, hold.J, update.J,
 //                     squeue.J or cancel.J (scancel, also with --signal);
-//                     if times.KEY holds a number N, only the next N calls fail
+//                     if times.KEY holds a number N, only the next N calls fail;
+//                     if passes.KEY holds N, the next N calls succeed first
 //
 // The scripts use only shell builtins (and /usr/bin/env for the dump), so they work
 // with any environment. The state directory is world-writable so that a job user
@@ -55,6 +56,8 @@ public:
             "fails=yes\n"
             "if [ -f \"$dir/times.$key\" ]; then read -r n < \"$dir/times.$key\"\n"
             "  if [ \"$n\" -gt 0 ]; then echo $((n - 1)) > \"$dir/times.$key\"; else fails=no; fi; fi\n"
+            "if [ -f \"$dir/passes.$key\" ]; then read -r n < \"$dir/passes.$key\"\n"
+            "  if [ \"$n\" -gt 0 ]; then echo $((n - 1)) > \"$dir/passes.$key\"; fails=no; fi; fi\n"
             "if [ $fails = yes ] && [ -f \"$dir/fail.$key\" ]; then emit \"$dir/fail.$key\" >&2; exit 1; fi\n"
             "case \"$key\" in\n"
             "  sbatch) if [ -f \"$dir/sbatch.out\" ]; then emit \"$dir/sbatch.out\"; else echo 123; fi ;;\n"
@@ -76,9 +79,15 @@ public:
         fail(key, message);
         write_text(state("times." + key), std::to_string(times) + "\n");
     }
+    // ... only after the next PASSES calls succeeded.
+    void fail_after(const std::string& key, const std::string& message, int passes) const {
+        fail(key, message);
+        write_text(state("passes." + key), std::to_string(passes) + "\n");
+    }
     void ok(const std::string& key) const {
         unlink(state("fail." + key).c_str());
         unlink(state("times." + key).c_str());
+        unlink(state("passes." + key).c_str());
     }
     void set_output(const std::string& key, const std::string& out) const { write_text(state(key), out); }
 

@@ -217,6 +217,18 @@ TEST_F(FollowUpsTest, AlreadyEndedJobsAreNotErrors) {
     fake_.fail("cancel.102", "scancel: error: Kill job error on job id 102: Invalid job id specified\n");
     EXPECT_TRUE(same_change(sync_followups(slurm_, c)[1], "102", "already ended"));
 
+    // A decision after a follow-up died (cancelled by hand, failed at start) says so.
+    fake_.fail("release.101", "scontrol: error: Job has already finished for job 101\n");
+    fake_.fail("release.103", "scontrol: error: Invalid job id specified\n");
+    changes = sync_followups(slurm_, c);
+    EXPECT_TRUE(same_change(changes[0], "101", "already ended"));
+    EXPECT_TRUE(same_change(changes[2], "103", "already ended"));
+    fake_.fail("release.101", "scontrol: error: Socket timed out on send/recv operation\n");
+    fake_.set_output("squeue.101", squeue_line("CANCELLED", 0, 0, "None"));
+    EXPECT_TRUE(same_change(sync_followups(slurm_, c, "", quick_)[0], "101", "already ended"));
+    fake_.ok("release.101");
+    fake_.ok("release.103");
+
     const Checkpoint pending = revoke(spool_, me_, c.spec.id, cli_);
     fake_.fail("hold.101", "scontrol: error: Job has already finished\n");
     changes = sync_followups(slurm_, pending);
@@ -226,13 +238,14 @@ TEST_F(FollowUpsTest, AlreadyEndedJobsAreNotErrors) {
 
 TEST_F(FollowUpsTest, FailedReleaseCarriesTheError) {
     const Checkpoint c = decided(spec("100:eval"), "approve");
-    fake_.fail("release.101", "scontrol: error: Job has already finished\n");
+    fake_.fail("release.101", "scontrol: error: Invalid user id\n");
+    fake_.set_output("squeue.101", squeue_line("PENDING", 0, 0, "JobHeldUser"));  // still held: refused
     fake_.fail("cancel.102", "scancel: error: Access/permission denied\n");
     fake_.set_output("squeue.102", squeue_line("PENDING", 0, 0, "JobHeldUser"));  // still there: refused
     const auto changes = sync_followups(slurm_, c);
     ASSERT_EQ(changes.size(), 3u);
     EXPECT_EQ(changes[0].action, FollowUpAction::Released);
-    EXPECT_THAT(changes[0].error, HasSubstr("scontrol release 101: scontrol: error: Job has already finished"));
+    EXPECT_THAT(changes[0].error, HasSubstr("scontrol release 101: scontrol: error: Invalid user id"));
     EXPECT_EQ(changes[1].action, FollowUpAction::Cancelled);
     EXPECT_THAT(changes[1].error, HasSubstr("Access/permission denied"));
     EXPECT_TRUE(same_change(changes[2], "103", "released"));
@@ -243,8 +256,7 @@ TEST_F(FollowUpsTest, FailedBeginTimeUpdateDoesNotRelease) {
     fake_.fail("update.102", "scontrol: error: Invalid job id specified\n");
     const auto changes = sync_followups(slurm_, c);
     ASSERT_EQ(changes.size(), 3u);
-    EXPECT_EQ(changes[1].action, FollowUpAction::Released);
-    EXPECT_THAT(changes[1].error, HasSubstr("Invalid job id specified"));
+    EXPECT_TRUE(same_change(changes[1], "102", "already ended"));  // and not released
     EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scancel", "101"},
                                                 {"scontrol", "update", "JobId=102", "StartTime=now"},
                                                 {"scancel", "103"}}));
@@ -336,8 +348,8 @@ TEST_F(FollowUpsTest, ARefusedReleaseOfAJobThatRunsIsReleased) {
     fake_.fail("release.101", "scontrol: error: Job is no longer pending execution for job 101\n");
     fake_.set_output("squeue.101", squeue_line("RUNNING", 4294901759u, 0, "None"));
     EXPECT_TRUE(same_change(sync_followups(slurm_, c, "", quick_)[0], "101", "released"));
-    fake_.set_output("squeue.101", squeue_line("CANCELLED", 4294901759u, 0, "None"));
-    EXPECT_THAT(sync_followups(slurm_, c, "", quick_)[0].error, HasSubstr("no longer pending"));
+    fake_.set_output("squeue.101", squeue_line("CANCELLED", 4294901759u, 0, "None"));  // cancelled by hand
+    EXPECT_TRUE(same_change(sync_followups(slurm_, c, "", quick_)[0], "101", "already ended"));
 }
 
 TEST_F(FollowUpsTest, CancelThatTimedOutIsCheckedToo) {
@@ -416,7 +428,7 @@ TEST_F(FollowUpsTest, SubmitFollowUpHoldsItBehindTheJobAndRegistersIt) {
                                          cli_, &job);
     EXPECT_EQ(job, "123");
     EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"sbatch", "--parsable", "--hold", "--dependency=afterok:100",
-                                                 "--kill-on-invalid-dep=yes", "--hawf-after=100:eval",
+                                                 "--kill-on-invalid-dep=yes", "--requeue", "--hawf-after=100:eval",
                                                  "--comment=hawf: waiting for 100:eval", "--time=1:00:00",
                                                  "/spool/scripts/t/next.sbatch"}}));
     ASSERT_EQ(c.followups.size(), 1u);
@@ -524,36 +536,84 @@ TEST_F(FollowUpsTest, ScheduleDeadlineReportsRefusals) {
 
 // ---------------------------------------------------------------- reshape_followups
 
-TEST_F(FollowUpsTest, ReshapeChangesExactlyTheFollowUpsTheChoiceReleases) {
-    const Checkpoint c = pending_with_followups(spec("100:eval"));
-    reshape_followups(slurm_, c, "approve", {"TimeLimit=1:00:00", "Partition=gpu"});
-    EXPECT_EQ(fake_.calls(),
-              (std::vector<Argv>{{"scontrol", "update", "JobId=101", "TimeLimit=1:00:00", "Partition=gpu"},
-                                 {"scontrol", "update", "JobId=103", "TimeLimit=1:00:00", "Partition=gpu"}}));
-    fake_.clear_calls();
-    reshape_followups(slurm_, c, "reject", {"NumNodes=2"});
-    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scontrol", "update", "JobId=102", "NumNodes=2"}}));
-    fake_.clear_calls();
-    reshape_followups(slurm_, c, "approve", {});
-    EXPECT_TRUE(fake_.calls().empty());
+// squeue's line for Slurm::shape: STATE|TIME_LIMIT|PARTITION|NODES|MAX_NODES|CPUS|TASKS.
+const char* const held_shape = "PENDING|UNLIMITED|debug|1|1|1|1\n";
+Argv shape_argv(const std::string& job) {
+    return {"squeue", "--noheader", "--states=all", "--jobs=" + job,
+            "--Format=State:0|,TimeLimit:0|,Partition:0|,NumNodes:0|,MaxNodes:0|,NumCPUs:0|,NumTasks:0"};
+}
+Argv update_argv(const std::string& job, std::vector<std::string> assignments) {
+    Argv argv = {"scontrol", "update", "JobId=" + job};
+    argv.insert(argv.end(), assignments.begin(), assignments.end());
+    return argv;
 }
 
-TEST_F(FollowUpsTest, ReshapeStopsAtTheFirstRefusal) {
+TEST_F(FollowUpsTest, ReshapeChangesExactlyTheFollowUpsTheChoiceReleases) {
     const Checkpoint c = pending_with_followups(spec("100:eval"));
-    fake_.fail("update.101", "scontrol: error: Requested partition configuration not available now\n");
-    EXPECT_HAWF_ERROR(reshape_followups(slurm_, c, "approve", {"Partition=huge"}), K::System,
-                      "follow-up 101 not changed, nothing released");
-    EXPECT_HAWF_ERROR(reshape_followups(slurm_, c, "approve", {"Partition=huge"}), K::System,
-                      "Requested partition configuration not available now");
-    for (const auto& call : fake_.calls()) EXPECT_EQ(call[2], "JobId=101");  // 103 was not tried
-
-    fake_.ok("update.101");
-    fake_.fail("update.103", "scontrol: error: Invalid time limit specification\n");
+    for (const char* job : {"101", "102", "103"}) fake_.set_output(std::string("squeue.") + job, held_shape);
+    EXPECT_EQ(reshape_followups(slurm_, c, "approve", {"TimeLimit=1:00:00", "Partition=gpu"}),
+              (std::vector<std::string>{"follow-up 101 unchanged", "follow-up 103 unchanged"}));  // the fake keeps no shapes
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{shape_argv("101"), update_argv("101", {"TimeLimit=1:00:00", "Partition=gpu"}),
+                                                shape_argv("101"), shape_argv("103"),
+                                                update_argv("103", {"TimeLimit=1:00:00", "Partition=gpu"}),
+                                                shape_argv("103")}));
     fake_.clear_calls();
-    EXPECT_HAWF_ERROR(reshape_followups(slurm_, c, "approve", {"TimeLimit=99"}), K::System,
-                      "follow-up 103 not changed, nothing released (already changed: 101)");
-    EXPECT_EQ(fake_.calls().size(), 2u);
-    for (const auto& call : fake_.calls()) EXPECT_EQ(call[1], "update");  // nothing released
+    reshape_followups(slurm_, c, "reject", {"NumNodes=2"});
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{shape_argv("102"), update_argv("102", {"NumNodes=2"}), shape_argv("102")}));
+    fake_.clear_calls();
+    EXPECT_TRUE(reshape_followups(slurm_, c, "approve", {}).empty());
+    EXPECT_TRUE(fake_.calls().empty());
+    // A follow-up that has ended is left alone: the decision reports it.
+    fake_.set_output("squeue.101", "CANCELLED|UNLIMITED|debug|1|1|1|1\n");
+    EXPECT_EQ(reshape_followups(slurm_, c, "approve", {"TimeLimit=5"}),
+              (std::vector<std::string>{"follow-up 103 unchanged"}));
+}
+
+TEST_F(FollowUpsTest, ReshapeIsAllOrNothing) {
+    const Checkpoint c = pending_with_followups(spec("100:eval"));
+    fake_.set_output("squeue.101", "PENDING|1-00:00:00|debug|1|2|1|1\n");
+    fake_.set_output("squeue.103", held_shape);
+    // Slurm applies part of what it refuses (NumNodes, NumCPUs, NumTasks): every
+    // follow-up gets back what squeue showed before, the last changed first.
+    fake_.fail("update.103", "scontrol: error: Requested partition configuration not available now for job 103\n", 1);
+    EXPECT_HAWF_ERROR(reshape_followups(slurm_, c, "approve", {"TimeLimit=5", "NumNodes=5"}), K::System,
+                      "/scontrol update JobId=103 TimeLimit=5 NumNodes=5: scontrol: error: Requested partition "
+                      "configuration not available now for job 103; nothing recorded or released, every follow-up "
+                      "is as it was");
+    const std::vector<Argv> calls = fake_.calls();
+    ASSERT_EQ(calls.size(), 9u);
+    EXPECT_EQ(calls[4], update_argv("103", {"TimeLimit=5", "NumNodes=5"}));  // refused
+    EXPECT_EQ(calls[5], update_argv("103", {"TimeLimit=UNLIMITED", "NumNodes=1", "NumCPUs=1", "NumTasks=1"}));
+    EXPECT_EQ(calls[6], shape_argv("103"));
+    EXPECT_EQ(calls[7], update_argv("101", {"TimeLimit=1-00:00:00", "NumNodes=1-2", "NumCPUs=1", "NumTasks=1"}));
+    EXPECT_EQ(calls[8], shape_argv("101"));
+    EXPECT_EQ(spool_.load(me_, c.spec.id).state, State::Pending);
+}
+
+TEST_F(FollowUpsTest, ReshapeSaysWhatAFollowUpIsLeftWith) {
+    const Checkpoint c = pending_with_followups(spec("100:eval"));
+    fake_.set_output("squeue.101", held_shape);
+    fake_.set_output("squeue.103", held_shape);
+    fake_.fail("update.103", "scontrol: error: Invalid partition name specified\n");
+    // 101 was changed; Slurm refuses to put it back, and then does not answer squeue.
+    const auto refuse_to_put_back = [&] {
+        fake_.fail_after("update.101", "scontrol: error: Access/permission denied\n", 1);
+        fake_.fail_after("squeue.101", "squeue: error: Socket timed out on send/recv operation\n", 2);
+    };
+    refuse_to_put_back();
+    EXPECT_HAWF_ERROR(reshape_followups(slurm_, c, "approve", {"Partition=nosuch"}), K::System,
+                      "/scontrol update JobId=103 Partition=nosuch: scontrol: error: Invalid partition name "
+                      "specified; nothing recorded or released, put back what Slurm allowed; follow-up 101 could "
+                      "not be put back (");
+    refuse_to_put_back();
+    EXPECT_HAWF_ERROR(reshape_followups(slurm_, c, "approve", {"Partition=nosuch"}), K::System,
+                      "/scontrol update JobId=101 Partition=debug: scontrol: error: Access/permission denied): its "
+                      "state is unknown, check squeue --jobs=101");
+    // Slurm not answering before anything changed: all is as it was.
+    fake_.ok("update.101");
+    fake_.fail("squeue.101", "squeue: error: Socket timed out on send/recv operation\n");
+    EXPECT_HAWF_ERROR(reshape_followups(slurm_, c, "approve", {"Partition=gpu"}), K::System,
+                      "every follow-up is as it was");
 }
 
 // ---------------------------------------------------------------- actions
@@ -577,19 +637,21 @@ TEST_F(FollowUpsTest, DecideAndSyncRecordsReleasesAndSignalsARunningJob) {
     s.signal = "USR1";
     const Checkpoint before = pending_with_followups(s);
     fake_.set_output("squeue.100", squeue_line("RUNNING", 1, 0, "None"));
+    fake_.set_output("squeue.101", held_shape);
+    fake_.set_output("squeue.103", held_shape);
     const DecideRequest request{Decision{"approve", {{"lr", "0.1"}}, ""}, DecideMode::Decide, {"TimeLimit=30"}};
-    prepare_decision(slurm_, before, request, me_, limits_);
+    EXPECT_EQ(prepare_decision(slurm_, before, request, me_, limits_).size(), 2u);
     const DecideOutcome out = decide_and_sync(spool_, slurm_, me_, s.id, request, cli_, limits_);
     EXPECT_EQ(out.ckpt.state, State::Decided);
     EXPECT_EQ(describe(out.changes), "released 101, cancelled 102, released 103");
     EXPECT_EQ(out.signalled, "USR1");
     const std::vector<Argv> calls = fake_.calls();
-    ASSERT_EQ(calls.size(), 7u);  // reshaped, released, cancelled, released, asked, signalled
-    EXPECT_EQ(calls[0], (Argv{"scontrol", "update", "JobId=101", "TimeLimit=30"}));
-    EXPECT_EQ(calls[1], (Argv{"scontrol", "update", "JobId=103", "TimeLimit=30"}));
-    EXPECT_EQ(calls[2], (Argv{"scontrol", "release", "101"}));
-    EXPECT_EQ(calls[5], squeue_argv("100"));
-    EXPECT_EQ(calls[6][0], "scancel");
+    ASSERT_EQ(calls.size(), 11u);  // reshaped (asked before and after), released, cancelled, released, asked, signalled
+    EXPECT_EQ(calls[1], update_argv("101", {"TimeLimit=30"}));
+    EXPECT_EQ(calls[4], update_argv("103", {"TimeLimit=30"}));
+    EXPECT_EQ(calls[6], (Argv{"scontrol", "release", "101"}));
+    EXPECT_EQ(calls[9], squeue_argv("100"));
+    EXPECT_EQ(calls[10][0], "scancel");
     // Revoked: pending again, its follow-ups held again, the job not signalled.
     fake_.clear_calls();
     const DecideOutcome revoked =
@@ -614,9 +676,12 @@ TEST_F(FollowUpsTest, PrepareDecisionRefusesBeforeTouchingSlurm) {
                       K::Denied, "");
     EXPECT_TRUE(fake_.calls().empty());
     // A reshape Slurm refuses: nothing recorded, nothing released.
+    fake_.set_output("squeue.101", held_shape);
+    fake_.set_output("squeue.103", held_shape);
     fake_.fail("update.103", "scontrol: error: Invalid time limit specification\n");
     EXPECT_HAWF_ERROR(prepare({Decision{"approve", {}, ""}, DecideMode::Decide, {"TimeLimit=99"}}), K::System,
-                      "follow-up 103 not changed, nothing released");
+                      "follow-up 103 not reshaped");
+    for (const auto& call : fake_.calls()) EXPECT_NE(call[1], "release");
     EXPECT_EQ(spool_.load(me_, before.spec.id).state, State::Pending);
 }
 
@@ -670,14 +735,18 @@ TEST_F(FollowUpsTest, StartRefusesAJobThatIsNotRegistered) {
 TEST_F(FollowUpsTest, StartRefusesWhenNotDecidedBeforeTheDeadline) {
     const CheckpointSpec s = spec("100:eval", 3600);
     const Checkpoint c = pending_with_followups(s);
+    // Released by hand: back to held, for the decision to release.
     EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, s.id, "102", c.deadline() - 1), K::Conflict,
-                      "released by hand");
+                      "100:eval is pending, not decided: job 102 went back to held waiting for 100:eval");
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scontrol", "requeuehold", "102"}}));
+    fake_.fail("requeuehold.102", "scontrol: error: Requested operation is presently disabled for job 102\n");
     EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, s.id, "102", c.deadline() - 1), K::Conflict,
-                      "100:eval is pending, not decided");
+                      "100:eval is pending, not decided, and job 102 could not go back to held: ");
+    EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, s.id, "102", c.deadline() - 1), K::Conflict,
+                      "/scontrol requeuehold 102: scontrol: error: Requested operation is presently disabled");
     const Checkpoint after = spool_.load(me_, s.id);
     EXPECT_EQ(after.state, State::Pending);
     EXPECT_EQ(after.history.size(), c.history.size());
-    EXPECT_TRUE(fake_.calls().empty());
     struct stat st;
     EXPECT_NE(stat((root_ / (std::to_string(me_) + "/ckpt/100/eval/delivered")).c_str(), &st), 0);
 }
@@ -687,11 +756,21 @@ TEST_F(FollowUpsTest, StartRefusesWhileRunningOrWithoutTimeout) {
     open_checkpoint(spool_, s, plugin_);
     add_followup(spool_, FollowUp{s.id, me_, "101", "/w/a.sbatch", {}}, cli_);
     EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, s.id, "101", std::time(nullptr)), K::Conflict,
-                      "100:eval is running, not decided");
+                      "100:eval is running, not decided: job 101 went back to held");
     end_checkpoint(spool_, me_, s.id, 0, plugin_);
     EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, s.id, "101", std::time(nullptr) + 100000000), K::Conflict,
-                      "released by hand");
+                      "went back to held");
     EXPECT_EQ(spool_.load(me_, s.id).state, State::Pending);
+}
+
+TEST_F(FollowUpsTest, StartAfterAFailedCheckpointNeverRuns) {
+    const CheckpointSpec s = spec("100:eval");
+    open_checkpoint(spool_, s, plugin_);
+    add_followup(spool_, FollowUp{s.id, me_, "101", "/w/a.sbatch", {}}, cli_);
+    end_checkpoint(spool_, me_, s.id, 1 << 8, plugin_);
+    EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, s.id, "101", std::time(nullptr)), K::Conflict,
+                      "100:eval failed: this follow-up will never run");
+    EXPECT_TRUE(fake_.calls().empty());  // not held again: nothing would release it
 }
 
 TEST_F(FollowUpsTest, StartPastTheDeadlineTakesTheDefaultAndSyncsTheOthers) {

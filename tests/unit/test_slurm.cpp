@@ -326,6 +326,29 @@ TEST_F(SlurmTest, FailuresAreSystemErrorsWithTheCommandsFirstErrorLine) {
 using test::squeue_format;
 using test::squeue_line;
 
+TEST_F(SlurmTest, ShapeIsWhatScontrolUpdateTakesBack) {
+    fake_.set_output("squeue.77", "PENDING|1-00:00:00|prod,debug|1|2|4|2\n");
+    EXPECT_EQ(slurm_.shape("77"), (JobShape{{"TimeLimit", "1-00:00:00"}, {"Partition", "prod,debug"},
+                                           {"NumNodes", "1-2"}, {"NumCPUs", "4"}, {"NumTasks", "2"}}));
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"squeue", "--noheader", "--states=all", "--jobs=77",
+                                                 "--Format=State:0|,TimeLimit:0|,Partition:0|,NumNodes:0|,"
+                                                 "MaxNodes:0|,NumCPUs:0|,NumTasks:0"}}));
+    fake_.set_output("squeue.77", "PENDING|UNLIMITED|debug|2|2|2|2\n");  // no range: NumNodes=2 sets both
+    EXPECT_EQ(slurm_.shape("77")->at("NumNodes"), "2");
+    fake_.set_output("squeue.77", "PENDING|UNLIMITED|debug|2|0|2|2\n");  // no maximum
+    EXPECT_EQ(slurm_.shape("77")->at("NumNodes"), "2");
+    fake_.set_output("squeue.77", "CANCELLED|UNLIMITED|debug|1|1|1|1\n");  // ended: nothing to reshape
+    EXPECT_FALSE(slurm_.shape("77"));
+    EXPECT_FALSE(slurm_.shape("99"));  // forgotten
+    fake_.set_output("squeue.77", "PENDING|UNLIMITED|debug|one|1|1|1\n");
+    EXPECT_HAWF_ERROR(slurm_.shape("77"), K::System, "not STATE|TIME_LIMIT|PARTITION|NODES|MAX_NODES|CPUS|TASKS");
+}
+
+TEST_F(SlurmTest, RequeueHold) {
+    slurm_.requeue_hold("77");
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scontrol", "requeuehold", "77"}}));
+}
+
 TEST_F(SlurmTest, JobReadsSqueueFieldsNoUserCanWrite) {
     ASSERT_EQ(setenv("SQUEUE_USERS", "root", 1), 0);  // would hide another user's job
     ASSERT_EQ(setenv("SLURM_TIME_FORMAT", "relative", 1), 0);

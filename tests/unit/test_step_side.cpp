@@ -39,6 +39,7 @@ namespace {
 using ::testing::_;
 using ::testing::AnyNumber;
 using ::testing::AtLeast;
+using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::NiceMock;
 using ::testing::Return;
@@ -768,6 +769,15 @@ protected:
         side.exit(host_);
         return rc;
     }
+    // Starts follow-up 4243, which must not run: its one "hawf:" line.
+    std::string refused_line() {
+        EXPECT_CALL(host_, setenv(_, _)).Times(0);
+        std::string line;
+        EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
+        EXPECT_EQ(start(), -1);
+        EXPECT_TRUE(one_line(line)) << line;
+        return line;
+    }
     static Request then_request(const char* then, const char* timeout = nullptr) {
         Request r;
         r.set(Opt::Checkpoint, "eval");
@@ -829,11 +839,7 @@ TEST_F(FollowUpStepTest, NotRegisteredFailsTheJob) {
 
 TEST_F(FollowUpStepTest, WrongBranchFailsTheJob) {
     prepare("4243", {"reject"}, Decision{"approve", {}, ""});
-    EXPECT_CALL(host_, setenv(_, _)).Times(0);
-    std::string line;
-    EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
-    EXPECT_EQ(start(), -1);
-    EXPECT_TRUE(one_line(line)) << line;
+    const std::string line = refused_line();
     EXPECT_THAT(line, StartsWith("hawf: "));
     EXPECT_THAT(line, HasSubstr("decided \"approve\""));
     EXPECT_THAT(line, HasSubstr("runs only for reject"));
@@ -842,16 +848,22 @@ TEST_F(FollowUpStepTest, WrongBranchFailsTheJob) {
     EXPECT_NE(stat(delivered("4243").c_str(), &st), 0);
 }
 
-TEST_F(FollowUpStepTest, UndecidedFailsTheJob) {
+TEST_F(FollowUpStepTest, UndecidedGoesBackToHeldAndItsScriptDoesNotRun) {
     prepare("4243", {}, std::nullopt);
-    EXPECT_CALL(host_, setenv(_, _)).Times(0);
-    std::string line;
-    EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&line));
-    EXPECT_EQ(start(), -1);
-    EXPECT_TRUE(one_line(line)) << line;
-    EXPECT_THAT(line, StartsWith("hawf: "));
-    EXPECT_THAT(line, HasSubstr("released by hand"));
+    const std::string line = refused_line();
+    EXPECT_THAT(line, StartsWith("hawf: 4242:eval is pending, not decided: job 4243 went back to held waiting for 4242:eval"));
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scontrol", "requeuehold", "4243"}}));
     EXPECT_EQ(load("4242:eval").state, State::Pending);
+}
+
+TEST_F(FollowUpStepTest, ConfigErrorGoesBackToHeld) {
+    prepare("4243", {}, Decision{"approve", {}, ""});
+    write_text(conf_, "spool: [\n", 0644);  // being edited, say
+    const std::string line = refused_line();
+    EXPECT_THAT(line, StartsWith("hawf: cannot read the config: "));
+    EXPECT_THAT(line, EndsWith(": job 4243 went back to held waiting for 4242:eval"));
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scontrol", "requeuehold", "4243"}}));
+    EXPECT_EQ(load("4242:eval").state, State::Decided);  // not applied: it has not run
 }
 
 TEST_F(FollowUpStepTest, AfterOnAnSrunStepDoesNothing) {
@@ -878,7 +890,7 @@ TEST_F(FollowUpStepTest, ThenSubmitsAHeldFollowUpOnNodeZero) {
     const std::string script = submit_dir_ + "/next.sbatch";
     EXPECT_EQ(fake_.calls(), (std::vector<std::vector<std::string>>{
                                  {"sbatch", "--parsable", "--hold", "--dependency=afterok:4242",
-                                  "--kill-on-invalid-dep=yes", "--hawf-after=4242:eval",
+                                  "--kill-on-invalid-dep=yes", "--requeue", "--hawf-after=4242:eval",
                                   "--comment=hawf: waiting for 4242:eval", snapshot_path(snapshot_)}}));
     EXPECT_EQ(fake_.sbatch_cwd(), submit_dir_);
     const std::vector<std::string> env = fake_.sbatch_env();
