@@ -677,7 +677,9 @@ json parse_json(std::string_view text) {
 
 json typed_params(const CheckpointSpec& spec, const std::map<std::string, std::string>& params) {
     json typed = json::object();
-    for (const auto& [key, value] : params) {
+    for (const auto& entry : params) {
+        const std::string& key = entry.first;  // a structured binding cannot be captured in C++17
+        const std::string& value = entry.second;
         typed[key] = value;
         const auto declared = std::find_if(spec.params.begin(), spec.params.end(),
                                            [&](const ParamSpec& p) { return p.key == key; });
