@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <set>
 
 #include "display.hpp"
 #include "error.hpp"
@@ -74,52 +75,53 @@ std::optional<std::vector<CheckpointId>> array_ids(const Context& ctx, uid_t own
 
 }  // namespace
 
-std::vector<Selected> select(const Context& ctx, const std::string& text, const std::string& user_flag) {
-    const CheckpointSelection selection = parse_checkpoint_selection(text);
+std::vector<Selected> select(const Context& ctx, const std::vector<std::string>& texts, const std::string& user_flag) {
     std::vector<Selected> selected;
+    std::set<std::string> seen;  // each checkpoint once, in the order first named
     const auto add = [&](uid_t owner, const CheckpointId& id) {
-        for (const Selected& s : selected)
-            if (s.id == id) return;
-        selected.push_back({owner, id});
+        if (seen.insert(id.str()).second) selected.push_back({owner, id});
     };
-    for (const JobSelector& js : selection.jobs) {
-        const std::optional<JobInfo> job = ctx.slurm.job(js.job);
-        const uid_t owner = owner_from(ctx, job, js.job, user_flag);
-        const CheckpointId exact{js.job, selection.name};
-        const char* own_job = std::getenv("SLURM_JOB_ID");
-        if (!js.tasks.empty()) {
-            for (const std::uint32_t task : js.tasks) add(owner, {js.job + "_" + std::to_string(task), selection.name});
-        } else if (!js.all_tasks && own_job && js.job == own_job && std::getenv("SLURM_ARRAY_TASK_ID")) {
-            // In an array task its own $SLURM_JOB_ID is that task, also where Slurm gave it
-            // the array's job id (the last task to start has it).
-            add(owner, {job_id_from_env(), selection.name});
-        } else if (job && !job->task_id(js.job).empty()) {
-            add(owner, {job->task_id(js.job), selection.name});
-        } else if (const bool whole_array = js.all_tasks || (job && job->names_array(js.job)); !whole_array && job) {
-            add(owner, exact);
-        } else {
-            // A whole array, or a job Slurm has forgotten (which may have been one): its owner's tree says.
-            const std::optional<std::vector<CheckpointId>> ids = array_ids(ctx, owner, js.job);
-            const std::string all = js.job + "_*:" + selection.name;
-            if (!ids && whole_array)
-                throw Error(ErrorKind::Denied, "cannot list the tasks of array " + js.job + " (" + all +
-                                                   "): only their owner and root can; name them, e.g. " + js.job +
-                                                   "_[1-40]:" + selection.name);
-            const std::vector<CheckpointId> tasks = ids ? array_tasks(*ids, js.job, selection.name)
-                                                        : std::vector<CheckpointId>{};
-            const bool is_job = ids && std::find(ids->begin(), ids->end(), exact) != ids->end();
-            if (whole_array && tasks.empty())
-                throw Error(ErrorKind::NotFound, "no checkpoint " + all + ": no task of array " + js.job +
-                                                     " has opened " + selection.name + " yet");
-            if (is_job || tasks.empty()) add(owner, exact);
-            else for (const CheckpointId& id : tasks) add(owner, id);
+    for (const std::string& text : texts) {
+        const CheckpointSelection selection = parse_checkpoint_selection(text);
+        for (const JobSelector& js : selection.jobs) {
+            const std::optional<JobInfo> job = ctx.slurm.job(js.job);
+            const uid_t owner = owner_from(ctx, job, js.job, user_flag);
+            const CheckpointId exact{js.job, selection.name};
+            const char* own_job = std::getenv("SLURM_JOB_ID");
+            if (!js.tasks.empty()) {
+                for (const std::uint32_t task : js.tasks) add(owner, {js.job + "_" + std::to_string(task), selection.name});
+            } else if (!js.all_tasks && own_job && js.job == own_job && std::getenv("SLURM_ARRAY_TASK_ID")) {
+                // In an array task its own $SLURM_JOB_ID is that task, also where Slurm gave it
+                // the array's job id (the last task to start has it).
+                add(owner, {job_id_from_env(), selection.name});
+            } else if (job && !job->task_id(js.job).empty()) {
+                add(owner, {job->task_id(js.job), selection.name});
+            } else if (const bool whole_array = js.all_tasks || (job && job->names_array(js.job)); !whole_array && job) {
+                add(owner, exact);
+            } else {
+                // A whole array, or a job Slurm has forgotten (which may have been one): its owner's tree says.
+                const std::optional<std::vector<CheckpointId>> ids = array_ids(ctx, owner, js.job);
+                const std::string all = js.job + "_*:" + selection.name;
+                if (!ids && whole_array)
+                    throw Error(ErrorKind::Denied, "cannot list the tasks of array " + js.job + " (" + all +
+                                                       "): only their owner and root can; name them, e.g. " + js.job +
+                                                       "_[1-40]:" + selection.name);
+                const std::vector<CheckpointId> tasks = ids ? array_tasks(*ids, js.job, selection.name)
+                                                            : std::vector<CheckpointId>{};
+                const bool is_job = ids && std::find(ids->begin(), ids->end(), exact) != ids->end();
+                if (whole_array && tasks.empty())
+                    throw Error(ErrorKind::NotFound, "no checkpoint " + all + ": no task of array " + js.job +
+                                                         " has opened " + selection.name + " yet");
+                if (is_job || tasks.empty()) add(owner, exact);
+                else for (const CheckpointId& id : tasks) add(owner, id);
+            }
         }
     }
     return selected;
 }
 
 Selected select_one(const Context& ctx, const std::string& text, const std::string& user_flag) {
-    std::vector<Selected> selected = select(ctx, text, user_flag);
+    std::vector<Selected> selected = select(ctx, {text}, user_flag);
     if (selected.size() != 1)
         usage_error(quoted_text(text) + " names " + std::to_string(selected.size()) + " checkpoints (" +
                     selected.front().id.str() + ", ...): this command takes one");

@@ -46,11 +46,11 @@ struct Selected {
     uid_t owner = 0;
     CheckpointId id;
 };
-// The checkpoints TEXT names (parse_checkpoint_selection, USER_FLAG: --user, "" when
+// The checkpoints TEXTS name, each once (parse_checkpoint_selection, USER_FLAG: --user, "" when
 // not given), in the order given: "4242:eval" of a job; of an array job, or
 // "4242_*:eval", every task's that its owner's tree holds (listed for the owner or
 // root only); of an array task's own job id ("4250:eval"), that task's ("4242_8:eval").
-std::vector<Selected> select(const Context& ctx, const std::string& text, const std::string& user_flag);
+std::vector<Selected> select(const Context& ctx, const std::vector<std::string>& texts, const std::string& user_flag);
 // The one checkpoint TEXT names: a usage error if it names several.
 Selected select_one(const Context& ctx, const std::string& text, const std::string& user_flag);
 // In a job: its checkpoints' job id, "4242" or for an array task "4242_8"

@@ -243,11 +243,7 @@ int decide_main(int argc, char** argv) {
     }
 
     cli::Context ctx = cli::load_context();
-    std::vector<cli::Selected> selected;
-    for (const std::string& text : texts)
-        for (cli::Selected& s : cli::select(ctx, text, order.user))
-            if (std::none_of(selected.begin(), selected.end(), [&](const cli::Selected& o) { return o.id == s.id; }))
-                selected.push_back(std::move(s));
+    const std::vector<cli::Selected> selected = cli::select(ctx, texts, order.user);
     const std::vector<Decision> decisions = decisions_for(selected, decision, params_file);
 
     if (selected.size() == 1) {  // one checkpoint: its refusal is the command's
