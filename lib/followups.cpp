@@ -4,6 +4,7 @@
 #include <cctype>
 #include <ctime>
 #include <functional>
+#include <map>
 #include <optional>
 #include <thread>
 
@@ -118,35 +119,86 @@ FollowUpChange change(const Slurm& slurm, const std::string& job, FollowUpAction
     return c;
 }
 
+// One change syncing asks of Slurm for one follow-up.
+struct Planned {
+    std::string job;
+    FollowUpAction action = FollowUpAction::Released;
+    std::int64_t deadline = 0;  // Eligible: the begin time; Released: it waited for one (begin now too)
+};
+
+void plan(const Checkpoint& ckpt, const std::string& skip, std::vector<Planned>& plans) {
+    const Decision* d = ckpt.decision();
+    for (const auto& f : ckpt.followups) {
+        if (f.job == skip) continue;
+        if (d && releases(ckpt, f, d->choice))
+            plans.push_back({f.job, FollowUpAction::Released, ckpt.spec.timeout_s != 0 ? ckpt.deadline() : 0});
+        else if (d || ckpt.state == State::Failed)  // a failed checkpoint will never release them
+            plans.push_back({f.job, FollowUpAction::Cancelled});
+        else if (ckpt.state == State::Pending && ckpt.deadline())
+            plans.push_back({f.job, FollowUpAction::Eligible, ckpt.deadline()});
+        else if (ckpt.state == State::Pending)
+            plans.push_back({f.job, FollowUpAction::Held});
+    }
+}
+
+FollowUpChange carry_out(const Slurm& slurm, const Planned& p, const Patience& patience) {
+    switch (p.action) {
+        case FollowUpAction::Released:
+            return change(
+                slurm, p.job, p.action, "",
+                [&] {
+                    if (p.deadline) slurm.update(p.job, {"StartTime=now"});
+                    slurm.release(p.job);
+                },
+                released(p.deadline != 0), patience);
+        case FollowUpAction::Cancelled:
+            return change(slurm, p.job, p.action, "", [&] { slurm.cancel(p.job); }, cancelled, patience);
+        case FollowUpAction::Eligible: {
+            const std::string at = format_local_time(p.deadline);
+            return change(slurm, p.job, p.action, at, [&] { slurm.update(p.job, {"StartTime=" + at}); },
+                          eligible_at(p.deadline, false), patience);
+        }
+        default:
+            return change(slurm, p.job, FollowUpAction::Held, "", [&] { slurm.hold(p.job); }, held, patience);
+    }
+}
+
+// PLANS carried out, each on its own or, TOGETHER, plain releases and cancels of
+// several follow-ups each in one command (a whole follow-up array's tasks in one
+// request to slurmctld); only if such a command fails is each of its follow-ups
+// carried out (and checked) on its own.
+std::vector<FollowUpChange> carry_out(const Slurm& slurm, const std::vector<Planned>& plans, const Patience& patience,
+                                      bool together) {
+    std::vector<std::string> releasing, cancelling;
+    for (const auto& p : together ? plans : std::vector<Planned>()) {
+        if (p.action == FollowUpAction::Released && !p.deadline) releasing.push_back(p.job);
+        if (p.action == FollowUpAction::Cancelled) cancelling.push_back(p.job);
+    }
+    const bool released_all = releasing.size() > 1 && failure_of([&] { slurm.release(releasing); }).empty();
+    const bool cancelled_all = cancelling.size() > 1 && failure_of([&] { slurm.cancel(cancelling); }).empty();
+    std::vector<FollowUpChange> changes;
+    for (const auto& p : plans) {
+        const bool done = (p.action == FollowUpAction::Released && !p.deadline && released_all) ||
+                          (p.action == FollowUpAction::Cancelled && cancelled_all);
+        changes.push_back(done ? FollowUpChange{p.job, p.action, "", "", false} : carry_out(slurm, p, patience));
+    }
+    return changes;
+}
+
 }  // namespace
 
 std::vector<FollowUpChange> sync_followups(const Slurm& slurm, const Checkpoint& ckpt, const std::string& skip,
                                            const Patience& patience) {
-    std::vector<FollowUpChange> changes;
-    const Decision* d = ckpt.decision();
-    for (const auto& f : ckpt.followups) {
-        if (f.job == skip) continue;
-        if (d && releases(ckpt, f, d->choice)) {
-            const bool waited = ckpt.spec.timeout_s != 0;  // it waited for the deadline
-            changes.push_back(change(
-                slurm, f.job, FollowUpAction::Released, "",
-                [&] {
-                    if (waited) slurm.update(f.job, {"StartTime=now"});
-                    slurm.release(f.job);
-                },
-                released(waited), patience));
-        } else if (d || ckpt.state == State::Failed) {  // a failed checkpoint will never release them
-            changes.push_back(change(slurm, f.job, FollowUpAction::Cancelled, "", [&] { slurm.cancel(f.job); }, cancelled, patience));
-        } else if (ckpt.state == State::Pending && ckpt.deadline()) {
-            const std::string at = format_local_time(ckpt.deadline());
-            changes.push_back(change(slurm, f.job, FollowUpAction::Eligible, at,
-                                     [&] { slurm.update(f.job, {"StartTime=" + at}); },
-                                     eligible_at(ckpt.deadline(), false), patience));
-        } else if (ckpt.state == State::Pending) {
-            changes.push_back(change(slurm, f.job, FollowUpAction::Held, "", [&] { slurm.hold(f.job); }, held, patience));
-        }
-    }
-    return changes;
+    std::vector<Planned> plans;
+    plan(ckpt, skip, plans);
+    return carry_out(slurm, plans, patience, false);
+}
+
+std::vector<FollowUpChange> sync_followups(const Slurm& slurm, const std::vector<Checkpoint>& ckpts,
+                                           const Patience& patience) {
+    std::vector<Planned> plans;
+    for (const auto& ckpt : ckpts) plan(ckpt, "", plans);
+    return carry_out(slurm, plans, patience, true);
 }
 
 std::vector<FollowUpChange> schedule_deadline(const Slurm& slurm, const Checkpoint& ckpt, const std::string& only,
@@ -250,19 +302,26 @@ std::vector<std::string> prepare_decision(const Slurm& slurm, const Checkpoint& 
     return reshape_followups(slurm, before, request.decision->choice, request.reshape);
 }
 
+Checkpoint record_decision(const Spool& spool, uid_t owner, const CheckpointId& id, const DecideRequest& request,
+                           const Actor& actor, const Limits& limits) {
+    return request.decision ? decide(spool, owner, id, *request.decision, request.mode, actor, limits)
+                            : revoke(spool, owner, id, actor);
+}
+
+std::string signal_decided(const Slurm& slurm, const Checkpoint& ckpt, const DecideRequest& request) {
+    if (!request.decision || ckpt.spec.signal.empty()) return "";
+    const std::optional<JobInfo> job = slurm.job(ckpt.spec.id.job_id);  // the job learns of it at once
+    if (!job || job->state != "RUNNING") return "";
+    slurm.signal(ckpt.spec.id.job_id, ckpt.spec.signal);
+    return ckpt.spec.signal;
+}
+
 DecideOutcome decide_and_sync(const Spool& spool, const Slurm& slurm, uid_t owner, const CheckpointId& id,
                               const DecideRequest& request, const Actor& actor, const Limits& limits) {
     DecideOutcome out;
-    out.ckpt = request.decision ? decide(spool, owner, id, *request.decision, request.mode, actor, limits)
-                                : revoke(spool, owner, id, actor);
+    out.ckpt = record_decision(spool, owner, id, request, actor, limits);
     out.changes = sync_followups(slurm, out.ckpt);
-    if (request.decision && !out.ckpt.spec.signal.empty()) {  // the job learns of it at once
-        const std::optional<JobInfo> job = slurm.job(id.job_id);
-        if (job && job->state == "RUNNING") {
-            slurm.signal(id.job_id, out.ckpt.spec.signal);
-            out.signalled = out.ckpt.spec.signal;
-        }
-    }
+    out.signalled = signal_decided(slurm, out.ckpt, request);
     return out;
 }
 
@@ -356,14 +415,25 @@ std::string describe(const std::vector<FollowUpChange>& changes) {
     return joined(changes, ", ", [](const FollowUpChange& c) { return c.action_text() + " " + c.job; });
 }
 
-Checkpoint submit_followup(const Spool& spool, const Slurm& slurm, const CheckpointId& id, uid_t owner,
-                           const FollowUpSubmission& what, const Actor& actor, std::string* job_out) {
-    // --requeue: one released by hand goes back to held (back_to_held) also where JobRequeue=0.
-    std::vector<std::string> args = {"--hold", "--dependency=afterok:" + id.job_id, "--kill-on-invalid-dep=yes",
-                                     "--requeue", "--hawf-after=" + id.str(), "--comment=hawf: waiting for " + id.str()};
+namespace {
+
+// sbatch of a follow-up of OF, held; a follow-up array (OF.each_task) of TASKS.
+// --requeue: one released by hand goes back to held (back_to_held) also where JobRequeue=0.
+std::string submit_held(const Slurm& slurm, const FollowUpOf& of, const FollowUpSubmission& what,
+                        const std::string& tasks = "") {
+    std::vector<std::string> args = {"--hold",
+                                     (of.each_task ? "--dependency=aftercorr:" : "--dependency=afterok:") + of.id.job_id,
+                                     "--kill-on-invalid-dep=yes", "--requeue", "--hawf-after=" + of.str(),
+                                     "--comment=hawf: waiting for " + of.str()};
+    if (of.each_task) args.push_back("--array=" + tasks);
     args.insert(args.end(), what.extra.begin(), what.extra.end());
-    const std::string job = slurm.submit(args, what.read.empty() ? what.script : what.read, what.cwd, what.env);
-    if (job_out) *job_out = job;
+    return slurm.submit(args, what.read.empty() ? what.script : what.read, what.cwd, what.env);
+}
+
+// Registers follow-up JOB (submitted for WHAT) at checkpoint ID; if the checkpoint
+// refuses it, cancels JOB (nothing would ever release it) and says so.
+Checkpoint register_or_cancel(const Spool& spool, const Slurm& slurm, const CheckpointId& id, uid_t owner,
+                              const std::string& job, const FollowUpSubmission& what, const Actor& actor) {
     try {
         return add_followup(spool, FollowUp{id, owner, job, what.script, what.on}, actor);
     } catch (const Error& e) {
@@ -375,6 +445,82 @@ Checkpoint submit_followup(const Spool& spool, const Slurm& slurm, const Checkpo
         }
         throw Error(e.kind(), std::string(e.what()) + " (follow-up " + job + " cancelled)");
     }
+}
+
+// The follow-up arrays an array's first task published: script -> array job id; or
+// its error. Written by the owner's own tasks, read back as strictly as anything else.
+std::map<std::string, std::string> published_arrays(const std::string& text, const std::string& what) {
+    const nlohmann::json j = parse_json(text);
+    if (j.is_object() && j.contains("error") && j["error"].is_string())
+        throw Error(ErrorKind::System, what + " failed in the task that submits them: " + j["error"].get<std::string>());
+    std::map<std::string, std::string> arrays;
+    const auto bad = [&] { return Error(ErrorKind::Untrusted, what + " are not as hawf writes them: " + quoted_text(text)); };
+    if (!j.is_object() || !j.contains("followups") || !j["followups"].is_array()) throw bad();
+    const auto is_job = [](const nlohmann::json& job) {
+        return job.is_string() && !job.get<std::string>().empty() && job.get<std::string>().size() <= 10 &&
+               job.get<std::string>().find_first_not_of("0123456789") == std::string::npos;
+    };
+    for (const auto& f : j["followups"]) {
+        if (!f.is_object() || !f.contains("script") || !f["script"].is_string() || !f.contains("job") || !is_job(f["job"]))
+            throw bad();
+        arrays[f["script"].get<std::string>()] = f["job"].get<std::string>();
+    }
+    return arrays;
+}
+
+}  // namespace
+
+Checkpoint submit_followup(const Spool& spool, const Slurm& slurm, const CheckpointId& id, uid_t owner,
+                           const FollowUpSubmission& what, const Actor& actor, std::string* job_out) {
+    const std::string job = submit_held(slurm, FollowUpOf{id, false}, what);
+    if (job_out) *job_out = job;
+    return register_or_cancel(spool, slurm, id, owner, job, what, actor);
+}
+
+Checkpoint submit_array_followups(const Spool& spool, const Slurm& slurm, const Checkpoint& ckpt,
+                                  const std::vector<FollowUpSubmission>& what, const Actor& actor,
+                                  std::chrono::milliseconds wait) {
+    const CheckpointId& id = ckpt.spec.id;
+    const uid_t owner = ckpt.spec.owner_uid;
+    const std::size_t underscore = id.job_id.find('_');
+    if (underscore == std::string::npos) throw Error(ErrorKind::Usage, id.str() + " is not an array task's checkpoint");
+    const FollowUpOf of{{id.job_id.substr(0, underscore), id.name}, true};
+    const std::string task = id.job_id.substr(underscore + 1);
+    const std::string what_text = "the follow-up arrays of " + of.str();
+    std::optional<std::string> published = spool.array_followups(owner, of.id.job_id, id.name);
+    if (!published && spool.claim_array_followups(owner, of.id.job_id, id.name, task) == task) {
+        // This task submits them (again, if it was requeued before it published them).
+        nlohmann::json list = nlohmann::json::array();
+        try {
+            const std::string tasks = task_ranges(slurm.array_task_ids(of.id.job_id));
+            if (tasks.empty()) throw Error(ErrorKind::System, "Slurm lists no task of array job " + of.id.job_id);
+            for (const auto& w : what) list.push_back({{"script", w.script}, {"job", submit_held(slurm, of, w, tasks)}});
+        } catch (const Error& e) {  // the other tasks fail at once rather than wait for them
+            spool.publish_array_followups(owner, of.id.job_id, id.name, nlohmann::json({{"error", e.what()}}).dump());
+            throw;
+        }
+        published = nlohmann::json({{"followups", list}}).dump();
+        spool.publish_array_followups(owner, of.id.job_id, id.name, *published);
+    }
+    const auto give_up = std::chrono::steady_clock::now() + wait;
+    for (auto pause = std::chrono::milliseconds(50); !published; pause = std::min(pause * 2, std::chrono::milliseconds(1000))) {
+        if (std::chrono::steady_clock::now() + pause > give_up)
+            throw Error(ErrorKind::System, what_text + " were claimed by task " + of.id.job_id + "_" +
+                                               spool.claim_array_followups(owner, of.id.job_id, id.name, task) +
+                                               " but not submitted within " +
+                                               std::to_string(wait.count() / 1000) + " s");
+        std::this_thread::sleep_for(pause);
+        published = spool.array_followups(owner, of.id.job_id, id.name);
+    }
+    const std::map<std::string, std::string> arrays = published_arrays(*published, what_text);
+    Checkpoint with = ckpt;
+    for (const auto& w : what) {
+        const auto array = arrays.find(w.script);
+        if (array == arrays.end())
+            throw Error(ErrorKind::System, what_text + " hold none for " + quoted_text(w.script));
+        with = register_or_cancel(spool, slurm, id, owner, array->second + "_" + task, w, actor);
+    }
+    return with;
 }
 
 Checkpoint take_default_and_sync(const Spool& spool, const Slurm& slurm, const Checkpoint& seen, std::int64_t now,

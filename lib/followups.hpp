@@ -47,6 +47,11 @@ struct Patience {
 // SKIP names a follow-up to leave alone (the one that is starting).
 std::vector<FollowUpChange> sync_followups(const Slurm& slurm, const Checkpoint& ckpt, const std::string& skip = "",
                                            const Patience& patience = {});
+// The same for several checkpoints (a bulk decision) at once: plain releases and
+// cancels of their follow-ups go to Slurm in one command each, a follow-up array's
+// tasks as one range ("scontrol release 4301_[1-1000]": one request to slurmctld).
+std::vector<FollowUpChange> sync_followups(const Slurm& slurm, const std::vector<Checkpoint>& ckpts,
+                                           const Patience& patience = {});
 
 // A checkpoint with a timeout just became pending: its follow-ups become eligible at
 // the deadline, so the first to start takes the default unless someone decides.
@@ -73,6 +78,13 @@ struct DecideRequest {
     DecideMode mode = DecideMode::Decide;  // or amend it
     std::vector<std::string> reshape;     // "TimeLimit=1:00:00": first, to what the choice releases
 };
+// decide_and_sync in halves, for a bulk decision that tells Slurm once for all
+// (sync_followups of several checkpoints between them): records REQUEST...
+Checkpoint record_decision(const Spool& spool, uid_t owner, const CheckpointId& id, const DecideRequest& request,
+                           const Actor& actor, const Limits& limits);
+// ...and signals CKPT's job if it is running and asked for that (--hawf-signal);
+// returns the signal sent, "" if none.
+std::string signal_decided(const Slurm& slurm, const Checkpoint& ckpt, const DecideRequest& request);
 // What deciding did: the checkpoint then, what Slurm did to its follow-ups, and the
 // signal sent to its still running job (--hawf-signal; "" if none).
 struct DecideOutcome {
@@ -142,6 +154,17 @@ struct FollowUpSubmission {
 };
 Checkpoint submit_followup(const Spool& spool, const Slurm& slurm, const CheckpointId& id, uid_t owner,
                            const FollowUpSubmission& what, const Actor& actor, std::string* job = nullptr);
+
+// --hawf-then on an array job, for its task whose checkpoint CKPT ("4242_7:eval") just
+// opened: the array's tasks share one follow-up array per script in WHAT, whose task T
+// waits for 4242_T:eval (`--array=<the array's tasks> --dependency=aftercorr:4242
+// --hawf-after=4242_*:eval`, otherwise as submit_followup). The first task to get here
+// submits them (Spool::claim_array_followups) and publishes their ids; every task
+// registers its own task of each ("4301_7"), waiting up to WAIT for them to be
+// published. Returns the checkpoint with them.
+Checkpoint submit_array_followups(const Spool& spool, const Slurm& slurm, const Checkpoint& ckpt,
+                                  const std::vector<FollowUpSubmission>& what, const Actor& actor,
+                                  std::chrono::milliseconds wait = std::chrono::seconds(60));
 
 // SEEN (as the caller loaded it) past its deadline with no decision: records its
 // default (as the calling user, by "timeout") and releases or cancels its follow-ups

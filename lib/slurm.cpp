@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -134,6 +135,43 @@ std::string Slurm::submit(const std::vector<std::string>& args, const std::strin
 void Slurm::release(const std::string& job) const { run_or_throw({tool("scontrol"), "release", job}); }
 void Slurm::hold(const std::string& job) const { run_or_throw({tool("scontrol"), "hold", job}); }
 void Slurm::cancel(const std::string& job) const { run_or_throw({tool("scancel"), job}); }
+std::vector<std::string> job_ranges(const std::vector<std::string>& jobs) {
+    std::vector<std::string> words;
+    std::map<std::string, std::vector<std::uint32_t>> tasks;  // of each array, in WORDS as its array job id
+    for (const std::string& job : jobs) {
+        check_job_id(job);  // "1_2" or "3": never an option or a range of our own
+        const std::size_t underscore = job.find('_');
+        if (underscore == std::string::npos) {
+            words.push_back(job);
+            continue;
+        }
+        const std::string array = job.substr(0, underscore);
+        auto [it, first] = tasks.emplace(array, std::vector<std::uint32_t>());
+        if (first) words.push_back(array + "_");
+        it->second.push_back(static_cast<std::uint32_t>(std::stoul(job.substr(underscore + 1))));
+    }
+    for (std::string& word : words) {
+        if (word.back() != '_') continue;
+        std::vector<std::uint32_t>& of = tasks.at(word.substr(0, word.size() - 1));
+        std::sort(of.begin(), of.end());
+        of.erase(std::unique(of.begin(), of.end()), of.end());
+        word += of.size() == 1 ? std::to_string(of[0]) : "[" + task_ranges(of) + "]";
+    }
+    return words;
+}
+
+void Slurm::release(const std::vector<std::string>& jobs) const {
+    std::vector<std::string> argv = {tool("scontrol"), "release"};
+    for (std::string& word : job_ranges(jobs)) argv.push_back(std::move(word));
+    run_or_throw(argv);
+}
+
+void Slurm::cancel(const std::vector<std::string>& jobs) const {
+    std::vector<std::string> argv = {tool("scancel")};
+    for (std::string& word : job_ranges(jobs)) argv.push_back(std::move(word));
+    run_or_throw(argv);
+}
+
 void Slurm::requeue_hold(const std::string& job) const { run_or_throw({tool("scontrol"), "requeuehold", job}); }
 
 void Slurm::update(const std::string& job, const std::vector<std::string>& assignments) const {
@@ -184,6 +222,30 @@ std::string Slurm::mail_user(const std::string& job) const {
 }
 
 std::optional<std::string> Slurm::squeue_line(const std::string& job, const std::string& format) const {
+    const auto lines = squeue_lines(job, format);
+    if (!lines) return std::nullopt;
+    return lines->empty() ? "" : lines->front();
+}
+
+std::vector<std::uint32_t> Slurm::array_task_ids(const std::string& array_job) const {
+    // --array: one line per task, the queued remainder's too ("3", never "3-40").
+    const auto lines = squeue_lines(array_job, "ArrayTaskID:0", {"--array"});
+    std::vector<std::uint32_t> tasks;
+    for (std::string line : lines ? *lines : std::vector<std::string>()) {
+        while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+        if (line == "N/A") continue;  // not an array job
+        if (!all_digits(line) || line.size() > 7)
+            throw Error(ErrorKind::System, "squeue --array --jobs=" + array_job + " printed " + excerpt(line) +
+                                               ", not a task id");
+        tasks.push_back(static_cast<std::uint32_t>(std::stoul(line)));
+    }
+    std::sort(tasks.begin(), tasks.end());
+    tasks.erase(std::unique(tasks.begin(), tasks.end()), tasks.end());
+    return tasks;
+}
+
+std::optional<std::vector<std::string>> Slurm::squeue_lines(const std::string& job, const std::string& format,
+                                                            const std::vector<std::string>& extra) const {
     check_job_id(job);  // one job or task: "1,2" would list two, and the first line could be either
     // Begin times as plain epoch seconds; no SQUEUE_* setting of the caller may filter
     // the job away (SQUEUE_USERS would make someone else's job look unknown).
@@ -191,14 +253,17 @@ std::optional<std::string> Slurm::squeue_line(const std::string& job, const std:
     for (char** e = environ; *e; ++e)
         if (std::strncmp(*e, "SQUEUE_", 7) != 0 && std::strncmp(*e, "SLURM_TIME_FORMAT=", 18) != 0) env.push_back(*e);
     // "--jobs=J" is one word: J can never be read as an option.
-    const std::vector<std::string> argv = {tool("squeue"), "--noheader", "--states=all", "--jobs=" + job,
-                                           "--Format=" + format};
+    std::vector<std::string> argv = {tool("squeue"), "--noheader", "--states=all", "--jobs=" + job,
+                                     "--Format=" + format};
+    argv.insert(argv.end(), extra.begin(), extra.end());
     CommandResult r = run_command(argv, "", &env);
     if (!r.ok()) {
         if (classify_failure(r.message()) == SlurmFailure::JobGone) return std::nullopt;
         throw Error(ErrorKind::System, "squeue --jobs=" + job + ": " + r.message());
     }
-    return r.out.substr(0, r.out.find('\n'));
+    std::vector<std::string> lines = split(r.out, '\n');
+    if (!lines.empty() && lines.back().empty()) lines.pop_back();
+    return lines;
 }
 
 std::optional<JobShape> Slurm::shape(const std::string& job) const {

@@ -85,6 +85,10 @@ struct JobInfo {
 // (also when it then refuses the node count), so they are kept too.
 using JobShape = std::map<std::string, std::string>;
 
+// JOBS as the words of one scontrol release or scancel: the tasks of an array
+// together as "4301_[1-5,9]", other jobs as they are, in the order first seen.
+std::vector<std::string> job_ranges(const std::vector<std::string>& jobs);
+
 class Slurm {
 public:
     // BINDIR: where sbatch/scontrol/scancel are; "" = search PATH.
@@ -96,6 +100,10 @@ public:
     void release(const std::string& job) const;
     void hold(const std::string& job) const;
     void cancel(const std::string& job) const;
+    // The same for several jobs in one command, tasks of one array as one range
+    // ("4301_[1-5,9]": slurmctld takes the range in one request); JOBS not empty.
+    void release(const std::vector<std::string>& jobs) const;
+    void cancel(const std::vector<std::string>& jobs) const;
     // scontrol requeuehold: a running batch job back to the queue, held (its script is
     // killed). Needs a requeueable job (sbatch --requeue or JobRequeue=1); a user may do
     // it to their own jobs.
@@ -114,6 +122,10 @@ public:
     // SubmitLine: only a line that starts with it counts, and the last one. The value
     // is the job user's own text: check it before use.
     std::string mail_user(const std::string& job) const;
+    // The tasks of array job ARRAY_JOB that Slurm knows (queued, running, or ended
+    // within MinJobAge), sorted; none if it knows none. Throws Error(System) if
+    // slurmctld cannot be asked.
+    std::vector<std::uint32_t> array_task_ids(const std::string& array_job) const;
     // The job's shape, or nullopt if it has ended or Slurm forgot it. Throws
     // Error(System) if slurmctld cannot be asked.
     std::optional<JobShape> shape(const std::string& job) const;
@@ -124,6 +136,9 @@ private:
     // squeue's line for JOB in FORMAT (--Format), "" if it lists none; nullopt if
     // Slurm no longer knows JOB. Throws Error(System) if slurmctld cannot be asked.
     std::optional<std::string> squeue_line(const std::string& job, const std::string& format) const;
+    // Every line of it (EXTRA: more squeue options).
+    std::optional<std::vector<std::string>> squeue_lines(const std::string& job, const std::string& format,
+                                                         const std::vector<std::string>& extra = {}) const;
     std::string bindir_;
 };
 

@@ -91,16 +91,28 @@ Fd Spool::open_user(uid_t owner, bool create) const {
     return user;
 }
 
-Fd Spool::open_checkpoint(uid_t owner, const CheckpointId& id, bool create) const {
+Fd Spool::open_under_user(uid_t owner, const std::vector<std::string>& parts, bool create) const {
     Fd dir = open_user(owner, create);
     std::string rel;
-    for (const std::string& part : {std::string("ckpt"), id.job_id, id.name}) {
+    for (const std::string& part : parts) {
         if (!dir) return dir;
         rel += (rel.empty() ? "" : "/") + part;
         dir = create ? make_dir(dir.get(), part, Trust{owner}, path(owner, rel))
                      : open_dir(dir.get(), part, Trust{owner}, path(owner, rel));
     }
     return dir;
+}
+
+Fd Spool::open_checkpoint(uid_t owner, const CheckpointId& id, bool create) const {
+    return open_under_user(owner, {"ckpt", id.job_id, id.name}, create);
+}
+
+Fd Spool::open_array(uid_t owner, const std::string& array_job, const std::string& name, bool create) const {
+    check_job_id(array_job);
+    if (array_job.find('_') != std::string::npos)
+        throw Error(ErrorKind::Usage, "bad job id " + quoted_text(array_job) + ": use the array's JOBID (digits)");
+    check_name(name);
+    return open_under_user(owner, {"arrays", array_job, name}, create);
 }
 
 bool Spool::append(uid_t owner, const CheckpointId& id, const Event& event) const {
@@ -214,12 +226,15 @@ void Spool::clean(uid_t owner, std::int64_t stale_before, std::int64_t scripts_b
     if (!user) return;
     if (Fd trash = open_dir(user.get(), ".trash", Trust{owner}, path(owner, ".trash")))
         empty_dir(trash.get(), path(owner, ".trash"));
-    if (Fd scripts = open_dir(user.get(), "scripts", Trust{owner}, path(owner, "scripts")))
-        for (const auto& token : list_dir(scripts.get())) {  // a token dir's mtime: when its copy was taken
-            struct stat st;
-            if (fstatat(scripts.get(), token.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_mtime < scripts_before)
-                remove_tree(scripts.get(), token, path(owner, "scripts/" + token));
-        }
+    // A snapshot's token dir was made when its copy was taken, an array's dir when its
+    // first task claimed its follow-ups: both serve jobs that may still start until then.
+    for (const char* kind : {"scripts", "arrays"})
+        if (Fd dir = open_dir(user.get(), kind, Trust{owner}, path(owner, kind)))
+            for (const auto& entry : list_dir(dir.get())) {
+                struct stat st;
+                if (fstatat(dir.get(), entry.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_mtime < scripts_before)
+                    remove_tree(dir.get(), entry, path(owner, std::string(kind) + "/" + entry));
+            }
     if (Fd index = open_dir(user.get(), "pending", Trust{owner}, path(owner, "pending")))
         remove_stale_temps(index.get(), stale_before, path(owner, "pending"));
     Fd ckpt = open_dir(user.get(), "ckpt", Trust{owner}, path(owner, "ckpt"));
@@ -407,6 +422,31 @@ std::string Spool::script_path(uid_t owner, const std::string& ref) const {
     // The path is safe to resolve again (sbatch opens it): every directory on it was
     // checked to be writable only by OWNER, and the root is sticky.
     return shown;
+}
+
+std::string Spool::claim_array_followups(uid_t owner, const std::string& array_job, const std::string& name,
+                                         const std::string& task) const {
+    Fd dir = open_array(owner, array_job, name, true);
+    const std::string shown = path(owner, "arrays/" + array_job + "/" + name + "/claim");
+    create_file(dir.get(), "claim", task, shown);  // false: claimed already
+    const std::optional<std::string> holder = read_file(dir.get(), "claim", Trust{owner}, shown, 64);
+    if (!holder) throw Error(ErrorKind::System, "cannot read " + shown + ": it disappeared");
+    return *holder;
+}
+
+void Spool::publish_array_followups(uid_t owner, const std::string& array_job, const std::string& name,
+                                    const std::string& json) const {
+    Fd dir = open_array(owner, array_job, name, true);
+    const std::string shown = path(owner, "arrays/" + array_job + "/" + name + "/followups");
+    if (!create_file(dir.get(), "followups", json, shown))
+        throw Error(ErrorKind::Conflict, "cannot write " + shown + ": it exists already");
+}
+
+std::optional<std::string> Spool::array_followups(uid_t owner, const std::string& array_job,
+                                                  const std::string& name) const {
+    Fd dir = open_array(owner, array_job, name, false);
+    if (!dir) return std::nullopt;
+    return read_file(dir.get(), "followups", Trust{owner}, path(owner, "arrays/" + array_job + "/" + name + "/followups"));
 }
 
 Spool spool_of(const Config& config) { return Spool(config.spool, config.limits); }

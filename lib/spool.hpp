@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -96,13 +97,30 @@ public:
     // Throws Error(Usage) for a malformed REF, NotFound, or Untrusted.
     std::string script_path(uid_t owner, const std::string& ref) const;
 
+    // --hawf-then on an array job: one follow-up array for all its tasks, submitted by
+    // the first task to open its checkpoint NAME. SPOOL/<uid>/arrays/<array job>/<name>/
+    // holds `claim` (the task that submits it: the first claim wins) and `followups`
+    // (what it submitted, JSON, written once). As OWNER; removed by clean() with the
+    // script snapshots.
+    // Claims it for TASK unless a task did; returns the task that holds the claim.
+    std::string claim_array_followups(uid_t owner, const std::string& array_job, const std::string& name,
+                                      const std::string& task) const;
+    // Error(Conflict) if they were published already.
+    void publish_array_followups(uid_t owner, const std::string& array_job, const std::string& name,
+                                 const std::string& json) const;
+    std::optional<std::string> array_followups(uid_t owner, const std::string& array_job,
+                                               const std::string& name) const;
+
     // Throws unless the spool root is a safe directory; returns its fd.
     Fd open_root() const;
 
 private:
     // CREATE (writing, as OWNER or root) also makes the tree and tightens it to 0700.
     Fd open_user(uid_t owner, bool create) const;
+    // SPOOL/<uid>/PARTS[0]/PARTS[1]/...: empty Fd if a part is missing (and not CREATE).
+    Fd open_under_user(uid_t owner, const std::vector<std::string>& parts, bool create) const;
     Fd open_checkpoint(uid_t owner, const CheckpointId& id, bool create) const;
+    Fd open_array(uid_t owner, const std::string& array_job, const std::string& name, bool create) const;
     std::string path(uid_t owner, const std::string& rest = "") const;
 
     std::string root_;

@@ -110,6 +110,27 @@ CheckpointId parse_checkpoint_id(const std::string& text) {
     return id;
 }
 
+FollowUpOf parse_followup_of(const std::string& text) {
+    const std::size_t star = text.find("_*:");
+    if (star == std::string::npos) return {parse_checkpoint_id(text), false};
+    FollowUpOf of{parse_checkpoint_id(text.substr(0, star) + text.substr(star + 2)), true};
+    if (of.id.job_id.find('_') != std::string::npos)
+        throw usage("bad checkpoint " + quoted_text(text) + ": use JOBID:NAME or ARRAYJOBID_*:NAME");
+    return of;
+}
+
+std::string task_ranges(const std::vector<std::uint32_t>& tasks) {
+    std::string text;
+    for (std::size_t i = 0; i < tasks.size();) {
+        std::size_t last = i;
+        while (last + 1 < tasks.size() && tasks[last + 1] == tasks[last] + 1) ++last;
+        text += (text.empty() ? "" : ",") + std::to_string(tasks[i]) +
+                (last > i ? "-" + std::to_string(tasks[last]) : "");
+        i = last + 1;
+    }
+    return text;
+}
+
 namespace {
 
 constexpr std::uint32_t max_task_id = 4000000;  // Slurm: MaxArraySize - 1 at most

@@ -46,6 +46,22 @@ struct CheckpointSelection {
 // At most max_selected tasks in all (Slurm's own MaxArraySize tops at 4,000,001).
 constexpr std::size_t max_selected = 100000;
 CheckpointSelection parse_checkpoint_selection(const std::string& text);
+// "1-5,9" for sorted TASKS (Slurm's --array and job-range syntax).
+std::string task_ranges(const std::vector<std::uint32_t>& tasks);
+
+// What a follow-up waits for (--hawf-after): "4242:eval", or "4242_*:eval" for a
+// follow-up array (--hawf-then on an array job) whose task T waits for 4242_T:eval.
+struct FollowUpOf {
+    CheckpointId id;        // {"4242", "eval"}
+    bool each_task = false;  // "4242_*": id.job_id is the array job
+    // The checkpoint of task TASK of the follow-up array (each_task), else id.
+    CheckpointId for_task(std::uint32_t task) const {
+        return each_task ? CheckpointId{id.job_id + "_" + std::to_string(task), id.name} : id;
+    }
+    std::string str() const { return id.job_id + (each_task ? "_*:" : ":") + id.name; }
+};
+FollowUpOf parse_followup_of(const std::string& text);
+
 // Of IDS, checkpoint NAME of the tasks of array ARRAY_JOB, in task order.
 std::vector<CheckpointId> array_tasks(const std::vector<CheckpointId>& ids, const std::string& array_job,
                                       const std::string& name);

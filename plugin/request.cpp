@@ -52,7 +52,7 @@ void Request::set(Opt id, const std::string& value) {
             case Opt::Reviewers: reviewers_ = parse_reviewers(value); break;
             case Opt::Quorum: quorum_ = parse_quorum(value); break;
             case Opt::Notify: notify_ = parse_notify_channels(value); break;
-            case Opt::After: parse_checkpoint_id(value); after_ = value; break;
+            case Opt::After: parse_followup_of(value); after_ = value; break;
         }
     } catch (const Error& e) {
         throw Error(ErrorKind::Usage, std::string("--") + name_of(id) + ": " + e.what());
@@ -92,8 +92,8 @@ bool Request::any() const {
            quorum_ || !notify_.empty();
 }
 
-std::optional<CheckpointId> Request::after() const {
-    return after_ ? std::optional<CheckpointId>(parse_checkpoint_id(*after_)) : std::nullopt;
+std::optional<FollowUpOf> Request::after() const {
+    return after_ ? std::optional<FollowUpOf>(parse_followup_of(*after_)) : std::nullopt;
 }
 
 CheckpointSpec Request::spec(const CheckpointId& id, uid_t owner_uid, const std::string& owner,

@@ -44,7 +44,7 @@ public:
     const std::optional<std::string>& refused() const { return refused_; }
     const std::optional<std::string>& checkpoint() const { return checkpoint_; }
     const std::optional<std::string>& then() const { return then_; }
-    std::optional<CheckpointId> after() const;
+    std::optional<FollowUpOf> after() const;
 
     // The checkpoint these options describe (CONFIG: default options, limits, whether
     // hawfd is there for reviewers); throws Error(Usage) for a bad combination.

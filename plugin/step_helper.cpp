@@ -56,10 +56,12 @@ std::string seal(const nlohmann::json& req) {
 // Submits the --hawf-then scripts of a checkpoint that just opened, held until its
 // decision, and registers them; a requeued job does not submit them again. What
 // sbatch reads is the copy taken at submission (SNAPSHOT, HAWF_THEN_SCRIPT of the
-// job; "" if it has none), never the submit directory now; the follow-up records the script as given.
+// job; "" if it has none), never the submit directory now; the follow-up records the
+// script as given. An array's tasks share one follow-up array (submit_array_followups).
 void submit_followups(const Spool& spool, const Checkpoint& ckpt, const std::string& submit_dir,
                       const std::string& snapshot, const std::vector<std::string>& env) {
     const Slurm slurm;
+    std::vector<FollowUpSubmission> what;
     for (const auto& then : ckpt.spec.then) {
         const std::string script = then.script[0] == '/' ? then.script : submit_dir + "/" + then.script;
         bool submitted = false;
@@ -71,11 +73,14 @@ void submit_followups(const Spool& spool, const Checkpoint& ckpt, const std::str
                             then_script_env + " in its environment: submitted with --export=NONE or an --export "
                             "list without it, or from a host without the hawf plugin); submit it again with the "
                             "default --export=ALL, or chain the follow-up with hawf-await --then");
-        submit_followup(spool, slurm, ckpt.spec.id, ckpt.spec.owner_uid,
-                        FollowUpSubmission{script, spool.script_path(ckpt.spec.owner_uid, snapshot), then.on,
-                                           submit_dir, &env, {}},
-                        current_actor(Via::Plugin));
+        what.push_back(FollowUpSubmission{script, spool.script_path(ckpt.spec.owner_uid, snapshot), then.on,
+                                          submit_dir, &env, {}});
     }
+    if (what.empty()) return;
+    if (ckpt.spec.id.job_id.find('_') != std::string::npos)  // an array task's batch step
+        submit_array_followups(spool, slurm, ckpt, what, current_actor(Via::Plugin));
+    else
+        for (const auto& w : what) submit_followup(spool, slurm, ckpt.spec.id, ckpt.spec.owner_uid, w, current_actor(Via::Plugin));
 }
 
 // open, as the job user: the sealed spec slurmstepd passes, or one made here. The

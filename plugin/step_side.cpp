@@ -56,10 +56,21 @@ void StepSide::user_init(Host& host, const Request& request) noexcept {
     }
 }
 
-void StepSide::start_followup_job(Host& host, const CheckpointId& after) {
+void StepSide::start_followup_job(Host& host, const FollowUpOf& after) {
     const StepIds ids = host.step();
-    const std::string job = std::to_string(ids.array_job_id && ids.array_task_id != no_val ? ids.array_job_id : ids.job_id);
-    const nlohmann::json request = {{"conf", conf_path_}, {"after", after.str()}, {"job", job}};
+    const bool task = ids.array_job_id && ids.array_task_id != no_val;
+    if (after.each_task && !task) {
+        failure_ = "--hawf-after=" + after.str() + " is for the tasks of a follow-up array (sbatch --array)";
+        return;
+    }
+    // A follow-up array's task T of an array's checkpoints waits for task T's (and is
+    // registered as "4301_7"); the tasks of one submitted with --array for a single
+    // checkpoint all wait for it, registered as the array job.
+    const CheckpointId of = after.for_task(ids.array_task_id);
+    const std::string job = !task ? std::to_string(ids.job_id)
+                            : after.each_task ? job_id_text(ids)
+                                              : std::to_string(ids.array_job_id);
+    const nlohmann::json request = {{"conf", conf_path_}, {"after", of.str()}, {"job", job}};
     const Outcome out = runner_(host.user(), HelperCall{"deliver", request.dump()});
     if (!out.ok) {
         failure_ = out.text;

@@ -32,7 +32,7 @@ public:
     void exit(Host& host);
 
 private:
-    void start_followup_job(Host& host, const CheckpointId& after);
+    void start_followup_job(Host& host, const FollowUpOf& after);
     void open(Host& host, const Request& request, Scope scope);
 
     std::string conf_path_;

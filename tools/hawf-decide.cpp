@@ -9,8 +9,10 @@
 #include <algorithm>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <set>
 #include <sstream>
+#include <variant>
 
 #include "cli.hpp"
 #include "hawfd_client.hpp"
@@ -127,30 +129,47 @@ Outcome decide_through_hawfd(const cli::Context& ctx, const CheckpointId& id, co
     return out;
 }
 
-// ORDER at one checkpoint, with DECISION (its parameters may be the checkpoint's own).
-Outcome decide_one(const cli::Context& ctx, const cli::Selected& selected, const Order& order,
-                   const Decision& decision) {
+// ORDER recorded at one checkpoint in owner mode, its follow-ups and job not told yet.
+struct Recorded {
+    uid_t owner = 0;
+    Checkpoint ckpt;
+    DecideRequest request;
+    std::vector<std::string> reshaped;  // what --time/--partition/--nodes changed
+};
+
+// ORDER at one checkpoint, with DECISION (its parameters may be the checkpoint's own):
+// a reviewer's approval through hawfd (done), or recorded in the owner's tree (then
+// sync_followups and finish).
+std::variant<Outcome, Recorded> record_one(const cli::Context& ctx, const cli::Selected& selected, const Order& order,
+                                           const Decision& decision) {
     const cli::Route route = cli::route(ctx, selected, order.user);
-    const CheckpointId& id = selected.id;
-    if (route.via_hawfd) return decide_through_hawfd(ctx, id, order, decision);
-    const uid_t owner = route.owner;
-    const DecideRequest request{order.revoking ? std::nullopt : std::optional<Decision>(decision),
-                                order.amend ? DecideMode::Amend : DecideMode::Decide, order.reshape};
-    const std::vector<std::string> reshaped = prepare_decision(ctx.slurm, *route.ckpt, request, getuid(), ctx.config.limits);
-    const cli::AsOwner as_owner(owner);
-    const auto [ckpt, changes, signalled] =
-        decide_and_sync(ctx.spool, ctx.slurm, owner, id, request, current_actor(Via::Cli), ctx.config.limits);
-    nudge_hawfd(ctx.config, owner, id);  // hawfd tells the owner and the webhooks
-    Outcome out{decision_json(ckpt), "", changes};
-    if (out.json.is_null()) out.json = {{"checkpoint", id.str()}, {"state", to_string(ckpt.state)}};
-    out.json["follow_ups"] = changes_json(changes);
+    if (route.via_hawfd) return decide_through_hawfd(ctx, selected.id, order, decision);
+    Recorded r;
+    r.owner = route.owner;
+    r.request = {order.revoking ? std::nullopt : std::optional<Decision>(decision),
+                 order.amend ? DecideMode::Amend : DecideMode::Decide, order.reshape};
+    r.reshaped = prepare_decision(ctx.slurm, *route.ckpt, r.request, getuid(), ctx.config.limits);
+    const cli::AsOwner as_owner(r.owner);
+    r.ckpt = record_decision(ctx.spool, r.owner, selected.id, r.request, current_actor(Via::Cli), ctx.config.limits);
+    return r;
+}
+
+// R once Slurm made CHANGES to its follow-ups: signals its job (--hawf-signal) and
+// tells hawfd (which tells the owner and the webhooks).
+Outcome finish(const cli::Context& ctx, const Recorded& r, const Order& order, std::vector<FollowUpChange> changes) {
+    const CheckpointId& id = r.ckpt.spec.id;
+    const std::string signalled = signal_decided(ctx.slurm, r.ckpt, r.request);
+    nudge_hawfd(ctx.config, r.owner, id);
+    Outcome out{decision_json(r.ckpt), "", std::move(changes)};
+    if (out.json.is_null()) out.json = {{"checkpoint", id.str()}, {"state", to_string(r.ckpt.state)}};
+    out.json["follow_ups"] = changes_json(out.changes);
     if (order.revoking)
         out.text = "revoked the decision at " + id.str() + ": it is pending again";
     else
         out.text = (order.amend ? "amended " : "decided ") + id.str() + ": " +
-                   decision_text(decision.choice, nlohmann::json(decision.params));  // as typed
-    if (!reshaped.empty()) out.json["reshaped"] = reshaped;
-    for (const auto& line : reshaped) out.text += "\n" + line;
+                   decision_text(r.request.decision->choice, nlohmann::json(r.request.decision->params));  // as typed
+    if (!r.reshaped.empty()) out.json["reshaped"] = r.reshaped;
+    for (const auto& line : r.reshaped) out.text += "\n" + line;
     if (!signalled.empty()) {
         out.json["signalled"] = signalled;
         const std::size_t batch = signalled.find("@batch");
@@ -247,17 +266,44 @@ int decide_main(int argc, char** argv) {
     const std::vector<Decision> decisions = decisions_for(selected, decision, params_file);
 
     if (selected.size() == 1) {  // one checkpoint: its refusal is the command's
-        const Outcome out = decide_one(ctx, selected[0], order, decisions[0]);
+        auto one = record_one(ctx, selected[0], order, decisions[0]);
+        if (auto* r = std::get_if<Recorded>(&one)) one = finish(ctx, *r, order, sync_followups(ctx.slurm, r->ckpt));
+        const Outcome& out = std::get<Outcome>(one);
         if (order.json) cli::print_json(out.json);
         else std::cout << out.text << "\n";
         return cli::report(out.changes, order.json) ? cli::exit_ok : cli::exit_error;
     }
-    // Several: each on its own, one line each (its follow-ups in brackets).
+    // Several: each on its own, one line each (its follow-ups in brackets). The
+    // decisions are recorded first, then Slurm is told of all their follow-ups at
+    // once: a follow-up array's tasks are released in one request.
+    std::vector<std::variant<Outcome, Recorded, Error>> done;
+    std::vector<Checkpoint> recorded;
+    for (std::size_t i = 0; i < selected.size(); ++i) {
+        try {
+            done.push_back(std::visit([](auto&& v) -> std::variant<Outcome, Recorded, Error> { return v; },
+                                      record_one(ctx, selected[i], order, decisions[i])));
+            if (const auto* r = std::get_if<Recorded>(&done.back())) recorded.push_back(r->ckpt);
+        } catch (const Error& e) {
+            done.push_back(e);
+        }
+    }
+    std::map<std::string, std::vector<FollowUpChange>> changes_of;  // by checkpoint
+    for (const Checkpoint& ckpt : recorded) changes_of[ckpt.spec.id.str()];
+    {
+        std::map<std::string, std::string> checkpoint_of;  // follow-up job -> checkpoint
+        for (const Checkpoint& ckpt : recorded)
+            for (const auto& f : ckpt.followups) checkpoint_of[f.job] = ckpt.spec.id.str();
+        for (FollowUpChange& change : sync_followups(ctx.slurm, recorded))
+            changes_of[checkpoint_of.at(change.job)].push_back(std::move(change));
+    }
     nlohmann::json all = nlohmann::json::array();
     std::size_t failed = 0;
     for (std::size_t i = 0; i < selected.size(); ++i) {
         try {
-            const Outcome out = decide_one(ctx, selected[i], order, decisions[i]);
+            if (const auto* e = std::get_if<Error>(&done[i])) throw *e;
+            if (const auto* r = std::get_if<Recorded>(&done[i]))
+                done[i] = finish(ctx, *r, order, std::move(changes_of[selected[i].id.str()]));
+            const Outcome& out = std::get<Outcome>(done[i]);
             const bool changed = cli::report(out.changes, true);
             failed += !changed;
             if (order.json) all.push_back(out.json);

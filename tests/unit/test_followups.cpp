@@ -448,6 +448,94 @@ TEST_F(FollowUpsTest, AFollowUpTheCheckpointRefusesIsCancelled) {
     EXPECT_EQ(spool_.load(me_, s.id).followups.size(), 3u);
 }
 
+// ---------------------------------------------------------------- follow-up arrays
+
+// --hawf-then on array job 4242 (tasks 1-3): the first task to get there submits one
+// follow-up array gated task by task and publishes it; each task registers its own task.
+TEST_F(FollowUpsTest, TheFirstArrayTaskSubmitsOneFollowUpArrayForAll) {
+    fake_.set_output("squeue.4242", "1\n2\n3\n");
+    const std::vector<std::string> env = {"PATH=/usr/bin:/bin"};
+    const std::vector<FollowUpSubmission> what = {
+        FollowUpSubmission{"/w/next.sbatch", "/spool/scripts/t/next.sbatch", {"retry"}, root_.path(), &env, {}}};
+    const CheckpointSpec first = spec("4242_2:eval");
+    const Checkpoint c = submit_array_followups(spool_, slurm_, open_checkpoint(spool_, first, plugin_), what, plugin_);
+    EXPECT_EQ(fake_.calls(),
+              (std::vector<Argv>{{"squeue", "--noheader", "--states=all", "--jobs=4242", "--Format=ArrayTaskID:0", "--array"},
+                                 {"sbatch", "--parsable", "--hold", "--dependency=aftercorr:4242",
+                                  "--kill-on-invalid-dep=yes", "--requeue", "--hawf-after=4242_*:eval",
+                                  "--comment=hawf: waiting for 4242_*:eval", "--array=1-3",
+                                  "/spool/scripts/t/next.sbatch"}}));
+    ASSERT_EQ(c.followups.size(), 1u);
+    EXPECT_EQ(c.followups[0].job, "123_2");
+    EXPECT_EQ(c.followups[0].on, (std::vector<std::string>{"retry"}));
+    // Another task (and the first one requeued) only registers its own.
+    fake_.clear_calls();
+    const Checkpoint other =
+        submit_array_followups(spool_, slurm_, open_checkpoint(spool_, spec("4242_3:eval"), plugin_), what, plugin_);
+    ASSERT_EQ(other.followups.size(), 1u);
+    EXPECT_EQ(other.followups[0].job, "123_3");
+    EXPECT_EQ(submit_array_followups(spool_, slurm_, spool_.load(me_, first.id), what, plugin_).followups.size(), 1u);
+    EXPECT_TRUE(fake_.calls().empty());
+}
+
+TEST_F(FollowUpsTest, ArrayTasksWaitForTheClaimantAndLearnOfItsFailure) {
+    const std::vector<FollowUpSubmission> what = {FollowUpSubmission{"/w/next.sbatch", "", {}, "/", nullptr, {}}};
+    // Task 1 claimed them and has not published yet: task 3 waits, then gives up.
+    EXPECT_EQ(spool_.claim_array_followups(me_, "4242", "eval", "1"), "1");
+    EXPECT_EQ(spool_.claim_array_followups(me_, "4242", "eval", "3"), "1");  // the first claim wins
+    const Checkpoint task3 = open_checkpoint(spool_, spec("4242_3:eval"), plugin_);
+    EXPECT_HAWF_ERROR(submit_array_followups(spool_, slurm_, task3, what, plugin_, std::chrono::milliseconds(300)),
+                      ErrorKind::System, "claimed by task 4242_1 but not submitted within 0 s");
+    EXPECT_TRUE(fake_.calls().empty());
+    // The claimant failed to submit: the others fail at once with its reason.
+    spool_.publish_array_followups(me_, "4242", "eval", R"({"error": "sbatch: Invalid partition"})");
+    EXPECT_HAWF_ERROR(submit_array_followups(spool_, slurm_, task3, what, plugin_), ErrorKind::System,
+                      "failed in the task that submits them: sbatch: Invalid partition");
+    EXPECT_HAWF_ERROR(spool_.publish_array_followups(me_, "4242", "eval", "{}"), ErrorKind::Conflict, "exists already");
+    // What a task reads back is checked: a job id that is not one is refused.
+    spool_.publish_array_followups(me_, "4343", "eval", R"({"followups": [{"script": "/w/next.sbatch", "job": "1;x"}]})");
+    EXPECT_HAWF_ERROR(submit_array_followups(spool_, slurm_, open_checkpoint(spool_, spec("4343_1:eval"), plugin_), what,
+                                             plugin_),
+                      ErrorKind::Untrusted, "not as hawf writes them");
+}
+
+TEST_F(FollowUpsTest, AClaimantThatCannotSubmitPublishesWhy) {
+    fake_.set_output("squeue.4242", "1\n2\n");
+    fake_.fail("sbatch", "sbatch: error: Batch job submission failed: Invalid partition name specified");
+    const std::vector<FollowUpSubmission> what = {FollowUpSubmission{"/w/next.sbatch", "", {}, "/", nullptr, {}}};
+    EXPECT_HAWF_ERROR(submit_array_followups(spool_, slurm_, open_checkpoint(spool_, spec("4242_1:eval"), plugin_),
+                                             what, plugin_),
+                      ErrorKind::System, "Invalid partition name");
+    EXPECT_THAT(*spool_.array_followups(me_, "4242", "eval"), HasSubstr("Invalid partition name"));
+}
+
+// A bulk decision releases a follow-up array's tasks in one command.
+TEST_F(FollowUpsTest, SyncingSeveralCheckpointsReleasesAnArraysTasksAtOnce) {
+    std::vector<Checkpoint> ckpts;
+    for (const char* task : {"1", "2", "3", "5"}) {
+        const CheckpointSpec s = spec(std::string("4242_") + task + ":eval");
+        open_checkpoint(spool_, s, plugin_);
+        add_followup(spool_, FollowUp{s.id, me_, std::string("4301_") + task, "/w/a.sbatch", {}}, plugin_);
+        add_followup(spool_, FollowUp{s.id, me_, std::string("4302_") + task, "/w/b.sbatch", {"reject"}}, plugin_);
+        end_checkpoint(spool_, me_, s.id, 0, plugin_);
+        ckpts.push_back(decide(spool_, me_, s.id, Decision{"approve", {}, ""}, DecideMode::Decide, cli_, limits_));
+    }
+    const auto changes = sync_followups(slurm_, ckpts, quick_);
+    ASSERT_EQ(changes.size(), 8u);
+    EXPECT_TRUE(same_change(changes[0], "4301_1", "released"));
+    EXPECT_TRUE(same_change(changes[7], "4302_5", "cancelled"));
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scontrol", "release", "4301_[1-3,5]"}, {"scancel", "4302_[1-3,5]"}}));
+    // Refused as a whole: each is released on its own, and checked.
+    fake_.clear_calls();
+    fake_.fail("release.4301_[1-3,5]", "scontrol: error: Invalid job id specified for job 4301_5");
+    fake_.fail("release.4301_5", "scontrol: error: Invalid job id specified");
+    const auto again = sync_followups(slurm_, ckpts, quick_);
+    EXPECT_TRUE(same_change(again[0], "4301_1", "released"));
+    EXPECT_EQ(again[6].job, "4301_5");
+    EXPECT_EQ(again[6].action, FollowUpAction::AlreadyEnded);
+    EXPECT_EQ(fake_.calls()[2], (Argv{"scontrol", "release", "4301_1"}));
+}
+
 TEST_F(FollowUpsTest, TakeDefaultAndSyncOnlyPastTheDeadlineAndLeavesTheStartingOneAlone) {
     const CheckpointSpec s = spec("100:eval", 60);
     const Checkpoint pending = pending_with_followups(s);

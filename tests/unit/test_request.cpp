@@ -106,11 +106,24 @@ TEST(RequestFollowUps, AfterNamesACheckpoint) {
     EXPECT_FALSE(r.after());
     r.set(Opt::After, "4242_3:eval");
     ASSERT_TRUE(r.after());
-    EXPECT_EQ(*r.after(), parse_checkpoint_id("4242_3:eval"));
+    EXPECT_EQ(r.after()->id, parse_checkpoint_id("4242_3:eval"));
+    EXPECT_FALSE(r.after()->each_task);
     EXPECT_TRUE(r.any());
     Request bad;
     EXPECT_HAWF_ERROR(bad.set(Opt::After, "4242"), ErrorKind::Usage, "--hawf-after");
+    EXPECT_HAWF_ERROR(bad.set(Opt::After, "4242_3_*:eval"), ErrorKind::Usage, "--hawf-after");
+    EXPECT_HAWF_ERROR(bad.set(Opt::After, "4242_[1-3]:eval"), ErrorKind::Usage, "--hawf-after");
     EXPECT_FALSE(bad.any());
+}
+
+// A follow-up array's task T waits for task T's checkpoint of the array it follows.
+TEST(RequestFollowUps, AfterEachTaskOfAnArray) {
+    Request r;
+    r.set(Opt::After, "4242_*:eval");
+    ASSERT_TRUE(r.after());
+    EXPECT_TRUE(r.after()->each_task);
+    EXPECT_EQ(r.after()->str(), "4242_*:eval");
+    EXPECT_EQ(r.after()->for_task(7), parse_checkpoint_id("4242_7:eval"));
 }
 
 }  // namespace

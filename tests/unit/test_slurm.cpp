@@ -303,6 +303,29 @@ TEST_F(SlurmTest, ReleaseHoldCancelUpdateSignalIssueExactlyTheirArgv) {
                              }));
 }
 
+// Several jobs in one command: an array's tasks as one range (one request to slurmctld).
+TEST_F(SlurmTest, SeveralJobsGoInOneCommandAnArraysTasksAsOneRange) {
+    EXPECT_EQ(job_ranges({"4301_3", "77", "4301_1", "4301_2", "4302_9", "4301_3", "78"}),
+              (std::vector<std::string>{"4301_[1-3]", "77", "4302_9", "78"}));
+    EXPECT_HAWF_ERROR(job_ranges({"77", "--all"}), K::Usage, "bad job id \"--all\"");
+    slurm_.release(std::vector<std::string>{"4301_1", "4301_2", "4301_5"});
+    slurm_.cancel(std::vector<std::string>{"50", "4302_4"});
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scontrol", "release", "4301_[1-2,5]"}, {"scancel", "50", "4302_4"}}));
+}
+
+// squeue --array lists each task of an array, its queued remainder's too.
+TEST_F(SlurmTest, ArrayTaskIdsListsEveryTaskSorted) {
+    fake_.set_output("squeue.4242", "3\n1\n2 \n9\n");
+    EXPECT_EQ(slurm_.array_task_ids("4242"), (std::vector<std::uint32_t>{1, 2, 3, 9}));
+    EXPECT_EQ(fake_.calls().back(),
+              (Argv{"squeue", "--noheader", "--states=all", "--jobs=4242", "--Format=ArrayTaskID:0", "--array"}));
+    fake_.set_output("squeue.4243", "N/A\n");  // a job of its own
+    EXPECT_TRUE(slurm_.array_task_ids("4243").empty());
+    EXPECT_TRUE(slurm_.array_task_ids("4244").empty());  // Slurm forgot it
+    fake_.set_output("squeue.4245", "1-3\n");
+    EXPECT_HAWF_ERROR(slurm_.array_task_ids("4245"), K::System, "not a task id");
+}
+
 TEST_F(SlurmTest, FailuresAreSystemErrorsWithTheCommandsFirstErrorLine) {
     const std::string finished = "scontrol: error: Job has already finished\nmore detail\n";
     fake_.fail("release.43", finished);

@@ -542,9 +542,16 @@ TEST_F(SpoolTest, CleanRemovesTrashAndStaleTempFilesOnly) {
     const std::string old_ref = spool_.save_script(me_, "old.sh", "#!/bin/sh\n");
     const std::string new_ref = spool_.save_script(me_, "new.sh", "#!/bin/sh\n");
     set_mtime(user_dir(root_, me_, "scripts/" + old_ref.substr(0, old_ref.find('/'))), now - 7200);
+    // The follow-up arrays of two array jobs: claimed before the cutoff, and after.
+    spool_.claim_array_followups(me_, "70", "eval", "1");
+    spool_.publish_array_followups(me_, "70", "eval", "{}");
+    spool_.claim_array_followups(me_, "71", "eval", "1");
+    set_mtime(user_dir(root_, me_, "arrays/70"), now - 7200);
     spool_.clean(me_, now - 3600, now - 3600);
     EXPECT_HAWF_ERROR(spool_.script_path(me_, old_ref), ErrorKind::NotFound, "old.sh");
     EXPECT_NO_THROW(spool_.script_path(me_, new_ref));
+    EXPECT_FALSE(spool_.array_followups(me_, "70", "eval"));
+    EXPECT_EQ(spool_.claim_array_followups(me_, "71", "eval", "2"), "1");
     for (const auto& rel : stale) EXPECT_FALSE(exists(user_dir(root_, me_, rel))) << rel;
     for (const auto& rel : kept) EXPECT_TRUE(exists(user_dir(root_, me_, rel))) << rel;
     EXPECT_TRUE(raw_entries(user_dir(root_, me_, ".trash")).empty());
@@ -644,6 +651,30 @@ TEST_F(SpoolTest, OlderOpenTreeIsTightenedOnTheOwnersNextWrite) {
     ASSERT_EQ(chmod(user_dir(root_, me_).c_str(), 0750), 0);
     spool_.set_pending(me_, spec.id, true);
     EXPECT_EQ(mode_of(user_dir(root_, me_)), 0700u);
+}
+
+}  // namespace
+}  // namespace hawf
+
+namespace hawf {
+namespace {
+
+// --hawf-then on an array job: the first task's claim wins; what it publishes is
+// written once, in the owner's tree, with the tree's checks.
+TEST_F(SpoolTest, ArrayFollowUpsAreClaimedOnceAndPublishedOnce) {
+    EXPECT_FALSE(spool_.array_followups(me_, "80", "eval"));
+    EXPECT_EQ(spool_.claim_array_followups(me_, "80", "eval", "3"), "3");
+    EXPECT_EQ(spool_.claim_array_followups(me_, "80", "eval", "1"), "3");
+    EXPECT_FALSE(spool_.array_followups(me_, "80", "eval"));
+    spool_.publish_array_followups(me_, "80", "eval", R"({"followups": []})");
+    EXPECT_EQ(*spool_.array_followups(me_, "80", "eval"), R"({"followups": []})");
+    EXPECT_HAWF_ERROR(spool_.publish_array_followups(me_, "80", "eval", "{}"), ErrorKind::Conflict, "exists already");
+    EXPECT_EQ(mode_of(user_dir(root_, me_, "arrays/80/eval/followups")), 0600u);
+    EXPECT_HAWF_ERROR(spool_.claim_array_followups(me_, "80_1", "eval", "1"), ErrorKind::Usage, "bad job id");
+    EXPECT_HAWF_ERROR(spool_.array_followups(me_, "80", "../x"), ErrorKind::Usage, "bad checkpoint name");
+    // A symbolic link in their place is refused, not followed.
+    ASSERT_EQ(symlink("/tmp", user_dir(root_, me_, "arrays/81").c_str()), 0);
+    EXPECT_HAWF_ERROR(spool_.array_followups(me_, "81", "eval"), ErrorKind::Untrusted, "symbolic link");
 }
 
 }  // namespace

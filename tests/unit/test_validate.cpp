@@ -128,6 +128,25 @@ TEST(ParseCheckpointSelection, RefusesMalformed) {
     for (const auto& [text, needle] : bad) EXPECT_HAWF_ERROR(parse_checkpoint_selection(text), K::Usage, needle);
 }
 
+TEST(TaskRanges, CompactsSortedTasks) {
+    EXPECT_EQ(task_ranges({}), "");
+    EXPECT_EQ(task_ranges({7}), "7");
+    EXPECT_EQ(task_ranges({1, 2, 3, 5, 9, 10}), "1-3,5,9-10");
+    EXPECT_EQ(task_ranges({0, 2, 4}), "0,2,4");
+}
+
+TEST(ParseFollowUpOf, OneCheckpointOrEachTasksOwn) {
+    const FollowUpOf one = parse_followup_of("4242_3:eval");
+    EXPECT_FALSE(one.each_task);
+    EXPECT_EQ(one.for_task(8), parse_checkpoint_id("4242_3:eval"));
+    const FollowUpOf each = parse_followup_of("4242_*:eval");
+    EXPECT_TRUE(each.each_task);
+    EXPECT_EQ(each.str(), "4242_*:eval");
+    EXPECT_EQ(each.for_task(8), parse_checkpoint_id("4242_8:eval"));
+    for (const char* bad : {"4242_*", "4242_1_*:eval", "_*:eval", "4242_*:.x", "4242_**:eval"})
+        EXPECT_HAWF_ERROR(parse_followup_of(bad), K::Usage, "bad");
+}
+
 TEST(ArrayTasks, OnlyThatArraysTasksOfThatNameInTaskOrder) {
     const std::vector<CheckpointId> ids = {{"42_10", "eval"}, {"42_9", "eval"}, {"42_2", "mid"}, {"421_1", "eval"},
                                            {"42", "eval"},    {"42_1", "eval"}, {"43_1", "eval"}};
