@@ -369,6 +369,58 @@ class Reshape(FollowUpTestCase):
         self.assertEqual(self.hawf.wait_job(int(follow))["JobState"], "COMPLETED", self.hawf.output(ALICE, int(follow)))
 
 
+class ArrayFollowUps(FollowUpTestCase):
+
+    def test_an_array_job_gets_one_followup_array_released_task_by_task(self):
+        self.script("next.sh", "#!/bin/bash\nprintf '%s|%s|%s|%s' \"$HAWF_AFTER\" \"$HAWF_DECISION\" "
+                               "\"$HAWF_PARAM_LR\" \"$(cat \"$HAWF_AFTER_DIR/task\")\" > next.$SLURM_ARRAY_TASK_ID\n")
+        for t in range(1, 5):
+            path = os.path.join(self.hawf.cluster.user_dir(ALICE), "next.%d" % t)
+            if os.path.exists(path):
+                os.unlink(path)
+        job = self.hawf.sbatch(ALICE, "#!/bin/bash\necho $SLURM_ARRAY_TASK_ID > \"$HAWF_CHECKPOINT_DIR/task\"\n",
+                               "--array=1-4", "--hawf-checkpoint=eval", "--hawf-options=continue,stop",
+                               "--hawf-params=lr:float", "--hawf-then=next.sh:continue")
+        tasks = ["%d_%d:eval" % (job, t) for t in range(1, 5)]
+        for ckpt in tasks:
+            self.hawf.wait_state(ALICE, ckpt, "pending")
+        # One follow-up array for all the tasks; its task T waits for task T's checkpoint.
+        jobs = [[f["job"] for f in self.hawf.show(ALICE, ckpt)["follow_ups"]] for ckpt in tasks]
+        follow = jobs[0][0].split("_")[0]
+        self.assertEqual(jobs, [["%s_%d" % (follow, t)] for t in range(1, 5)])
+        info = self.job(follow)
+        self.assertEqual((info["JobState"], info["Reason"]), ("PENDING", "JobHeldUser"))
+        self.assertIn("aftercorr:%d" % job, info["Dependency"])
+        r = self.hawf.run(ALICE, ["squeue", "--noheader", "--array", "--jobs=" + follow, "--format=%i %k"])
+        self.assertEqual(sorted(r.stdout.splitlines()),
+                         ["%s_%d hawf: waiting for %d_*:eval" % (follow, t, job) for t in range(1, 5)])
+
+        def state(task):
+            return self.job("%s_%d" % (follow, task))["JobState"]
+
+        # Task 2's decision releases task 2 of the follow-up alone; task 4's cancels its own.
+        r = self.hawf.tool(ALICE, "hawf-decide", tasks[1], "continue", "--set", "lr=0.2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("follow-up %s_2 released" % follow, r.stdout)
+        self.assertEqual(self.hawf.wait_job("%s_2" % follow)["JobState"], "COMPLETED")
+        self.assertEqual(self.read("next.2"), "%s|continue|0.2|2" % tasks[1])
+        r = self.hawf.tool(ALICE, "hawf-decide", tasks[3], "stop")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(state(4), "CANCELLED")
+        self.assertEqual((state(1), state(3)), ("PENDING", "PENDING"))
+        self.assertIsNone(self.read("next.1"))
+
+        # The rest in one command, one line each; their tasks are released together.
+        r = self.hawf.tool(ALICE, "hawf-decide", "%d_[1,3]:eval" % job, "continue", "--set", "lr=0.5")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.splitlines(), ["decided %s: continue lr=0.5 (released %s_%d)" % (tasks[t - 1], follow, t)
+                                                 for t in (1, 3)])
+        for t in (1, 3):
+            self.assertEqual(self.hawf.wait_job("%s_%d" % (follow, t))["JobState"], "COMPLETED")
+            self.assertEqual(self.read("next.%d" % t), "%s|continue|0.5|%d" % (tasks[t - 1], t))
+        self.assertIsNone(self.read("next.4"))
+
+
 class ByHand(FollowUpTestCase):
     """What a user does to a held follow-up with Slurm's own commands."""
 
