@@ -27,6 +27,9 @@ Benchmarks (see docs/benchmarks.md for the method and the reasons behind it):
   race       1 000 checkpoints past their deadline, decided by 8 concurrent
              hawf-decide loops plus hawf-await taking the default: decisions/s vs
              one decider alone, and exactly one decision per checkpoint
+  bulk       1 000 array tasks' checkpoints decided and their follow-up array's tasks
+             released by one hawf-decide JOB_*:eval: time and Slurm RPCs (sdiag) vs
+             scontrol release of the follow-up tasks alone, and vs one hawf-decide per task
   reviewers  a reviewer's hawf-decide through hawfd returning -> the follow-up's
              first instruction, vs the owner's hawf-decide (owner mode), as latency
   review-race  1 000 pending checkpoints with reviewers decided by 100 concurrent
@@ -949,6 +952,93 @@ def bench_race(b, res, n):
         res.notes.append("race problems: %s" % "; ".join(problems[:10]))
     shutil.rmtree(spool, ignore_errors=True)
     shutil.rmtree(spool1, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# Bulk decisions on an array (issue 12)
+
+def user_rpcs(b):
+    """The RPCs slurmctld has counted from the bench user so far (sdiag, by user; sdiag
+    itself runs as root)."""
+    p = subprocess.run(["sdiag"], env=b.cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    by_user = p.stdout.split("statistics by user", 1)
+    if p.returncode != 0 or len(by_user) != 2:
+        raise RuntimeError("sdiag: %s" % (p.stderr or p.stdout))
+    for line in by_user[1].splitlines():
+        m = re.match(r"\s*(\S+)\s+\(\s*(\d+)\)\s+count:(\d+)", line)
+        if m and int(m.group(2)) == b.uid:
+            return int(m.group(3))
+    return 0
+
+
+def bench_bulk(b, res, n, rounds):
+    """N checkpoints of an array's tasks, each with its task of one follow-up array
+    (what --hawf-then on an array job registers), decided and released by one
+    hawf-decide JOB_*:eval; vs scontrol release of the N follow-up tasks alone (the
+    floor: what Slurm itself needs), and vs one hawf-decide per task (before bulk
+    decisions). The array's tasks stay held, so the follow-ups stay queued
+    (aftercorr) and each round revokes and decides again."""
+    log("bulk: %d array tasks, decided and released in one command" % n)
+    job = b.sbatch("--hold", "--array=1-%d" % n, "--wrap=true")
+    follow = b.sbatch("--hold", "--array=1-%d" % n, "--dependency=aftercorr:%d" % job, "--wrap=true")
+    spool, conf, ckpts = generate(b, "bulk", 0, n, ["--array=%d" % job, "--followups=%d" % follow])
+    every, tasks = "%d_*:eval" % job, "%d_[1-%d]" % (follow, n)
+    problems = []
+
+    def held():
+        p = b.run(["squeue", "--noheader", "--array", "--jobs=%d" % follow, "--format=%r"])
+        return sum(1 for line in p.stdout.splitlines() if line.strip() == "JobHeldUser")
+
+    def measured(argv):
+        before = user_rpcs(b)
+        t, _, p = b.timed(argv, conf=conf)
+        rpcs = user_rpcs(b) - before
+        if held():
+            problems.append("%s left %d follow-up tasks held" % (argv[0], held()))
+        return t, rpcs
+
+    bulk_t, bulk_rpc, floor_t, floor_rpc = [], [], [], []
+    for i in range(rounds):
+        log("bulk: round %d of %d" % (i + 1, rounds))
+        t, r = measured(["hawf-decide", every, "approve"])
+        bulk_t.append(t)
+        bulk_rpc.append(r)
+        b.run(["hawf-decide", "--revoke", every], conf=conf)
+        if held() != n:
+            problems.append("the revoke left %d of %d follow-up tasks held" % (held(), n))
+        t, r = measured(["scontrol", "release", tasks])
+        floor_t.append(t)
+        floor_rpc.append(r)
+        b.run(["scontrol", "hold", tasks])
+    log("bulk: baseline, one hawf-decide per task")
+    before, t0 = user_rpcs(b), time.perf_counter()
+    for c in ckpts:
+        b.run(["hawf-decide", c, "approve"], conf=conf)
+    one_t, one_rpc = time.perf_counter() - t0, user_rpcs(b) - before
+    if held():
+        problems.append("one hawf-decide per task left %d follow-up tasks held" % held())
+    res.raw["bulk"] = {"n": n, "bulk_s": bulk_t, "bulk_rpcs": bulk_rpc, "scontrol_s": floor_t,
+                       "scontrol_rpcs": floor_rpc, "one_by_one_s": one_t, "one_by_one_rpcs": one_rpc,
+                       "problems": problems}
+    res.timing("bulk", "hawf-decide JOB_*:eval, %d tasks decided and released, vs scontrol release of their "
+               "follow-up tasks alone" % n, bulk_t, floor_t, label=("hawf", "scontrol"))
+    # The floor: the release, and the squeue that tells which tasks JOB_* names.
+    before = user_rpcs(b)
+    b.run(["squeue", "--noheader", "--states=all", "--jobs=%d" % job])
+    rpc, rpc0 = median(bulk_rpc), median(floor_rpc) + user_rpcs(b) - before
+    res.value("bulk", "Slurm RPCs of that command vs squeue --jobs=JOB and scontrol release alone", "%d" % rpc,
+              "%d" % rpc0, "%.2f" % (rpc / rpc0 if rpc0 else float("inf")), "<= 1.00x", rpc <= rpc0, unit="RPCs",
+              n="%d / %d" % (len(bulk_rpc), len(floor_rpc)))
+    res.value("bulk", "%d tasks: one hawf-decide vs one per task, wall" % n, "%.2f" % median(bulk_t), "%.2f" % one_t,
+              "%.4f" % (median(bulk_t) / one_t), "", None, unit="s")
+    res.value("bulk", "%d tasks: one hawf-decide vs one per task, Slurm RPCs" % n, "%d" % rpc, "%d" % one_rpc,
+              "%.4f" % (rpc / one_rpc if one_rpc else float("inf")), "", None, unit="RPCs")
+    res.value("bulk", "every follow-up task released by each decision (none left held)", "yes" if not problems else "NO",
+              "-", "-", "all", not problems)
+    if problems:
+        res.notes.append("bulk problems: %s" % "; ".join(problems[:10]))
+    b.run(["scancel", str(job), str(follow)])
+    shutil.rmtree(spool, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------
@@ -1877,8 +1967,8 @@ def machine():
                                  text=True).stdout.strip()}
 
 
-SECTIONS = ("overhead", "latency", "idle", "scale", "bounds", "race", "reviewers", "review-race", "hawfd-idle",
-            "notify")
+SECTIONS = ("overhead", "latency", "idle", "scale", "bounds", "race", "bulk", "reviewers", "review-race",
+            "hawfd-idle", "notify")
 
 
 def main():
@@ -1957,6 +2047,8 @@ def main():
             bench_bounds(b, res, 1000 if q else 10000, 2000 if q else 20000, 3 if q else 5)
         if "race" in only:
             bench_race(b, res, n_race)
+        if "bulk" in only:
+            bench_bulk(b, res, 100 if q else 1000, 1 if q else 3)
         # Reviewers and hawfd (issue 9): each starts its own hawfd and stops it.
         if "reviewers" in only:
             bench_reviewer_latency(b, res, n_rlat)

@@ -2,7 +2,7 @@
 //
 //   hawf-bench-gen SPOOL --history=N --pending=M [--first-job=J] [--timeout=S --ago=S]
 //                  [--reviewers=USER,@GROUP,... [--quorum=N]] [--sealed-for=UID --munge-socket=S]
-//                  [--notify=CHANNEL,...]
+//                  [--notify=CHANNEL,...] [--array=A [--followups=F]]
 //
 // Run as the checkpoints' owner (the benchmark runs it as the test user). Writes
 // exactly the records hawf writes — the events are built and serialized with the
@@ -27,6 +27,9 @@
 // spec): the seals are made first, as root, then it drops to UID for the writing.
 // With --notify the pending specs name those notification channels, as --hawf-notify
 // makes them (CheckpointSpec::notify): hawfd tells them about each pending one.
+// With --array=A the pending checkpoints are those of tasks 1..M of array job A
+// (A_1:eval, ...), and with --followups=F each has task T of follow-up array F
+// (F_T, for "approve") registered, as --hawf-then on an array job registers them.
 // Prints the pending checkpoint ids, one a line, on stdout.
 #include <fcntl.h>
 #include <getopt.h>
@@ -89,7 +92,9 @@ int main(int argc, char** argv) {
         {"ago", required_argument, nullptr, 'A'},     {"reviewers", required_argument, nullptr, 'R'},
         {"quorum", required_argument, nullptr, 'Q'},  {"sealed-for", required_argument, nullptr, 'S'},
         {"munge-socket", required_argument, nullptr, 'M'}, {"notify", required_argument, nullptr, 'N'},
+        {"array", required_argument, nullptr, 'a'}, {"followups", required_argument, nullptr, 'f'},
         {nullptr, 0, nullptr, 0}};
+    std::string array_job, followup_array;
     long sealed_for = -1;
     std::string munge_socket;
     long history = 0, pending = 0, first_job = 1000000, timeout = 0, ago = 3600, quorum = 1;
@@ -111,6 +116,8 @@ int main(int argc, char** argv) {
             case 'Q': quorum = std::atol(optarg); break;
             case 'S': sealed_for = std::atol(optarg); break;
             case 'M': munge_socket = optarg; break;
+            case 'a': array_job = optarg; break;
+            case 'f': followup_array = optarg; break;
             case 'N':
                 try {
                     notify = parse_notify_channels(optarg);
@@ -120,12 +127,13 @@ int main(int argc, char** argv) {
                 break;
             default:
                 die("usage: hawf-bench-gen SPOOL --history=N --pending=M [--first-job=J] [--timeout=S --ago=S] "
-                    "[--reviewers=LIST [--quorum=N]] [--notify=CHANNELS]");
+                    "[--reviewers=LIST [--quorum=N]] [--notify=CHANNELS] [--array=A [--followups=F]]");
         }
     }
     if (argc - optind != 1 || history < 0 || pending < 0) die("usage: hawf-bench-gen SPOOL --history=N --pending=M");
     if (!reviewers.empty() && timeout > 0) die("--reviewers and --timeout: a delegated checkpoint has no timeout yet");
     if (quorum != 1 && reviewers.empty()) die("--quorum needs --reviewers");
+    if (!followup_array.empty() && array_job.empty()) die("--followups needs --array");
     umask(022);
     const Spool spool(argv[optind]);
     if (sealed_for >= 0 && geteuid() != 0) die("--sealed-for: run as root (only root's seal verifies)");
@@ -133,7 +141,8 @@ int main(int argc, char** argv) {
     // The spec of job JOB's checkpoint, as the plugin opens it.
     const auto make_spec = [&](long job, bool decided) {
         CheckpointSpec spec;
-        spec.id = {std::to_string(job), "eval"};
+        const long task = job - first_job - history + 1;  // of the pending ones
+        spec.id = {!decided && !array_job.empty() ? array_job + "_" + std::to_string(task) : std::to_string(job), "eval"};
         spec.owner_uid = uid;
         spec.owner = user_name(uid);
         spec.scope = Scope::Job;
@@ -178,13 +187,21 @@ int main(int argc, char** argv) {
             events[2].decision = Decision{"approve", {{"lr", "1e-4"}}, "looks good"};
             events[3].type = EventType::Applied;
             events[3].job = std::to_string(job + 50000000);
-            const int count = decided ? 4 : 2;
+            int count = decided ? 4 : 2;
+            if (!decided && !followup_array.empty()) {  // registered before it became pending
+                const std::string task = spec.id.job_id.substr(spec.id.job_id.find('_') + 1);
+                events[2] = events[1];
+                events[1] = Event{};
+                events[1].type = EventType::FollowUpAdded;
+                events[1].followup = FollowUp{spec.id, uid, followup_array + "_" + task, "/bench/next.sh", {}};
+                count = 3;
+            }
             Fd ckpt = dirs_at(user.get(), checkpoint_dir(spec.id));
             Fd log(dir_at(ckpt.get(), "log"));
             Fd files(dir_at(ckpt.get(), "files"));
             for (int i = 0; i < count; ++i) {
                 Event& ev = events[i];
-                const Actor& who = i == 2 ? cli : plugin;
+                const Actor& who = decided && i == 2 ? cli : plugin;
                 ev.seq = static_cast<std::uint64_t>(i + 1);
                 ev.at = i == 0 ? opened_at : decided ? opened_at + 600 * i : now - ago;
                 ev.by = who.user;

@@ -1,7 +1,7 @@
 #!/bin/bash
 # hawf benchmarks on a private real Slurm cluster (run as root, after a build):
 #   bench/run.sh [BUILD_DIR] [--quick]
-#       [--only=overhead,latency,idle,scale,bounds,race,reviewers,review-race,hawfd-idle,notify]
+#       [--only=overhead,latency,idle,scale,bounds,race,bulk,reviewers,review-race,hawfd-idle,notify]
 # Prints a table of medians, p90 and ratios against the baselines measured in the
 # same run, and writes it with the raw samples to BUILD_DIR/bench-results.{md,json}.
 # See docs/benchmarks.md. Takes about 30 minutes on 2 cores (hawfd-idle alone about

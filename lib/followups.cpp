@@ -163,25 +163,29 @@ FollowUpChange carry_out(const Slurm& slurm, const Planned& p, const Patience& p
     }
 }
 
-// PLANS carried out, each on its own or, TOGETHER, plain releases and cancels of
-// several follow-ups each in one command (a whole follow-up array's tasks in one
+// PLANS carried out, each on its own or, TOGETHER, plain releases, cancels and holds
+// of several follow-ups each in one command (a whole follow-up array's tasks in one
 // request to slurmctld); only if such a command fails is each of its follow-ups
 // carried out (and checked) on its own.
 std::vector<FollowUpChange> carry_out(const Slurm& slurm, const std::vector<Planned>& plans, const Patience& patience,
                                       bool together) {
-    std::vector<std::string> releasing, cancelling;
-    for (const auto& p : together ? plans : std::vector<Planned>()) {
-        if (p.action == FollowUpAction::Released && !p.deadline) releasing.push_back(p.job);
-        if (p.action == FollowUpAction::Cancelled) cancelling.push_back(p.job);
+    const auto batchable = [](const Planned& p) { return p.action != FollowUpAction::Eligible && !p.deadline; };
+    std::map<FollowUpAction, std::vector<std::string>> batches;
+    for (const auto& p : plans)
+        if (together && batchable(p)) batches[p.action].push_back(p.job);
+    std::map<FollowUpAction, bool> done;  // each batch of more than one: made in one command
+    for (const auto& [action, jobs] : batches) {
+        if (jobs.size() < 2) continue;
+        done[action] = failure_of([&, action = action, &jobs = jobs] {
+                           if (action == FollowUpAction::Released) slurm.release(jobs);
+                           else if (action == FollowUpAction::Cancelled) slurm.cancel(jobs);
+                           else slurm.hold(jobs);
+                       }).empty();
     }
-    const bool released_all = releasing.size() > 1 && failure_of([&] { slurm.release(releasing); }).empty();
-    const bool cancelled_all = cancelling.size() > 1 && failure_of([&] { slurm.cancel(cancelling); }).empty();
     std::vector<FollowUpChange> changes;
-    for (const auto& p : plans) {
-        const bool done = (p.action == FollowUpAction::Released && !p.deadline && released_all) ||
-                          (p.action == FollowUpAction::Cancelled && cancelled_all);
-        changes.push_back(done ? FollowUpChange{p.job, p.action, "", "", false} : carry_out(slurm, p, patience));
-    }
+    for (const auto& p : plans)
+        changes.push_back(batchable(p) && done[p.action] ? FollowUpChange{p.job, p.action, "", "", false}
+                                                          : carry_out(slurm, p, patience));
     return changes;
 }
 

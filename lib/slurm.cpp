@@ -160,17 +160,16 @@ std::vector<std::string> job_ranges(const std::vector<std::string>& jobs) {
     return words;
 }
 
-void Slurm::release(const std::vector<std::string>& jobs) const {
-    std::vector<std::string> argv = {tool("scontrol"), "release"};
+namespace {
+std::vector<std::string> with_jobs(std::vector<std::string> argv, const std::vector<std::string>& jobs) {
     for (std::string& word : job_ranges(jobs)) argv.push_back(std::move(word));
-    run_or_throw(argv);
+    return argv;
 }
+}  // namespace
 
-void Slurm::cancel(const std::vector<std::string>& jobs) const {
-    std::vector<std::string> argv = {tool("scancel")};
-    for (std::string& word : job_ranges(jobs)) argv.push_back(std::move(word));
-    run_or_throw(argv);
-}
+void Slurm::release(const std::vector<std::string>& jobs) const { run_or_throw(with_jobs({tool("scontrol"), "release"}, jobs)); }
+void Slurm::hold(const std::vector<std::string>& jobs) const { run_or_throw(with_jobs({tool("scontrol"), "hold"}, jobs)); }
+void Slurm::cancel(const std::vector<std::string>& jobs) const { run_or_throw(with_jobs({tool("scancel")}, jobs)); }
 
 void Slurm::requeue_hold(const std::string& job) const { run_or_throw({tool("scontrol"), "requeuehold", job}); }
 

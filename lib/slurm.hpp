@@ -103,6 +103,7 @@ public:
     // The same for several jobs in one command, tasks of one array as one range
     // ("4301_[1-5,9]": slurmctld takes the range in one request); JOBS not empty.
     void release(const std::vector<std::string>& jobs) const;
+    void hold(const std::vector<std::string>& jobs) const;
     void cancel(const std::vector<std::string>& jobs) const;
     // scontrol requeuehold: a running batch job back to the queue, held (its script is
     // killed). Needs a requeueable job (sbatch --requeue or JobRequeue=1); a user may do

@@ -534,6 +534,12 @@ TEST_F(FollowUpsTest, SyncingSeveralCheckpointsReleasesAnArraysTasksAtOnce) {
     EXPECT_EQ(again[6].job, "4301_5");
     EXPECT_EQ(again[6].action, FollowUpAction::AlreadyEnded);
     EXPECT_EQ(fake_.calls()[2], (Argv{"scontrol", "release", "4301_1"}));
+    // Revoked, all wait again: held in one command.
+    fake_.clear_calls();
+    std::vector<Checkpoint> revoked;
+    for (const auto& c : ckpts) revoked.push_back(revoke(spool_, me_, c.spec.id, cli_));
+    EXPECT_EQ(sync_followups(slurm_, revoked, quick_).size(), 8u);
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scontrol", "hold", "4301_[1-3,5]", "4302_[1-3,5]"}}));
 }
 
 TEST_F(FollowUpsTest, TakeDefaultAndSyncOnlyPastTheDeadlineAndLeavesTheStartingOneAlone) {
