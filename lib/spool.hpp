@@ -7,6 +7,7 @@
 //   SPOOL/<uid>/ckpt/<jobid>/<name>/delivered/ the decision each follow-up started with
 //   SPOOL/<uid>/pending/<jobid>:<name>         index of pending checkpoints (empty files)
 //   SPOOL/<uid>/scripts/<token>/<name>         --hawf-then script snapshots (save_script)
+//   SPOOL/<uid>/arrays/<job>/<name>/           an array's follow-up arrays (claim_array_followups)
 //   SPOOL/<uid>/.trash/                        removed checkpoints being deleted
 //
 // Everything under SPOOL/<uid> must be owned by <uid> and not group/world-writable,
