@@ -346,12 +346,18 @@ Environment decision_environment(const Checkpoint& ckpt, const std::string& file
     return env;
 }
 
-void back_to_held(const Slurm& slurm, const std::string& job, const CheckpointId& id, const std::string& why) {
+void back_to_held(const Slurm& slurm, const std::string& job, const CheckpointId& id, const std::string& why,
+                  bool until_the_deadline) {
     try {
-        slurm.requeue_hold(job);
+        if (until_the_deadline) slurm.requeue(job);
+        else slurm.requeue_hold(job);
     } catch (const Error& e) {
-        throw Error(ErrorKind::Conflict, why + ", and job " + job + " could not go back to held: " + e.what());
+        throw Error(ErrorKind::Conflict, why + ", and job " + job + " could not go back to " +
+                                             (until_the_deadline ? "the queue: " : "held: ") + e.what());
     }
+    if (until_the_deadline)
+        throw Error(ErrorKind::Conflict, why + ": job " + job + " went back to the queue, to start again after " +
+                                             "the deadline of " + id.str() + " and take its default");
     throw Error(ErrorKind::Conflict, why + ": job " + job + " went back to held waiting for " + id.str());
 }
 
@@ -373,9 +379,14 @@ Environment start_followup(const Spool& spool, const Slurm& slurm, uid_t owner, 
     check_spec(ckpt);
     ckpt = take_default_and_sync(spool, slurm, ckpt, now, job);
     const Decision* d = ckpt.decision();
-    // Released by hand (it looks like any held job): back to held, for the decision to release.
+    // Released by hand (it looks like any held job): back to held, for the decision to
+    // release. Started just before its deadline (this node's clock is behind
+    // slurmctld's): back to the queue, from which Slurm starts a requeued job no sooner
+    // than its credential lifetime later (120 s by default), past the deadline.
+    const bool deadline_near = ckpt.state == State::Pending && ckpt.deadline() && !ckpt.spec.delegated() &&
+                               ckpt.deadline() - now <= 60;
     if (!d && ckpt.state != State::Failed)
-        back_to_held(slurm, job, id, id.str() + " is " + to_string(ckpt.state) + ", not decided");
+        back_to_held(slurm, job, id, id.str() + " is " + to_string(ckpt.state) + ", not decided", deadline_near);
     if (!d) throw Error(ErrorKind::Conflict, id.str() + " failed: this follow-up will never run");
     // The owner can write any decision into their own tree: only hawfd's seal tells
     // the reviewers' decision from a forged one.

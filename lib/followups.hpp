@@ -132,9 +132,10 @@ Environment start_followup(const Spool& spool, const Slurm& slurm, uid_t owner, 
 // before the decision; WHY says what): puts it back in the queue, held, for the
 // decision to release as before (scontrol requeuehold, as the job's user; its script
 // is killed), and throws Error(Conflict) saying it went back to held waiting for ID,
-// or why it could not.
+// or why it could not. UNTIL_THE_DEADLINE (ID's deadline is under a minute away): not
+// held but requeued (scontrol requeue), to start again after it and take the default.
 [[noreturn]] void back_to_held(const Slurm& slurm, const std::string& job, const CheckpointId& id,
-                               const std::string& why);
+                               const std::string& why, bool until_the_deadline = false);
 
 // Submits a follow-up of checkpoint ID of OWNER, the one rule for both hawf-await
 // --then and the plugin's --hawf-then: `sbatch --hold --dependency=afterok:JOB

@@ -172,6 +172,7 @@ void Slurm::hold(const std::vector<std::string>& jobs) const { run_or_throw(with
 void Slurm::cancel(const std::vector<std::string>& jobs) const { run_or_throw(with_jobs({tool("scancel")}, jobs)); }
 
 void Slurm::requeue_hold(const std::string& job) const { run_or_throw({tool("scontrol"), "requeuehold", job}); }
+void Slurm::requeue(const std::string& job) const { run_or_throw({tool("scontrol"), "requeue", job}); }
 
 void Slurm::update(const std::string& job, const std::vector<std::string>& assignments) const {
     std::vector<std::string> argv = {tool("scontrol"), "update", "JobId=" + job};

@@ -109,6 +109,9 @@ public:
     // killed). Needs a requeueable job (sbatch --requeue or JobRequeue=1); a user may do
     // it to their own jobs.
     void requeue_hold(const std::string& job) const;
+    // scontrol requeue: the same, not held; Slurm starts it again no sooner than its
+    // credential lifetime later (AuthInfo cred_expire, 120 s by default).
+    void requeue(const std::string& job) const;
     // scontrol update JobId=JOB KEY=VALUE...
     void update(const std::string& job, const std::vector<std::string>& assignments) const;
     // scancel --signal=SIG --full: every step and the batch shell with its children;

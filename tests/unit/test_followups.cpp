@@ -830,13 +830,19 @@ TEST_F(FollowUpsTest, StartRefusesWhenNotDecidedBeforeTheDeadline) {
     const CheckpointSpec s = spec("100:eval", 3600);
     const Checkpoint c = pending_with_followups(s);
     // Released by hand: back to held, for the decision to release.
-    EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, s.id, "102", c.deadline() - 1), K::Conflict,
+    EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, s.id, "102", c.deadline() - 61), K::Conflict,
                       "100:eval is pending, not decided: job 102 went back to held waiting for 100:eval");
     EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scontrol", "requeuehold", "102"}}));
+    // Started a second before its deadline (this node's clock behind slurmctld's): it
+    // must not wait held for ever, but start again after the deadline.
+    fake_.clear_calls();
+    EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, s.id, "102", c.deadline() - 1), K::Conflict,
+                      "job 102 went back to the queue, to start again after the deadline of 100:eval and take its default");
+    EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"scontrol", "requeue", "102"}}));
     fake_.fail("requeuehold.102", "scontrol: error: Requested operation is presently disabled for job 102\n");
-    EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, s.id, "102", c.deadline() - 1), K::Conflict,
+    EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, s.id, "102", c.deadline() - 100), K::Conflict,
                       "100:eval is pending, not decided, and job 102 could not go back to held: ");
-    EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, s.id, "102", c.deadline() - 1), K::Conflict,
+    EXPECT_HAWF_ERROR(start_followup(spool_, slurm_, me_, s.id, "102", c.deadline() - 100), K::Conflict,
                       "/scontrol requeuehold 102: scontrol: error: Requested operation is presently disabled");
     const Checkpoint after = spool_.load(me_, s.id);
     EXPECT_EQ(after.state, State::Pending);
