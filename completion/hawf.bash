@@ -55,9 +55,12 @@ _hawf_positionals()
     done
 }
 
+# Checkpoints in state $1 not among the positionals yet, and the words $2.
 _hawf_complete_checkpoints()
 {
-    COMPREPLY=($(compgen -W "$(_hawf_checkpoints "$1")" -- "$cur"))
+    local ids id given=" ${positionals[*]-} "
+    ids=$(for id in $(_hawf_checkpoints "$1"); do [[ $given == *" $id "* ]] || printf '%s\n' "$id"; done)
+    COMPREPLY=($(compgen -W "$ids ${2-}" -- "$cur"))
     __ltrim_colon_completions "$cur"
 }
 
@@ -175,13 +178,15 @@ _hawf_decide()
     for word in "${words[@]:1:cword-1}"; do
         [[ $word == --amend || $word == --revoke ]] && state=decided
     done
-    case ${#positionals[@]} in
-        0) _hawf_complete_checkpoints "$state" ;;
-        1)
-            [[ " ${words[*]:1:cword-1} " == *" --revoke "* ]] && return
-            COMPREPLY=($(compgen -W "$(_hawf_checkpoint_field "$ckpt" options)" -- "$cur"))
-            ;;
-    esac
+    # CKPT... CHOICE: after a checkpoint, another one or the first one's choices
+    # (--revoke takes checkpoints only). Nothing after a choice.
+    if ((${#positionals[@]} == 0)); then
+        _hawf_complete_checkpoints "$state"
+    elif [[ ${positionals[-1]} == *:* ]]; then
+        local choices=
+        [[ " ${words[*]:1:cword-1} " == *" --revoke "* ]] || choices=$(_hawf_checkpoint_field "$ckpt" options)
+        _hawf_complete_checkpoints "$state" "$choices"
+    fi
 }
 
 _hawf_await()
