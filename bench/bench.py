@@ -156,6 +156,7 @@ class Bench:
         os.makedirs(self.bindir, 0o755)
         self.plugin = os.path.join(self.bindir, "hawf.so")
         shutil.copy(os.path.join(build, "plugin", "hawf.so"), self.plugin)
+        shutil.copy(os.path.join(build, "plugin", "hawf_engine.so"), self.bindir)  # hawf.so loads it from beside it
         self.helper = shutil.copy(os.path.join(build, "plugin", "hawf-step-helper"), self.bindir)
         for tool in TOOLS:
             shutil.copy(os.path.join(build, "tools", tool), self.bindir)

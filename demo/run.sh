@@ -22,7 +22,7 @@ trap cleanup EXIT
 
 # An install in miniature: the plugin and tools, a spool, a config.
 install -d -m 755 "$demo/bin" "$demo/cluster"
-install -m 755 "$build/plugin/hawf.so" "$build/tools/hawf" "$build/tools/hawf-decide" "$build/tools/hawf-await" \
+install -m 755 "$build/plugin/hawf.so" "$build/plugin/hawf_engine.so" "$build/tools/hawf" "$build/tools/hawf-decide" "$build/tools/hawf-await" \
   "$build/hawfd/hawfd" "$build/plugin/hawf-step-helper" "$demo/bin/"
 install -d -m 1777 "$demo/spool"
 python3 tests/integration/cluster.py start --workdir "$demo/cluster" \

@@ -1,8 +1,10 @@
-// The SPANK adapter: the only file that includes spank.h. It registers the
-// options, implements Host over the SPANK API, and forwards each callback to
-// submit_side (srun/sbatch/salloc) or step_side (slurmstepd). No exception ever
-// leaves a callback, and only callbacks whose failure cannot drain a node return
-// an error (see spank(8), "Errors").
+// The engine's SPANK adapter (hawf_engine.so): the only C++ file that includes
+// spank.h. The front plugin (hawf_front.c, hawf.so) loads it when a job uses a
+// --hawf-* option and forwards that option and every later callback here. It
+// implements Host over the SPANK API and forwards each callback to submit_side
+// (srun/sbatch/salloc) or step_side (slurmstepd). No exception ever leaves a
+// callback, and only callbacks whose failure cannot drain a node return an error
+// (see spank(8), "Errors").
 #include <unistd.h>
 
 #include <cerrno>   // program_invocation_short_name
@@ -18,20 +20,11 @@ extern "C" {
 
 #include "config.hpp"
 #include "display.hpp"
+#include "engine.h"
 #include "host.hpp"
 #include "request.hpp"
 #include "step_side.hpp"
 #include "submit_side.hpp"
-
-// SPANK_PLUGIN() would give these internal linkage in C++; Slurm needs them exported.
-// Not linked with -z now: the spank_* functions come from the loading process, and
-// "hawf doctor" must be able to dlopen the plugin lazily outside Slurm.
-extern "C" {
-extern const char plugin_name[] = "hawf";
-extern const char plugin_type[] = "spank";
-extern const unsigned int plugin_version = SLURM_VERSION_NUMBER;
-extern const unsigned int spank_plugin_version = 1;
-}
 
 namespace {
 
@@ -142,46 +135,11 @@ int guarded(const char* where, F&& body, int failed = 0) noexcept {
     return failed;
 }
 
-int on_option(Opt id, const char* value, int remote) {
-    return guarded("option", [&] {
-        if (remote) {  // validated at submission; one refused here fails the job later (Request::collect)
-            const std::string refused = request.collect(id, value ? value : "");
-            if (!refused.empty())  // e.g. another hawf release on the submit host
-                slurm_error("hawf: refusing an option value from the submit host: %s", hawf::shown(refused).c_str());
-            return 0;
-        }
-        spank_t none = nullptr;
-        SpankHost host(none);
-        return submit_option(host, request, id, value);
-    });
-}
-
-template <Opt id>
-int option_callback(int, const char* value, int remote) {
-    return on_option(id, value, remote);
-}
-
-spank_opt_cb_f callback_for(Opt id) {
-    switch (id) {
-        case Opt::Checkpoint: return option_callback<Opt::Checkpoint>;
-        case Opt::Options: return option_callback<Opt::Options>;
-        case Opt::Params: return option_callback<Opt::Params>;
-        case Opt::Timeout: return option_callback<Opt::Timeout>;
-        case Opt::Default: return option_callback<Opt::Default>;
-        case Opt::Then: return option_callback<Opt::Then>;
-        case Opt::Reviewers: return option_callback<Opt::Reviewers>;
-        case Opt::Quorum: return option_callback<Opt::Quorum>;
-        case Opt::Notify: return option_callback<Opt::Notify>;
-        case Opt::After: return option_callback<Opt::After>;
-    }
-    return nullptr;
-}
-
 }  // namespace
 
 extern "C" {
 
-int slurm_spank_init(spank_t sp, int ac, char** av) {
+int hawf_engine_start(int ac, char** av) {
     return guarded("init", [&] {
         for (int i = 0; i < ac; ++i) {
             const std::string arg = av[i];
@@ -189,27 +147,36 @@ int slurm_spank_init(spank_t sp, int ac, char** av) {
             else if (arg.rfind("step_helper=", 0) == 0) step_helper = arg.substr(12);
             else slurm_error("hawf: ignoring unknown plugstack argument \"%s\" (known: conf=PATH, step_helper=PATH)", av[i]);
         }
-        SpankHost host(sp);
-        if (host.where() == Where::Elsewhere) return 0;
-        if (host.where() == Where::Stepd) step_side = std::make_unique<StepSide>(conf_path, helper_runner(step_helper));
-        for (const auto& o : option_table) {
-            spank_option opt{const_cast<char*>(o.name), const_cast<char*>(o.arginfo), const_cast<char*>(o.usage),
-                             1, 0, callback_for(o.id)};
-            if (spank_option_register(sp, &opt) != ESPANK_SUCCESS)
-                slurm_error("hawf: cannot register --%s", o.name);
-        }
+        spank_t none = nullptr;
+        if (SpankHost(none).where() == Where::Stepd)
+            step_side = std::make_unique<StepSide>(conf_path, helper_runner(step_helper));
         return 0;
     });
 }
 
-int slurm_spank_init_post_opt(spank_t sp, int, char**) {
+int hawf_engine_option(int id, const char* value, int remote) {
+    return guarded("option", [&] {
+        if (id < 0 || id >= HAWF_OPTION_COUNT) return -1;
+        if (remote) {  // validated at submission; one refused here fails the job later (Request::collect)
+            const std::string refused = request.collect(Opt(id), value ? value : "");
+            if (!refused.empty())  // e.g. another hawf release on the submit host
+                slurm_error("hawf: refusing an option value from the submit host: %s", hawf::shown(refused).c_str());
+            return 0;
+        }
+        spank_t none = nullptr;
+        SpankHost host(none);
+        return submit_option(host, request, Opt(id), value);
+    });
+}
+
+int hawf_engine_init_post_opt(spank_t sp, int, char**) {
     return guarded("init_post_opt", [&] {
         SpankHost host(sp);
         return host.where() == Where::Submit ? submit_post_opt(host, request, conf_path) : 0;
     });
 }
 
-int slurm_spank_user_init(spank_t sp, int, char**) {
+int hawf_engine_user_init(spank_t sp, int, char**) {
     return guarded("user_init", [&] {
         SpankHost host(sp);
         if (step_side) step_side->user_init(host, request);
@@ -217,7 +184,7 @@ int slurm_spank_user_init(spank_t sp, int, char**) {
     });
 }
 
-int slurm_spank_task_init(spank_t sp, int, char**) {
+int hawf_engine_task_init(spank_t sp, int, char**) {
     return guarded(
         "task_init",
         [&] {
@@ -227,7 +194,7 @@ int slurm_spank_task_init(spank_t sp, int, char**) {
         request.any() ? -1 : 0);
 }
 
-int slurm_spank_task_exit(spank_t sp, int, char**) {
+int hawf_engine_task_exit(spank_t sp, int, char**) {
     return guarded("task_exit", [&] {
         SpankHost host(sp);
         if (step_side) step_side->task_exit(host);
@@ -235,7 +202,7 @@ int slurm_spank_task_exit(spank_t sp, int, char**) {
     });
 }
 
-int slurm_spank_exit(spank_t sp, int, char**) {
+int hawf_engine_exit(spank_t sp, int, char**) {
     return guarded("exit", [&] {
         SpankHost host(sp);
         if (step_side) step_side->exit(host);

@@ -6,32 +6,6 @@
 
 namespace hawf::plugin {
 
-const OptionInfo option_table[10] = {
-    {Opt::Checkpoint, "hawf-checkpoint", "NAME",
-     "[hawf] open checkpoint NAME when this step (srun) or job (sbatch) ends with exit 0"},
-    {Opt::Options, "hawf-options", "A,B,...", "[hawf] choices a reviewer may pick (default approve,reject)"},
-    {Opt::Params, "hawf-params", "KEY:TYPE,...", "[hawf] typed parameters a decision may set (int, float, bool, string, enum(a|b))"},
-    {Opt::Timeout, "hawf-timeout", "DURATION", "[hawf] take --hawf-default when undecided after DURATION (90s, 1h30m, 1.5h, 2d, [D-]HH:MM:SS)"},
-    {Opt::Default, "hawf-default", "CHOICE", "[hawf] choice taken when the timeout passes undecided"},
-    {Opt::Then, "hawf-then", "SCRIPT[:CHOICE,...]", "[hawf] follow-up batch script released by those choices"},
-    {Opt::Reviewers, "hawf-reviewers", "USER,@GROUP,...",
-     "[hawf] who decides instead of the owner, through hawfd (the owner only if listed)"},
-    {Opt::Quorum, "hawf-quorum", "N", "[hawf] how many distinct reviewers must approve the same decision (default 1)"},
-    {Opt::Notify, "hawf-notify", "CHANNEL,...|none",
-     "[hawf] who hawfd tells that the checkpoint waits: mail and the site's webhooks (see hawf.yaml notify:)"},
-    {Opt::After, "hawf-after", "JOBID:NAME", "[hawf] (set by hawf on the follow-ups it submits) run with that decision"},
-};
-
-namespace {
-
-const char* name_of(Opt id) {
-    for (const auto& o : option_table)
-        if (o.id == id) return o.name;
-    return "?";
-}
-
-}  // namespace
-
 void Request::set(Opt id, const std::string& value) {
     given_[id] = value;
     try {
@@ -78,11 +52,11 @@ nlohmann::json Request::given() const {
 Request Request::from_given(const nlohmann::json& given) {
     Request request;
     for (const auto& [name, value] : given.items()) {
-        const OptionInfo* option = nullptr;
-        for (const auto& o : option_table)
-            if (name == o.name) option = &o;
+        std::optional<Opt> option;
+        for (int i = 0; i < HAWF_OPTION_COUNT; ++i)
+            if (name == hawf_options[i].name) option = Opt(i);
         if (!option || !value.is_string()) throw Error(ErrorKind::System, "unknown option " + quoted_text(name));
-        request.collect(option->id, value.get<std::string>());
+        request.collect(*option, value.get<std::string>());
     }
     return request;
 }

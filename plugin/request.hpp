@@ -11,19 +11,15 @@
 #include <vector>
 
 #include "config.hpp"
+#include "options.h"
 #include "record.hpp"
 
 namespace hawf::plugin {
 
+// In the order of hawf_options (options.h): Opt(i) is hawf_options[i].
 enum class Opt { Checkpoint, Options, Params, Timeout, Default, Then, Reviewers, Quorum, Notify, After };
-
-struct OptionInfo {
-    Opt id;
-    const char* name;     // the long option, without "--"
-    const char* arginfo;
-    const char* usage;
-};
-extern const OptionInfo option_table[10];
+static_assert(static_cast<int>(Opt::After) + 1 == HAWF_OPTION_COUNT, "Opt and hawf_options differ");
+inline const char* name_of(Opt id) { return hawf_options[static_cast<int>(id)].name; }
 
 class Request {
 public:

@@ -86,7 +86,7 @@ check_hardening() {
     local dyn prog
     dyn=$(readelf -dW "$f") prog=$(readelf -lW "$f")
     grep -q GNU_RELRO <<< "$prog" || fail "$f: no RELRO (hardening)"
-    if [[ $f != */hawf.so ]]; then
+    if [[ $f != */hawf.so && $f != */hawf_engine.so ]]; then
       grep -qE 'BIND_NOW|FLAGS.*NOW' <<< "$dyn" || fail "$f: no BIND_NOW (hardening)"
     fi
     if [[ -x $f && ($f == */bin/* || $f == */sbin/* || $f == */libexec/*) ]]; then
@@ -124,7 +124,7 @@ check_deb() {  # DEB PATH...: the package holds every PATH
 check_deb "$deb_tools" "${tools[@]/#//usr/bin/}" "$hawfd" "$unit" /etc/hawf/hawf.yaml \
   $(for p in "${pages[@]:0:5}"; do echo "/usr/share/man/$p.gz"; done) \
   $(for c in "${completions[@]}"; do echo "/usr/share/bash-completion/completions/$c"; done)
-check_deb "$deb_plugin" "$plugin" "$helper" /etc/slurm/plugstack.conf.d/hawf.conf /usr/share/man/man8/spank-hawf.8.gz
+check_deb "$deb_plugin" "$plugin" "${plugin%/*}/hawf_engine.so" "$helper" /etc/slurm/plugstack.conf.d/hawf.conf /usr/share/man/man8/spank-hawf.8.gz
 conffiles() { dpkg-deb --ctrl-tarfile "$1" | tar -xO ./conffiles 2>/dev/null || true; }
 conffiles "$deb_tools" | grep -qx /etc/hawf/hawf.yaml || fail "/etc/hawf/hawf.yaml is not a conffile"
 conffiles "$deb_plugin" | grep -qx /etc/slurm/plugstack.conf.d/hawf.conf || fail "hawf.conf is not a conffile"
@@ -133,8 +133,8 @@ conffiles "$deb_plugin" | grep -qx /etc/slurm/plugstack.conf.d/hawf.conf || fail
 dpkg-deb -f "$deb_plugin" Depends | grep -qF "slurm-wlm-basic-plugins (>= $slurm_release~)" ||
   fail "plugin package does not depend on Slurm $slurm_release: $(dpkg-deb -f "$deb_plugin" Depends)"
 # Hardening flags (DEB_BUILD_MAINT_OPTIONS=hardening=+all) on every compile and link.
-compiles=$(grep -E '(^|&& )/usr/bin/c\+\+ .* -c ' "$work/deb-build.log" || true)
-links=$(grep -E '^/usr/bin/c\+\+ .* -o [^ ]*(hawf|hawf-decide|hawf-await|hawfd|hawf-step-helper|hawf\.so) ' "$work/deb-build.log" || true)
+compiles=$(grep -E '(^|&& )/usr/bin/(c\+\+|cc) .* -c ' "$work/deb-build.log" || true)
+links=$(grep -E '^/usr/bin/(c\+\+|cc) .* -o [^ ]*(hawf|hawf-decide|hawf-await|hawfd|hawf-step-helper|hawf\.so|hawf_engine\.so) ' "$work/deb-build.log" || true)
 [[ -n $compiles && -n $links ]] || fail "no compiler command lines in the build log (is the build verbose?)"
 for flag in -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Werror=format-security; do
   ! grep -qv -e "$flag" <<< "$compiles" || fail "a compile lacks $flag: $(grep -v -e "$flag" <<< "$compiles" | head -1)"
@@ -143,6 +143,7 @@ for flag in -Wl,-z,relro -Wl,-z,now; do
   ! grep -qv -e "$flag" <<< "$links" || fail "a link lacks $flag: $(grep -v -e "$flag" <<< "$links" | head -1)"
 done
 grep -E -e '-o hawf\.so ' "$work/deb-build.log" | grep -qE -e '-Wl,-z,lazy' || fail "hawf.so is not linked with -z lazy"
+grep -E -e '-o hawf_engine\.so ' "$work/deb-build.log" | grep -qE -e '-Wl,-z,lazy' || fail "hawf_engine.so is not linked with -z lazy"
 echo "ok: $(wc -l <<< "$compiles") compiles and $(wc -l <<< "$links") links with the hardening flags"
 for deb in "$deb_tools" "$deb_plugin"; do
   rm -rf "$work/x" && dpkg-deb -x "$deb" "$work/x"
@@ -170,7 +171,7 @@ check_rpm "$rpm_tools" /usr/bin/hawf /usr/bin/hawf-decide /usr/bin/hawf-await /e
   '/usr/share/man/man5/hawf\.yaml\.5.*' '/usr/share/man/man8/hawfd\.8.*' \
   /usr/share/bash-completion/completions/hawf /usr/share/bash-completion/completions/hawf-decide \
   /usr/share/bash-completion/completions/hawf-await
-check_rpm "$rpm_plugin" '/usr/lib64/slurm/hawf\.so' "$helper" /etc/slurm/plugstack.conf.d/hawf.conf \
+check_rpm "$rpm_plugin" '/usr/lib64/slurm/hawf\.so' '/usr/lib64/slurm/hawf_engine\.so' "$helper" /etc/slurm/plugstack.conf.d/hawf.conf \
   '/usr/share/man/man8/spank-hawf\.8.*'
 # %config(noreplace): file flags c and n.
 fflags=$(rpm -qp --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]' "$rpm_tools" "$rpm_plugin" 2>/dev/null)
@@ -288,6 +289,7 @@ step "demo with the installed plugin and tools"
 # demo/run.sh takes a build tree: give it one whose files are the installed ones.
 mkdir -p "$work/tree/plugin" "$work/tree/tools" "$work/tree/hawfd"
 ln -s "$plugin" "$work/tree/plugin/hawf.so"
+ln -s "${plugin%/*}/hawf_engine.so" "$work/tree/plugin/hawf_engine.so"
 ln -s "$helper" "$work/tree/plugin/hawf-step-helper"
 ln -s "$hawfd" "$work/tree/hawfd/hawfd"
 for t in "${tools[@]}"; do ln -s "$bindir/$t" "$work/tree/tools/$t"; done

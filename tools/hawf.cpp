@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
+#include <cstdlib>
 #include <cstdio>
 #include <ctime>
 #include <iomanip>
@@ -494,7 +496,18 @@ int cmd_doctor(const Args& args) {
         std::snprintf(release, sizeof release, "%u.%02u", version >> 16, (version >> 8) & 0xff);
         detail += " (built for Slurm " + std::string(release) + ")";
         dlclose(handle);
-        return detail;
+        // What hawf.so loads, from beside itself, for a job that uses a --hawf-* option.
+        char real[PATH_MAX];
+        const std::string engine = realpath(args.plugin.c_str(), real)
+                                       ? std::string(real).substr(0, std::string(real).rfind('/')) + "/hawf_engine.so"
+                                       : "hawf_engine.so";
+        void* engine_handle = dlopen(engine.c_str(), RTLD_LAZY | RTLD_LOCAL);
+        if (!engine_handle) throw Error(ErrorKind::NotFound, "cannot load " + engine + ": " + dlerror() +
+                                                                 " (jobs using --hawf-* options would fail)");
+        const bool complete = dlsym(engine_handle, "hawf_engine_option") && dlsym(engine_handle, "hawf_engine_exit");
+        dlclose(engine_handle);
+        if (!complete) throw Error(ErrorKind::NotFound, engine + " is not a hawf engine of this release");
+        return detail + ", with " + engine;
     });
     // Loadable is not loaded: only plugstack.conf makes srun, sbatch and slurmstepd use it.
     check("slurm", [&] {

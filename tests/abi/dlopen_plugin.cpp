@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
+#include <string>
 
 extern "C" {
 #include <slurm/slurm_version.h>
@@ -50,6 +51,32 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "plugin_version %#x does not match Slurm %u.%02u\n", version, major, minor);
         return 1;
     }
-    std::printf("ok: %s (%s), Slurm %u.%02u\n", name, type, version >> 16, (version >> 8) & 0xff);
+    // 25.05+: a failing slurm_spank_init fails the job (ESPANK_JOB_FAILURE) rather than
+    // drain the node; older releases do not look the symbol up.
+    const auto* failure_mode = static_cast<const int*>(dlsym(plugin, "slurm_spank_init_failure_mode"));
+    const bool has_mode = ((major << 8) | minor) >= ((25u << 8) | 5u);
+    constexpr int espank_job_failure = 3012;  // slurm_errno.h of 25.05+
+    if (has_mode != (failure_mode != nullptr) || (failure_mode && *failure_mode != espank_job_failure)) {
+        std::fprintf(stderr, "slurm_spank_init_failure_mode: %s, expected %s\n",
+                     failure_mode ? std::to_string(*failure_mode).c_str() : "not exported",
+                     has_mode ? "3012 (ESPANK_JOB_FAILURE)" : "not exported before 25.05");
+        return 1;
+    }
+    // The engine beside it, which the front loads for a job that uses hawf.
+    std::string engine_path = argv[1];
+    engine_path = engine_path.substr(0, engine_path.rfind('/') + 1) + "hawf_engine.so";
+    void* engine = dlopen(engine_path.c_str(), RTLD_LAZY | RTLD_LOCAL);
+    if (!engine) {
+        std::fprintf(stderr, "dlopen: %s\n", dlerror());
+        return 1;
+    }
+    for (const char* symbol : {"hawf_engine_start", "hawf_engine_option", "hawf_engine_init_post_opt",
+                               "hawf_engine_user_init", "hawf_engine_task_init", "hawf_engine_task_exit",
+                               "hawf_engine_exit"})
+        if (!dlsym(engine, symbol)) {
+            std::fprintf(stderr, "%s: missing symbol %s\n", engine_path.c_str(), symbol);
+            return 1;
+        }
+    std::printf("ok: %s (%s), Slurm %u.%02u, and its engine\n", name, type, version >> 16, (version >> 8) & 0xff);
     return 0;
 }

@@ -36,6 +36,8 @@ class Hawf:
         os.mkdir(self.bindir, 0o755)
         self.plugin = os.path.join(self.bindir, "hawf.so")
         shutil.copy(os.environ["HAWF_PLUGIN"], self.plugin)
+        # ... and the engine it loads from beside itself for a job that uses hawf.
+        shutil.copy(os.path.join(os.path.dirname(os.environ["HAWF_PLUGIN"]), "hawf_engine.so"), self.bindir)
         for tool in TOOLS:
             shutil.copy(os.path.join(os.environ["HAWF_BINDIR"], tool), self.bindir)
         self.hawfd_program = None

@@ -5,6 +5,8 @@ spool or config never touches jobs that do not use hawf, and no node drains."""
 import json
 import os
 import pwd
+import threading
+import time
 import unittest
 
 from hawftest import ALICE, BOB, ClusterTestCase
@@ -134,6 +136,73 @@ class SecondUser(ClusterTestCase):
         waited = self.hawf.tool(ALICE, "hawf-await", "--poll", ckpt)
         self.assertEqual(waited.returncode, 1)
         self.assertOneLineError(waited, "00000003", "owned by uid %d" % pwd.getpwnam(BOB).pw_uid)
+
+
+class ZeroCost(ClusterTestCase):
+    """Every srun, sbatch and slurmstepd loads hawf.so; a job that uses no --hawf-*
+    option maps that small C front and nothing else of hawf: not the engine (with
+    its C++ runtime inside), not libyaml. (Debian's slurmstepd maps libstdc++ of its
+    own, without any SPANK plugin: only srun and sbatch are checked for it.)"""
+
+    HEAVY = ("hawf_engine.so", "libyaml")
+
+    def maps(self, pid):
+        with open("/proc/%d/maps" % pid) as f:
+            return {os.path.basename(line.split()[-1]) for line in f if "/" in line}
+
+    def processes(self, name, marker):
+        """Pids of the processes NAME whose command line holds MARKER."""
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    argv = f.read().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            if os.path.basename(argv[0]).startswith(name) and any(marker in a for a in argv):
+                found.append(int(pid))
+        return found
+
+    def mapped(self, client, *options):
+        """What CLIENT (srun or sbatch --wait) and the slurmstepd of its step map while
+        the step runs, given OPTIONS: ({client's files}, {slurmstepd's files})."""
+        marker = "zerocost-%s-%d" % (client, len(options))
+        stamp = os.path.join(self.hawf.cluster.user_dir(ALICE), marker + ".job")
+        if os.path.exists(stamp):
+            os.unlink(stamp)
+        body = "echo $SLURM_JOB_ID > %s; sleep 5" % stamp
+        argv = (["srun", "--job-name=" + marker] + list(options) + ["bash", "-c", body] if client == "srun" else
+                ["sbatch", "--wait", "--job-name=" + marker] + list(options) +
+                ["--wrap", body])
+        result = {}
+        runner = threading.Thread(target=lambda: result.update(r=self.hawf.run(ALICE, argv, timeout=90)))
+        runner.start()
+        try:
+            deadline = time.time() + 60
+            while not os.path.exists(stamp) or not open(stamp).read().strip():
+                self.assertLess(time.time(), deadline, "the step never started")
+                time.sleep(0.1)
+            job = open(stamp).read().strip()
+            found = []
+            for name, marker in ((client, marker), ("slurmstepd", "[%s." % job)):
+                pids = self.processes(name, marker)  # srun forks a helper of its own
+                self.assertTrue(pids, "no %s of job %s" % (name, job))
+                found.append(set().union(*(self.maps(pid) for pid in pids)))
+            return tuple(found)
+        finally:
+            runner.join()
+            self.assertEqual(result["r"].returncode, 0, result["r"].stderr)
+
+    def test_a_job_without_hawf_maps_only_the_front(self):
+        for client in ("srun", "sbatch"):
+            for files, where in zip(self.mapped(client), (client, "its slurmstepd")):
+                self.assertIn("hawf.so", files, where)  # loaded: the test sees what it should
+                heavy = self.HEAVY + (("libstdc++",) if where == client else ())
+                self.assertEqual([f for f in files if f.startswith(heavy)], [], where)
+        # Asked for, the engine is there (so the test can tell).
+        for client in ("srun", "sbatch"):
+            for files, where in zip(self.mapped(client, "--hawf-checkpoint=zc"), (client, "its slurmstepd")):
+                self.assertIn("hawf_engine.so", files, where)
 
 
 class BrokenSpool(ClusterTestCase):

@@ -30,7 +30,7 @@ using fakes::one_line;
 
 TEST_F(SubmitTest, OptionTableNamesAllOptions) {
     std::vector<std::string> names;
-    for (const auto& o : option_table) names.push_back(o.name);
+    for (const auto& o : hawf_options) names.push_back(o.name);
     EXPECT_EQ(names, (std::vector<std::string>{"hawf-checkpoint", "hawf-options", "hawf-params", "hawf-timeout",
                                                "hawf-default", "hawf-then", "hawf-reviewers", "hawf-quorum",
                                                "hawf-notify", "hawf-after"}));
