@@ -54,6 +54,21 @@ public:
 
     // Throws Error(NotFound) if OWNER has no checkpoint ID.
     Checkpoint load(uid_t owner, const CheckpointId& id) const;
+    // Loads OWNER's checkpoints one after another with SPOOL/<uid>/ckpt opened once for
+    // all of them, not once each: what a listing of thousands uses. load(ID) is
+    // Spool::load(OWNER, ID) (the caller runs as OWNER); it holds one descriptor.
+    class Reader {
+    public:
+        Checkpoint load(const CheckpointId& id);
+
+    private:
+        friend class Spool;
+        Reader(const Spool& spool, uid_t owner) : spool_(spool), owner_(owner) {}
+        const Spool& spool_;
+        uid_t owner_;
+        Fd ckpt_;
+    };
+    Reader reader(uid_t owner) const { return Reader(*this, owner); }
     bool exists(uid_t owner, const CheckpointId& id) const;
 
     // The directory a marked step writes its report into; created by make_files_dir.
@@ -102,7 +117,12 @@ public:
 private:
     // CREATE (writing, as OWNER or root) also makes the tree and tightens it to 0700.
     Fd open_user(uid_t owner, bool create) const;
+    // SPOOL/<uid>/ckpt, and a checkpoint's directory in it (or CKPT, that directory's fd).
+    Fd open_ckpt(uid_t owner, bool create) const;
     Fd open_checkpoint(uid_t owner, const CheckpointId& id, bool create) const;
+    Fd open_checkpoint_at(int ckpt, uid_t owner, const CheckpointId& id, bool create) const;
+    // SPOOL/<uid>/REL, whose last component is under DIR, checked (or made, with CREATE) as OWNER's.
+    Fd open_sub(int dir, const std::string& rel, uid_t owner, bool create) const;
     std::string path(uid_t owner, const std::string& rest = "") const;
 
     std::string root_;
