@@ -56,7 +56,8 @@ public:
     Checkpoint load(uid_t owner, const CheckpointId& id) const;
     // Loads OWNER's checkpoints one after another with SPOOL/<uid>/ckpt opened once for
     // all of them, not once each: what a listing of thousands uses. load(ID) is
-    // Spool::load(OWNER, ID) (the caller runs as OWNER); it holds one descriptor.
+    // Spool::load(OWNER, ID) (the caller runs as OWNER). It refers to this Spool and
+    // holds one descriptor.
     class Reader {
     public:
         Checkpoint load(const CheckpointId& id);
