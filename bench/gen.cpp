@@ -172,7 +172,9 @@ int main(int argc, char** argv) {
     try {
         Fd root = spool.open_root();
         Fd user(dir_at(root.get(), std::to_string(uid)));
-        check_dir(user.get(), Trust{uid}, "spool tree");
+        struct stat st;
+        if (fstat(user.get(), &st) != 0) die("cannot stat the spool tree", errno);
+        check_dir(st, Trust{uid}, "spool tree");
         Fd index(dir_at(user.get(), "pending"));
 
         auto write_checkpoint = [&](long job, bool decided) {

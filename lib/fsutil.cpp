@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -114,16 +115,17 @@ Fd::~Fd() {
     if (fd_ >= 0) close(fd_);
 }
 
-void check_dir(int fd, const Trust& trust, const std::string& shown) {
-    struct stat st;
-    if (fstat(fd, &st) != 0) throw system_error("cannot stat " + shown, errno);
+void check_dir(const struct stat& st, const Trust& trust, const std::string& shown) {
     if (!S_ISDIR(st.st_mode)) throw untrusted(shown, "is not a directory");
     check_stat(st, trust, shown);
 }
 
 Fd open_dir(int dir, const std::string& name, const Trust& trust, const std::string& shown) {
     Fd fd = open_checked(dir, name, O_RDONLY | O_DIRECTORY, shown);
-    if (fd) check_dir(fd.get(), trust, shown);
+    if (!fd) return fd;
+    struct stat st;
+    if (fstat(fd.get(), &st) != 0) throw system_error("cannot stat " + shown, errno);
+    check_dir(st, trust, shown);
     return fd;
 }
 
@@ -325,19 +327,27 @@ std::size_t remove_stale_temps(int dir, std::int64_t stale_before, const std::st
 }
 
 std::vector<std::string> list_dir(int dir) {
+    // A description of its own: another thread may be listing DIR at the same time.
+    const Fd copy(openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!copy) throw system_error("cannot open directory", errno);
+    return list_opened_dir(copy.get());
+}
+
+std::vector<std::string> list_opened_dir(int dir) {
+    // getdents64 itself: readdir's fdopendir would fstat the directory once more,
+    // a round trip on NFS for each checkpoint a listing reads.
     std::vector<std::string> names;
-    int copy = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (copy < 0) throw system_error("cannot open directory", errno);
-    DIR* d = fdopendir(copy);
-    if (!d) {
-        int err = errno;
-        close(copy);
-        throw system_error("cannot read directory", err);
+    alignas(struct dirent64) char buf[32768];
+    while (true) {
+        const long n = syscall(SYS_getdents64, dir, buf, sizeof buf);
+        if (n < 0) throw system_error("cannot read directory", errno);
+        if (n == 0) return names;
+        for (long at = 0; at < n;) {
+            const auto* e = reinterpret_cast<const struct dirent64*>(buf + at);
+            if (e->d_name[0] != '.') names.emplace_back(e->d_name);
+            at += e->d_reclen;
+        }
     }
-    while (struct dirent* e = readdir(d))
-        if (e->d_name[0] != '.') names.emplace_back(e->d_name);
-    closedir(d);
-    return names;
 }
 
 }  // namespace hawf

@@ -6,6 +6,7 @@
 // What is created is private to its owner (directories 0700, files 0600).
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -92,8 +93,11 @@ std::size_t remove_stale_temps(int dir, std::int64_t stale_before, const std::st
 
 // Entry names under DIR, excluding "." and ".." and names starting with '.'.
 std::vector<std::string> list_dir(int dir);
+// As list_dir, reading DIR's own description from where it stands: for a directory
+// just opened that nothing else reads (one openat fewer than list_dir).
+std::vector<std::string> list_opened_dir(int dir);
 
-// Checks that FD is a directory that passes TRUST (owner and mode, as open_dir does).
-void check_dir(int fd, const Trust& trust, const std::string& shown);
+// Checks that ST (fstat of a directory fd) passes TRUST (owner and mode, as open_dir does).
+void check_dir(const struct stat& st, const Trust& trust, const std::string& shown);
 
 }  // namespace hawf

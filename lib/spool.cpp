@@ -75,7 +75,7 @@ Fd Spool::open_root() const {
     struct stat st;
     if (fstat(fd.get(), &st) != 0) throw system_error("cannot stat spool " + root_, errno);
     // Owned by root (a shared install) or by the caller (a private one).
-    check_dir(fd.get(), Trust{st.st_uid == geteuid() ? geteuid() : 0, true}, "spool " + root_);
+    check_dir(st, Trust{st.st_uid == geteuid() ? geteuid() : 0, true}, "spool " + root_);
     return fd;
 }
 
@@ -91,20 +91,25 @@ Fd Spool::open_user(uid_t owner, bool create) const {
     return user;
 }
 
-Fd Spool::open_under_user(uid_t owner, const std::vector<std::string>& parts, bool create) const {
-    Fd dir = open_user(owner, create);
-    std::string rel;
-    for (const std::string& part : parts) {
-        if (!dir) return dir;
-        rel += (rel.empty() ? "" : "/") + part;
-        dir = create ? make_dir(dir.get(), part, Trust{owner}, path(owner, rel))
-                     : open_dir(dir.get(), part, Trust{owner}, path(owner, rel));
-    }
-    return dir;
+Fd Spool::open_sub(int dir, const std::string& rel, uid_t owner, bool create) const {
+    const std::string name = rel.substr(rel.rfind('/') + 1);
+    return create ? make_dir(dir, name, Trust{owner}, path(owner, rel))
+                  : open_dir(dir, name, Trust{owner}, path(owner, rel));
+}
+
+Fd Spool::open_ckpt(uid_t owner, bool create) const {
+    Fd user = open_user(owner, create);
+    return user ? open_sub(user.get(), "ckpt", owner, create) : Fd();
+}
+
+Fd Spool::open_checkpoint_at(int ckpt, uid_t owner, const CheckpointId& id, bool create) const {
+    Fd job = open_sub(ckpt, "ckpt/" + id.job_id, owner, create);
+    return job ? open_sub(job.get(), checkpoint_dir(id), owner, create) : Fd();
 }
 
 Fd Spool::open_checkpoint(uid_t owner, const CheckpointId& id, bool create) const {
-    return open_under_user(owner, {"ckpt", id.job_id, id.name}, create);
+    Fd ckpt = open_ckpt(owner, create);
+    return ckpt ? open_checkpoint_at(ckpt.get(), owner, id, create) : Fd();
 }
 
 Fd Spool::open_array(uid_t owner, const std::string& array_job, const std::string& name, bool create) const {
@@ -112,15 +117,19 @@ Fd Spool::open_array(uid_t owner, const std::string& array_job, const std::strin
     if (array_job.find('_') != std::string::npos)
         throw Error(ErrorKind::Usage, "bad job id " + quoted_text(array_job) + ": use the array's JOBID (digits)");
     check_name(name);
-    return open_under_user(owner, {"arrays", array_job, name}, create);
+    Fd dir = open_user(owner, create);
+    for (const std::string& rel : {std::string("arrays"), "arrays/" + array_job, "arrays/" + array_job + "/" + name}) {
+        if (!dir) break;
+        dir = open_sub(dir.get(), rel, owner, create);
+    }
+    return dir;
 }
 
 bool Spool::append(uid_t owner, const CheckpointId& id, const Event& event) const {
     Fd ckpt = open_checkpoint(owner, id, event.seq == 1);
     if (!ckpt) throw not_found(id);
     const std::string base = checkpoint_dir(id) + "/log";
-    Fd log = event.seq == 1 ? make_dir(ckpt.get(), "log", Trust{owner}, path(owner, base))
-                            : open_dir(ckpt.get(), "log", Trust{owner}, path(owner, base));
+    Fd log = open_sub(ckpt.get(), base, owner, event.seq == 1);
     if (!log) throw not_found(id);
     // Nothing is written that could not be read back.
     check_event_fields(event);
@@ -131,21 +140,23 @@ bool Spool::append(uid_t owner, const CheckpointId& id, const Event& event) cons
     return create_file(log.get(), name, data, path(owner, base + "/" + name));
 }
 
-Checkpoint Spool::load(uid_t owner, const CheckpointId& id) const {
-    Fd ckpt = open_checkpoint(owner, id, false);
-    if (!ckpt) throw not_found(id);
+Checkpoint Spool::load(uid_t owner, const CheckpointId& id) const { return reader(owner).load(id); }
+
+Checkpoint Spool::Reader::load(const CheckpointId& id) {
+    if (!ckpt_) ckpt_ = spool_.open_ckpt(owner_, false);  // until a load finds it; then kept
+    Fd dir = ckpt_ ? spool_.open_checkpoint_at(ckpt_.get(), owner_, id, false) : Fd();
     const std::string base = checkpoint_dir(id) + "/log";
-    Fd log = open_dir(ckpt.get(), "log", Trust{owner}, path(owner, base));
+    Fd log = dir ? spool_.open_sub(dir.get(), base, owner_, false) : Fd();
     if (!log) throw not_found(id);
-    std::vector<std::string> names = list_dir(log.get());
+    std::vector<std::string> names = list_opened_dir(log.get());
     names.erase(std::remove_if(names.begin(), names.end(), [](const std::string& n) { return !is_seq_name(n); }),
                 names.end());
     std::sort(names.begin(), names.end());
-    check_event_count(names.size(), limits_, ErrorKind::Untrusted);  // before reading any of them
+    check_event_count(names.size(), spool_.limits_, ErrorKind::Untrusted);  // before reading any of them
     std::vector<Event> events;
     for (const auto& name : names) {
-        const std::string shown = path(owner, base + "/" + name);
-        auto text = read_file(log.get(), name, Trust{owner}, shown, limits_.max_record_bytes);
+        const std::string shown = spool_.path(owner_, base + "/" + name);
+        auto text = read_file(log.get(), name, Trust{owner_}, shown, spool_.limits_.max_record_bytes);
         if (!text) continue;  // removed while listing: the fold reports the gap
         const nlohmann::json record = parse_json(*text);
         if (record.is_discarded())
@@ -161,8 +172,9 @@ Checkpoint Spool::load(uid_t owner, const CheckpointId& id) const {
     }
     if (events.empty()) throw not_found(id);  // being created right now
     Checkpoint c = fold(std::move(events));
-    if (!(c.spec.id == id) || c.spec.owner_uid != owner)
-        throw Error(ErrorKind::Untrusted, "invalid record " + path(owner, base) + ": it describes another checkpoint");
+    if (!(c.spec.id == id) || c.spec.owner_uid != owner_)
+        throw Error(ErrorKind::Untrusted,
+                    "invalid record " + spool_.path(owner_, base) + ": it describes another checkpoint");
     return c;
 }
 
@@ -267,8 +279,7 @@ void Spool::clean(uid_t owner, std::int64_t stale_before, std::int64_t scripts_b
 void Spool::set_pending(uid_t owner, const CheckpointId& id, bool pending) const {
     Fd user = open_user(owner, pending);
     if (!user) return;
-    Fd index = pending ? make_dir(user.get(), "pending", Trust{owner}, path(owner, "pending"))
-                       : open_dir(user.get(), "pending", Trust{owner}, path(owner, "pending"));
+    Fd index = open_sub(user.get(), "pending", owner, pending);
     if (!index) return;
     const std::string shown = path(owner, "pending/" + id.str());
     if (pending) create_file(index.get(), id.str(), "", shown);
@@ -298,9 +309,7 @@ std::vector<CheckpointId> Spool::all_ids(uid_t owner) const {
 std::vector<CheckpointId> Spool::ids_of_jobs(uid_t owner,
                                              const std::function<bool(const std::string&)>& job_wanted) const {
     std::vector<CheckpointId> ids;
-    Fd user = open_user(owner, false);
-    if (!user) return ids;
-    Fd ckpt = open_dir(user.get(), "ckpt", Trust{owner}, path(owner, "ckpt"));
+    Fd ckpt = open_ckpt(owner, false);
     if (!ckpt) return ids;
     for (const auto& job : list_dir(ckpt.get())) {
         if (!job_wanted(job)) continue;

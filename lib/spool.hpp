@@ -56,6 +56,22 @@ public:
 
     // Throws Error(NotFound) if OWNER has no checkpoint ID.
     Checkpoint load(uid_t owner, const CheckpointId& id) const;
+    // Loads OWNER's checkpoints one after another with SPOOL/<uid>/ckpt opened once for
+    // all of them, not once each: what a listing of thousands uses. load(ID) is
+    // Spool::load(OWNER, ID) (the caller runs as OWNER). It refers to this Spool and
+    // holds one descriptor.
+    class Reader {
+    public:
+        Checkpoint load(const CheckpointId& id);
+
+    private:
+        friend class Spool;
+        Reader(const Spool& spool, uid_t owner) : spool_(spool), owner_(owner) {}
+        const Spool& spool_;
+        uid_t owner_;
+        Fd ckpt_;
+    };
+    Reader reader(uid_t owner) const { return Reader(*this, owner); }
     bool exists(uid_t owner, const CheckpointId& id) const;
 
     // The directory a marked step writes its report into; created by make_files_dir.
@@ -118,9 +134,13 @@ public:
 private:
     // CREATE (writing, as OWNER or root) also makes the tree and tightens it to 0700.
     Fd open_user(uid_t owner, bool create) const;
-    // SPOOL/<uid>/PARTS[0]/PARTS[1]/...: empty Fd if a part is missing (and not CREATE).
-    Fd open_under_user(uid_t owner, const std::vector<std::string>& parts, bool create) const;
+    // SPOOL/<uid>/ckpt, and a checkpoint's directory in it (or CKPT, that directory's fd).
+    Fd open_ckpt(uid_t owner, bool create) const;
     Fd open_checkpoint(uid_t owner, const CheckpointId& id, bool create) const;
+    Fd open_checkpoint_at(int ckpt, uid_t owner, const CheckpointId& id, bool create) const;
+    // SPOOL/<uid>/REL, whose last component is under DIR, checked (or made, with CREATE) as OWNER's.
+    Fd open_sub(int dir, const std::string& rel, uid_t owner, bool create) const;
+    // SPOOL/<uid>/arrays/<array job>/<name>.
     Fd open_array(uid_t owner, const std::string& array_job, const std::string& name, bool create) const;
     std::string path(uid_t owner, const std::string& rest = "") const;
 

@@ -35,8 +35,10 @@ json approvals_json(const Checkpoint& ckpt) {
     return list;
 }
 
-json summary_json(const Checkpoint& c) {
-    json j = {{"checkpoint", c.spec.id.str()}, {"owner", user_name(c.spec.owner_uid)}, {"state", to_string(c.state)},
+json summary_json(const Checkpoint& c) { return summary_json(c, user_name(c.spec.owner_uid)); }
+
+json summary_json(const Checkpoint& c, const std::string& owner_name) {
+    json j = {{"checkpoint", c.spec.id.str()}, {"owner", owner_name}, {"state", to_string(c.state)},
               {"options", c.spec.options}, {"opened_at", format_time(c.history.front().at)}};
     if (c.deadline()) j["deadline"] = format_time(c.deadline());
     if (c.decision()) j["decision"] = decision_json(c);

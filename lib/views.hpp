@@ -18,7 +18,9 @@ namespace hawf {
 
 // A listing's row: checkpoint, owner (the uid whose tree holds it, never a name the
 // record claims), state, options, opened_at, deadline, decision; for a delegated
-// checkpoint also reviewers, quorum and the approvals in force.
+// checkpoint also reviewers, quorum and the approvals in force. OWNER_NAME is
+// user_name(ckpt.spec.owner_uid), which a listing looks up once per owner, not per row.
+nlohmann::json summary_json(const Checkpoint& ckpt, const std::string& owner_name);
 nlohmann::json summary_json(const Checkpoint& ckpt);
 
 // hawf ls, with squeue's habits: which rows (-t/--states, -u/--user, -j/--jobs) and

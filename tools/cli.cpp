@@ -63,10 +63,20 @@ uid_t owner_from(const Context& ctx, const std::optional<JobInfo>& job, const st
     return owner_of_job(job, job_id, caller, named);
 }
 
+bool may_read_tree(uid_t owner) { return getuid() == 0 || getuid() == owner; }
+
+// Whether OWNER has checkpoint ID, found by its path (O(1) in the tree's size); false
+// for a caller who may not read OWNER's tree.
+bool has_checkpoint(const Context& ctx, uid_t owner, const CheckpointId& id) {
+    if (!may_read_tree(owner)) return false;
+    const AsOwner as_owner(owner);
+    return ctx.spool.exists(owner, id);
+}
+
 // OWNER's checkpoints of array ARRAY_JOB's tasks and of job ARRAY_JOB itself; none
 // for a caller who may not read OWNER's tree.
 std::optional<std::vector<CheckpointId>> array_ids(const Context& ctx, uid_t owner, const std::string& array_job) {
-    if (getuid() != 0 && getuid() != owner) return std::nullopt;
+    if (!may_read_tree(owner)) return std::nullopt;
     const AsOwner as_owner(owner);
     const std::string prefix = array_job + "_";
     return ctx.spool.ids_of_jobs(
@@ -97,6 +107,10 @@ std::vector<Selected> select(const Context& ctx, const std::vector<std::string>&
             } else if (job && !job->task_id(js.job).empty()) {
                 add(owner, {job->task_id(js.job), selection.name});
             } else if (const bool whole_array = js.all_tasks || (job && job->names_array(js.job)); !whole_array && job) {
+                add(owner, exact);
+            } else if (!whole_array && has_checkpoint(ctx, owner, exact)) {
+                // A job Slurm has forgotten with this checkpoint was this job, not an array:
+                // no listing of the owner's tree (O(their history)) for hawf show or hawf-decide.
                 add(owner, exact);
             } else {
                 // A whole array, or a job Slurm has forgotten (which may have been one): its owner's tree says.

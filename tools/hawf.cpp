@@ -145,6 +145,7 @@ void for_each_checkpoint(const cli::Context& ctx, bool only_pending, const std::
     for (uid_t owner : owners_covered(ctx)) {
         try {
             const cli::AsOwner as_owner(owner);
+            Spool::Reader reader = ctx.spool.reader(owner);
             std::vector<CheckpointId> ids = only_pending ? ctx.spool.pending_ids(owner) : ctx.spool.all_ids(owner);
             if (ids.size() > limit) {
                 std::cerr << "hawf: " << shown(user_name(owner)) << " has " << ids.size()
@@ -154,7 +155,7 @@ void for_each_checkpoint(const cli::Context& ctx, bool only_pending, const std::
             }
             for (const auto& id : ids) {
                 try {
-                    Checkpoint c = ctx.spool.load(owner, id);
+                    Checkpoint c = reader.load(id);
                     if (!only_pending || c.state == State::Pending) visit(c);
                 } catch (const Error& e) {
                     if (e.kind() != ErrorKind::NotFound)
@@ -186,7 +187,14 @@ int cmd_ls(const Args& args) {
     const auto add = [&](json row) {
         if (listed(filter, row)) rows.push_back(std::move(row));
     };
-    if (!args.review) for_each_checkpoint(ctx, only_pending, [&](const Checkpoint& c) { add(summary_json(c)); });
+    std::map<uid_t, std::string> owner_names;  // one NSS lookup per owner, not one per row
+    if (!args.review)
+        for_each_checkpoint(ctx, only_pending, [&](const Checkpoint& c) {
+            auto name = owner_names.find(c.spec.owner_uid);
+            if (name == owner_names.end())
+                name = owner_names.emplace(c.spec.owner_uid, user_name(c.spec.owner_uid)).first;
+            add(summary_json(c, name->second));
+        });
     // Other users' checkpoints the caller may approve: hawfd alone can read them.
     const bool pending_listed = filter.states.empty() ||
                                 std::find(filter.states.begin(), filter.states.end(), State::Pending) != filter.states.end();

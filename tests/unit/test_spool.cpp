@@ -208,6 +208,13 @@ TEST_F(FsTest, ListDirHidesDotFilesAndRemoveFileToleratesMissing) {
     EXPECT_EQ(list_dir(fd_.get()), (std::vector<std::string>{"b"}));
 }
 
+TEST_F(FsTest, ListOpenedDirReadsFromTheStart) {
+    write_text(at(".tmp.x"), "");
+    write_text(at("a"), "");
+    const Fd dir(openat(fd_.get(), ".", O_RDONLY | O_DIRECTORY));
+    EXPECT_EQ(list_opened_dir(dir.get()), (std::vector<std::string>{"a"}));
+}
+
 // ---------------------------------------------------------------- spool
 
 CheckpointSpec spec_for(const std::string& id, uid_t owner) {
@@ -357,6 +364,28 @@ TEST_F(SpoolTest, LoadRefusesSymlinkedCheckpointDirectory) {
     const std::string jobdir = root_ / (std::to_string(me_) + "/ckpt/300");
     ASSERT_EQ(symlink(jobdir.c_str(), (root_ / (std::to_string(me_) + "/ckpt/301")).c_str()), 0);
     EXPECT_HAWF_ERROR(spool_.load(me_, parse_checkpoint_id("301:eval")), K::Untrusted, "301");
+}
+
+// A listing's reader gives what load gives, with the same checks, and finds a tree
+// made after its first load.
+TEST_F(SpoolTest, ReaderLoadsAsLoadDoes) {
+    Spool::Reader reader = spool_.reader(me_);
+    const CheckpointSpec a = spec_for("310:eval", me_), b = spec_for("311:eval", me_);
+    EXPECT_HAWF_ERROR(reader.load(a.id), K::NotFound, "310:eval");
+    ASSERT_TRUE(spool_.append(me_, a.id, opened(a)));
+    ASSERT_TRUE(spool_.append(me_, b.id, opened(b)));
+    ASSERT_TRUE(spool_.append(me_, b.id, next_event(2, EventType::Pending)));
+    for (const CheckpointSpec* spec : {&a, &b, &a}) {
+        const Checkpoint c = reader.load(spec->id);
+        EXPECT_EQ(c.spec.id, spec->id);
+        EXPECT_EQ(c.history.size(), spool_.load(me_, spec->id).history.size());
+    }
+    EXPECT_HAWF_ERROR(reader.load(parse_checkpoint_id("312:eval")), K::NotFound, "312:eval");
+    const std::string ckpt = root_ / (std::to_string(me_) + "/ckpt/");
+    ASSERT_EQ(symlink((ckpt + "310").c_str(), (ckpt + "313").c_str()), 0);
+    EXPECT_HAWF_ERROR(reader.load(parse_checkpoint_id("313:eval")), K::Untrusted, "is a symbolic link");
+    ASSERT_EQ(chmod(log_path(b.id).c_str(), 0777), 0);
+    EXPECT_HAWF_ERROR(reader.load(b.id), K::Untrusted, "writable by group or others");
 }
 
 TEST_F(SpoolTest, PendingIndexAddRemove) {
