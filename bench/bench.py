@@ -488,7 +488,20 @@ def bench_overhead(b, res, n_srun, n_sbatch, n_ckpt):
         b.set_plugin(who == "a")
         samples[who].append(b.timed(["srun", "true"])[0])
     b.set_plugin(True)
-    res.timing("overhead", "srun true (wall)", samples["a"], samples["b"], goal=1.02,
+    res.timing("overhead", "srun true (wall)", samples["a"], samples["b"], goal=1.005,
+               label=("hawf loaded", "not loaded"))
+
+    log("overhead: sbatch submission (held, returns at once), %d with / %d without, interleaved" % (n_srun, n_srun))
+    submit = {"a": [], "b": []}
+    held = []
+    for who in abba(n_srun):
+        b.set_plugin(who == "a")
+        secs, _, p = b.timed(["sbatch", "--hold", "--parsable", "-o", "/dev/null", "--wrap", "true"])
+        submit[who].append(secs)
+        held.append(p.stdout.strip().split(";")[0])
+    b.set_plugin(True)
+    b.run(["scancel"] + held)
+    res.timing("overhead", "sbatch submission (wall)", submit["a"], submit["b"], goal=1.005,
                label=("hawf loaded", "not loaded"))
 
     log("overhead: sbatch --wait of an empty job, %d with / %d without, interleaved" % (n_sbatch, n_sbatch))
@@ -530,6 +543,10 @@ def bench_overhead(b, res, n_srun, n_sbatch, n_ckpt):
     res.timing("overhead", "step start: launch request -> task starts (slurmd log)", start["a"], start["b"],
                label=lab)
     res.timing("overhead", "step end: task exits -> step done (slurmd log)", end["a"], end["b"], label=lab)
+    for what, d in (("start", start), ("end", end)):
+        extra = (median(d["a"]) - median(d["b"])) * 1000.0  # seconds in the log
+        res.value("overhead", "checkpoint step %s over a plain step (medians)" % what, "%+.1f" % extra, "-", "-",
+                  "<= +2 ms", extra <= 2.0, unit="ms", n="%d / %d" % (len(d["a"]), len(d["b"])))
 
 
 # ---------------------------------------------------------------------------

@@ -109,6 +109,7 @@ public:
     }
     // Lines can quote spool records: escaped, they cannot drive the user's terminal.
     void error(const std::string& line) override { slurm_error("%s", hawf::shown(line).c_str()); }
+    std::uint32_t slurm_version() const override { return SLURM_VERSION_NUMBER; }
 
 private:
     spank_t sp_;

@@ -50,6 +50,9 @@ public:
     virtual std::optional<std::string> getenv(const std::string& name) const = 0;
     virtual void setenv(const std::string& name, const std::string& value) = 0;
     virtual void error(const std::string& line) = 0;  // shown to the user
+    // The Slurm release the plugin was built for, and so runs in (Slurm loads a plugin
+    // only into its own major.minor): SLURM_VERSION_NUMBER, e.g. 0x160508 for 22.05.8.
+    virtual std::uint32_t slurm_version() const = 0;
 };
 
 }  // namespace hawf::plugin

@@ -54,6 +54,20 @@ class BadOptions(ClusterTestCase):
             for option in ("checkpoint", "options", "params", "timeout", "default", "then"):
                 self.assertIn("--hawf-" + option, out, command)
 
+    def test_export_none_is_refused_where_slurm_drops_the_options(self):
+        # Before 23.11, sbatch --export=NONE passes no SPANK option to the job: it would
+        # run without its checkpoint. Refused there; from 23.11 on, the checkpoint opens.
+        argv = ["sbatch", "--export=NONE", "--hawf-checkpoint=exported", "--wrap", "true"]
+        if self.hawf.cluster.release < (23, 11):
+            before = self.job_count()
+            r = self.hawf.run(ALICE, argv)
+            self.assertOneLineError(r, '--export "NONE" passes no --hawf-* option to the job in Slurm %d.%02d'
+                                    % self.hawf.cluster.release)
+            self.assertEqual(self.job_count(), before)  # refused before submission
+        else:
+            job = self.hawf.sbatch(ALICE, "#!/bin/bash\ntrue\n", "--export=NONE", "--hawf-checkpoint=exported")
+            self.hawf.wait_state(ALICE, "%d:exported" % job, "pending")
+
 
 class SecondUser(ClusterTestCase):
 

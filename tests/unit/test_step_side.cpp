@@ -980,6 +980,7 @@ public:
     }
     void setenv(const std::string& name, const std::string& value) override { env[name] = value; }
     void error(const std::string& line) override { errors.push_back(line); }
+    std::uint32_t slurm_version() const override { return 0x160508; }
 
     std::map<std::string, std::string> env;
     std::vector<std::string> errors;

@@ -112,6 +112,38 @@ TEST_F(SubmitTest, SbatchWithValidOptionsSucceedsWithoutMarker) {
     EXPECT_EQ(submit_post_opt(host, r, conf_), 0);
 }
 
+// sbatch --export without ALL passes no --hawf-* option to the job before Slurm 23.11
+// (NONE) or 24.05 (a list): refused at submission, not a job that silently never stops.
+TEST_F(SubmitTest, SbatchExportWithoutAllIsRefusedWhereSlurmDropsTheOptions) {
+    const auto refusal = [&](const char* exported, std::uint32_t version, bool then) {
+        NiceMock<MockHost> host;
+        ON_CALL(host, client()).WillByDefault(Return(Client::Sbatch));
+        ON_CALL(host, getenv("SLURM_EXPORT_ENV")).WillByDefault(Return(std::string(exported)));
+        ON_CALL(host, slurm_version()).WillByDefault(Return(version));
+        std::string line;
+        EXPECT_CALL(host, error(_)).Times(::testing::AtMost(1)).WillRepeatedly(SaveArg<0>(&line));
+        const std::string script = dir_ / "next.sh";
+        test::write_text(script, "#!/bin/sh\n");
+        const Request r = then ? request({{Opt::Checkpoint, "eval"}, {Opt::Then, script.c_str()}})
+                               : request({{Opt::Checkpoint, "eval"}});
+        const int rc = submit_post_opt(host, r, conf_);
+        EXPECT_EQ(rc, line.empty() ? 0 : -1) << line;
+        EXPECT_TRUE(line.empty() || one_line(line)) << line;
+        return line;
+    };
+    constexpr std::uint32_t v22_05 = 0x160508, v23_11 = 0x170b00, v24_05 = 0x180500;
+    EXPECT_EQ(refusal("NONE", v22_05, false),
+              "hawf: sbatch --export \"NONE\" passes no --hawf-* option to the job in Slurm 22.05 (23.11 and later "
+              "do): it would run without its checkpoint; use --export=ALL (the default) or ALL,VAR=value");
+    EXPECT_EQ(refusal("none", v23_11, false), "");
+    EXPECT_THAT(refusal("PATH,HOME", v23_11, false), HasSubstr("in Slurm 23.11 (24.05 and later do)"));
+    EXPECT_EQ(refusal("PATH,HOME", v24_05, false), "");
+    EXPECT_EQ(refusal("ALL,LR=1", v22_05, true), "");  // ALL keeps everything
+    // Where the options pass, --hawf-then still needs HAWF_THEN_SCRIPT in the job.
+    EXPECT_THAT(refusal("NONE", v24_05, true), HasSubstr("--hawf-then: with sbatch --export \"NONE\" the job cannot find"));
+    EXPECT_EQ(refusal("PATH,HAWF_THEN_SCRIPT", v24_05, true), "");
+}
+
 TEST_F(SubmitTest, TimeoutWithoutDefaultRefused) {
     NiceMock<MockHost> host;
     ON_CALL(host, client()).WillByDefault(Return(Client::Sbatch));
