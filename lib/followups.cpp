@@ -471,13 +471,15 @@ std::map<std::string, std::string> published_arrays(const std::string& text, con
     std::map<std::string, std::string> arrays;
     const auto bad = [&] { return Error(ErrorKind::Untrusted, what + " are not as hawf writes them: " + quoted_text(text)); };
     if (!j.is_object() || !j.contains("followups") || !j["followups"].is_array()) throw bad();
-    const auto is_job = [](const nlohmann::json& job) {
-        return job.is_string() && !job.get<std::string>().empty() && job.get<std::string>().size() <= 10 &&
-               job.get<std::string>().find_first_not_of("0123456789") == std::string::npos;
-    };
     for (const auto& f : j["followups"]) {
-        if (!f.is_object() || !f.contains("script") || !f["script"].is_string() || !f.contains("job") || !is_job(f["job"]))
+        if (!f.is_object() || !f.contains("script") || !f["script"].is_string() || !f.contains("job") ||
+            !f["job"].is_string())
             throw bad();
+        try {
+            check_array_job_id(f["job"].get<std::string>());
+        } catch (const Error&) {
+            throw bad();
+        }
         arrays[f["script"].get<std::string>()] = f["job"].get<std::string>();
     }
     return arrays;
@@ -503,7 +505,8 @@ Checkpoint submit_array_followups(const Spool& spool, const Slurm& slurm, const 
     const std::string task = id.job_id.substr(underscore + 1);
     const std::string what_text = "the follow-up arrays of " + of.str();
     std::optional<std::string> published = spool.array_followups(owner, of.id.job_id, id.name);
-    if (!published && spool.claim_array_followups(owner, of.id.job_id, id.name, task) == task) {
+    const std::string holder = published ? "" : spool.claim_array_followups(owner, of.id.job_id, id.name, task);
+    if (holder == task) {
         // This task submits them (again, if it was requeued before it published them).
         nlohmann::json list = nlohmann::json::array();
         try {
@@ -520,8 +523,7 @@ Checkpoint submit_array_followups(const Spool& spool, const Slurm& slurm, const 
     const auto give_up = std::chrono::steady_clock::now() + wait;
     for (auto pause = std::chrono::milliseconds(50); !published; pause = std::min(pause * 2, std::chrono::milliseconds(1000))) {
         if (std::chrono::steady_clock::now() + pause > give_up)
-            throw Error(ErrorKind::System, what_text + " were claimed by task " + of.id.job_id + "_" +
-                                               spool.claim_array_followups(owner, of.id.job_id, id.name, task) +
+            throw Error(ErrorKind::System, what_text + " were claimed by task " + of.id.job_id + "_" + holder +
                                                " but not submitted within " +
                                                std::to_string(wait.count() / 1000) + " s");
         std::this_thread::sleep_for(pause);

@@ -113,9 +113,7 @@ Fd Spool::open_checkpoint(uid_t owner, const CheckpointId& id, bool create) cons
 }
 
 Fd Spool::open_array(uid_t owner, const std::string& array_job, const std::string& name, bool create) const {
-    check_job_id(array_job);
-    if (array_job.find('_') != std::string::npos)
-        throw Error(ErrorKind::Usage, "bad job id " + quoted_text(array_job) + ": use the array's JOBID (digits)");
+    check_array_job_id(array_job);
     check_name(name);
     Fd dir = open_user(owner, create);
     for (const std::string& rel : {std::string("arrays"), "arrays/" + array_job, "arrays/" + array_job + "/" + name}) {

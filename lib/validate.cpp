@@ -100,6 +100,12 @@ void check_job_id(const std::string& job_id) {
     if (!ok) throw usage("bad job id " + quoted_text(job_id) + ": use JOBID or JOBID_TASK (digits)");
 }
 
+void check_array_job_id(const std::string& job_id) {
+    check_job_id(job_id);
+    if (job_id.find('_') != std::string::npos)
+        throw usage("bad job id " + quoted_text(job_id) + ": use the array's JOBID (digits)");
+}
+
 CheckpointId parse_checkpoint_id(const std::string& text) {
     auto colon = text.find(':');
     if (colon == std::string::npos)
@@ -114,8 +120,11 @@ FollowUpOf parse_followup_of(const std::string& text) {
     const std::size_t star = text.find("_*:");
     if (star == std::string::npos) return {parse_checkpoint_id(text), false};
     FollowUpOf of{parse_checkpoint_id(text.substr(0, star) + text.substr(star + 2)), true};
-    if (of.id.job_id.find('_') != std::string::npos)
+    try {
+        check_array_job_id(of.id.job_id);
+    } catch (const Error&) {
         throw usage("bad checkpoint " + quoted_text(text) + ": use JOBID:NAME or ARRAYJOBID_*:NAME");
+    }
     return of;
 }
 

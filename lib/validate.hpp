@@ -22,6 +22,8 @@ void check_name(const std::string& name, const std::string& what = "checkpoint n
 
 // A Slurm job id: "1234" or, for an array task, "1234_7".
 void check_job_id(const std::string& job_id);
+// An array's job id: "1234", never a task.
+void check_array_job_id(const std::string& job_id);
 
 struct CheckpointId {
     std::string job_id;  // "1234" or "1234_7"
