@@ -17,6 +17,26 @@ namespace {
 // no event yet); MAKE returns nullopt when there is nothing to write. On a lost
 // race it reads again and lets MAKE decide anew (it throws when the new state
 // forbids it). Returns the checkpoint as it is afterwards.
+// What follows an event that changes a checkpoint's decision: files/decision.json,
+// the file a task reads without hawf tools. Rewritten until the log did not move
+// meanwhile, so a writer racing another never leaves an older event's view last.
+Checkpoint publish_decision_view(const Spool& spool, uid_t owner, Checkpoint now) {
+    for (int attempt = 0; attempt < 10; ++attempt) {
+        const nlohmann::json view = decision_json(now);
+        spool.write_decision_view(owner, now.spec.id,
+                                  view.is_null() ? std::nullopt : std::optional<std::string>(view.dump(2) + "\n"));
+        Checkpoint again = spool.load(owner, now.spec.id);
+        if (again.last_seq() == now.last_seq()) return again;
+        now = std::move(again);
+    }
+    return now;
+}
+
+bool changes_decision(EventType type) {
+    return type == EventType::Decided || type == EventType::Amended || type == EventType::Revoked ||
+           type == EventType::Applied || type == EventType::Reopened;
+}
+
 template <typename Make>
 Checkpoint append_next(const Spool& spool, uid_t owner, const CheckpointId& id, const Actor& actor, Make make) {
     for (int attempt = 0; attempt < 100; ++attempt) {
@@ -50,15 +70,15 @@ Checkpoint append_next(const Spool& spool, uid_t owner, const CheckpointId& id, 
         // And again after: a decider that wrote the event before ours may have removed
         // the entry since our add found it still there.
         if (entering_pending) spool.set_pending(owner, id, true);
+        Checkpoint now = spool.load(owner, id);
         if (*next != State::Pending && ckpt && ckpt->state == State::Pending) {
             spool.set_pending(owner, id, false);
             // A revoke may have made it pending again between our event and the
             // removal (its own add found the entry still there): put it back.
-            Checkpoint now = spool.load(owner, id);
+            now = spool.load(owner, id);
             if (now.state == State::Pending) spool.set_pending(owner, id, true);
-            return now;
         }
-        return spool.load(owner, id);
+        return changes_decision(ev->type) ? publish_decision_view(spool, owner, std::move(now)) : now;
     }
     throw Error(ErrorKind::Conflict, "too many concurrent changes to " + id.str() + ": try again");
 }

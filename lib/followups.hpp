@@ -104,9 +104,6 @@ std::vector<std::string> prepare_decision(const Slurm& slurm, const Checkpoint& 
 DecideOutcome decide_and_sync(const Spool& spool, const Slurm& slurm, uid_t owner, const CheckpointId& id,
                               const DecideRequest& request, const Actor& actor, const Limits& limits);
 
-// What a follow-up job gets: a name and value for each environment variable.
-using Environment = std::vector<std::pair<std::string, std::string>>;
-
 // HAWF_AFTER, HAWF_AFTER_DIR (what the checkpoint's step left), HAWF_DECISION,
 // HAWF_DECIDED_BY, HAWF_COMMENT, HAWF_PARAM_<KEY> and, if DECISION_FILE is given,
 // HAWF_DECISION_FILE, for a decided checkpoint.

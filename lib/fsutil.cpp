@@ -178,10 +178,13 @@ std::optional<std::string> read_file_start(int dir, const std::string& name, con
     return read_checked(dir, name, trust, shown, max_bytes, size);
 }
 
-bool create_file(int dir, const std::string& name, const std::string& data, const std::string& shown) {
+namespace {
+
+// A temp file under DIR holding DATA, fsynced (name in TEMP): what create_file and
+// replace_file then link or rename into place.
+Fd write_temp(int dir, const std::string& data, const std::string& shown, std::string& temp) {
     // A writer killed earlier may have left a temp file of the same name (its pid
     // reused since): take the next name, never fail on another's leftover.
-    std::string temp;
     Fd fd;
     for (int attempt = 0; !fd; ++attempt) {
         temp = unique_name(temp_prefix);
@@ -200,6 +203,31 @@ bool create_file(int dir, const std::string& name, const std::string& data, cons
         done += static_cast<std::size_t>(n);
     }
     if (fsync(fd.get()) != 0) throw discard("cannot fsync", errno);
+    return fd;
+}
+
+}  // namespace
+
+void replace_file(int dir, const std::string& name, const std::string& data, const std::string& shown,
+                  int temp_dir) {
+    if (temp_dir < 0) temp_dir = dir;
+    std::string temp;
+    write_temp(temp_dir, data, shown, temp);
+    if (renameat(temp_dir, temp.c_str(), dir, name.c_str()) != 0) {
+        const int err = errno;
+        unlinkat(temp_dir, temp.c_str(), 0);
+        throw system_error("cannot rename into " + shown, err);
+    }
+    fsync_dir(dir, shown);
+}
+
+bool create_file(int dir, const std::string& name, const std::string& data, const std::string& shown) {
+    std::string temp;
+    Fd fd = write_temp(dir, data, shown, temp);
+    auto discard = [&](const std::string& what, int err) {
+        unlinkat(dir, temp.c_str(), 0);
+        return system_error(what + " " + shown, err);
+    };
     // link(2) never replaces: it is the exclusive create that works on NFS. After a
     // lost NFS reply the retried link says EEXIST although it succeeded; the link
     // count of the temp file tells which.

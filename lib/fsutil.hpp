@@ -66,6 +66,13 @@ std::optional<std::string> read_file_start(int dir, const std::string& name, con
 bool create_file(int dir, const std::string& name, const std::string& data, const std::string& shown);
 inline constexpr char temp_prefix[] = ".tmp.";
 
+// Writes NAME under DIR holding DATA (mode 0600), replacing what was there at once
+// (temp + fsync + rename): a reader sees the old file or the new one, never a part.
+// For views derived from the records (the log stays the truth), not for records.
+// The temp file is made in TEMP_DIR (same filesystem; default DIR).
+void replace_file(int dir, const std::string& name, const std::string& data, const std::string& shown,
+                  int temp_dir = -1);
+
 // PREFIX + "HOST.PID.N": a name no other process of any host makes at the same time.
 std::string unique_name(const std::string& prefix);
 

@@ -21,6 +21,9 @@
 
 namespace hawf {
 
+// Variables a job gets: a name and value for each environment variable, in order.
+using Environment = std::vector<std::pair<std::string, std::string>>;
+
 // Through what an event was written: the plugin in a job, a command (hawf-decide,
 // hawf-await), a deadline passing, or hawfd for a reviewer.
 enum class Via { Plugin, Cli, Timeout, Hawfd };

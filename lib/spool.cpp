@@ -195,6 +195,18 @@ Fd Spool::open_files_dir(uid_t owner, const CheckpointId& id) const {
     return ckpt ? open_dir(ckpt.get(), "files", Trust{owner}, files_dir(owner, id)) : Fd();
 }
 
+void Spool::write_decision_view(uid_t owner, const CheckpointId& id, const std::optional<std::string>& json) const {
+    const Fd ckpt = open_checkpoint(owner, id, false);
+    const Fd files = ckpt ? open_dir(ckpt.get(), "files", Trust{owner}, files_dir(owner, id)) : Fd();
+    if (!files) return;  // an expected checkpoint, opened by no job yet
+    const std::string shown = files_dir(owner, id) + "/" + decision_view_name;
+    if (!json) return remove_file(files.get(), decision_view_name, shown);
+    // The temp file in log/, where clean() finds what a killed writer left: files/ is the job's.
+    const Fd log = open_dir(ckpt.get(), "log", Trust{owner}, path(owner, checkpoint_dir(id) + "/log"));
+    if (!log) throw Error(ErrorKind::NotFound, "no checkpoint " + id.str());
+    replace_file(files.get(), decision_view_name, *json, shown, log.get());
+}
+
 std::string Spool::write_delivery(uid_t owner, const CheckpointId& id, const std::string& job,
                                  const std::string& json) const {
     Fd ckpt = open_checkpoint(owner, id, false);

@@ -3,7 +3,7 @@
 //   SPOOL/                                     root, 1777 (sticky, like /tmp)
 //   SPOOL/<uid>/                               the user's own tree, 0700, owner uid
 //   SPOOL/<uid>/ckpt/<jobid>/<name>/log/       events 00000001, 00000002, ... (immutable)
-//   SPOOL/<uid>/ckpt/<jobid>/<name>/files/     HAWF_CHECKPOINT_DIR
+//   SPOOL/<uid>/ckpt/<jobid>/<name>/files/     HAWF_CHECKPOINT_DIR; hawf writes decision.json in it
 //   SPOOL/<uid>/ckpt/<jobid>/<name>/delivered/ the decision each follow-up started with
 //   SPOOL/<uid>/pending/<jobid>:<name>         index of pending checkpoints (empty files)
 //   SPOOL/<uid>/scripts/<token>/<name>         --hawf-then script snapshots (save_script)
@@ -37,6 +37,8 @@ namespace hawf {
 
 // A checkpoint's directory in its owner's tree, relative to SPOOL/<uid>: "ckpt/<jobid>/<name>".
 std::string checkpoint_dir(const CheckpointId& id);
+// The decision's file in a checkpoint's files/ (Spool::write_decision_view).
+inline constexpr char decision_view_name[] = "decision.json";
 // The file of event SEQ in a checkpoint's log/: "00000001", "00000002", ...
 std::string seq_name(std::uint64_t seq);
 
@@ -78,6 +80,11 @@ public:
     std::string files_dir(uid_t owner, const CheckpointId& id) const;
     void make_files_dir(uid_t owner, const CheckpointId& id) const;
     Fd open_files_dir(uid_t owner, const CheckpointId& id) const;  // empty Fd if missing
+
+    // files/decision.json: the checkpoint's decision as JSON (none: the file is removed),
+    // replaced atomically, so a task polls for it without hawf tools (in a container,
+    // say). A view of the log, kept by every event that changes the decision.
+    void write_decision_view(uid_t owner, const CheckpointId& id, const std::optional<std::string>& json) const;
 
     // The decision as follow-up JOB received it (HAWF_DECISION_FILE); written once.
     std::string write_delivery(uid_t owner, const CheckpointId& id, const std::string& job,

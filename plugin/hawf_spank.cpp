@@ -5,6 +5,7 @@
 // (srun/sbatch/salloc) or step_side (slurmstepd). No exception ever leaves a
 // callback, and only callbacks whose failure cannot drain a node return an error
 // (see spank(8), "Errors").
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>   // program_invocation_short_name
@@ -110,6 +111,14 @@ public:
     // Lines can quote spool records: escaped, they cannot drive the user's terminal.
     void error(const std::string& line) override { slurm_error("%s", hawf::shown(line).c_str()); }
     std::uint32_t slurm_version() const override { return SLURM_VERSION_NUMBER; }
+    std::optional<std::string> oci_config() const override {
+        if (!getenv("SLURM_CONTAINER")) return std::nullopt;
+        char cwd[4096];
+        if (!getcwd(cwd, sizeof cwd)) return std::nullopt;
+        std::string path = std::string(cwd) + "/config.json";
+        struct stat st;
+        return lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) ? std::optional<std::string>(path) : std::nullopt;
+    }
 
 private:
     spank_t sp_;

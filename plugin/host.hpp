@@ -50,6 +50,12 @@ public:
     virtual std::optional<std::string> getenv(const std::string& name) const = 0;
     virtual void setenv(const std::string& name, const std::string& value) = 0;
     virtual void error(const std::string& line) = 0;  // shown to the user
+    // Stepd only: the OCI runtime configuration (config.json) of a step that runs in
+    // Slurm's native container (srun --container) where Slurm wrote it before the
+    // SPANK callbacks (22.05: in slurmstepd's working directory), so hawf must add its
+    // variables and binds there; none otherwise (newer releases pass the step's
+    // environment themselves and write the file later: hawf-oci-run binds there).
+    virtual std::optional<std::string> oci_config() const = 0;
     // The Slurm release the plugin was built for, and so runs in (Slurm loads a plugin
     // only into its own major.minor): SLURM_VERSION_NUMBER, e.g. 0x160508 for 22.05.8.
     virtual std::uint32_t slurm_version() const = 0;

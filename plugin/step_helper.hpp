@@ -10,6 +10,7 @@
 //            options) and submit its --hawf-then follow-up: {"dir", "error"?}
 //   deliver  (user) a follow-up's decision: the environment to export
 //   end      (user) end the checkpoint with the step's status, sync its follow-ups
+//   oci      (user) add the step's variables and binds to its native container's config.json
 #pragma once
 
 #include <string>

@@ -1,6 +1,7 @@
 #include "step_side.hpp"
 
 #include "config.hpp"
+#include "container.hpp"
 #include "error.hpp"
 #include "followups.hpp"
 #include "submit_side.hpp"
@@ -51,6 +52,7 @@ void StepSide::user_init(Host& host, const Request& request) noexcept {
             start_followup_job(host, *after);
         if (failure_) return;
         if (const auto scope = checkpoint_scope(host, request)) open(host, request, *scope);
+        if (!failure_ && !exported_.empty()) reach_containers(host);
     } catch (const std::exception& e) {  // fail closed: this job asked for hawf
         if (!failure_) failure_ = std::string("internal error: ") + e.what();
     }
@@ -85,7 +87,7 @@ void StepSide::start_followup_job(Host& host, const FollowUpOf& after) {
         failure_ = "cannot read the decision the spool writer answered: " + quoted_text(out.text.substr(0, 200));
         return;
     }
-    for (const auto& [name, value] : env) host.setenv(name, value);
+    export_vars(host, env);
 }
 
 void StepSide::open(Host& host, const Request& request, Scope scope) {
@@ -130,9 +132,33 @@ void StepSide::open(Host& host, const Request& request, Scope scope) {
     if (!answer.is_object() || !answer.contains("dir") || !answer["dir"].is_string())
         return fail("the spool writer answered " + quoted_text(out.text.substr(0, 200)));
     if (answer.contains("error")) failure_ = answer.value("error", "cannot submit the --hawf-then follow-up");
-    host.setenv("HAWF_CHECKPOINT", id.str());
-    host.setenv("HAWF_CHECKPOINT_DIR", answer["dir"].get<std::string>());
-    if (conf_path_ != default_config_path) host.setenv("HAWF_CONF", conf_path_);
+    Environment env = {{"HAWF_CHECKPOINT", id.str()}, {"HAWF_CHECKPOINT_DIR", answer["dir"].get<std::string>()}};
+    if (conf_path_ != default_config_path) env.emplace_back("HAWF_CONF", conf_path_);
+    export_vars(host, env);
+}
+
+void StepSide::export_vars(Host& host, const Environment& env) {
+    for (const auto& [name, value] : env) {
+        host.setenv(name, value);
+        exported_.emplace_back(name, value);
+    }
+}
+
+// The step's tasks may run in a container: each runtime gets the variables and the
+// binds of the paths they name in its own terms. Apptainer's variables are set
+// whatever the task runs (a task may start a container itself); Slurm's native
+// container's config.json where it is written already. pyxis passes the job's
+// environment itself, and enroot binds through hawf's hook (etc/enroot).
+void StepSide::reach_containers(Host& host) {
+    const std::vector<Bind> binds = container_binds(exported_);
+    const auto current = [&](const std::string& name) { return host.getenv(name); };
+    for (const auto& [name, value] : apptainer_environment(exported_, binds, current)) host.setenv(name, value);
+    const std::optional<std::string> config = host.oci_config();
+    if (!config) return;
+    nlohmann::json request = {{"config", *config}, {"env", exported_}, {"binds", nlohmann::json::array()}};
+    for (const auto& b : binds) request["binds"].push_back({{"path", b.path}, {"writable", b.writable}});
+    const Outcome out = runner_(host.user(), HelperCall{"oci", request.dump()});
+    if (!out.ok) failure_ = "cannot pass the checkpoint to the step's container: " + out.text;
 }
 
 int StepSide::task_init(Host& host) {

@@ -34,11 +34,15 @@ public:
 private:
     void start_followup_job(Host& host, const FollowUpOf& after);
     void open(Host& host, const Request& request, Scope scope);
+    // Sets ENV in the job's environment and keeps it for reach_containers.
+    void export_vars(Host& host, const Environment& env);
+    void reach_containers(Host& host);
 
     std::string conf_path_;
     Runner runner_;
     std::optional<CheckpointId> opened_;  // set when this stepd must end the checkpoint
     std::optional<std::string> failure_;  // why this job must not run (raised in task_init)
+    Environment exported_;                // the HAWF_* variables this step's tasks get
     int exit_status_ = 0;                 // first non-zero task wait status
 };
 

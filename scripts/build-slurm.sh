@@ -15,7 +15,9 @@ set -euo pipefail
 # toolchain and munge (auth/munge, cred/munge; configure fails without it). Also in
 # scripts/install-deps.sh. No libhttp-parser: the harness sets
 # CommunicationParameters=disable_http on 25.11+ instead (../shared/slurm/README.md).
-DEPS=(build-essential libmunge-dev)
+# libjson-c: slurmstepd needs the JSON serializer for `srun --container` (native OCI),
+# which the container tests run; without it the step fails at launch.
+DEPS=(build-essential libmunge-dev libjson-c-dev)
 
 usage() { echo "usage: $0 TARBALL [CACHE_DIR]" >&2; exit 2; }
 [[ $# -ge 1 && $# -le 2 ]] || usage
@@ -26,13 +28,18 @@ log() { echo "build-slurm: $*" >&2; }
 mkdir -p "$cache"
 cache=$(realpath "$cache")
 sha=$(sha256sum "$tarball" | cut -c1-12)
+# What the stamp records: a cached install built with other DEPS is rebuilt.
+recipe="$sha deps=${DEPS[*]}"
 version=$(tar -xzOf "$tarball" --wildcards --no-wildcards-match-slash '*/META' |
           awk '$1 == "Version:" && !v { v = $2 } END { print v }')
 [[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || { log "no Version in $tarball's META"; exit 1; }
 prefix=$cache/slurm-$version-$sha
 stamp=$prefix/.hawf-build-complete
 
-complete() { [[ -f $stamp && $(cat "$stamp") == "$sha" && -x $prefix/sbin/slurmctld && -x $prefix/bin/srun ]]; }
+complete() {
+  [[ -f $stamp && $(cat "$stamp") == "$recipe" && -x $prefix/sbin/slurmctld && -x $prefix/bin/srun &&
+     -f $prefix/lib/slurm/serializer_json.so ]]
+}
 
 # One build per prefix at a time: a second caller waits and then finds it complete.
 exec 9> "$prefix.lock"
@@ -70,6 +77,7 @@ tar -xzf "$tarball" -C "$src" --strip-components=1
     make install
 ) >> "$buildlog" 2>&1 || { tail -n 40 "$buildlog" >&2; log "FAILED, see $buildlog"; exit 1; }
 mkdir -p "$prefix/etc"
-echo "$sha" > "$stamp"
+[[ -f $prefix/lib/slurm/serializer_json.so ]] || { log "FAILED: no serializer_json.so (libjson-c)"; exit 1; }
+echo "$recipe" > "$stamp"
 log "built Slurm $version in $((SECONDS - start)) s"
 echo "$prefix"

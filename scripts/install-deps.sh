@@ -3,8 +3,10 @@
 # debhelper, lintian and rpm (rpmbuild) build and check the packages (scripts/package-test.sh);
 # strace counts the spool's syscalls and GNU time measures peak memory in bench/run.sh.
 # clang and its runtime (libFuzzer, the sanitizers) build the fuzz targets (tests/fuzz).
-# Building Slurm from source (scripts/build-slurm.sh) needs only build-essential and
-# libmunge-dev of these.
+# Building Slurm from source (scripts/build-slurm.sh) needs only build-essential,
+# libmunge-dev and libjson-c-dev of these. runc runs the container tests' tasks
+# (srun --container) in a rootfs made of busybox-static at test time; bubblewrap
+# stands in for Apptainer's binds and environment rules (not packaged in Debian 12).
 # Everything comes from Debian's own archive; RHEL/EPEL has the same libraries
 # (slurm-devel, libyaml-devel, json-devel, libcurl-devel, gtest-devel, munge-devel).
 set -euo pipefail
@@ -20,4 +22,5 @@ apt-get install -y -q \
   libyaml-dev nlohmann-json3-dev libcurl4-openssl-dev libgtest-dev libgmock-dev \
   debhelper lintian rpm rpm2cpio cpio bash-completion man-db groff-base \
   strace time \
+  runc busybox-static bubblewrap libjson-c-dev \
   clang libclang-rt-14-dev

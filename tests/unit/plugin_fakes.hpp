@@ -42,6 +42,7 @@ public:
     MOCK_METHOD(void, setenv, (const std::string&, const std::string&), (override));
     MOCK_METHOD(void, error, (const std::string&), (override));
     MOCK_METHOD(std::uint32_t, slurm_version, (), (const, override));
+    MOCK_METHOD(std::optional<std::string>, oci_config, (), (const, override));
 };
 
 inline bool one_line(const std::string& s) { return s.find('\n') == std::string::npos && !s.empty(); }

@@ -151,7 +151,7 @@ TEST_F(RunAsUserTest, TheRealHelperRefusesAnUnknownVerb) {
     const Outcome out = run_as_user(HAWF_TEST_STEP_HELPER, user_, {"launch", "{}"});
     EXPECT_FALSE(out.ok);
     EXPECT_EQ(out.kind, ErrorKind::Usage);
-    EXPECT_EQ(out.text, "hawf-step-helper: unknown verb \"launch\" (known: seal, open, deliver, end; run by the hawf "
+    EXPECT_EQ(out.text, "hawf-step-helper: unknown verb \"launch\" (known: seal, open, deliver, end, oci; run by the hawf "
                         "SPANK plugin only)");
     const Outcome bad = run_as_user(HAWF_TEST_STEP_HELPER, user_, {"end", "{\"conf\": 7}"});
     EXPECT_FALSE(bad.ok);

@@ -143,6 +143,7 @@ TEST_F(FailClosedTest, InProcessTheHelpersVerbsOpenAndEndTheCheckpoint) {
     req.set(Opt::Checkpoint, "eval");
     req.set(Opt::Options, "go,stop");
     const CheckpointId id = parse_checkpoint_id("4242:eval");
+    EXPECT_CALL(host_, setenv(_, _)).Times(AnyNumber());  // the containers' copies: StepSideTest
     EXPECT_CALL(host_, setenv("HAWF_CHECKPOINT", "4242:eval"));
     EXPECT_CALL(host_, setenv("HAWF_CHECKPOINT_DIR", Spool(spool_.path()).files_dir(getuid(), id)));
     EXPECT_CALL(host_, setenv("HAWF_CONF", conf_));
@@ -223,9 +224,21 @@ protected:
 TEST_F(StepSideTest, BatchStepOpensAndEndsPending) {
     const Request req = checkpoint_request();
     const CheckpointId id = parse_checkpoint_id("4242:eval");
+    const std::string dir = Spool(spool_root_).files_dir(nobody, id);
+    EXPECT_CALL(host_, setenv(_, _)).Times(0);
     EXPECT_CALL(host_, setenv("HAWF_CHECKPOINT", "4242:eval")).Times(1);
-    EXPECT_CALL(host_, setenv("HAWF_CHECKPOINT_DIR", Spool(spool_root_).files_dir(nobody, id))).Times(1);
+    EXPECT_CALL(host_, setenv("HAWF_CHECKPOINT_DIR", dir)).Times(1);
     EXPECT_CALL(host_, setenv("HAWF_CONF", conf_)).Times(1);
+    // The same for a task that runs Apptainer or Singularity (even with --cleanenv),
+    // and the directory bound at the same path, after the job's own binds.
+    for (const std::string prefix : {"APPTAINERENV_", "SINGULARITYENV_"}) {
+        EXPECT_CALL(host_, setenv(prefix + "HAWF_CHECKPOINT", "4242:eval")).Times(1);
+        EXPECT_CALL(host_, setenv(prefix + "HAWF_CHECKPOINT_DIR", dir)).Times(1);
+        EXPECT_CALL(host_, setenv(prefix + "HAWF_CONF", conf_)).Times(1);
+    }
+    ON_CALL(host_, getenv("APPTAINER_BINDPATH")).WillByDefault(Return("/data"));
+    EXPECT_CALL(host_, setenv("APPTAINER_BINDPATH", "/data," + dir + ":" + dir + ":rw")).Times(1);
+    EXPECT_CALL(host_, setenv("SINGULARITY_BINDPATH", dir + ":" + dir + ":rw")).Times(1);
     EXPECT_CALL(host_, error(_)).Times(0);
 
     StepSide side(conf_, helper_);
@@ -811,6 +824,13 @@ TEST_F(FollowUpStepTest, DeliversTheDecision) {
     EXPECT_CALL(host_, setenv("HAWF_PARAM_LR", "0.1")).Times(1);
     EXPECT_CALL(host_, setenv("HAWF_PARAM_NOTE", note)).Times(1);
     EXPECT_CALL(host_, setenv("HAWF_DECISION_FILE", delivered("4243"))).Times(1);
+    // Apptainer's copies of the eight, and the directory and file bound read-only.
+    EXPECT_CALL(host_, setenv(StartsWith("APPTAINERENV_HAWF_"), _)).Times(7);  // and the next one
+    EXPECT_CALL(host_, setenv(StartsWith("SINGULARITYENV_HAWF_"), _)).Times(8);
+    EXPECT_CALL(host_, setenv("APPTAINERENV_HAWF_PARAM_NOTE", note)).Times(1);
+    const std::string binds = dir + ":" + dir + ":ro," + delivered("4243") + ":" + delivered("4243") + ":ro";
+    EXPECT_CALL(host_, setenv("APPTAINER_BINDPATH", binds)).Times(1);
+    EXPECT_CALL(host_, setenv("SINGULARITY_BINDPATH", binds)).Times(1);
     EXPECT_CALL(host_, error(_)).Times(0);
     EXPECT_EQ(start(), 0);
 
@@ -981,6 +1001,7 @@ public:
     void setenv(const std::string& name, const std::string& value) override { env[name] = value; }
     void error(const std::string& line) override { errors.push_back(line); }
     std::uint32_t slurm_version() const override { return 0x160508; }
+    std::optional<std::string> oci_config() const override { return std::nullopt; }
 
     std::map<std::string, std::string> env;
     std::vector<std::string> errors;
