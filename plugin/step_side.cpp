@@ -1,5 +1,7 @@
 #include "step_side.hpp"
 
+#include <cstdlib>
+
 #include "config.hpp"
 #include "container.hpp"
 #include "error.hpp"
@@ -34,12 +36,20 @@ std::string job_id_text(const StepIds& ids) {
 // gets the user's environment, not slurmstepd's), without what describes this job
 // or its step (SLURM_*, except where slurm.conf is, and HAWF_*): sbatch would
 // otherwise take them as options, the --hawf-checkpoint of this job among them.
-std::vector<std::string> followup_environment(const std::vector<std::string>& job_env) {
+// In a step of Slurm's native container the job's environment holds the image's
+// variables over the user's (Slurm merges the bundle's process.env into it since
+// 23.02), PATH among them, where Slurm's commands may not be: sbatch is looked for in
+// slurmstepd's own PATH first (STEPD_PATH), then in that one.
+std::vector<std::string> followup_environment(const std::vector<std::string>& job_env, bool in_container,
+                                              const char* stepd_path) {
     std::vector<std::string> env;
     for (const auto& entry : job_env) {
         const bool job_specific = (entry.rfind("SLURM_", 0) == 0 && entry.rfind("SLURM_CONF=", 0) != 0) ||
                                   entry.rfind("HAWF_", 0) == 0;
-        if (!job_specific) env.push_back(entry);
+        if (job_specific) continue;
+        if (in_container && stepd_path && entry.rfind("PATH=", 0) == 0)
+            env.push_back("PATH=" + std::string(stepd_path) + ":" + entry.substr(5));
+        else env.push_back(entry);
     }
     return env;
 }
@@ -99,7 +109,8 @@ void StepSide::open(Host& host, const Request& request, Scope scope) {
     nlohmann::json open = {{"conf", conf_path_}, {"id", id.str()}, {"scope", to_string(scope)}};
     if (host.node_id() == 0 && request.then()) {  // this node submits the follow-ups
         open["submit_dir"] = host.getenv("SLURM_SUBMIT_DIR").value_or("/");
-        open["env"] = followup_environment(host.job_env());
+        open["env"] = followup_environment(host.job_env(), host.getenv("SLURM_CONTAINER").has_value(),
+                                           std::getenv("PATH"));
         if (const auto snapshot = host.getenv(then_script_env)) open["snapshot"] = *snapshot;
     }
     // With hawfd configured, the spec is made as root and sealed with root's munge
@@ -152,10 +163,14 @@ void StepSide::export_vars(Host& host, const Environment& env) {
 void StepSide::reach_containers(Host& host) {
     const std::vector<Bind> binds = container_binds(exported_);
     const auto current = [&](const std::string& name) { return host.getenv(name); };
-    for (const auto& [name, value] : apptainer_environment(exported_, binds, current)) host.setenv(name, value);
+    Environment all = exported_;  // what the step's tasks see on the host
+    for (const auto& [name, value] : apptainer_environment(exported_, binds, current)) {
+        host.setenv(name, value);
+        all.emplace_back(name, value);
+    }
     const std::optional<std::string> config = host.oci_config();
     if (!config) return;
-    nlohmann::json request = {{"config", *config}, {"env", exported_}, {"binds", nlohmann::json::array()}};
+    nlohmann::json request = {{"config", *config}, {"env", all}, {"binds", nlohmann::json::array()}};
     for (const auto& b : binds) request["binds"].push_back({{"path", b.path}, {"writable", b.writable}});
     const Outcome out = runner_(host.user(), HelperCall{"oci", request.dump()});
     if (!out.ok) failure_ = "cannot pass the checkpoint to the step's container: " + out.text;

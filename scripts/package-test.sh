@@ -134,7 +134,7 @@ dpkg-deb -f "$deb_plugin" Depends | grep -qF "slurm-wlm-basic-plugins (>= $slurm
   fail "plugin package does not depend on Slurm $slurm_release: $(dpkg-deb -f "$deb_plugin" Depends)"
 # Hardening flags (DEB_BUILD_MAINT_OPTIONS=hardening=+all) on every compile and link.
 compiles=$(grep -E '(^|&& )/usr/bin/(c\+\+|cc) .* -c ' "$work/deb-build.log" || true)
-links=$(grep -E '^/usr/bin/(c\+\+|cc) .* -o [^ ]*(hawf|hawf-decide|hawf-await|hawfd|hawf-step-helper|hawf\.so|hawf_engine\.so) ' "$work/deb-build.log" || true)
+links=$(grep -E '^/usr/bin/(c\+\+|cc) .* -o [^ ]*(hawf|hawf-decide|hawf-await|hawfd|hawf-step-helper|hawf-oci-run|hawf\.so|hawf_engine\.so) ' "$work/deb-build.log" || true)
 [[ -n $compiles && -n $links ]] || fail "no compiler command lines in the build log (is the build verbose?)"
 for flag in -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Werror=format-security; do
   ! grep -qv -e "$flag" <<< "$compiles" || fail "a compile lacks $flag: $(grep -v -e "$flag" <<< "$compiles" | head -1)"
@@ -248,7 +248,7 @@ grep -q "^ok    step helper      $helper (hawf-step-helper " "$work/doctor.out" 
 
 step "configure build-installed/ for the installed files; ABI tests"
 cmake -S . -B "$build" -DHAWF_TEST_PLUGIN="$plugin" -DHAWF_TEST_BINDIR="$bindir" -DHAWF_TEST_HAWFD="$hawfd" \
-  -DHAWF_TEST_STEP_HELPER= >/dev/null
+  -DHAWF_TEST_STEP_HELPER= -DHAWF_TEST_OCI_RUN="${helper%/*}/hawf-oci-run" >/dev/null
 cmake --build "$build" --target dlopen_plugin -j"$(nproc)" >/dev/null
 # The tests must get the installed files (tests/CMakeLists.txt passes HAWF_TEST_PLUGIN,
 # HAWF_TEST_BINDIR and HAWF_TEST_HAWFD on), not this build's, which is not even built here.

@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "cli.hpp"
+#include "container.hpp"
 #include "display.hpp"
 #include "hawfd_client.hpp"
 #include "error.hpp"
@@ -22,7 +23,7 @@ namespace {
 const char* const usage_text = R"(Usage: hawf-await [--timeout=DUR | --poll] [--env | --json] [CKPT]
        hawf-await --then=SCRIPT [--on=CHOICE,...] CKPT [-- SBATCH-ARGS...]
        hawf-await --open=NAME [--options=A,B] [--params=K:TYPE,...]
-                  [--timeout=DUR --default=CHOICE] [--signal=SIG]
+                  [--timeout=DUR --default=CHOICE] [--signal=SIG] [--env | --json]
 Wait until checkpoint CKPT (JOBID:NAME) is decided and print the choice; or
 submit SCRIPT now as a follow-up held until CKPT is decided with a choice in
 --on (default: the first option) and print its job id; or, inside a running
@@ -35,7 +36,9 @@ task's) one checkpoint.
   --timeout=DUR   give up after DUR (90s, 1h30m, 1.5h, 1:30:00) and exit 75;
                   with --open: take --default when undecided after DUR
   --poll          do not wait: exit 75 at once if not decided
-  --env           print export lines (HAWF_DECISION, HAWF_PARAM_<KEY>, ...) for eval
+  --env           print export lines (HAWF_DECISION, HAWF_PARAM_<KEY>, ...) for eval;
+                  with --open: HAWF_CHECKPOINT and HAWF_CHECKPOINT_DIR (both with
+                  Apptainer's copies, for a container started after)
   --json          print one JSON object
   --user NAME     whose checkpoint, when several users have one by that id
   --then=SCRIPT   submit SCRIPT (relative to here) as a follow-up of CKPT
@@ -109,8 +112,8 @@ Args parse_args(int argc, char** argv) {
         cli::usage_error("--options, --params, --default and --signal go with --open=NAME");
     if (a.then.empty() && (!a.on.empty() || !a.sbatch_args.empty()))
         cli::usage_error("--on and SBATCH-ARGS go with --then=SCRIPT");
-    if (opening && (!a.then.empty() || a.poll || a.env || !positional.empty()))
-        cli::usage_error("--open=NAME takes no checkpoint and no --then, --poll or --env");
+    if (opening && (!a.then.empty() || a.poll || !positional.empty()))
+        cli::usage_error("--open=NAME takes no checkpoint and no --then or --poll");
     if (!opening) {
         // Without one, in a job: its own checkpoint (own_checkpoint).
         if (positional.size() > 1 || (positional.empty() && !a.then.empty()))
@@ -120,6 +123,22 @@ Args parse_args(int argc, char** argv) {
     if (a.env && a.json) cli::usage_error("--env and --json exclude each other");
     if (a.poll && a.timeout >= 0) cli::usage_error("--poll and --timeout exclude each other");
     return a;
+}
+
+// --env: ENV as the plugin gives it to a job's tasks, with Apptainer's copies
+// (lib/container.hpp), so that `eval` in a script reaches its containers too.
+Environment with_container_environment(Environment env) {
+    const auto current = [](const std::string& name) {
+        const char* value = std::getenv(name.c_str());
+        return value ? std::optional<std::string>(value) : std::nullopt;
+    };
+    const Environment more = apptainer_environment(env, container_binds(env), current);
+    env.insert(env.end(), more.begin(), more.end());
+    return env;
+}
+
+void print_exports(const Environment& env) {
+    for (const auto& [name, value] : env) std::cout << "export " << name << "=" << cli::shell_quote(value) << "\n";
 }
 
 // hawf-await --open: this job's checkpoint, pending now, while the job runs on.
@@ -168,6 +187,7 @@ int open_inline(const Args& a) {
     nudge_hawfd(ctx.config, spec.owner_uid, spec.id);  // hawfd tells who waits for it
     const std::string dir = ctx.spool.files_dir(spec.owner_uid, spec.id);
     if (a.json) cli::print_json({{"checkpoint", spec.id.str()}, {"state", to_string(ckpt.state)}, {"files_dir", dir}});
+    else if (a.env) print_exports(with_container_environment({{"HAWF_CHECKPOINT", spec.id.str()}, {"HAWF_CHECKPOINT_DIR", dir}}));
     else std::cout << spec.id.str() << "\n";
     return ok ? cli::exit_ok : cli::exit_error;
 }
@@ -254,9 +274,8 @@ void take_default_if_due(const cli::Context& ctx, uid_t owner, std::int64_t now,
 void print_decision(const Args& a, const cli::Context& ctx, const Checkpoint& ckpt) {
     if (a.json) cli::print_json(decision_json(ckpt));
     else if (a.env)
-        for (const auto& [name, value] :
-             decision_environment(ckpt, ctx.spool.files_dir(ckpt.spec.owner_uid, ckpt.spec.id)))
-            std::cout << "export " << name << "=" << cli::shell_quote(value) << "\n";
+        print_exports(with_container_environment(
+            decision_environment(ckpt, ctx.spool.files_dir(ckpt.spec.owner_uid, ckpt.spec.id))));
     else std::cout << ckpt.decision()->choice << "\n";
 }
 

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <filesystem>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -63,6 +64,49 @@ protected:
     Actor cli_{user_name(geteuid()), geteuid(), Via::Cli, "login1"};
     Limits limits_;
 };
+
+// ---------------------------------------------------------------- files/decision.json
+
+// The decision as a task without hawf tools reads it: there once decided, the
+// current one after --amend, gone after --revoke, its state once a follow-up used it.
+TEST_F(ActionsTest, DecisionFileFollowsTheDecision) {
+    const CheckpointSpec spec = make_spec("150:eval", me_);
+    make_pending(spec);
+    const std::string path = spool_.files_dir(me_, spec.id) + "/decision.json";
+    EXPECT_FALSE(std::filesystem::exists(path));
+    decide(spool_, me_, spec.id, Decision{"approve", {{"lr", "0.5"}}, "go"}, DecideMode::Decide, cli_, limits_);
+    nlohmann::json j = nlohmann::json::parse(test::read_text(path));
+    EXPECT_EQ(j["choice"], "approve");
+    EXPECT_EQ(j["params"]["lr"], 0.5);  // typed
+    EXPECT_EQ(j["comment"], "go");
+    EXPECT_EQ(j["checkpoint"], "150:eval");
+    EXPECT_EQ(j["state"], "decided");
+    decide(spool_, me_, spec.id, Decision{"retry", {}, ""}, DecideMode::Amend, cli_, limits_);
+    EXPECT_EQ(nlohmann::json::parse(test::read_text(path))["choice"], "retry");
+    revoke(spool_, me_, spec.id, cli_);
+    EXPECT_FALSE(std::filesystem::exists(path));
+    decide(spool_, me_, spec.id, Decision{"reject", {}, ""}, DecideMode::Decide, cli_, limits_);
+    mark_applied(spool_, me_, spec.id, "151", plugin_);
+    j = nlohmann::json::parse(test::read_text(path));
+    EXPECT_EQ(j["choice"], "reject");
+    EXPECT_EQ(j["state"], "applied");
+    // Replaced whole each time: no temp file left beside it, in files/ (the job's) or log/.
+    for (const char* dir : {"files", "log"})
+        for (const auto& e : std::filesystem::directory_iterator(spool_.files_dir(me_, spec.id) + "/../" + dir))
+            EXPECT_NE(e.path().filename().string().rfind(".tmp.", 0), 0u) << e.path();
+}
+
+// A default taken at the deadline is a decision like any other.
+TEST_F(ActionsTest, DecisionFileHoldsATakenDefault) {
+    CheckpointSpec spec = make_spec("152:eval", me_);
+    spec.timeout_s = 60;
+    spec.default_choice = "reject";
+    const Checkpoint c = make_pending(spec);
+    take_default(spool_, me_, spec.id, c.deadline(), plugin_, "");
+    const auto j = nlohmann::json::parse(test::read_text(spool_.files_dir(me_, spec.id) + "/decision.json"));
+    EXPECT_EQ(j["choice"], "reject");
+    EXPECT_EQ(j["comment"], "no decision before the deadline");
+}
 
 // ---------------------------------------------------------------- open and end
 

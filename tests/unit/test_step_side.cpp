@@ -221,6 +221,52 @@ protected:
     NiceMock<MockHost> host_;
 };
 
+// A step in Slurm 22.05's native container: the config.json Slurm wrote (root's,
+// group-readable by the user, in the user's directory) gets the variables and the
+// checkpoint's directory bound, written by the job user, not root.
+TEST_F(StepSideTest, NativeContainerConfigGetsTheVariablesAndBinds) {
+    TempDir step_dir(0750);
+    ASSERT_EQ(chown(step_dir.path().c_str(), nobody, nogroup), 0);
+    const std::string config = step_dir / "config.json";
+    write_text(config, R"({"process": {"env": ["PATH=/bin"]}, "mounts": []})", 0750);
+    ASSERT_EQ(chown(config.c_str(), 0, nogroup), 0);
+    ON_CALL(host_, oci_config()).WillByDefault(Return(config));
+    EXPECT_CALL(host_, error(_)).Times(0);
+
+    StepSide side(conf_, helper_);
+    side.user_init(host_, checkpoint_request());
+    EXPECT_EQ(side.task_init(host_), 0);
+    const std::string dir = Spool(spool_root_).files_dir(nobody, parse_checkpoint_id("4242:eval"));
+    const nlohmann::json amended = nlohmann::json::parse(test::read_text(config));
+    const auto& env = amended["process"]["env"];
+    for (const std::string& entry : std::vector<std::string>{"PATH=/bin", "HAWF_CHECKPOINT=4242:eval", "HAWF_CHECKPOINT_DIR=" + dir,
+                                    "APPTAINERENV_HAWF_CHECKPOINT_DIR=" + dir})
+        EXPECT_NE(std::find(env.begin(), env.end(), entry), env.end()) << entry << " in " << env;
+    ASSERT_EQ(amended["mounts"].size(), 1u);
+    EXPECT_EQ(amended["mounts"][0]["source"], dir);
+    EXPECT_EQ(amended["mounts"][0]["destination"], dir);
+    struct stat st;
+    ASSERT_EQ(stat(config.c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, nobody);
+    side.exit(host_);
+}
+
+// A config.json the user could have put there (not root's) is not trusted: the job fails.
+TEST_F(StepSideTest, NativeContainerConfigNotRootsFailsTheJob) {
+    TempDir step_dir(0755);
+    const std::string config = step_dir / "config.json";
+    write_text(config, "{}", 0644);
+    ASSERT_EQ(chown(config.c_str(), nobody, nogroup), 0);
+    ON_CALL(host_, oci_config()).WillByDefault(Return(config));
+    StepSide side(conf_, helper_);
+    side.user_init(host_, checkpoint_request());
+    std::string error;
+    EXPECT_CALL(host_, error(_)).WillOnce(SaveArg<0>(&error));
+    EXPECT_EQ(side.task_init(host_), -1);
+    EXPECT_NE(error.find("cannot pass the checkpoint to the step's container"), std::string::npos) << error;
+    side.exit(host_);
+}
+
 TEST_F(StepSideTest, BatchStepOpensAndEndsPending) {
     const Request req = checkpoint_request();
     const CheckpointId id = parse_checkpoint_id("4242:eval");

@@ -1,0 +1,184 @@
+"""Tasks in containers on a real cluster: Slurm's native OCI support (srun/sbatch
+--container) with runc, on a rootfs of busybox made here (no download). The
+cluster's oci.conf puts hawf-oci-run in front of runc, as spank-hawf(8) tells a
+site to. A checkpoint step writes its report from inside its container, a
+follow-up reads its decision inside its container (variables and file), and an
+in-job checkpoint is waited for inside a container without hawf's tools through
+files/decision.json (demo/container/wait-decision.sh, the documented snippet).
+Every task proves it ran inside by the bundle's hostname: without oci.conf Slurm
+would run it on the host without a word.
+
+Apptainer and pyxis/enroot are not installed here: what they read is checked
+where a task runs (the variables Apptainer takes even with --cleanenv, and
+APPTAINER_BINDPATH) and hawf's enroot hook is run on its own
+(test_enroot_hook.py)."""
+
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import time
+import unittest
+
+from hawftest import ALICE, ClusterTestCase
+
+HOSTNAME = "hawfbox"
+HERE = os.path.dirname(os.path.abspath(__file__))
+SNIPPETS = os.path.join(HERE, "..", "..", "demo", "container")
+BUSYBOX = shutil.which("busybox")
+RUNC = shutil.which("runc")
+APPLETS = ("sh", "cat", "ls", "hostname", "sleep", "test", "sed", "echo", "env", "grep", "id", "mkdir", "[")
+
+
+def make_rootfs(path, owner):
+    """A minimal root filesystem: busybox-static and its applets, owned by OWNER (a
+    rootless runc, running as the job's user, makes the bind mount points in it)."""
+    for sub in ("bin", "usr/bin", "proc", "dev", "sys", "tmp", "etc", "hawf"):
+        os.makedirs(os.path.join(path, sub), exist_ok=True)
+    shutil.copy(BUSYBOX, os.path.join(path, "bin", "busybox"))
+    for applet in APPLETS:
+        for d in ("bin", "usr/bin"):
+            os.symlink("/bin/busybox", os.path.join(path, d, applet))
+    shutil.copy(os.path.join(SNIPPETS, "wait-decision.sh"), os.path.join(path, "hawf", "wait-decision.sh"))
+    entry = pwd.getpwnam(owner)
+    for top, dirs, files in os.walk(path):
+        for name in [top] + [os.path.join(top, n) for n in dirs + files]:
+            os.lchown(name, entry.pw_uid, entry.pw_gid)
+
+
+def make_bundle(path, owner):
+    """An OCI bundle for OWNER: `runc spec --rootless` with OWNER mapped to root inside,
+    and its rootfs/."""
+    os.makedirs(path)
+    make_rootfs(os.path.join(path, "rootfs"), owner)
+    subprocess.run([RUNC, "spec", "--rootless"], cwd=path, check=True)
+    with open(os.path.join(path, "config.json")) as f:
+        config = json.load(f)
+    entry = pwd.getpwnam(owner)
+    config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": entry.pw_uid, "size": 1}]
+    config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": entry.pw_gid, "size": 1}]
+    config["process"]["terminal"] = False
+    config["hostname"] = HOSTNAME
+    config["root"] = {"path": "rootfs", "readonly": False}
+    config["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                             "options": ["nosuid", "nodev", "mode=1777"]})
+    with open(os.path.join(path, "config.json"), "w") as f:
+        json.dump(config, f, indent=1)
+    for name in (path, os.path.join(path, "config.json")):
+        os.chmod(name, 0o755 if name == path else 0o644)
+
+
+@unittest.skipUnless(BUSYBOX and RUNC, "needs runc and busybox-static (scripts/install-deps.sh)")
+class NativeOci(ClusterTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        h = cls.hawf
+        oci = os.path.join(h.root, "oci")
+        os.makedirs(oci, mode=0o755)
+        cls.bundle = os.path.join(oci, "bundle-" + ALICE)
+        make_bundle(cls.bundle, ALICE)
+        wrapper = shutil.copy(os.environ["HAWF_OCI_RUN"], h.bindir)
+        state = os.path.join(oci, "runc")
+        os.makedirs(os.path.join(state, ALICE), mode=0o700)
+        os.chmod(state, 0o755)
+        entry = pwd.getpwnam(ALICE)
+        os.chown(os.path.join(state, ALICE), entry.pw_uid, entry.pw_gid)
+        runc = "%s --root=%s/%%u" % (RUNC, state)
+        name = "%n.%u.%j.%s.%t"
+        with open(os.path.join(os.path.dirname(h.cluster.conf), "oci.conf"), "w") as f:
+            f.write('RunTimeQuery="%s state %s"\n' % (runc, name))
+            f.write('RunTimeKill="%s kill -a %s"\n' % (runc, name))
+            f.write('RunTimeDelete="%s delete --force %s"\n' % (runc, name))
+            f.write('RunTimeRun="exec %s %s run %s -b %%b"\n' % (wrapper, runc, name))
+
+    def script(self, name, text):
+        return self.hawf.user_file(ALICE, name, text, 0o755)
+
+    def read(self, name):
+        with open(os.path.join(self.hawf.cluster.user_dir(ALICE), name)) as f:
+            return f.read()
+
+    def finished(self, jobid, timeout=120):
+        info = self.hawf.wait_job(jobid, timeout=timeout)
+        out = self.hawf.output(ALICE, jobid)
+        self.assertEqual(info["JobState"], "COMPLETED", out + self.hawf.cluster.daemon_logs())
+        return out
+
+    def test_checkpoint_step_and_follow_up_in_containers(self):
+        h = self.hawf
+        # The follow-up's batch script runs in the container (busybox sh), as does the step.
+        self.script("in-box.sh", "#!/bin/sh\n#SBATCH --container=%s\n"
+                    'echo "host=$(hostname)"\n'
+                    'echo "decision=$HAWF_DECISION lr=$HAWF_PARAM_LR after=$HAWF_AFTER"\n'
+                    'echo "file=$(sed -n \'s/^  "choice": "\\(.*\\)",$/\\1/p\' "$HAWF_DECISION_FILE")"\n'
+                    'echo "report=$(cat "$HAWF_AFTER_DIR/report.md")"\n' % self.bundle)
+        r = h.run(ALICE, ["srun", "--container=" + self.bundle, "--hawf-checkpoint=eval", "--hawf-params=lr:float",
+                          "--hawf-then=in-box.sh:approve", "sh", "-c",
+                          'echo "host=$(hostname)"; echo "ckpt=$HAWF_CHECKPOINT";'
+                          ' echo "apptainer=$APPTAINERENV_HAWF_CHECKPOINT_DIR|$APPTAINER_BINDPATH";'
+                          ' echo "from $(hostname)" > "$HAWF_CHECKPOINT_DIR/report.md"'], timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr + h.cluster.daemon_logs())
+        lines = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+        self.assertEqual(lines["host"], HOSTNAME, r.stdout)  # it ran inside
+        ckpt = lines["ckpt"]
+        self.assertRegex(ckpt, r"^\d+:eval$")
+        shown = h.wait_state(ALICE, ckpt, "pending")
+        # Written inside the container, there in the spool.
+        self.assertEqual(shown["report"].strip(), "from " + HOSTNAME)
+        directory = shown["files_dir"]
+        self.assertEqual(lines["apptainer"], "%s|%s:%s:rw" % (directory, directory, directory))
+
+        [follow] = shown["follow_ups"]
+        d = h.tool(ALICE, "hawf-decide", ckpt, "approve", "--set", "lr=0.25")
+        self.assertEqual(d.returncode, 0, d.stderr)
+        out = self.finished(int(follow["job"]))
+        self.assertIn("host=%s\n" % HOSTNAME, out)
+        self.assertIn("decision=approve lr=0.25 after=%s\n" % ckpt, out)
+        self.assertIn("file=approve\n", out)
+        self.assertIn("report=from %s\n" % HOSTNAME, out)
+
+    def test_in_job_checkpoint_waited_for_without_hawf_tools(self):
+        h = self.hawf
+        job = h.sbatch(ALICE, "#!/bin/bash\n"
+                       'eval "$(hawf-await --open=mid --options=continue,stop --params=lr:float --env)"\n'
+                       "srun --container=%s sh -c 'echo \"host=$(hostname)\";"
+                       ' echo "choice=$(/hawf/wait-decision.sh 1)"\'\n'
+                       # The Python snippet, on the host: the same file.
+                       "python3 %s\n" % (self.bundle, os.path.join(SNIPPETS, "wait_decision.py")))
+        ckpt = "%d:mid" % job
+        h.wait_state(ALICE, ckpt, "pending", timeout=90)
+        time.sleep(2)  # the containerized step is polling by now (or soon: it waits either way)
+        d = h.tool(ALICE, "hawf-decide", ckpt, "continue", "--set", "lr=0.5")
+        self.assertEqual(d.returncode, 0, d.stderr)
+        out = self.finished(job)
+        self.assertIn("host=%s\n" % HOSTNAME, out)
+        self.assertIn("choice=continue\n", out)
+        self.assertIn('continue {"lr": 0.5}\n', out)
+
+    def test_decision_file_follows_amend_and_revoke(self):
+        h = self.hawf
+        job = h.sbatch(ALICE, "#!/bin/bash\nhawf-await --open=watch >/dev/null\nsleep 300\n")
+        ckpt = "%d:watch" % job
+        directory = h.wait_state(ALICE, ckpt, "pending", timeout=90)["files_dir"]
+        path = os.path.join(directory, "decision.json")
+        try:
+            self.assertFalse(os.path.exists(path))
+            self.assertEqual(h.tool(ALICE, "hawf-decide", ckpt, "approve", "-m", "first").returncode, 0)
+            with open(path) as f:
+                first = json.load(f)
+            self.assertEqual((first["choice"], first["comment"], first["checkpoint"]), ("approve", "first", ckpt))
+            self.assertEqual(h.tool(ALICE, "hawf-decide", "--amend", ckpt, "reject").returncode, 0)
+            with open(path) as f:
+                self.assertEqual(json.load(f)["choice"], "reject")
+            self.assertEqual(h.tool(ALICE, "hawf-decide", "--revoke", ckpt).returncode, 0)
+            self.assertFalse(os.path.exists(path))
+            self.assertEqual(os.stat(directory).st_uid, pwd.getpwnam(ALICE).pw_uid)
+        finally:
+            h.cluster.run(["scancel", str(job)])
+
+
+if __name__ == "__main__":
+    unittest.main()
