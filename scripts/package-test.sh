@@ -124,7 +124,8 @@ check_deb() {  # DEB PATH...: the package holds every PATH
 check_deb "$deb_tools" "${tools[@]/#//usr/bin/}" "$hawfd" "$unit" /etc/hawf/hawf.yaml \
   $(for p in "${pages[@]:0:5}"; do echo "/usr/share/man/$p.gz"; done) \
   $(for c in "${completions[@]}"; do echo "/usr/share/bash-completion/completions/$c"; done)
-check_deb "$deb_plugin" "$plugin" "${plugin%/*}/hawf_engine.so" "$helper" /etc/slurm/plugstack.conf.d/hawf.conf /usr/share/man/man8/spank-hawf.8.gz
+check_deb "$deb_plugin" "$plugin" "${plugin%/*}/hawf_engine.so" "$helper" "${helper%/*}/hawf-oci-run" \
+  /usr/share/hawf/enroot/50-hawf.sh /etc/slurm/plugstack.conf.d/hawf.conf /usr/share/man/man8/spank-hawf.8.gz
 conffiles() { dpkg-deb --ctrl-tarfile "$1" | tar -xO ./conffiles 2>/dev/null || true; }
 conffiles "$deb_tools" | grep -qx /etc/hawf/hawf.yaml || fail "/etc/hawf/hawf.yaml is not a conffile"
 conffiles "$deb_plugin" | grep -qx /etc/slurm/plugstack.conf.d/hawf.conf || fail "hawf.conf is not a conffile"

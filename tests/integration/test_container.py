@@ -8,10 +8,11 @@ files/decision.json (demo/container/wait-decision.sh, the documented snippet).
 Every task proves it ran inside by the bundle's hostname: without oci.conf Slurm
 would run it on the host without a word.
 
-Apptainer and pyxis/enroot are not installed here: what they read is checked
-where a task runs (the variables Apptainer takes even with --cleanenv, and
-APPTAINER_BINDPATH) and hawf's enroot hook is run on its own
-(test_enroot_hook.py)."""
+Apptainer and pyxis/enroot are not installed here (not packaged in Debian 12).
+For Apptainer, a task runs what `apptainer exec --cleanenv` documents with
+bubblewrap instead: an environment of APPTAINERENV_* alone, binds of
+APPTAINER_BINDPATH alone, over the same rootfs. hawf's enroot hook is run on its
+own (test_enroot_hook.py); pyxis itself is not run."""
 
 import json
 import os
@@ -27,8 +28,30 @@ HOSTNAME = "hawfbox"
 HERE = os.path.dirname(os.path.abspath(__file__))
 SNIPPETS = os.path.join(HERE, "..", "..", "demo", "container")
 BUSYBOX = shutil.which("busybox")
+BWRAP = shutil.which("bwrap")
 RUNC = shutil.which("runc")
 APPLETS = ("sh", "cat", "ls", "hostname", "sleep", "test", "sed", "echo", "env", "grep", "id", "mkdir", "[")
+
+
+# What `apptainer exec --cleanenv ROOTFS CMD...` does with a task's environment, by
+# Apptainer's documentation, with bubblewrap doing the sandbox: the command gets
+# APPTAINERENV_<NAME> as <NAME> and nothing else, and each SRC:DST[:ro|rw] of
+# APPTAINER_BINDPATH bound. Anything else the task has is out of reach.
+APPTAINER_RULES = r"""#!/bin/bash
+set -euo pipefail
+rootfs=$1
+shift
+args=(--unshare-all --hostname hawfbox --bind "$rootfs" / --proc /proc --dev /dev --tmpfs /tmp --clearenv)
+for name in ${!APPTAINERENV_@}; do
+  args+=(--setenv "${name#APPTAINERENV_}" "${!name}")
+done
+IFS=, read -ra binds <<< "${APPTAINER_BINDPATH:-}"
+for bind in "${binds[@]}"; do
+  IFS=: read -r src dst mode <<< "$bind"
+  if [[ ${mode:-rw} == ro ]]; then args+=(--ro-bind "$src" "${dst:-$src}"); else args+=(--bind "$src" "${dst:-$src}"); fi
+done
+exec bwrap "${args[@]}" "$@"
+"""
 
 
 def make_rootfs(path, owner):
@@ -69,7 +92,7 @@ def make_bundle(path, owner):
         os.chmod(name, 0o755 if name == path else 0o644)
 
 
-@unittest.skipUnless(BUSYBOX and RUNC, "needs runc and busybox-static (scripts/install-deps.sh)")
+@unittest.skipUnless(BUSYBOX and RUNC and BWRAP, "needs runc, busybox-static and bubblewrap (scripts/install-deps.sh)")
 class NativeOci(ClusterTestCase):
 
     @classmethod
@@ -100,6 +123,20 @@ class NativeOci(ClusterTestCase):
     def read(self, name):
         with open(os.path.join(self.hawf.cluster.user_dir(ALICE), name)) as f:
             return f.read()
+
+    def test_apptainer_rules_suffice(self):
+        h = self.hawf
+        self.script("apptainer-rules.sh", APPTAINER_RULES)
+        r = h.run(ALICE, ["srun", "--hawf-checkpoint=app", "bash", "apptainer-rules.sh",
+                          os.path.join(self.bundle, "rootfs"), "/bin/sh", "-c",
+                          'echo "host=$(hostname)"; echo "ckpt=$HAWF_CHECKPOINT"; echo "job=${SLURM_JOB_ID:-unset}";'
+                          ' echo "inside" > "$HAWF_CHECKPOINT_DIR/report.md"'], timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        lines = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+        self.assertEqual(lines["host"], HOSTNAME)  # in the sandbox
+        self.assertEqual(lines["job"], "unset")     # and its environment clean
+        shown = h.wait_state(ALICE, lines["ckpt"], "pending")
+        self.assertEqual(shown["report"].strip(), "inside")
 
     def finished(self, jobid, timeout=120):
         info = self.hawf.wait_job(jobid, timeout=timeout)
