@@ -18,20 +18,15 @@ import json
 import os
 import pwd
 import shutil
-import subprocess
 import time
 import unittest
 
 from hawftest import ALICE, ClusterTestCase
+from oci import BUSYBOX, HOSTNAME, RUNC, make_bundle, write_oci_conf
 
-HOSTNAME = "hawfbox"
 HERE = os.path.dirname(os.path.abspath(__file__))
 SNIPPETS = os.path.join(HERE, "..", "..", "demo", "container")
-BUSYBOX = shutil.which("busybox")
 BWRAP = shutil.which("bwrap")
-RUNC = shutil.which("runc")
-APPLETS = ("sh", "cat", "ls", "hostname", "sleep", "test", "sed", "echo", "env", "grep", "id", "mkdir", "[")
-
 
 # What `apptainer exec --cleanenv ROOTFS CMD...` does with a task's environment, by
 # Apptainer's documentation, with bubblewrap doing the sandbox: the command gets
@@ -54,44 +49,6 @@ exec bwrap "${args[@]}" "$@"
 """
 
 
-def make_rootfs(path, owner):
-    """A minimal root filesystem: busybox-static and its applets, owned by OWNER (a
-    rootless runc, running as the job's user, makes the bind mount points in it)."""
-    for sub in ("bin", "usr/bin", "proc", "dev", "sys", "tmp", "etc", "hawf"):
-        os.makedirs(os.path.join(path, sub), exist_ok=True)
-    shutil.copy(BUSYBOX, os.path.join(path, "bin", "busybox"))
-    for applet in APPLETS:
-        for d in ("bin", "usr/bin"):
-            os.symlink("/bin/busybox", os.path.join(path, d, applet))
-    shutil.copy(os.path.join(SNIPPETS, "wait-decision.sh"), os.path.join(path, "hawf", "wait-decision.sh"))
-    entry = pwd.getpwnam(owner)
-    for top, dirs, files in os.walk(path):
-        for name in [top] + [os.path.join(top, n) for n in dirs + files]:
-            os.lchown(name, entry.pw_uid, entry.pw_gid)
-
-
-def make_bundle(path, owner):
-    """An OCI bundle for OWNER: `runc spec --rootless` with OWNER mapped to root inside,
-    and its rootfs/."""
-    os.makedirs(path)
-    make_rootfs(os.path.join(path, "rootfs"), owner)
-    subprocess.run([RUNC, "spec", "--rootless"], cwd=path, check=True)
-    with open(os.path.join(path, "config.json")) as f:
-        config = json.load(f)
-    entry = pwd.getpwnam(owner)
-    config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": entry.pw_uid, "size": 1}]
-    config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": entry.pw_gid, "size": 1}]
-    config["process"]["terminal"] = False
-    config["hostname"] = HOSTNAME
-    config["root"] = {"path": "rootfs", "readonly": False}
-    config["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
-                             "options": ["nosuid", "nodev", "mode=1777"]})
-    with open(os.path.join(path, "config.json"), "w") as f:
-        json.dump(config, f, indent=1)
-    for name in (path, os.path.join(path, "config.json")):
-        os.chmod(name, 0o755 if name == path else 0o644)
-
-
 @unittest.skipUnless(BUSYBOX and RUNC and BWRAP, "needs runc, busybox-static and bubblewrap (scripts/install-deps.sh)")
 class NativeOci(ClusterTestCase):
 
@@ -102,27 +59,12 @@ class NativeOci(ClusterTestCase):
         oci = os.path.join(h.root, "oci")
         os.makedirs(oci, mode=0o755)
         cls.bundle = os.path.join(oci, "bundle-" + ALICE)
-        make_bundle(cls.bundle, ALICE)
+        make_bundle(cls.bundle, ALICE, extra_files=[os.path.join(SNIPPETS, "wait-decision.sh")])
         wrapper = shutil.copy(os.environ["HAWF_OCI_RUN"], h.bindir)
-        state = os.path.join(oci, "runc")
-        os.makedirs(os.path.join(state, ALICE), mode=0o700)
-        os.chmod(state, 0o755)
-        entry = pwd.getpwnam(ALICE)
-        os.chown(os.path.join(state, ALICE), entry.pw_uid, entry.pw_gid)
-        runc = "%s --root=%s/%%u" % (RUNC, state)
-        name = "%n.%u.%j.%s.%t"
-        with open(os.path.join(os.path.dirname(h.cluster.conf), "oci.conf"), "w") as f:
-            f.write('RunTimeQuery="%s state %s"\n' % (runc, name))
-            f.write('RunTimeKill="%s kill -a %s"\n' % (runc, name))
-            f.write('RunTimeDelete="%s delete --force %s"\n' % (runc, name))
-            f.write('RunTimeRun="exec %s %s run %s -b %%b"\n' % (wrapper, runc, name))
+        write_oci_conf(os.path.dirname(h.cluster.conf), wrapper, os.path.join(oci, "runc"), [ALICE])
 
     def script(self, name, text):
         return self.hawf.user_file(ALICE, name, text, 0o755)
-
-    def read(self, name):
-        with open(os.path.join(self.hawf.cluster.user_dir(ALICE), name)) as f:
-            return f.read()
 
     def test_apptainer_rules_suffice(self):
         h = self.hawf
@@ -181,13 +123,17 @@ class NativeOci(ClusterTestCase):
         h = self.hawf
         job = h.sbatch(ALICE, "#!/bin/bash\n"
                        'eval "$(hawf-await --open=mid --options=continue,stop --params=lr:float --env)"\n'
-                       "srun --container=%s sh -c 'echo \"host=$(hostname)\";"
+                       "srun --container=%s sh -c 'echo \"host=$(hostname)\"; touch \"$HAWF_CHECKPOINT_DIR/waiting\";"
                        ' echo "choice=$(/hawf/wait-decision.sh 1)"\'\n'
                        # The Python snippet, on the host: the same file.
                        "python3 %s\n" % (self.bundle, os.path.join(SNIPPETS, "wait_decision.py")))
         ckpt = "%d:mid" % job
-        h.wait_state(ALICE, ckpt, "pending", timeout=90)
-        time.sleep(2)  # the containerized step is polling by now (or soon: it waits either way)
+        directory = h.wait_state(ALICE, ckpt, "pending", timeout=90)["files_dir"]
+        # Decided once the task in the container waits (it left a mark where it waits).
+        deadline = time.monotonic() + 90
+        while not os.path.exists(os.path.join(directory, "waiting")):
+            self.assertLess(time.monotonic(), deadline, h.output(ALICE, job))
+            time.sleep(0.2)
         d = h.tool(ALICE, "hawf-decide", ckpt, "continue", "--set", "lr=0.5")
         self.assertEqual(d.returncode, 0, d.stderr)
         out = self.finished(job)
