@@ -9,9 +9,12 @@
 #include <climits>
 #include <cstdlib>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <fstream>
 #include <iomanip>
 #include <map>
+#include <optional>
 #include <iostream>
 #include <sstream>
 
@@ -448,6 +451,36 @@ int print_checks(bool as_json, const json& checks) {
     return failed ? cli::exit_error : cli::exit_ok;
 }
 
+std::optional<std::string> read_oci_conf(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) return std::nullopt;
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// oci.conf (PATH, holding TEXT) runs the runtime through hawf-oci-run, one of this
+// release that only root can change (it runs for every containerized task).
+std::string check_oci_conf(const std::string& path, const std::string& text) {
+    std::istringstream lines(text);
+    std::string wrapper;
+    for (std::string line; std::getline(lines, line);) {
+        if (line.rfind("RunTimeRun=", 0) != 0 && line.rfind("RunTimeCreate=", 0) != 0) continue;
+        const auto at = line.find("hawf-oci-run");
+        if (at == std::string::npos) continue;
+        const auto start = line.find_last_of(" =\"", at) + 1;
+        wrapper = line.substr(start, at + std::strlen("hawf-oci-run") - start);
+    }
+    if (wrapper.empty())
+        throw Error(ErrorKind::Config, path + " runs the container runtime without hawf-oci-run: a task in srun "
+                                              "--container does not see its checkpoint's directory (Slurm 23.02+); "
+                                              "put it in front: RunTimeRun=\"exec " HAWF_OCI_RUN_PATH " runc ...\"");
+    if (const std::string unsafe = unsafe_for_root(wrapper); !unsafe.empty()) throw Error(ErrorKind::Untrusted, unsafe);
+    const CommandResult r = run_command({wrapper, "--version"});
+    if (!r.ok() || r.out != "hawf-oci-run " HAWF_VERSION "\n")
+        throw Error(ErrorKind::Config, wrapper + " --version says " + quoted_text(r.out.substr(0, r.out.find('\n'))) +
+                                           ", not of this release");
+    return path + " runs the runtime through " + wrapper;
+}
+
 int cmd_doctor(const Args& args) {
     if (!args.positional.empty()) cli::usage_error("hawf doctor takes no arguments");
     json checks = json::array();
@@ -538,6 +571,14 @@ int cmd_doctor(const Args& args) {
                                                quoted_text(r.out.substr(0, r.out.find('\n'))) + ", not " +
                                                quoted_text(expected) + ": the plugin and the tools differ");
         return args.step_helper + " (" + expected + ")";
+    });
+    // Slurm's native containers, where oci.conf is beside slurm.conf: since 23.02 only
+    // hawf-oci-run in front of the runtime binds a task's checkpoint directory.
+    const char* slurm_conf = std::getenv("SLURM_CONF");
+    const std::string conf_dir = slurm_conf ? std::string(slurm_conf).substr(0, std::string(slurm_conf).rfind('/'))
+                                            : std::string("/etc/slurm");
+    if (const auto oci_conf = read_oci_conf(conf_dir + "/oci.conf")) check("containers", [&] {
+        return check_oci_conf(conf_dir + "/oci.conf", *oci_conf);
     });
     // Reviewers decide through hawfd: a munge round trip, then hawfd itself.
     if (config.hawfd_configured()) {

@@ -66,6 +66,23 @@ class NativeOci(ClusterTestCase):
     def script(self, name, text):
         return self.hawf.user_file(ALICE, name, text, 0o755)
 
+    def test_doctor_checks_oci_conf(self):
+        h = self.hawf
+        r = h.tool(ALICE, "hawf", "doctor", *h.doctor_args())
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("ok    containers       %s/oci.conf runs the runtime through %s/hawf-oci-run\n"
+                      % (os.path.dirname(h.cluster.conf), h.bindir), r.stdout)
+        # A site's oci.conf without it: tasks would miss their directories.
+        etc = os.path.join(h.root, "etc-without-wrapper")
+        shutil.copytree(os.path.dirname(h.cluster.conf), etc)
+        with open(os.path.join(etc, "oci.conf"), "w") as f:
+            f.write('RunTimeRun="exec runc run %n.%u.%j.%s.%t -b %b"\n')
+        r = h.tool(ALICE, "hawf", "doctor", *h.doctor_args(), env={"SLURM_CONF": os.path.join(etc, "slurm.conf")})
+        self.assertEqual(r.returncode, 1, r.stdout)
+        [line] = [l for l in r.stdout.splitlines() if "containers" in l]
+        self.assertTrue(line.startswith("FAIL  containers       %s/oci.conf runs the container runtime without "
+                                        "hawf-oci-run" % etc), line)
+
     def test_apptainer_rules_suffice(self):
         h = self.hawf
         self.script("apptainer-rules.sh", APPTAINER_RULES)
