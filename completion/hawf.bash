@@ -77,7 +77,7 @@ _hawf()
     _init_completion -s -n : || return
 
     if ((cword == 1)); then
-        COMPREPLY=($(compgen -W 'ls show cat log doctor gc help --help --version' -- "$cur"))
+        COMPREPLY=($(compgen -W 'ls show cat log submit status cancel doctor gc help --help --version' -- "$cur"))
         return
     fi
     local command=${words[1]}
@@ -118,6 +118,9 @@ _hawf()
         log) opts='--user= --verify --json --help' ;;
         doctor) opts='--plugin= --step-helper= --json --help' ;;
         gc) opts='--older-than= --dry-run --json --help' ;;
+        submit) opts='--check --json --help' ;;
+        status) opts='--json --help' ;;
+        cancel) opts='--help' ;;
         *) return ;;
     esac
     if [[ $cur == -* ]]; then
@@ -130,6 +133,9 @@ _hawf()
     case $command in
         show | log | cat)
             ((${#positionals[@]} == 0)) && _hawf_complete_checkpoints pending
+            ;;
+        submit)
+            ((${#positionals[@]} == 0)) && _filedir '@(yaml|yml)'
             ;;
     esac
 }

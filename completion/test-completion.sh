@@ -134,7 +134,8 @@ expect() {
   fi
 }
 
-expect "hawf " "--help --version cat doctor gc help log ls show"
+expect "hawf " "--help --version cancel cat doctor gc help log ls show status submit"
+expect "hawf submit --" "--check --help --json"
 expect "hawf l" "log ls"
 expect "hawf ls --" "--all --format= --help --jobs= --json --me --noheader --parsable --review --states= --user="
 expect "hawf ls --state=" "applied decided expected failed pending running"

@@ -20,11 +20,17 @@ namespace {
 // What follows an event that changes a checkpoint's decision: files/decision.json,
 // the file a task reads without hawf tools. Rewritten until the log did not move
 // meanwhile, so a writer racing another never leaves an older event's view last.
+// The event is the truth and is written: a files/ the job made unfit for the view
+// (made group-writable, a directory named decision.json) loses the view, not the
+// decision or what follows it (releasing the follow-ups).
 Checkpoint publish_decision_view(const Spool& spool, uid_t owner, Checkpoint now) {
     for (int attempt = 0; attempt < 10; ++attempt) {
         const nlohmann::json view = decision_json(now);
-        spool.write_decision_view(owner, now.spec.id,
-                                  view.is_null() ? std::nullopt : std::optional<std::string>(view.dump(2) + "\n"));
+        try {
+            spool.write_decision_view(owner, now.spec.id,
+                                      view.is_null() ? std::nullopt : std::optional<std::string>(view.dump(2) + "\n"));
+        } catch (const Error&) {
+        }
         Checkpoint again = spool.load(owner, now.spec.id);
         if (again.last_seq() == now.last_seq()) return again;
         now = std::move(again);

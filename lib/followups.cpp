@@ -436,8 +436,9 @@ namespace {
 // --requeue: one released by hand goes back to held (back_to_held) also where JobRequeue=0.
 std::string submit_held(const Slurm& slurm, const FollowUpOf& of, const FollowUpSubmission& what,
                         const std::string& tasks = "") {
-    std::vector<std::string> args = {"--hold",
-                                     (of.each_task ? "--dependency=aftercorr:" : "--dependency=afterok:") + of.id.job_id,
+    std::string dependency = (of.each_task ? "--dependency=aftercorr:" : "--dependency=afterok:") + of.id.job_id;
+    if (!what.also_after.empty()) dependency += ",afterok:" + joined(what.also_after, ":");
+    std::vector<std::string> args = {"--hold", dependency,
                                      "--kill-on-invalid-dep=yes", "--requeue", "--hawf-after=" + of.str(),
                                      "--comment=hawf: waiting for " + of.str()};
     if (of.each_task) args.push_back("--array=" + tasks);

@@ -149,6 +149,7 @@ struct FollowUpSubmission {
     std::string cwd;
     const std::vector<std::string>* env = nullptr;
     std::vector<std::string> extra;    // further sbatch options
+    std::vector<std::string> also_after;  // further jobs it waits for to end with exit 0 (a flow's join)
 };
 Checkpoint submit_followup(const Spool& spool, const Slurm& slurm, const CheckpointId& id, uid_t owner,
                            const FollowUpSubmission& what, const Actor& actor, std::string* job = nullptr);

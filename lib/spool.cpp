@@ -468,6 +468,22 @@ std::optional<std::string> Spool::array_followups(uid_t owner, const std::string
     return read_file(dir.get(), "followups", Trust{owner}, path(owner, "arrays/" + array_job + "/" + name + "/followups"));
 }
 
+void Spool::save_flow(uid_t owner, const std::string& id, const std::string& json) const {
+    check_job_id(id);
+    Fd user = open_user(owner, true);
+    Fd flows = make_dir(user.get(), "flows", Trust{owner}, path(owner, "flows"));
+    const std::string shown = path(owner, "flows/" + id);
+    if (!create_file(flows.get(), id, json, shown)) throw Error(ErrorKind::Conflict, "flow " + id + " exists already");
+}
+
+std::optional<std::string> Spool::flow(uid_t owner, const std::string& id) const {
+    check_job_id(id);
+    Fd user = open_user(owner, false);
+    Fd flows = user ? open_dir(user.get(), "flows", Trust{owner}, path(owner, "flows")) : Fd();
+    if (!flows) return std::nullopt;
+    return read_file(flows.get(), id, Trust{owner}, path(owner, "flows/" + id));
+}
+
 Spool spool_of(const Config& config) { return Spool(config.spool, config.limits); }
 
 }  // namespace hawf

@@ -8,6 +8,7 @@
 //   SPOOL/<uid>/pending/<jobid>:<name>         index of pending checkpoints (empty files)
 //   SPOOL/<uid>/scripts/<token>/<name>         --hawf-then script snapshots (save_script)
 //   SPOOL/<uid>/arrays/<job>/<name>/           an array's follow-up arrays (claim_array_followups)
+//   SPOOL/<uid>/flows/<id>                     what hawf submit made of a flow (save_flow)
 //   SPOOL/<uid>/.trash/                        removed checkpoints being deleted
 //
 // Everything under SPOOL/<uid> must be owned by <uid> and not group/world-writable,
@@ -134,6 +135,11 @@ public:
                                  const std::string& json) const;
     std::optional<std::string> array_followups(uid_t owner, const std::string& array_job,
                                                const std::string& name) const;
+
+    // Flows hawf submit made (FlowRecord, JSON): SPOOL/<uid>/flows/<id>, written once,
+    // as OWNER. ID is a job id (the flow's first stage's).
+    void save_flow(uid_t owner, const std::string& id, const std::string& json) const;
+    std::optional<std::string> flow(uid_t owner, const std::string& id) const;
 
     // Throws unless the spool root is a safe directory; returns its fd.
     Fd open_root() const;

@@ -77,7 +77,7 @@ void submit_followups(const Spool& spool, const Checkpoint& ckpt, const std::str
                             "list without it, or from a host without the hawf plugin); submit it again with the "
                             "default --export=ALL, or chain the follow-up with hawf-await --then");
         what.push_back(FollowUpSubmission{script, spool.script_path(ckpt.spec.owner_uid, snapshot), then.on,
-                                          submit_dir, &env, {}});
+                                          submit_dir, &env, {}, {}});
     }
     if (what.empty()) return;
     if (ckpt.spec.id.job_id.find('_') != std::string::npos)  // an array task's batch step

@@ -39,7 +39,7 @@ tools=(hawf hawf-decide hawf-await)
 hawfd=/usr/sbin/hawfd
 helper=/usr/libexec/hawf/hawf-step-helper  # the plugin's built-in path: no plugstack argument names it
 unit=/lib/systemd/system/hawfd.service
-pages=(man1/hawf.1 man1/hawf-decide.1 man1/hawf-await.1 man5/hawf.yaml.5 man8/hawfd.8 man8/spank-hawf.8)
+pages=(man1/hawf.1 man1/hawf-decide.1 man1/hawf-await.1 man5/hawf.yaml.5 man5/hawf-flow.5 man8/hawfd.8 man8/spank-hawf.8)
 completions=(hawf hawf-decide hawf-await)
 slurm_hex=$(awk '$2 == "SLURM_VERSION_NUMBER" { print $3 }' /usr/include/slurm/slurm_version.h)
 slurm_release=$(printf '%d.%02d' $((slurm_hex >> 16)) $(((slurm_hex >> 8) & 255)))
@@ -122,7 +122,7 @@ check_deb() {  # DEB PATH...: the package holds every PATH
   done
 }
 check_deb "$deb_tools" "${tools[@]/#//usr/bin/}" "$hawfd" "$unit" /etc/hawf/hawf.yaml \
-  $(for p in "${pages[@]:0:5}"; do echo "/usr/share/man/$p.gz"; done) \
+  $(for p in "${pages[@]:0:6}"; do echo "/usr/share/man/$p.gz"; done) \
   $(for c in "${completions[@]}"; do echo "/usr/share/bash-completion/completions/$c"; done)
 check_deb "$deb_plugin" "$plugin" "${plugin%/*}/hawf_engine.so" "$helper" "${helper%/*}/hawf-oci-run" \
   /usr/share/hawf/enroot/50-hawf.sh /etc/slurm/plugstack.conf.d/hawf.conf /usr/share/man/man8/spank-hawf.8.gz
@@ -169,7 +169,7 @@ check_rpm() {  # RPM PATTERN...: rpm -qlp lists a path matching each (grep -x) P
 check_rpm "$rpm_tools" /usr/bin/hawf /usr/bin/hawf-decide /usr/bin/hawf-await /etc/hawf/hawf.yaml \
   /usr/sbin/hawfd /usr/lib/systemd/system/hawfd.service \
   '/usr/share/man/man1/hawf\.1.*' '/usr/share/man/man1/hawf-decide\.1.*' '/usr/share/man/man1/hawf-await\.1.*' \
-  '/usr/share/man/man5/hawf\.yaml\.5.*' '/usr/share/man/man8/hawfd\.8.*' \
+  '/usr/share/man/man5/hawf\.yaml\.5.*' '/usr/share/man/man5/hawf-flow\.5.*' '/usr/share/man/man8/hawfd\.8.*' \
   /usr/share/bash-completion/completions/hawf /usr/share/bash-completion/completions/hawf-decide \
   /usr/share/bash-completion/completions/hawf-await
 check_rpm "$rpm_plugin" '/usr/lib64/slurm/hawf\.so' '/usr/lib64/slurm/hawf_engine\.so' "$helper" /etc/slurm/plugstack.conf.d/hawf.conf \

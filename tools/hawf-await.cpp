@@ -221,7 +221,7 @@ int chain(const Args& a) {
     check_path(script, "--then script");
     std::string job;
     const Checkpoint ckpt = submit_followup(ctx.spool, ctx.slurm, id, owner,
-                                            FollowUpSubmission{script, "", on, cwd, nullptr, a.sbatch_args},
+                                            FollowUpSubmission{script, "", on, cwd, nullptr, a.sbatch_args, {}},
                                             current_actor(Via::Cli), &job);
     // Already pending with a deadline: it must become eligible then, like the others.
     const bool scheduled = cli::report(schedule_deadline(ctx.slurm, ckpt, job), true);

@@ -20,6 +20,7 @@
 
 #include "cli.hpp"
 #include "display.hpp"
+#include "flow.hpp"
 #include "error.hpp"
 #include "hawfd_client.hpp"
 #include "munge.hpp"
@@ -63,6 +64,15 @@ Look at checkpoints and decisions, and check an install.
   hawf doctor [--plugin=PATH] [--step-helper=PATH] [--json]
                        check the config, the spool, the plugin and the
                        step helper (and, when configured, munge and hawfd)
+  hawf submit [--check] FLOW.yaml [--json]
+                       submit a flow file's stages (hawf-flow(5)) as one
+                       Slurm job chain at once and print the flow's id;
+                       every mistake with its line first, and nothing
+                       submitted; --check: only check, and show the stages
+  hawf status FLOW [--json]
+                       a flow's stages: job, state, checkpoint, decision,
+                       who it waits for
+  hawf cancel FLOW     cancel what is left of a flow
   hawf gc --older-than=DUR [--dry-run] [--json]
                        remove your decided, applied and failed checkpoints
                        (root: everyone's) whose last event is older than
@@ -78,6 +88,7 @@ struct Args {
     std::vector<std::string> positional;
     bool json = false, all = false, dry_run = false, review = false, verify = false;
     bool noheader = false, parsable = false, me = false;  // ls
+    bool check = false;                                   // submit
     std::int64_t older_than = 0;
     std::string state, plugin = HAWF_PLUGIN_PATH, step_helper = HAWF_STEP_HELPER_PATH, user,
         format = default_list_format, jobs;
@@ -94,11 +105,15 @@ Args parse_args(int argc, char** argv, const std::string& command) {
         {"verify", no_argument, nullptr, 'v'},        {"noheader", no_argument, nullptr, 'h'},
         {"format", required_argument, nullptr, 'o'},  {"parsable", no_argument, nullptr, 'P'},
         {"me", no_argument, nullptr, 'M'},            {"jobs", required_argument, nullptr, 'j'},
-        {"step-helper", required_argument, nullptr, 'S'}, {nullptr, 0, nullptr, 0}};
+        {"step-helper", required_argument, nullptr, 'S'}, {"check", no_argument, nullptr, 'C'},
+        {nullptr, 0, nullptr, 0}};
     const std::map<std::string, std::string> allowed = {{"ls", "JatuRhoPMj"}, {"show", "Ju"}, {"cat", "u"},
-                                                        {"log", "Juv"},       {"doctor", "JpS"}, {"gc", "JOn"}};
+                                                        {"log", "Juv"},       {"doctor", "JpS"}, {"gc", "JOn"},
+                                                        {"submit", "JC"},     {"status", "J"},   {"cancel", ""}};
     auto it = allowed.find(command);
-    if (it == allowed.end()) cli::usage_error("unknown command \"" + command + "\": use ls, show, cat, log, doctor or gc");
+    if (it == allowed.end())
+        cli::usage_error("unknown command \"" + command +
+                         "\": use ls, show, cat, log, submit, status, cancel, doctor or gc");
     Args args;
     opterr = 0;
     optind = 2;
@@ -126,6 +141,7 @@ Args parse_args(int argc, char** argv, const std::string& command) {
             case 'n': args.dry_run = true; break;
             case 'R': args.review = true; break;
             case 'v': args.verify = true; break;
+            case 'C': args.check = true; break;
         }
     }
     args.positional.assign(argv + optind, argv + argc);
@@ -678,8 +694,187 @@ int cmd_gc(const Args& args) {
     return failed ? cli::exit_error : cli::exit_ok;
 }
 
+// A stage as --check shows it: what it waits for, what it runs, its checkpoint.
+std::string describe_stage(const FlowStage& s) {
+    std::vector<std::string> parts;
+    if (!s.after.empty())
+        parts.push_back("after " + joined(s.after, ", ", [](const FlowAfter& a) {
+                            return a.checkpoint.empty() ? a.stage : a.stage + "." + a.checkpoint;
+                        }) + (s.on.empty() ? "" : " on " + joined(s.on, ",")));
+    parts.push_back(s.run.empty() ? "script " + s.script : "run " + quoted_text(s.run));
+    if (!s.sbatch.empty()) parts.push_back("sbatch " + joined(s.sbatch, " "));
+    if (const auto& c = s.checkpoint) {
+        std::string text = "checkpoint " + c->name;
+        if (!c->options.empty()) text += " (" + joined(c->options, ", ") + ")";
+        if (c->timeout_s) text += " timeout " + format_duration(c->timeout_s) + " default " + c->default_choice;
+        if (!c->reviewers.empty()) text += " reviewers " + joined(c->reviewers, ",");
+        parts.push_back(text);
+    }
+    if (s.repeat_max)
+        parts.push_back("repeats up to " + std::to_string(s.repeat_max) + " rounds on " + joined(s.repeat_on, ","));
+    return joined(parts, "; ");
+}
+
+json stage_json(const FlowStage& s) {
+    json j = {{"name", s.name}, {"sbatch", s.sbatch}, {"on", s.on}, {"after", json::array()}};
+    j[s.run.empty() ? "script" : "run"] = s.run.empty() ? s.script : s.run;
+    for (const auto& a : s.after) j["after"].push_back({{"stage", a.stage}, {"checkpoint", a.checkpoint}});
+    if (const auto& c = s.checkpoint) {
+        json params = json::object();
+        for (const auto& p : c->params) params[p.key] = p.type_text();
+        j["checkpoint"] = {{"name", c->name},           {"options", c->options},   {"params", params},
+                           {"timeout_s", c->timeout_s}, {"default", c->default_choice}, {"reviewers", c->reviewers}};
+    }
+    if (s.repeat_max) j["repeat"] = {{"max", s.repeat_max}, {"on", s.repeat_on}};
+    return j;
+}
+
+int cmd_submit(const Args& args) {
+    if (args.positional.size() != 1) cli::usage_error("hawf submit takes one flow file");
+    cli::Context ctx = cli::load_context();
+    std::vector<std::string> errors;
+    const Flow flow = load_flow(args.positional[0], ctx.config.default_options, errors);
+    if (errors.empty() && !ctx.config.hawfd_configured())
+        for (const auto& s : flow.stages)
+            if (s.checkpoint && !s.checkpoint->reviewers.empty())
+                errors.push_back(flow.path + ":" + std::to_string(s.line) + ": stage " + s.name +
+                                 ": reviewers need hawfd, which hawf.yaml does not configure");
+    if (errors.empty() && !args.check) {
+        const FlowRecord record = submit_flow(ctx.spool, ctx.slurm, flow, getuid(), current_actor(Via::Cli));
+        if (args.json) cli::print_json(to_json(record));
+        else std::cout << record.id << "\n";
+        return cli::exit_ok;
+    }
+    if (args.json) {
+        json stages = json::array();
+        for (const auto& s : flow.stages) stages.push_back(stage_json(s));
+        cli::print_json({{"flow", flow.name}, {"file", flow.path}, {"ok", errors.empty()}, {"errors", errors},
+                         {"stages", errors.empty() ? stages : json::array()}});
+    } else if (errors.empty()) {
+        std::cout << "flow " << shown(flow.name) << " (" << shown(flow.path) << "): " << flow.stages.size()
+                  << " stages, no mistakes\n";
+        std::size_t width = 0;
+        for (const auto& s : flow.stages) width = std::max(width, s.name.size());
+        for (const auto& s : flow.stages)
+            std::cout << "  " << std::left << std::setw(static_cast<int>(width) + 2) << s.name << shown(describe_stage(s))
+                      << "\n";
+    } else {
+        for (const auto& e : errors) std::cerr << "hawf: " << shown(e) << "\n";
+    }
+    return errors.empty() ? cli::exit_ok : cli::exit_error;
+}
+
+FlowRecord load_flow_record(const cli::Context& ctx, const Args& args, const char* command) {
+    if (args.positional.size() != 1) cli::usage_error(std::string("hawf ") + command + " takes one flow id");
+    const std::string& id = args.positional[0];
+    try {
+        check_job_id(id);
+    } catch (const Error&) {
+        cli::usage_error("bad flow id " + quoted_text(id) + ": hawf submit printed it (a job id, e.g. 4321)");
+    }
+    const std::optional<std::string> text = ctx.spool.flow(getuid(), id);
+    if (!text) throw Error(ErrorKind::NotFound, "you have no flow " + id);
+    FlowRecord record = flow_record_from_json(parse_json(*text));
+    if (record.id != id) throw Error(ErrorKind::Untrusted, "flow " + id + "'s record names flow " + record.id);
+    return record;
+}
+
+// One stage as hawf status shows it: its job as Slurm has it, its checkpoint as the spool has it.
+json stage_status(const cli::Context& ctx, const FlowRecord::Stage& s) {
+    json j = {{"name", s.name}, {"job", s.job}, {"after", s.after}, {"on", s.on}};
+    const std::optional<JobInfo> job = ctx.slurm.job(s.job);
+    j["state"] = job ? job->state : "ENDED";  // Slurm forgets ended jobs after MinJobAge
+    j["held"] = job && job->held;
+    j["reason"] = job ? job->reason : "";
+    if (!s.checkpoint.empty()) {
+        json c = {{"id", s.checkpoint}, {"state", "expected"}};
+        try {
+            const Checkpoint ckpt = ctx.spool.load(getuid(), parse_checkpoint_id(s.checkpoint));
+            c["state"] = to_string(ckpt.state);
+            if (const Decision* d = ckpt.decision()) {
+                c["decision"] = d->choice;
+                c["decided_by"] = ckpt.decided_by();
+            }
+            if (ckpt.state == State::Pending)
+                c["waiting_for"] = ckpt.spec.delegated() ? joined(ckpt.spec.reviewers, ",") : ckpt.spec.owner;
+            if (ckpt.deadline()) c["deadline"] = format_time(ckpt.deadline());
+        } catch (const Error& e) {
+            if (e.kind() != ErrorKind::NotFound) throw;
+        }
+        j["checkpoint"] = c;
+    }
+    return j;
+}
+
+std::string stage_line(const json& s) {
+    std::string line = s["name"].get<std::string>() + "  job " + s["job"].get<std::string>() + "  " +
+                       s["state"].get<std::string>() + (s["held"] == true ? " (held)" : "");
+    if (s.contains("checkpoint")) {
+        const json& c = s["checkpoint"];
+        line += "  checkpoint " + c["id"].get<std::string>() + " " + c["state"].get<std::string>();
+        if (c.contains("decision"))
+            line += ": " + c["decision"].get<std::string>() + " by " + c["decided_by"].get<std::string>();
+        if (c.contains("waiting_for")) line += ": waits for " + c["waiting_for"].get<std::string>();
+        if (c.contains("deadline")) line += " (deadline " + c["deadline"].get<std::string>() + ")";
+    }
+    if (!s["after"].empty()) {
+        line += "  after " + joined(s["after"].get<std::vector<std::string>>(), ", ");
+        if (!s["on"].empty()) line += " on " + joined(s["on"].get<std::vector<std::string>>(), ",");
+    }
+    return line;
+}
+
+// The flow as a tree: each stage under the first stage it waits for.
+void draw(const json& stages, const std::string& parent, const std::string& indent) {
+    std::vector<const json*> children;
+    for (const auto& s : stages) {
+        const auto& after = s["after"];
+        const std::string first = after.empty() ? "" : after[0].get<std::string>();
+        if (first.substr(0, first.find('.')) == parent) children.push_back(&s);
+    }
+    for (std::size_t i = 0; i < children.size(); ++i) {
+        const bool last = i + 1 == children.size();
+        const std::string branch = parent.empty() ? "" : last ? "`- " : "|- ";
+        std::cout << indent << branch << shown(stage_line(*children[i])) << "\n";
+        draw(stages, (*children[i])["name"].get<std::string>(),
+             indent + (parent.empty() ? "" : last ? "   " : "|  "));
+    }
+}
+
+int cmd_status(const Args& args) {
+    cli::Context ctx = cli::load_context();
+    const FlowRecord record = load_flow_record(ctx, args, "status");
+    json stages = json::array();
+    for (const auto& s : record.stages) stages.push_back(stage_status(ctx, s));
+    if (args.json) {
+        cli::print_json({{"flow", record.id}, {"name", record.name}, {"file", record.file},
+                         {"submitted_at", format_time(record.submitted_at)}, {"stages", stages}});
+        return cli::exit_ok;
+    }
+    std::cout << "flow " << record.id << " " << shown(record.name) << " (" << shown(record.file) << "), submitted "
+              << format_local_time(record.submitted_at) << "\n";
+    draw(stages, "", "  ");
+    return cli::exit_ok;
+}
+
+int cmd_cancel(const Args& args) {
+    cli::Context ctx = cli::load_context();
+    const FlowRecord record = load_flow_record(ctx, args, "cancel");
+    std::vector<std::string> left;
+    for (const auto& s : record.stages)
+        if (const auto job = ctx.slurm.job(s.job); job && job->active()) left.push_back(s.job);
+    if (left.empty()) {
+        std::cout << "flow " << record.id << ": nothing left to cancel\n";
+        return cli::exit_ok;
+    }
+    ctx.slurm.cancel(left);
+    std::cout << "flow " << record.id << ": cancelled " << joined(left, ", ") << "\n";
+    return cli::exit_ok;
+}
+
 int hawf_main(int argc, char** argv) {
-    if (argc < 2) cli::usage_error("missing command: ls, show, cat, log, doctor or gc (see hawf --help)");
+    if (argc < 2)
+        cli::usage_error("missing command: ls, show, cat, log, submit, status, cancel, doctor or gc (see hawf --help)");
     const std::string command = argv[1];
     if (command == "-h" || command == "--help" || command == "help") {
         std::cout << usage_text;
@@ -692,6 +887,9 @@ int hawf_main(int argc, char** argv) {
     if (command == "cat") return cmd_cat(args);
     if (command == "log") return cmd_log(args);
     if (command == "gc") return cmd_gc(args);
+    if (command == "submit") return cmd_submit(args);
+    if (command == "status") return cmd_status(args);
+    if (command == "cancel") return cmd_cancel(args);
     return cmd_doctor(args);
 }
 

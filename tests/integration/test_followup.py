@@ -106,7 +106,8 @@ class Branches(FollowUpTestCase):
         self.assertEqual(self.read("finetune.note"), NOTE)
         self.assertEqual(self.read("finetune.by"), ALICE)
         self.assertEqual(self.read("finetune.step"), ckpt + "|" + NOTE)
-        self.assertEqual(self.read("finetune.afterdir"), "report.md\n")
+        # What the step left, and the decision hawf wrote beside it.
+        self.assertEqual(self.read("finetune.afterdir"), "decision.json\nreport.md\n")
         delivered = json.loads(self.read("finetune.json"))
         self.assertEqual((delivered["choice"], delivered["params"]["note"], delivered["comment"]),
                          ("continue", NOTE, "go on"))

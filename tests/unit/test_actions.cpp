@@ -96,6 +96,18 @@ TEST_F(ActionsTest, DecisionFileFollowsTheDecision) {
             EXPECT_NE(e.path().filename().string().rfind(".tmp.", 0), 0u) << e.path();
 }
 
+// A job can spoil its own checkpoint's directory for the view; the decision stands.
+TEST_F(ActionsTest, DecisionFileThatCannotBeWrittenDoesNotStopTheDecision) {
+    const CheckpointSpec spec = make_spec("151:eval", me_);
+    make_pending(spec);
+    const std::string files = spool_.files_dir(me_, spec.id);
+    ASSERT_EQ(mkdir((files + "/decision.json").c_str(), 0700), 0);
+    const Checkpoint c =
+        decide(spool_, me_, spec.id, Decision{"approve", {}, ""}, DecideMode::Decide, cli_, limits_);
+    EXPECT_EQ(c.state, State::Decided);
+    EXPECT_TRUE(std::filesystem::is_directory(files + "/decision.json"));
+}
+
 // A default taken at the deadline is a decision like any other.
 TEST_F(ActionsTest, DecisionFileHoldsATakenDefault) {
     CheckpointSpec spec = make_spec("152:eval", me_);

@@ -424,7 +424,7 @@ TEST_F(FollowUpsTest, SubmitFollowUpHoldsItBehindTheJobAndRegistersIt) {
     std::string job;
     const Checkpoint c = submit_followup(spool_, slurm_, s.id, me_,
                                          FollowUpSubmission{"/w/next.sbatch", "/spool/scripts/t/next.sbatch",
-                                                            {"retry"}, root_.path(), &env, {"--time=1:00:00"}},
+                                                            {"retry"}, root_.path(), &env, {"--time=1:00:00"}, {}},
                                          cli_, &job);
     EXPECT_EQ(job, "123");
     EXPECT_EQ(fake_.calls(), (std::vector<Argv>{{"sbatch", "--parsable", "--hold", "--dependency=afterok:100",
@@ -441,7 +441,7 @@ TEST_F(FollowUpsTest, AFollowUpTheCheckpointRefusesIsCancelled) {
     const CheckpointSpec s = spec("100:eval");
     decided(s, "approve");
     fake_.clear_calls();
-    EXPECT_HAWF_ERROR(submit_followup(spool_, slurm_, s.id, me_, FollowUpSubmission{"/w/late.sbatch", "", {}, "/", nullptr, {}},
+    EXPECT_HAWF_ERROR(submit_followup(spool_, slurm_, s.id, me_, FollowUpSubmission{"/w/late.sbatch", "", {}, "/", nullptr, {}, {}},
                                       cli_),
                       ErrorKind::Conflict, "(follow-up 123 cancelled)");
     EXPECT_EQ(fake_.calls().back(), (Argv{"scancel", "123"}));
@@ -456,7 +456,7 @@ TEST_F(FollowUpsTest, TheFirstArrayTaskSubmitsOneFollowUpArrayForAll) {
     fake_.set_output("squeue.4242", "1\n2\n3\n");
     const std::vector<std::string> env = {"PATH=/usr/bin:/bin"};
     const std::vector<FollowUpSubmission> what = {
-        FollowUpSubmission{"/w/next.sbatch", "/spool/scripts/t/next.sbatch", {"retry"}, root_.path(), &env, {}}};
+        FollowUpSubmission{"/w/next.sbatch", "/spool/scripts/t/next.sbatch", {"retry"}, root_.path(), &env, {}, {}}};
     const CheckpointSpec first = spec("4242_2:eval");
     const Checkpoint c = submit_array_followups(spool_, slurm_, open_checkpoint(spool_, first, plugin_), what, plugin_);
     EXPECT_EQ(fake_.calls(),
@@ -479,7 +479,7 @@ TEST_F(FollowUpsTest, TheFirstArrayTaskSubmitsOneFollowUpArrayForAll) {
 }
 
 TEST_F(FollowUpsTest, ArrayTasksWaitForTheClaimantAndLearnOfItsFailure) {
-    const std::vector<FollowUpSubmission> what = {FollowUpSubmission{"/w/next.sbatch", "", {}, "/", nullptr, {}}};
+    const std::vector<FollowUpSubmission> what = {FollowUpSubmission{"/w/next.sbatch", "", {}, "/", nullptr, {}, {}}};
     // Task 1 claimed them and has not published yet: task 3 waits, then gives up.
     EXPECT_EQ(spool_.claim_array_followups(me_, "4242", "eval", "1"), "1");
     EXPECT_EQ(spool_.claim_array_followups(me_, "4242", "eval", "3"), "1");  // the first claim wins
@@ -502,7 +502,7 @@ TEST_F(FollowUpsTest, ArrayTasksWaitForTheClaimantAndLearnOfItsFailure) {
 TEST_F(FollowUpsTest, AClaimantThatCannotSubmitPublishesWhy) {
     fake_.set_output("squeue.4242", "1\n2\n");
     fake_.fail("sbatch", "sbatch: error: Batch job submission failed: Invalid partition name specified");
-    const std::vector<FollowUpSubmission> what = {FollowUpSubmission{"/w/next.sbatch", "", {}, "/", nullptr, {}}};
+    const std::vector<FollowUpSubmission> what = {FollowUpSubmission{"/w/next.sbatch", "", {}, "/", nullptr, {}, {}}};
     EXPECT_HAWF_ERROR(submit_array_followups(spool_, slurm_, open_checkpoint(spool_, spec("4242_1:eval"), plugin_),
                                              what, plugin_),
                       ErrorKind::System, "Invalid partition name");
