@@ -9,6 +9,8 @@ import time
 
 from hawftest import ALICE, ClusterTestCase
 
+DEMO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "demo")
+
 FLOW = """name: demo
 stages:
   train:
@@ -110,6 +112,24 @@ class Flows(ClusterTestCase):
         self.assertEqual(after["report"]["state"], "CANCELLED")  # the other branch
         self.assertEqual(after["train"]["checkpoint"]["decision"], "continue")
         self.assertEqual(h.tool(ALICE, "hawf", "cancel", flow).stdout, "flow %s: nothing left to cancel\n" % flow)
+
+    def test_demo_flow(self):
+        """demo/flow.yaml with the demo's scripts: the decision's rate reaches the fine-tune."""
+        h = self.hawf
+        for name in ("flow.yaml", "train.sbatch", "finetune.sbatch", "train.py"):
+            with open(os.path.join(DEMO, name)) as f:
+                h.user_file(ALICE, "demo-" + name if name == "flow.yaml" else name, f.read())
+        r = h.tool(ALICE, "hawf", "submit", "demo-flow.yaml")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        stages = self.status(r.stdout.strip())
+        ckpt = stages["train"]["checkpoint"]["id"]
+        h.wait_state(ALICE, ckpt, "pending", timeout=120)
+        d = h.tool(ALICE, "hawf-decide", ckpt, "continue", "--set", "lr=0.5")
+        self.assertEqual(d.returncode, 0, d.stderr)
+        finetune = stages["finetune"]["job"]
+        self.assertEqual(self.wait_job_state(finetune, {"COMPLETED", "FAILED", "CANCELLED"}), "COMPLETED")
+        self.assertIn("learning rate 0.5\n", self.read("finetune-%s.out" % finetune))
+        self.assertEqual(self.wait_job_state(stages["summary"]["job"], {"CANCELLED", "COMPLETED"}), "CANCELLED")
 
     def test_cancel(self):
         h = self.hawf
