@@ -88,7 +88,7 @@ _hawf()
             return
             ;;
         --format | -o)
-            COMPREPLY=($(compgen -W 'checkpoint job name state owner options opened deadline decision decided_by reviewers' -- "$cur"))
+            COMPREPLY=($(compgen -W 'checkpoint job name state owner options opened deadline decision decided_by reviewers flow' -- "$cur"))
             return
             ;;
         --user | -u)

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -78,6 +79,10 @@ struct FlowRecord {
 nlohmann::json to_json(const FlowRecord& record);
 // Checked as strictly as a flow file: read back from the owner's tree.
 FlowRecord flow_record_from_json(const nlohmann::json& j);
+
+// Where OWNER's checkpoints sit in their flows: "4321:eval" -> {"flow": "4321", "stage":
+// "train"}, from the flow records (O(flows)); a record that fails its checks is skipped.
+std::map<std::string, nlohmann::json> flows_of_checkpoints(const Spool& spool, uid_t owner);
 
 // Reads and checks the flow file PATH (a checkpoint without options: has
 // DEFAULT_OPTIONS, hawf.yaml's). Every mistake found is in ERRORS (FILE:LINE: ...);

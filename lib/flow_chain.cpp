@@ -80,6 +80,21 @@ FlowRecord flow_record_from_json(const nlohmann::json& j) {
     return r;
 }
 
+std::map<std::string, nlohmann::json> flows_of_checkpoints(const Spool& spool, uid_t owner) {
+    std::map<std::string, nlohmann::json> index;
+    for (const auto& id : spool.flow_ids(owner)) {
+        try {
+            const auto text = spool.flow(owner, id);
+            if (!text) continue;
+            const FlowRecord record = flow_record_from_json(parse_json(*text));
+            for (const auto& s : record.stages)
+                if (!s.checkpoint.empty()) index[s.checkpoint] = {{"flow", record.id}, {"name", record.name}, {"stage", s.name}};
+        } catch (const Error&) {  // not a listing's business: hawf status names what is wrong
+        }
+    }
+    return index;
+}
+
 FlowRecord submit_flow(const Spool& spool, const Slurm& slurm, const Flow& flow, uid_t owner, const Actor& actor) {
     const std::string dir = absolute_dir(flow.dir);
     FlowRecord record;

@@ -484,6 +484,12 @@ std::optional<std::string> Spool::flow(uid_t owner, const std::string& id) const
     return read_file(flows.get(), id, Trust{owner}, path(owner, "flows/" + id));
 }
 
+std::vector<std::string> Spool::flow_ids(uid_t owner) const {
+    Fd user = open_user(owner, false);
+    Fd flows = user ? open_dir(user.get(), "flows", Trust{owner}, path(owner, "flows")) : Fd();
+    return flows ? list_opened_dir(flows.get()) : std::vector<std::string>{};
+}
+
 Spool spool_of(const Config& config) { return Spool(config.spool, config.limits); }
 
 }  // namespace hawf

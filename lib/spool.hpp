@@ -140,6 +140,7 @@ public:
     // as OWNER. ID is a job id (the flow's first stage's).
     void save_flow(uid_t owner, const std::string& id, const std::string& json) const;
     std::optional<std::string> flow(uid_t owner, const std::string& id) const;
+    std::vector<std::string> flow_ids(uid_t owner) const;
 
     // Throws unless the spool root is a safe directory; returns its fd.
     Fd open_root() const;

@@ -247,8 +247,8 @@ bool listed(const ListFilter& filter, const json& row) {
 
 namespace {
 
-const char* const list_columns[] = {"checkpoint", "job",  "name",     "state",      "owner",    "options",
-                                    "opened",     "deadline", "decision", "decided_by", "reviewers"};
+const char* const list_columns[] = {"checkpoint", "job",  "name",     "state",      "owner",     "options",
+                                    "opened",     "deadline", "decision", "decided_by", "reviewers", "flow"};
 
 std::string local_time(const json& row, const char* key) {
     return row.contains(key) ? local_time_text(row[key].get<std::string>()) : "";
@@ -271,6 +271,8 @@ std::string list_cell(const json& row, const std::string& column) {
     else if (column == "decided_by") cell = shown(decision.value("decided_by", ""));
     else if (column == "reviewers" && row.contains("reviewers"))
         cell = shown(joined(row["reviewers"].get<std::vector<std::string>>(), ","));
+    else if (column == "flow" && row.contains("flow") && row["flow"].is_object())
+        cell = row["flow"].value("flow", "");
     return cell.empty() ? "-" : cell;
 }
 

@@ -45,7 +45,7 @@ Look at checkpoints and decisions, and check an install.
                        those you review; -h/--noheader; -o/--format:
                        columns (checkpoint, job, name, state, owner,
                        options, opened, deadline, decision, decided_by,
-                       reviewers); --parsable: cells joined by "|"
+                       reviewers, flow); --parsable: cells joined by "|"
   hawf show CKPT [--user=NAME] [--json]
                        one checkpoint: options, parameters, deadline,
                        reviewers and approvals, decision, the files its
@@ -207,12 +207,17 @@ int cmd_ls(const Args& args) {
         if (listed(filter, row)) rows.push_back(std::move(row));
     };
     std::map<uid_t, std::string> owner_names;  // one NSS lookup per owner, not one per row
+    std::map<uid_t, std::map<std::string, json>> flows;  // each owner's flows read once
     if (!args.review)
         for_each_checkpoint(ctx, only_pending, [&](const Checkpoint& c) {
-            auto name = owner_names.find(c.spec.owner_uid);
-            if (name == owner_names.end())
-                name = owner_names.emplace(c.spec.owner_uid, user_name(c.spec.owner_uid)).first;
-            add(summary_json(c, name->second));
+            const uid_t owner = c.spec.owner_uid;
+            auto name = owner_names.find(owner);
+            if (name == owner_names.end()) name = owner_names.emplace(owner, user_name(owner)).first;
+            auto index = flows.find(owner);
+            if (index == flows.end()) index = flows.emplace(owner, flows_of_checkpoints(ctx.spool, owner)).first;
+            json row = summary_json(c, name->second);
+            if (const auto in = index->second.find(c.spec.id.str()); in != index->second.end()) row["flow"] = in->second;
+            add(std::move(row));
         });
     // Other users' checkpoints the caller may approve: hawfd alone can read them.
     const bool pending_listed = filter.states.empty() ||
@@ -360,6 +365,9 @@ void print_show(const json& j) {
         if (!f["reason"].get<std::string>().empty()) std::cout << " (" << shown(f["reason"].get<std::string>()) << ")";
         std::cout << "\n";
     }
+    if (j.contains("flow"))
+        std::cout << "flow:       " << j["flow"]["flow"].get<std::string>() << " " << shown(j["flow"]["name"].get<std::string>())
+                  << ", stage " << j["flow"]["stage"].get<std::string>() << "\n";
     std::cout << "files:      " << shown(j["files_dir"].get<std::string>()) << "\n";
     for (const auto& f : j["files"])
         std::cout << "  " << shown(f["name"].get<std::string>()) << " (" << f["type"].get<std::string>() << ", "
@@ -385,6 +393,8 @@ int cmd_show(const Args& args) {
         }
         j = show_json(*route.ckpt, ctx.spool.files_dir(route.owner, id), std::move(files), report,
                       followup_states(ctx.slurm, *route.ckpt));
+        const auto flows = flows_of_checkpoints(ctx.spool, route.owner);
+        if (const auto in = flows.find(id.str()); in != flows.end()) j["flow"] = in->second;
     } else {  // a reviewer: the owner's tree is private, hawfd shows it
         j = cli::ask_hawfd(ctx, {{"op", "show"}, {"checkpoint", id.str()}, {"user", args.user}}).at("show");
     }

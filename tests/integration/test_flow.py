@@ -26,6 +26,14 @@ stages:
   publish: {after: [finetune, prepare], run: 'cat finetune.out prepare.out > publish.out'}
 """
 
+TIMEOUT_FLOW = """stages:
+  train:
+    run: 'true'
+    checkpoint: {name: eval, options: [continue, stop], timeout: 5s, default: stop}
+  more: {after: train.eval, on: [continue], run: 'echo "$HAWF_DECISION" > more.out'}
+  summary: {after: train.eval, on: [stop], run: 'echo "$HAWF_DECISION" > summary.out'}
+"""
+
 BAD = """name: demo
 stages:
   train:
@@ -97,6 +105,11 @@ class Flows(ClusterTestCase):
             self.assertEqual(info["JobName"], "demo." + name)
         self.assertTrue(stages["finetune"]["held"])
         h.wait_state(ALICE, train + ":eval", "pending", timeout=120)
+        # hawf ls and hawf show know the flow a checkpoint belongs to.
+        ls = h.tool(ALICE, "hawf", "ls", "-h", "-o", "checkpoint,flow", "-j", train)
+        self.assertEqual(ls.stdout.split(), [train + ":eval", flow])
+        self.assertIn("flow:       %s demo, stage train\n" % flow, h.tool(ALICE, "hawf", "show", train + ":eval").stdout)
+        self.assertEqual(h.show(ALICE, train + ":eval")["flow"], {"flow": flow, "name": "demo", "stage": "train"})
         text = h.tool(ALICE, "hawf", "status", flow)
         self.assertIn("checkpoint %s:eval pending: waits for %s" % (train, ALICE), text.stdout)
         self.assertIn("|- finetune  job %s" % stages["finetune"]["job"], text.stdout)
@@ -130,6 +143,22 @@ class Flows(ClusterTestCase):
         self.assertEqual(self.wait_job_state(finetune, {"COMPLETED", "FAILED", "CANCELLED"}), "COMPLETED")
         self.assertIn("learning rate 0.5\n", self.read("finetune-%s.out" % finetune))
         self.assertEqual(self.wait_job_state(stages["summary"]["job"], {"CANCELLED", "COMPLETED"}), "CANCELLED")
+
+    def test_timeout_default_takes_its_branch(self):
+        """Nobody decides: at the deadline the default (stop) takes its branch, no daemon."""
+        h = self.hawf
+        h.user_file(ALICE, "timeout.yaml", TIMEOUT_FLOW)
+        r = h.tool(ALICE, "hawf", "submit", "timeout.yaml")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        stages = self.status(r.stdout.strip())
+        self.assertEqual(self.wait_job_state(stages["summary"]["job"], {"COMPLETED", "FAILED", "CANCELLED"}, 240),
+                         "COMPLETED")
+        self.assertEqual(self.read("summary.out"), "stop\n")
+        self.assertNotEqual(self.wait_job_state(stages["more"]["job"], {"COMPLETED", "FAILED", "CANCELLED"}, 240),
+                            "COMPLETED")
+        self.assertFalse(os.path.exists(self.path("more.out")))
+        ckpt = self.status(r.stdout.strip())["train"]["checkpoint"]
+        self.assertEqual(ckpt["decision"], "stop")
 
     def test_cancel(self):
         h = self.hawf
