@@ -24,7 +24,9 @@ std::string with_entries(std::optional<std::string> value, const std::vector<std
 
 std::vector<Bind> container_binds(const Environment& env) {
     std::vector<Bind> binds;
-    for (const auto& [name, value] : env) {
+    for (const auto& entry : env) {
+        const std::string& name = entry.first;
+        const std::string& value = entry.second;
         const bool writable = name == "HAWF_CHECKPOINT_DIR";
         if (!writable && name != "HAWF_AFTER_DIR" && name != "HAWF_DECISION_FILE") continue;
         if (value.empty() || value[0] != '/') continue;
@@ -60,8 +62,9 @@ nlohmann::json amend_oci_config(nlohmann::json config, const Environment& env, c
     nlohmann::json& vars = process["env"];
     if (vars.is_null()) vars = nlohmann::json::array();
     if (!vars.is_array()) throw Error(ErrorKind::Usage, "the OCI configuration's \"process.env\" is not a list");
-    for (const auto& [name, value] : env) {
-        const std::string entry = name + "=" + value;
+    for (const auto& variable : env) {
+        const std::string& name = variable.first;
+        const std::string entry = name + "=" + variable.second;
         auto same = std::find_if(vars.begin(), vars.end(), [&](const nlohmann::json& v) {
             return v.is_string() && v.get<std::string>().rfind(name + "=", 0) == 0;
         });
