@@ -1,8 +1,12 @@
 #include "container.hpp"
 
+#include <fcntl.h>
+
 #include <algorithm>
+#include <cerrno>
 
 #include "error.hpp"
+#include "fsutil.hpp"
 
 namespace hawf {
 namespace {
@@ -85,6 +89,28 @@ nlohmann::json amend_oci_config(nlohmann::json config, const Environment& env, c
                           {"options", {"rbind", "nosuid", "nodev", b.writable ? "rw" : "ro"}}});
     }
     return config;
+}
+
+bool amend_oci_config_file(const std::string& path, uid_t writer, const Environment& env) {
+    const std::size_t slash = path.rfind('/');
+    const std::string dir_path = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+    const Fd dir(::open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir) throw system_error("cannot open " + dir_path, errno);
+    const std::optional<std::string> text = read_file(dir.get(), name, Trust{writer}, path, 4 << 20);
+    if (!text) return false;
+    const nlohmann::json config = parse_json(*text);
+    nlohmann::json amended = amend_oci_config(config, env, {});
+    Environment process_env;  // what the task will see, theirs and ENV
+    for (const auto& entry : amended["process"]["env"]) {
+        if (!entry.is_string()) continue;
+        const std::string s = entry.get<std::string>();
+        const auto eq = s.find('=');
+        if (eq != std::string::npos) process_env.emplace_back(s.substr(0, eq), s.substr(eq + 1));
+    }
+    amended = amend_oci_config(std::move(amended), {}, container_binds(process_env));
+    if (amended != config) replace_file(dir.get(), name, amended.dump(), path);
+    return true;
 }
 
 }  // namespace hawf

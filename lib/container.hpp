@@ -39,4 +39,11 @@ Environment apptainer_environment(const Environment& env, const std::vector<Bind
 // or whose process.env or mounts are not lists.
 nlohmann::json amend_oci_config(nlohmann::json config, const Environment& env, const std::vector<Bind>& binds);
 
+// The bundle configuration file PATH (a config.json that WRITER owns) with ENV set in
+// its process.env and then the binds its process.env calls for (container_binds),
+// replaced atomically if that changes it: what the plugin does where Slurm wrote the
+// file before the SPANK callbacks, and hawf-oci-run where Slurm writes it after.
+// Returns false, writing nothing, if there is no such file.
+bool amend_oci_config_file(const std::string& path, uid_t writer, const Environment& env);
+
 }  // namespace hawf

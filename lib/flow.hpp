@@ -35,6 +35,8 @@ struct FlowCheckpoint {
 struct FlowAfter {
     std::string stage;
     std::string checkpoint;  // empty: the stage's job ending with exit 0
+
+    std::string str() const { return checkpoint.empty() ? stage : stage + "." + checkpoint; }  // as in the file
 };
 
 struct FlowStage {

@@ -120,7 +120,7 @@ FlowRecord submit_flow(const Spool& spool, const Slurm& slurm, const Flow& flow,
             for (const FlowAfter& a : s.after)
                 if (a.checkpoint.empty()) plain.push_back(job_of.at(a.stage));
             FlowRecord::Stage stage{s.name, "", "", {}, s.on};
-            for (const FlowAfter& a : s.after) stage.after.push_back(a.checkpoint.empty() ? a.stage : a.stage + "." + a.checkpoint);
+            for (const FlowAfter& a : s.after) stage.after.push_back(a.str());
             if (const FlowAfter* gate = s.after_checkpoint()) {
                 const CheckpointId of{job_of.at(gate->stage), gate->checkpoint};
                 FollowUpSubmission what{s.run.empty() ? script : read, read, s.on, dir, nullptr, args, plain};

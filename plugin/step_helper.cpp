@@ -1,6 +1,5 @@
 #include "step_helper.hpp"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <ctime>
@@ -8,7 +7,6 @@
 #include "actions.hpp"
 #include "config.hpp"
 #include "container.hpp"
-#include "fsutil.hpp"
 #include "followups.hpp"
 #include "hawfd_client.hpp"
 #include "munge.hpp"
@@ -155,22 +153,13 @@ std::string end(const nlohmann::json& req) {
 }
 
 // oci, as the job user: adds the step's HAWF_* variables and binds to the config.json
-// Slurm wrote for its native container (Host::oci_config), replacing it atomically.
-// The file is root's but group-readable by the user, in a directory of theirs.
+// Slurm wrote for its native container (Host::oci_config). The file is root's but
+// group-readable by the user, in a directory of theirs.
 std::string oci(const nlohmann::json& req) {
     const std::string path = req.at("config").get<std::string>();
-    const std::size_t slash = path.rfind('/');
-    if (path.empty() || path[0] != '/' || slash == std::string::npos)
-        throw Error(ErrorKind::Usage, "not an absolute path: " + quoted_text(path));
-    const std::string dir_path = slash ? path.substr(0, slash) : "/";
-    const Fd dir(::open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!dir) throw system_error("cannot open " + dir_path, errno);
-    const std::optional<std::string> text = read_file(dir.get(), path.substr(slash + 1), Trust{0}, path, 4 << 20);
-    if (!text) throw Error(ErrorKind::NotFound, "no " + path);
-    std::vector<Bind> binds;
-    for (const auto& b : req.at("binds")) binds.push_back({b.at("path").get<std::string>(), b.at("writable").get<bool>()});
-    const nlohmann::json amended = amend_oci_config(parse_json(*text), req.at("env").get<Environment>(), binds);
-    replace_file(dir.get(), path.substr(slash + 1), amended.dump(), path);
+    if (path.empty() || path[0] != '/') throw Error(ErrorKind::Usage, "not an absolute path: " + quoted_text(path));
+    if (!amend_oci_config_file(path, 0, req.at("env").get<Environment>()))
+        throw Error(ErrorKind::NotFound, "no " + path);
     return "";
 }
 

@@ -170,8 +170,7 @@ void StepSide::reach_containers(Host& host) {
     }
     const std::optional<std::string> config = host.oci_config();
     if (!config) return;
-    nlohmann::json request = {{"config", *config}, {"env", all}, {"binds", nlohmann::json::array()}};
-    for (const auto& b : binds) request["binds"].push_back({{"path", b.path}, {"writable", b.writable}});
+    const nlohmann::json request = {{"config", *config}, {"env", all}};
     const Outcome out = runner_(host.user(), HelperCall{"oci", request.dump()});
     if (!out.ok) failure_ = "cannot pass the checkpoint to the step's container: " + out.text;
 }

@@ -5,7 +5,6 @@
 // they name do not. A site puts this program in front of the runtime in oci.conf:
 //   RunTimeRun="exec /usr/libexec/hawf/hawf-oci-run runc --root=... run %n.%u.%j.%s.%t -b %b"
 // It runs as the job's user and changes nothing for a task without those variables.
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,7 +17,6 @@
 
 #include "container.hpp"
 #include "error.hpp"
-#include "fsutil.hpp"
 
 using namespace hawf;
 
@@ -43,29 +41,13 @@ std::string bundle_of(const std::vector<std::string>& args) {
     return ".";
 }
 
-// Adds the binds the config's own process.env calls for, if any.
+// Adds the binds the config's own process.env calls for, if any. Slurm writes it as
+// root (22.05) or as the user (23.02+); a bundle's own is the user's.
 void bind_hawf_paths(const std::string& bundle) {
-    const Fd dir(open(bundle.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!dir) throw system_error("cannot open the bundle " + bundle, errno);
-    const std::string shown = bundle + "/config.json";
-    // Slurm writes it as root (22.05) or as the user (23.02+); a bundle's own is the user's.
+    const std::string path = bundle + "/config.json";
     struct stat st;
-    if (fstatat(dir.get(), "config.json", &st, AT_SYMLINK_NOFOLLOW) != 0) return;  // the runtime says what is wrong
-    const uid_t writer = st.st_uid == 0 ? 0 : getuid();
-    const std::optional<std::string> text = read_file(dir.get(), "config.json", Trust{writer}, shown, 4 << 20);
-    if (!text) return;  // the runtime says what is wrong
-    nlohmann::json config = parse_json(*text);
-    Environment env;
-    if (config.is_object() && config["process"].is_object() && config["process"]["env"].is_array())
-        for (const auto& entry : config["process"]["env"]) {
-            if (!entry.is_string()) continue;
-            const std::string s = entry.get<std::string>();
-            const auto eq = s.find('=');
-            if (eq != std::string::npos) env.emplace_back(s.substr(0, eq), s.substr(eq + 1));
-        }
-    const std::vector<Bind> binds = container_binds(env);
-    if (binds.empty()) return;
-    replace_file(dir.get(), "config.json", amend_oci_config(std::move(config), {}, binds).dump(), shown);
+    if (lstat(path.c_str(), &st) != 0) return;  // the runtime says what is wrong
+    amend_oci_config_file(path, st.st_uid == 0 ? 0 : getuid(), {});
 }
 
 }  // namespace

@@ -708,9 +708,8 @@ int cmd_gc(const Args& args) {
 std::string describe_stage(const FlowStage& s) {
     std::vector<std::string> parts;
     if (!s.after.empty())
-        parts.push_back("after " + joined(s.after, ", ", [](const FlowAfter& a) {
-                            return a.checkpoint.empty() ? a.stage : a.stage + "." + a.checkpoint;
-                        }) + (s.on.empty() ? "" : " on " + joined(s.on, ",")));
+        parts.push_back("after " + joined(s.after, ", ", [](const FlowAfter& a) { return a.str(); }) +
+                        (s.on.empty() ? "" : " on " + joined(s.on, ",")));
     parts.push_back(s.run.empty() ? "script " + s.script : "run " + quoted_text(s.run));
     if (!s.sbatch.empty()) parts.push_back("sbatch " + joined(s.sbatch, " "));
     if (const auto& c = s.checkpoint) {
