@@ -202,11 +202,7 @@ private:
     void check_sbatch_option(const std::string& shown, const std::string& option, std::size_t line) {
         if (option.empty() || option[0] != '-')
             return note(line, shown + ": \"" + option + "\" is not an sbatch option (--time=1:00:00, ...)");
-        const std::string name = option.substr(0, option.find('='));
-        for (const char* reserved : reserved_sbatch)
-            if (name == reserved || (std::string(reserved) == "--hawf-" && name.rfind(reserved, 0) == 0))
-                return note(line, shown + ": " + name + " is hawf's to set in a flow (the chain, the checkpoint: "
-                                               "use after:, on:, checkpoint:)");
+        if (const std::string why = refused_sbatch_option(option); !why.empty()) note(line, shown + ": " + why);
     }
 
     void read_repeat(const std::string& what, const Value& v, FlowStage& s) {
@@ -281,6 +277,12 @@ private:
             }
         }
         order(flow);
+        for (const FlowStage& s : flow.stages)
+            if (s.repeat_max)
+                for (const FlowStage* later : flow.downstream(s.name))
+                    if (later->repeat_max)
+                        note(later->line, "stage " + later->name + ": repeats after repeating stage " + s.name +
+                                              ": a loop inside a loop is not supported (one repeat: per chain)");
     }
 
     // Depth-first topological order; a cycle is named with its stages.
@@ -320,6 +322,14 @@ private:
 
 }  // namespace
 
+std::string refused_sbatch_option(const std::string& option) {
+    const std::string name = option.substr(0, option.find('='));
+    for (const char* reserved : reserved_sbatch)
+        if (name == reserved || (std::string(reserved) == "--hawf-" && name.rfind(reserved, 0) == 0))
+            return name + " is hawf's to set in a flow (the chain, the checkpoint: use after:, on:, checkpoint:)";
+    return "";
+}
+
 const FlowAfter* FlowStage::after_checkpoint() const {
     for (const FlowAfter& a : after)
         if (!a.checkpoint.empty()) return &a;
@@ -330,6 +340,19 @@ const FlowStage* Flow::stage(const std::string& stage_name) const {
     for (const FlowStage& s : stages)
         if (s.name == stage_name) return &s;
     return nullptr;
+}
+
+std::vector<const FlowStage*> Flow::downstream(const std::string& stage_name) const {
+    std::vector<std::string> reached = {stage_name};
+    std::vector<const FlowStage*> later;
+    for (const FlowStage& s : stages)  // in order: what a stage waits for comes before it
+        for (const FlowAfter& a : s.after)
+            if (std::find(reached.begin(), reached.end(), a.stage) != reached.end()) {
+                reached.push_back(s.name);
+                later.push_back(&s);
+                break;
+            }
+    return later;
 }
 
 Flow load_flow(const std::string& path, const std::vector<std::string>& default_options,

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <optional>
 
@@ -405,6 +406,40 @@ std::string Spool::save_script(uid_t owner, const std::string& name, const std::
     return token + "/" + name;
 }
 
+std::string Spool::snapshot_script(uid_t owner, const std::string& script, const std::string& what) const {
+    const auto refuse = [&](const std::string& why) {
+        return Error(ErrorKind::Usage, what + ": cannot read script " + quoted_text(script) + ": " + why);
+    };
+    // O_NONBLOCK: a FIFO must not hang srun/sbatch; it fails the regular-file check.
+    Fd fd(open(script.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    if (!fd) throw refuse(std::strerror(errno));
+    struct stat st;
+    if (fstat(fd.get(), &st) != 0) throw refuse(std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) throw refuse("not a regular file");
+    std::string data;
+    char buf[65536];
+    for (;;) {
+        const ssize_t n = read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw refuse(std::strerror(errno));
+        if (n == 0) break;
+        data.append(buf, static_cast<std::size_t>(n));
+        if (data.size() > max_script_bytes)  // read, not stat: the file may grow
+            throw Error(ErrorKind::Usage, what + ": script " + quoted_text(script) + " is larger than " +
+                                              std::to_string(max_script_bytes >> 20) +
+                                              " MiB (Slurm's default max_script_size)");
+    }
+    // The snapshot keeps the script's file name (sbatch names a job after it) when
+    // that is a valid name.
+    std::string name = script.substr(script.rfind('/') + 1);
+    try {
+        check_name(name, "script name");
+    } catch (const Error&) {
+        name = "script";
+    }
+    return save_script(owner, name, data);
+}
+
 std::string Spool::script_path(uid_t owner, const std::string& ref) const {
     // The reference comes from the job's environment, which its user controls: only
     // "<token>/<name>" is accepted, so it can name nothing outside scripts/.
@@ -468,23 +503,22 @@ std::optional<std::string> Spool::array_followups(uid_t owner, const std::string
     return read_file(dir.get(), "followups", Trust{owner}, path(owner, "arrays/" + array_job + "/" + name + "/followups"));
 }
 
-void Spool::save_flow(uid_t owner, const std::string& id, const std::string& json) const {
-    check_job_id(id);
+bool Spool::save_flow_file(uid_t owner, const std::string& name, const std::string& json) const {
+    check_name(name, "flow file name");
     Fd user = open_user(owner, true);
     Fd flows = make_dir(user.get(), "flows", Trust{owner}, path(owner, "flows"));
-    const std::string shown = path(owner, "flows/" + id);
-    if (!create_file(flows.get(), id, json, shown)) throw Error(ErrorKind::Conflict, "flow " + id + " exists already");
+    return create_file(flows.get(), name, json, path(owner, "flows/" + name));
 }
 
-std::optional<std::string> Spool::flow(uid_t owner, const std::string& id) const {
-    check_job_id(id);
+std::optional<std::string> Spool::flow_file(uid_t owner, const std::string& name) const {
+    check_name(name, "flow file name");
     Fd user = open_user(owner, false);
     Fd flows = user ? open_dir(user.get(), "flows", Trust{owner}, path(owner, "flows")) : Fd();
     if (!flows) return std::nullopt;
-    return read_file(flows.get(), id, Trust{owner}, path(owner, "flows/" + id));
+    return read_file(flows.get(), name, Trust{owner}, path(owner, "flows/" + name));
 }
 
-std::vector<std::string> Spool::flow_ids(uid_t owner) const {
+std::vector<std::string> Spool::flow_files(uid_t owner) const {
     Fd user = open_user(owner, false);
     Fd flows = user ? open_dir(user.get(), "flows", Trust{owner}, path(owner, "flows")) : Fd();
     return flows ? list_opened_dir(flows.get()) : std::vector<std::string>{};

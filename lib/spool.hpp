@@ -8,7 +8,7 @@
 //   SPOOL/<uid>/pending/<jobid>:<name>         index of pending checkpoints (empty files)
 //   SPOOL/<uid>/scripts/<token>/<name>         --hawf-then script snapshots (save_script)
 //   SPOOL/<uid>/arrays/<job>/<name>/           an array's follow-up arrays (claim_array_followups)
-//   SPOOL/<uid>/flows/<id>                     what hawf submit made of a flow (save_flow)
+//   SPOOL/<uid>/flows/<name>                   what hawf submit made of a flow (save_flow_file)
 //   SPOOL/<uid>/.trash/                        removed checkpoints being deleted
 //
 // Everything under SPOOL/<uid> must be owned by <uid> and not group/world-writable,
@@ -117,6 +117,11 @@ public:
     // a batch script: SPOOL/<uid>/scripts/<token>/<name>, token 32 random hex digits,
     // 0700/0600. NAME must be a valid name. Returns the reference "<token>/<name>".
     std::string save_script(uid_t owner, const std::string& name, const std::string& content) const;
+    // save_script of the file PATH as sbatch would read it now (relative to the current
+    // directory, following symlinks), named as it is where that is a valid name, at
+    // most max_script_bytes. Error(Usage) saying WHAT could not read it, and why.
+    std::string snapshot_script(uid_t owner, const std::string& path, const std::string& what) const;
+    static constexpr std::size_t max_script_bytes = 4 << 20;  // Slurm's default max_script_size
     // The absolute path of OWNER's snapshot REF, after checking REF strictly and every
     // directory and the file on the way (owned by OWNER, no symlink, a regular file).
     // Throws Error(Usage) for a malformed REF, NotFound, or Untrusted.
@@ -136,11 +141,11 @@ public:
     std::optional<std::string> array_followups(uid_t owner, const std::string& array_job,
                                                const std::string& name) const;
 
-    // Flows hawf submit made (FlowRecord, JSON): SPOOL/<uid>/flows/<id>, written once,
-    // as OWNER. ID is a job id (the flow's first stage's).
-    void save_flow(uid_t owner, const std::string& id, const std::string& json) const;
-    std::optional<std::string> flow(uid_t owner, const std::string& id) const;
-    std::vector<std::string> flow_ids(uid_t owner) const;
+    // What hawf submit made of flows (flow.hpp says what each file is):
+    // SPOOL/<uid>/flows/NAME, each written once, as OWNER. False if NAME exists already.
+    bool save_flow_file(uid_t owner, const std::string& name, const std::string& json) const;
+    std::optional<std::string> flow_file(uid_t owner, const std::string& name) const;
+    std::vector<std::string> flow_files(uid_t owner) const;
 
     // Throws unless the spool root is a safe directory; returns its fd.
     Fd open_root() const;

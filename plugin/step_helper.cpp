@@ -7,6 +7,7 @@
 #include "actions.hpp"
 #include "config.hpp"
 #include "container.hpp"
+#include "flow.hpp"
 #include "followups.hpp"
 #include "hawfd_client.hpp"
 #include "munge.hpp"
@@ -108,7 +109,9 @@ std::string open(const nlohmann::json& req) {
 }
 
 // deliver, as the job user. A delegated checkpoint's decision must carry hawfd's seal
-// (munge_socket verifies it); with hawfd, so must its spec carry root's.
+// (munge_socket verifies it); with hawfd, so must its spec carry root's. The job's
+// environment ("env", followup_environment) is what sbatch gets when the job is a
+// round of a flow's loop and submits the next.
 std::string deliver(const nlohmann::json& req) {
     const CheckpointId after = parse_checkpoint_id(req.at("after").get<std::string>());
     const std::string job = req.at("job").get<std::string>();
@@ -118,8 +121,12 @@ std::string deliver(const nlohmann::json& req) {
     } catch (const Error& e) {  // often brief (hawf.yaml being edited): wait held rather than fail
         back_to_held(Slurm(), job, after, std::string("cannot read the config: ") + e.what());
     }
-    const Environment env = start_followup(spool_of(config), Slurm(), getuid(), after, job, std::time(nullptr),
+    const Spool spool = spool_of(config);
+    const Environment env = start_followup(spool, Slurm(), getuid(), after, job, std::time(nullptr),
                                            config.hawfd.munge_socket, config.hawfd_configured());
+    // A round of a flow's loop submits the next (sbatch with the job's environment).
+    const auto job_env = req.value("env", std::vector<std::string>{});
+    continue_flow(spool, Slurm(), getuid(), job, &job_env, current_actor(Via::Plugin));
     return nlohmann::json(env).dump();
 }
 

@@ -54,6 +54,10 @@ std::vector<std::string> followup_environment(const std::vector<std::string>& jo
     return env;
 }
 
+std::vector<std::string> submit_environment(const Host& host) {
+    return followup_environment(host.job_env(), host.getenv("SLURM_CONTAINER").has_value(), std::getenv("PATH"));
+}
+
 }  // namespace
 
 void StepSide::user_init(Host& host, const Request& request) noexcept {
@@ -82,7 +86,7 @@ void StepSide::start_followup_job(Host& host, const FollowUpOf& after) {
     const std::string job = !task ? std::to_string(ids.job_id)
                             : after.each_task ? job_id_text(ids)
                                               : std::to_string(ids.array_job_id);
-    const nlohmann::json request = {{"conf", conf_path_}, {"after", of.str()}, {"job", job}};
+    const nlohmann::json request = {{"conf", conf_path_}, {"after", of.str()}, {"job", job}, {"env", submit_environment(host)}};
     const Outcome out = runner_(host.user(), HelperCall{"deliver", request.dump()});
     if (!out.ok) {
         failure_ = out.text;
@@ -109,8 +113,7 @@ void StepSide::open(Host& host, const Request& request, Scope scope) {
     nlohmann::json open = {{"conf", conf_path_}, {"id", id.str()}, {"scope", to_string(scope)}};
     if (host.node_id() == 0 && request.then()) {  // this node submits the follow-ups
         open["submit_dir"] = host.getenv("SLURM_SUBMIT_DIR").value_or("/");
-        open["env"] = followup_environment(host.job_env(), host.getenv("SLURM_CONTAINER").has_value(),
-                                           std::getenv("PATH"));
+        open["env"] = submit_environment(host);
         if (const auto snapshot = host.getenv(then_script_env)) open["snapshot"] = *snapshot;
     }
     // With hawfd configured, the spec is made as root and sealed with root's munge

@@ -17,45 +17,6 @@
 namespace hawf::plugin {
 namespace {
 
-// The script as sbatch would read it now: relative to the current (submit)
-// directory, following symlinks like sbatch, at most max_then_script_bytes.
-std::string read_then_script(const std::string& script) {
-    const auto refuse = [&](const std::string& why) {
-        return Error(ErrorKind::Usage, "--hawf-then: cannot read script " + quoted_text(script) + ": " + why);
-    };
-    // O_NONBLOCK: a FIFO must not hang srun/sbatch; it fails the regular-file check.
-    Fd fd(open(script.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-    if (!fd) throw refuse(std::strerror(errno));
-    struct stat st;
-    if (fstat(fd.get(), &st) != 0) throw refuse(std::strerror(errno));
-    if (!S_ISREG(st.st_mode)) throw refuse("not a regular file");
-    std::string data;
-    char buf[65536];
-    for (;;) {
-        const ssize_t n = read(fd.get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw refuse(std::strerror(errno));
-        if (n == 0) return data;
-        data.append(buf, static_cast<std::size_t>(n));
-        if (data.size() > max_then_script_bytes)  // read, not stat: the file may grow
-            throw Error(ErrorKind::Usage, "--hawf-then: script " + quoted_text(script) + " is larger than " +
-                                              std::to_string(max_then_script_bytes >> 20) +
-                                              " MiB (Slurm's default max_script_size)");
-    }
-}
-
-// The snapshot keeps the script's file name (sbatch names the follow-up job after it)
-// when that is a valid name.
-std::string snapshot_name(const std::string& script) {
-    const std::string base = script.substr(script.rfind('/') + 1);
-    try {
-        check_name(base, "script name");
-        return base;
-    } catch (const Error&) {
-        return "script";
-    }
-}
-
 }  // namespace
 
 int submit_option(Host& host, Request& request, Opt id, const char* value) {
@@ -138,7 +99,7 @@ int submit_post_opt(Host& host, const Request& request, const std::string& conf_
         // through its environment (sbatch's default --export=ALL, srun's step).
         for (const auto& then : spec.then)
             host.setenv(then_script_env,
-                        spool.save_script(getuid(), snapshot_name(then.script), read_then_script(then.script)));
+                        spool.snapshot_script(getuid(), then.script, "--hawf-then"));
         if (host.client() == Client::Srun) host.setenv(step_marker_env, *request.checkpoint());
         return 0;
     } catch (const std::exception& e) {

@@ -19,9 +19,6 @@ constexpr const char* step_marker_env = "HAWF_STEP_CHECKPOINT";
 // taken then, which is what the follow-up runs.
 constexpr const char* then_script_env = "HAWF_THEN_SCRIPT";
 
-// The most of a --hawf-then script hawf copies: Slurm's default max_script_size.
-constexpr std::size_t max_then_script_bytes = 4 << 20;
-
 // One option as it is parsed: 0, or -1 after one error line (the command exits).
 int submit_option(Host& host, Request& request, Opt id, const char* value);
 

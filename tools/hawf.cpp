@@ -773,7 +773,7 @@ int cmd_submit(const Args& args) {
     return errors.empty() ? cli::exit_ok : cli::exit_error;
 }
 
-FlowRecord load_flow_record(const cli::Context& ctx, const Args& args, const char* command) {
+FlowRecord flow_record(const cli::Context& ctx, const Args& args, const char* command) {
     if (args.positional.size() != 1) cli::usage_error(std::string("hawf ") + command + " takes one flow id");
     const std::string& id = args.positional[0];
     try {
@@ -781,11 +781,9 @@ FlowRecord load_flow_record(const cli::Context& ctx, const Args& args, const cha
     } catch (const Error&) {
         cli::usage_error("bad flow id " + quoted_text(id) + ": hawf submit printed it (a job id, e.g. 4321)");
     }
-    const std::optional<std::string> text = ctx.spool.flow(getuid(), id);
-    if (!text) throw Error(ErrorKind::NotFound, "you have no flow " + id);
-    FlowRecord record = flow_record_from_json(parse_json(*text));
-    if (record.id != id) throw Error(ErrorKind::Untrusted, "flow " + id + "'s record names flow " + record.id);
-    return record;
+    std::optional<FlowRecord> record = load_flow_record(ctx.spool, getuid(), id);
+    if (!record) throw Error(ErrorKind::NotFound, "you have no flow " + id);
+    return *record;
 }
 
 // One stage as hawf status shows it: its job as Slurm has it, its checkpoint as the spool has it.
@@ -816,7 +814,10 @@ json stage_status(const cli::Context& ctx, const FlowRecord::Stage& s) {
 }
 
 std::string stage_line(const json& s) {
-    std::string line = s["name"].get<std::string>() + "  job " + s["job"].get<std::string>() + "  " +
+    std::string name = s["name"].get<std::string>();
+    if (const auto at = name.rfind('@'); at != std::string::npos)
+        name = name.substr(0, at) + " (round " + name.substr(at + 1) + ")";
+    std::string line = name + "  job " + s["job"].get<std::string>() + "  " +
                        s["state"].get<std::string>() + (s["held"] == true ? " (held)" : "");
     if (s.contains("checkpoint")) {
         const json& c = s["checkpoint"];
@@ -833,14 +834,24 @@ std::string stage_line(const json& s) {
     return line;
 }
 
+// The stage the first of S's "after" names ("train", "train.eval": stage names may
+// hold dots, so the longest stage name it starts with); "" if none.
+std::string parent_of(const json& stages, const json& s) {
+    if (s["after"].empty()) return "";
+    const std::string first = s["after"][0].get<std::string>();
+    std::string parent;
+    for (const auto& other : stages) {
+        const std::string name = other["name"].get<std::string>();
+        if ((first == name || first.rfind(name + ".", 0) == 0) && name.size() > parent.size()) parent = name;
+    }
+    return parent;
+}
+
 // The flow as a tree: each stage under the first stage it waits for.
 void draw(const json& stages, const std::string& parent, const std::string& indent) {
     std::vector<const json*> children;
-    for (const auto& s : stages) {
-        const auto& after = s["after"];
-        const std::string first = after.empty() ? "" : after[0].get<std::string>();
-        if (first.substr(0, first.find('.')) == parent) children.push_back(&s);
-    }
+    for (const auto& s : stages)
+        if (parent_of(stages, s) == parent) children.push_back(&s);
     for (std::size_t i = 0; i < children.size(); ++i) {
         const bool last = i + 1 == children.size();
         const std::string branch = parent.empty() ? "" : last ? "`- " : "|- ";
@@ -852,7 +863,7 @@ void draw(const json& stages, const std::string& parent, const std::string& inde
 
 int cmd_status(const Args& args) {
     cli::Context ctx = cli::load_context();
-    const FlowRecord record = load_flow_record(ctx, args, "status");
+    const FlowRecord record = flow_record(ctx, args, "status");
     json stages = json::array();
     for (const auto& s : record.stages) stages.push_back(stage_status(ctx, s));
     if (args.json) {
@@ -868,7 +879,7 @@ int cmd_status(const Args& args) {
 
 int cmd_cancel(const Args& args) {
     cli::Context ctx = cli::load_context();
-    const FlowRecord record = load_flow_record(ctx, args, "cancel");
+    const FlowRecord record = flow_record(ctx, args, "cancel");
     std::vector<std::string> left;
     for (const auto& s : record.stages)
         if (const auto job = ctx.slurm.job(s.job); job && job->active()) left.push_back(s.job);

@@ -461,10 +461,10 @@ TEST_F(SubmitTest, UnreadableThenScriptIsRefusedWithOneLine) {
     ASSERT_EQ(mkfifo((dir_ / "fifo").c_str(), 0644), 0);
     {  // one byte over Slurm's default max_script_size
         std::string big = "#!/bin/sh\n";
-        big.resize(max_then_script_bytes + 1, '#');
+        big.resize(Spool::max_script_bytes + 1, '#');
         write_text(dir_ / "big.sh", big);
     }
-    write_text(dir_ / "exact.sh", std::string(max_then_script_bytes, '#'));
+    write_text(dir_ / "exact.sh", std::string(Spool::max_script_bytes, '#'));
     const std::pair<std::string, std::string> cases[] = {
         {dir_ / "nosuch.sh", "No such file or directory"},
         {dir_ / "adir", "not a regular file"},
