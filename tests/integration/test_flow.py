@@ -34,6 +34,15 @@ TIMEOUT_FLOW = """stages:
   summary: {after: train.eval, on: [stop], run: 'echo "$HAWF_DECISION" > summary.out'}
 """
 
+LOOP_FLOW = """name: loop
+stages:
+  train:
+    run: 'echo "train $SLURM_JOB_ID ${HAWF_PARAM_LR:-start}" >> rounds.out'
+    checkpoint: {name: eval, options: [continue, stop], params: {lr: float}}
+    repeat: {max: 3, on: [continue]}
+  report: {after: train.eval, on: [stop], run: 'echo "report $HAWF_AFTER" > report.out'}
+"""
+
 BAD = """name: demo
 stages:
   train:
@@ -159,6 +168,46 @@ class Flows(ClusterTestCase):
         self.assertFalse(os.path.exists(self.path("more.out")))
         ckpt = self.status(r.stdout.strip())["train"]["checkpoint"]
         self.assertEqual(ckpt["decision"], "stop")
+
+    def test_loop_stopped_after_two_rounds(self):
+        """repeat: each round's decision starts the next (submitted held as the round
+        before starts) until a person says stop; the stage after the loop follows the
+        last round, and the rounds it did not follow are cancelled."""
+        h = self.hawf
+        h.user_file(ALICE, "loop.yaml", LOOP_FLOW)
+        r = h.tool(ALICE, "hawf", "submit", "loop.yaml")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        flow = r.stdout.strip()
+        stages = self.status(flow)
+        self.assertEqual(set(stages), {"train", "train@2", "report"})  # round 3 is not submitted yet
+        first, second = stages["train"]["job"], stages["train@2"]["job"]
+        self.assertTrue(stages["train@2"]["held"])
+        self.assertEqual(stages["train@2"]["after"], ["train.eval"])
+        self.assertIn("afterok:" + first, h.cluster.job_info(second)["Dependency"])
+        h.wait_state(ALICE, first + ":eval", "pending", timeout=120)
+        d = h.tool(ALICE, "hawf-decide", first + ":eval", "continue", "--set", "lr=0.1")
+        self.assertEqual(d.returncode, 0, d.stderr)
+        h.wait_state(ALICE, second + ":eval", "pending", timeout=120)
+        stages = self.status(flow)
+        self.assertEqual(set(stages), {"train", "train@2", "train@3", "report", "report@2"})
+        self.assertEqual(stages["report"]["state"], "CANCELLED")  # round 1's: the loop went on
+        third = stages["train@3"]["job"]
+        self.assertTrue(stages["train@3"]["held"])
+        self.assertEqual(stages["train@3"]["after"], ["train@2.eval"])
+        self.assertEqual(stages["report@2"]["after"], ["train@2.eval"])
+        self.assertEqual(h.cluster.job_info(third)["JobName"], "loop.train")
+        text = h.tool(ALICE, "hawf", "status", flow).stdout
+        self.assertIn("|- train (round 2)  job %s" % second, text)
+        self.assertIn("checkpoint %s:eval pending: waits for %s" % (second, ALICE), text)
+        d = h.tool(ALICE, "hawf-decide", second + ":eval", "stop")
+        self.assertEqual(d.returncode, 0, d.stderr)
+        report = stages["report@2"]["job"]
+        self.assertEqual(self.wait_job_state(report, {"COMPLETED", "FAILED", "CANCELLED"}), "COMPLETED")
+        self.assertEqual(self.read("report.out"), "report %s:eval\n" % second)
+        self.assertEqual(self.read("rounds.out"), "train %s start\ntrain %s 0.1\n" % (first, second))
+        self.assertEqual(self.wait_job_state(third, {"CANCELLED", "COMPLETED"}), "CANCELLED")
+        self.assertEqual(self.status(flow)["train@2"]["checkpoint"]["decision"], "stop")
+        self.assertEqual(h.tool(ALICE, "hawf", "cancel", flow).stdout, "flow %s: nothing left to cancel\n" % flow)
 
     def test_cancel(self):
         h = self.hawf

@@ -3,8 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include "actions.hpp"
 #include "error.hpp"
+#include "fake_slurm.hpp"
 #include "helpers.hpp"
+#include "slurm.hpp"
+#include "spool.hpp"
 
 namespace hawf {
 namespace {
@@ -138,6 +142,9 @@ TEST_F(FlowTest, EveryMistakeHasItsLine) {
          "5: stage a: repeat.on: \"more\" is not an option of checkpoint e (approve, reject)"},
         {"stages:\n  a:\n    run: x\n    checkpoint: e\n    repeat: {max: 3, until: x}\n",
          "5: unknown key \"until\" in stage a: repeat (known: max, on)"},
+        {"stages:\n  a:\n    run: x\n    checkpoint: e\n    repeat: {max: 3}\n  b:\n    after: a.e\n    run: x\n"
+         "    checkpoint: f\n    repeat: {max: 2}\n",
+         "6: stage b: repeats after repeating stage a: a loop inside a loop is not supported"},
         {"stages:\n  a: {run: x}\n  a: {run: y}\n", "3: duplicate key \"a\""},
         {"stages:\n  a: [run, x]\n", "2: stage a: expected a mapping"},
         {"stages:\n  a: {run: x\n", "3: YAML syntax"},
@@ -165,6 +172,109 @@ TEST_F(FlowTest, AFileThatCannotBeReadIsAUsageError) {
         EXPECT_EQ(e.kind(), ErrorKind::Usage);
         EXPECT_NE(std::string(e.what()).find("absent.yaml"), std::string::npos);
     }
+}
+
+// submit_flow and continue_flow against a fake Slurm (job ids 100, 101, ...).
+class FlowChainTest : public FlowTest {
+protected:
+    FlowChainTest() : spool_(root_.path()) { test::write_text(fake_.state("next_job"), "100\n"); }
+    std::vector<std::string> sbatch_calls() const {
+        std::vector<std::string> jobs;
+        for (const auto& call : fake_.calls())
+            if (call[0] == "sbatch") jobs.push_back(joined(call, " ") + " ");
+        return jobs;
+    }
+    std::vector<std::string> stage_names(const std::string& id) const {
+        std::vector<std::string> names;
+        const FlowRecord record = *load_flow_record(spool_, me_, id);
+        for (const auto& s : record.stages) names.push_back(s.name + "=" + s.job);
+        return names;
+    }
+
+    TempDir root_{0755};
+    Spool spool_;
+    test::FakeSlurm fake_;
+    Slurm slurm_{fake_.bindir()};
+    uid_t me_ = geteuid();
+    Actor cli_{user_name(geteuid()), geteuid(), Via::Cli, "login1"};
+    Actor plugin_{user_name(geteuid()), geteuid(), Via::Plugin, "node1"};
+};
+
+const char* const loop_flow = R"(name: loop
+stages:
+  train:
+    script: train.sbatch
+    checkpoint: {name: eval, options: [continue, stop]}
+    repeat: {max: 3, on: [continue]}
+  report: {after: train.eval, on: [stop], run: "echo report"}
+  publish: {after: report, run: "echo done"}
+)";
+
+TEST_F(FlowChainTest, ALoopSubmitsOneRoundAheadAndTheStagesAfterItEachRound) {
+    const Flow flow = load(loop_flow);
+    ASSERT_TRUE(errors_.empty()) << testing::PrintToString(errors_);
+    const FlowRecord record = submit_flow(spool_, slurm_, flow, me_, cli_);
+    EXPECT_EQ(record.id, "100");
+    // Round 1, round 2 held for round 1's decision, the stages after the loop.
+    EXPECT_EQ(stage_names("100"), (std::vector<std::string>{"train=100", "train@2=101", "report=102", "publish=103"}));
+    const auto round2 = sbatch_calls().at(1);
+    EXPECT_NE(round2.find("--hold --dependency=afterok:100 "), std::string::npos) << round2;
+    EXPECT_NE(round2.find("--hawf-after=100:eval "), std::string::npos) << round2;
+    EXPECT_NE(round2.find("--job-name=loop.train --hawf-checkpoint=eval --hawf-options=continue,stop "),
+              std::string::npos) << round2;
+    EXPECT_EQ(spool_.load(me_, parse_checkpoint_id("100:eval")).followup("101")->on,
+              (std::vector<std::string>{"continue"}));
+    // A job that is no round does nothing.
+    fake_.clear_calls();
+    continue_flow(spool_, slurm_, me_, "102", nullptr, plugin_);
+    EXPECT_TRUE(fake_.calls().empty());
+    // Round 2 starts: round 3 held for its checkpoint, and the stages after it again.
+    const std::vector<std::string> env = {"PATH=/usr/bin:/bin", "HOME=/home/u"};
+    continue_flow(spool_, slurm_, me_, "101", &env, plugin_);
+    EXPECT_EQ(stage_names("100"), (std::vector<std::string>{"train=100", "train@2=101", "report=102", "publish=103",
+                                                            "train@3=104", "report@2=105", "publish@2=106"}));
+    const FlowRecord now = *load_flow_record(spool_, me_, "100");
+    EXPECT_EQ(now.stage("train@3")->after, (std::vector<std::string>{"train@2.eval"}));
+    EXPECT_EQ(now.stage("publish@2")->after, (std::vector<std::string>{"report@2"}));
+    const auto calls = sbatch_calls();
+    ASSERT_EQ(calls.size(), 3u);
+    EXPECT_NE(calls[1].find("--hawf-after=101:eval "), std::string::npos) << calls[1];
+    EXPECT_NE(calls[2].find("--dependency=afterok:105 --kill-on-invalid-dep=yes"), std::string::npos) << calls[2];
+    EXPECT_NE(test::read_text(fake_.state("sbatch.env")).find("HOME=/home/u\n"), std::string::npos);
+    // Requeued, round 2 starts again: nothing more.
+    fake_.clear_calls();
+    continue_flow(spool_, slurm_, me_, "101", &env, plugin_);
+    EXPECT_TRUE(fake_.calls().empty());
+    // The last round (3 of 3) submits no round 4, only the stages after it.
+    continue_flow(spool_, slurm_, me_, "104", &env, plugin_);
+    EXPECT_EQ(stage_names("100").size(), 9u);
+    const FlowRecord last = *load_flow_record(spool_, me_, "100");
+    EXPECT_EQ(last.stages.back().name, "publish@3");
+    EXPECT_EQ(last.stage("train@4"), nullptr);
+    // The owner's checkpoints know their flow and stage, rounds too.
+    EXPECT_EQ(flows_of_checkpoints(spool_, me_).at("104:eval")["stage"], "train@3");
+}
+
+TEST_F(FlowChainTest, ARecordWithOptionsHawfDidNotWriteIsRefused) {
+    const Flow flow = load(loop_flow);
+    nlohmann::json j = to_json(submit_flow(spool_, slurm_, flow, me_, cli_));
+    EXPECT_NO_THROW(flow_record_from_json(j));
+    j["stages"][0]["args"].push_back("--dependency=afterok:1");
+    EXPECT_HAWF_ERROR(flow_record_from_json(j), ErrorKind::Untrusted, "--dependency=afterok:1");
+    j = to_json(submit_flow(spool_, slurm_, flow, me_, cli_));
+    j["stages"][0]["repeat"]["max"] = 1000;
+    EXPECT_HAWF_ERROR(flow_record_from_json(j), ErrorKind::Untrusted, "a repeat hawf did not write");
+}
+
+TEST_F(FlowChainTest, SlurmRefusingARoundCancelsWhatItSubmitted) {
+    const Flow flow = load(loop_flow);
+    submit_flow(spool_, slurm_, flow, me_, cli_);
+    fake_.fail_after("sbatch", "sbatch: error: Batch job submission failed: Invalid account", 1);
+    fake_.clear_calls();
+    EXPECT_HAWF_ERROR(continue_flow(spool_, slurm_, me_, "101", nullptr, plugin_), ErrorKind::System,
+                      "cannot continue flow 100 after round 2 of stage train: ");
+    EXPECT_EQ(fake_.calls().back(), (std::vector<std::string>{"scancel", "104"}));
+    EXPECT_EQ(stage_names("100").size(), 4u);  // nothing recorded: a requeued round tries again
 }
 
 }  // namespace
