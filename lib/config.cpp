@@ -342,6 +342,8 @@ Config load_config(const std::string& path, std::vector<std::string>* errors) {
         try {
             if (key == "spool") {
                 config.spool = absolute_path(scalar(), "spool");
+            } else if (key == "local_jobs") {
+                config.local_jobs = absolute_path(scalar(), "local_jobs");
             } else if (key == "default_options") {
                 config.default_options = parse_choices(joined(strings_of(key, v), ","), "default_options");
                 options_line = v.key_line;
@@ -370,12 +372,15 @@ Config load_config(const std::string& path, std::vector<std::string>* errors) {
             } else {
                 throw parser.error_at(v.key_line, "unknown key \"" + key +
                                                   "\": allowed are spool, default_options, limits, "
-                                                  "poll_interval, hawfd, policies, notify");
+                                                  "poll_interval, hawfd, policies, notify, local_jobs");
             }
         } catch (const Error& e) {
             mistake(e.kind() == ErrorKind::Config ? e : parser.error_at(v.line, e.what()));
         }
     });
+    if (!config.local_jobs.empty() && config.hawfd_configured())
+        mistake(Error(ErrorKind::Config, path + ": local_jobs (no Slurm: jobs run on this machine) and hawfd "
+                                                "(reviewers through Slurm's munge) do not go together"));
     // Reviewers decide through hawfd: a policy without it would stop every job it matches.
     if (!config.policies.empty() && !config.hawfd_configured())
         mistake(parser.error_at(policies_line, "policies need hawfd: set hawfd.address"));

@@ -92,6 +92,9 @@ struct Config {
     HawfdConfig hawfd;
     std::vector<Policy> policies;                            // need hawfd.address (refused without)
     NotifyConfig notify;                                     // needs hawfd.address (refused without)
+    // No Slurm (hawf submit --local): jobs are this machine's processes of their user,
+    // kept in this directory of theirs (local_jobs.hpp); "" = Slurm's.
+    std::string local_jobs;
 
     bool hawfd_configured() const { return !hawfd.address.empty(); }
 };

@@ -40,10 +40,6 @@ std::string excerpt(const std::string& text) {
     return "\"" + shown(line) + (cut ? "...\"" : "\"");
 }
 
-bool all_digits(const std::string& s) {
-    return !s.empty() && s.size() <= 18 && s.find_first_not_of("0123456789") == std::string::npos;
-}
-
 }  // namespace
 
 bool CommandResult::ok() const { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }

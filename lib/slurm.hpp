@@ -89,50 +89,54 @@ using JobShape = std::map<std::string, std::string>;
 // together as "4301_[1-5,9]", other jobs as they are, in the order first seen.
 std::vector<std::string> job_ranges(const std::vector<std::string>& jobs);
 
+// What hawf asks of the batch system. This class asks Slurm; LocalSlurm
+// (local_jobs.hpp) answers the same calls from this machine's processes, for a flow
+// run without Slurm (hawf submit --local).
 class Slurm {
 public:
     // BINDIR: where sbatch/scontrol/scancel are; "" = search PATH.
     explicit Slurm(std::string bindir = "") : bindir_(std::move(bindir)) {}
+    virtual ~Slurm() = default;
 
     // sbatch --parsable ARGS... SCRIPT in CWD with ENV; returns the job id.
-    std::string submit(const std::vector<std::string>& args, const std::string& script, const std::string& cwd,
+    virtual std::string submit(const std::vector<std::string>& args, const std::string& script, const std::string& cwd,
                        const std::vector<std::string>* env = nullptr) const;
-    void release(const std::string& job) const;
-    void hold(const std::string& job) const;
-    void cancel(const std::string& job) const;
+    virtual void release(const std::string& job) const;
+    virtual void hold(const std::string& job) const;
+    virtual void cancel(const std::string& job) const;
     // The same for several jobs in one command, tasks of one array as one range
     // ("4301_[1-5,9]": slurmctld takes the range in one request); JOBS not empty.
-    void release(const std::vector<std::string>& jobs) const;
-    void hold(const std::vector<std::string>& jobs) const;
-    void cancel(const std::vector<std::string>& jobs) const;
+    virtual void release(const std::vector<std::string>& jobs) const;
+    virtual void hold(const std::vector<std::string>& jobs) const;
+    virtual void cancel(const std::vector<std::string>& jobs) const;
     // scontrol requeuehold: a running batch job back to the queue, held (its script is
     // killed). Needs a requeueable job (sbatch --requeue or JobRequeue=1); a user may do
     // it to their own jobs.
-    void requeue_hold(const std::string& job) const;
+    virtual void requeue_hold(const std::string& job) const;
     // scontrol requeue: the same, not held; Slurm starts it again no sooner than its
     // credential lifetime later (AuthInfo cred_expire, 120 s by default).
-    void requeue(const std::string& job) const;
+    virtual void requeue(const std::string& job) const;
     // scontrol update JobId=JOB KEY=VALUE...
-    void update(const std::string& job, const std::vector<std::string>& assignments) const;
+    virtual void update(const std::string& job, const std::vector<std::string>& assignments) const;
     // scancel --signal=SIG --full: every step and the batch shell with its children;
     // for SIG@batch (check_signal) --batch: the batch shell alone.
-    void signal(const std::string& job, const std::string& sig) const;
+    virtual void signal(const std::string& job, const std::string& sig) const;
     // The job as slurmctld knows it, or nullopt if it no longer knows the job ("Invalid
     // job id"). JOB may be an array job ("28": its first task line; all share the user)
     // or one task ("28_1"). Throws Error(System) if slurmctld cannot be asked.
-    std::optional<JobInfo> job(const std::string& job) const;
+    virtual std::optional<JobInfo> job(const std::string& job) const;
     // The job's --mail-user, "" if it has none or Slurm forgot the job. scontrol shows
     // it only for a job with a --mail-type, on a line of its own after the user's
     // SubmitLine: only a line that starts with it counts, and the last one. The value
     // is the job user's own text: check it before use.
-    std::string mail_user(const std::string& job) const;
+    virtual std::string mail_user(const std::string& job) const;
     // The tasks of array job ARRAY_JOB that Slurm knows (queued, running, or ended
     // within MinJobAge), sorted; none if it knows none. Throws Error(System) if
     // slurmctld cannot be asked.
-    std::vector<std::uint32_t> array_task_ids(const std::string& array_job) const;
+    virtual std::vector<std::uint32_t> array_task_ids(const std::string& array_job) const;
     // The job's shape, or nullopt if it has ended or Slurm forgot it. Throws
     // Error(System) if slurmctld cannot be asked.
-    std::optional<JobShape> shape(const std::string& job) const;
+    virtual std::optional<JobShape> shape(const std::string& job) const;
 
 private:
     std::string tool(const char* name) const;

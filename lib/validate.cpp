@@ -13,6 +13,11 @@
 #include "error.hpp"
 
 namespace hawf {
+
+bool all_digits(const std::string& s) {
+    return !s.empty() && s.size() <= 18 && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
 namespace {
 
 Error usage(const std::string& message) { return Error(ErrorKind::Usage, message); }
@@ -22,11 +27,6 @@ bool is_alnum(char c) {
 }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-bool all_digits(const std::string& s) {
-    if (s.empty()) return false;
-    for (char c : s) if (!is_digit(c)) return false;
-    return true;
-}
 
 void check_key(const std::string& key) {
     bool ok = !key.empty() && key.size() <= 64 && !is_digit(key[0]);

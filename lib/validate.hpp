@@ -96,6 +96,8 @@ std::optional<E> value_in(const std::pair<E, const char*> (&table)[N], const std
         if (name == known) return v;
     return std::nullopt;
 }
+// S is 1-18 of 0-9 (so it fits a 64-bit number).
+bool all_digits(const std::string& s);
 // The parts of S between the SEPs: "a,,b" -> {"a", "", "b"}, "" -> {""}.
 std::vector<std::string> split(const std::string& s, char sep);
 // A plain address LOCAL@DOMAIN as hawfd puts it in an SMTP envelope and a To: header:

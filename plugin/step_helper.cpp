@@ -10,6 +10,7 @@
 #include "flow.hpp"
 #include "followups.hpp"
 #include "hawfd_client.hpp"
+#include "local_jobs.hpp"
 #include "munge.hpp"
 #include "request.hpp"
 #include "review.hpp"
@@ -21,10 +22,10 @@ namespace {
 
 // What site policies match on: the job as slurmctld knows it, never anything the job
 // or its user could set on this node. Slurm not answering fails the job (closed).
-JobFacts job_facts(const std::string& job) {
+JobFacts job_facts(const Config& config, const std::string& job) {
     std::optional<JobInfo> info;
     try {
-        info = Slurm().job(job);
+        info = slurm_of(config)->job(job);
     } catch (const Error& e) {
         throw Error(e.kind(), std::string("cannot ask Slurm for the partition, account and QOS the site policies "
                                           "match on: ") + e.what());
@@ -40,7 +41,7 @@ CheckpointSpec make_spec(const nlohmann::json& req, const Config& config, uid_t 
     CheckpointSpec spec = Request::from_given(req.at("options"))
                               .spec(id, owner, user_name(owner), parse_scope(req.at("scope").get<std::string>()), config);
     if (!config.policies.empty()) {
-        apply_policies(config.policies, job_facts(id.job_id), spec);
+        apply_policies(config.policies, job_facts(config, id.job_id), spec);
         spec.check(config.limits);  // what a policy added, e.g. more requirements than a spec holds
     }
     return spec;
@@ -60,9 +61,8 @@ std::string seal(const nlohmann::json& req) {
 // sbatch reads is the copy taken at submission (SNAPSHOT, HAWF_THEN_SCRIPT of the
 // job; "" if it has none), never the submit directory now; the follow-up records the
 // script as given. An array's tasks share one follow-up array (submit_array_followups).
-void submit_followups(const Spool& spool, const Checkpoint& ckpt, const std::string& submit_dir,
+void submit_followups(const Spool& spool, const Slurm& slurm, const Checkpoint& ckpt, const std::string& submit_dir,
                       const std::string& snapshot, const std::vector<std::string>& env) {
-    const Slurm slurm;
     std::vector<FollowUpSubmission> what;
     for (const auto& then : ckpt.spec.then) {
         const std::string script = then.script[0] == '/' ? then.script : submit_dir + "/" + then.script;
@@ -99,7 +99,7 @@ std::string open(const nlohmann::json& req) {
     nlohmann::json answer = {{"dir", spool.files_dir(user, spec.id)}};
     if (req.contains("env")) {  // this node submits the follow-ups
         try {
-            submit_followups(spool, ckpt, req.at("submit_dir").get<std::string>(), req.value("snapshot", ""),
+            submit_followups(spool, *slurm_of(config), ckpt, req.at("submit_dir").get<std::string>(), req.value("snapshot", ""),
                              req["env"].get<std::vector<std::string>>());
         } catch (const std::exception& e) {
             answer["error"] = std::string("cannot submit the --hawf-then follow-up: ") + e.what();
@@ -122,11 +122,12 @@ std::string deliver(const nlohmann::json& req) {
         back_to_held(Slurm(), job, after, std::string("cannot read the config: ") + e.what());
     }
     const Spool spool = spool_of(config);
-    const Environment env = start_followup(spool, Slurm(), getuid(), after, job, std::time(nullptr),
+    const std::unique_ptr<Slurm> slurm = slurm_of(config);
+    const Environment env = start_followup(spool, *slurm, getuid(), after, job, std::time(nullptr),
                                            config.hawfd.munge_socket, config.hawfd_configured());
     // A round of a flow's loop submits the next (sbatch with the job's environment).
     const auto job_env = req.value("env", std::vector<std::string>{});
-    continue_flow(spool, Slurm(), getuid(), job, &job_env, current_actor(Via::Plugin));
+    continue_flow(spool, *slurm, getuid(), job, &job_env, current_actor(Via::Plugin));
     return nlohmann::json(env).dump();
 }
 
@@ -149,7 +150,8 @@ std::string end(const nlohmann::json& req) {
     // it cancels them when the job fails, and keeps them when the job is requeued,
     // which reopens the checkpoint without submitting them again.
     const bool cancel = ckpt.state == State::Failed && ckpt.spec.scope == Scope::Step;
-    const auto changes = cancel ? sync_followups(Slurm(), ckpt) : schedule_deadline(Slurm(), ckpt);
+    const std::unique_ptr<Slurm> slurm = slurm_of(config);
+    const auto changes = cancel ? sync_followups(*slurm, ckpt) : schedule_deadline(*slurm, ckpt);
     // hawfd tells who waits for it (a hint, bounded in time, never an error here).
     if (ckpt.state == State::Pending || ckpt.state == State::Failed) nudge_hawfd(config, user, id);
     std::string refused;

@@ -1,5 +1,7 @@
 #include "cli.hpp"
 
+#include "local_jobs.hpp"
+
 #include <grp.h>
 #include <pwd.h>
 #include <unistd.h>
@@ -38,7 +40,20 @@ void print_version(const char* prog) {
 Context load_context() {
     Config config = load_config(config_path_from_env());
     Spool spool = spool_of(config);
-    return Context{std::move(config), std::move(spool), Slurm()};
+    std::unique_ptr<Slurm> slurm = slurm_of(config);
+    return Context{std::move(config), std::move(spool), std::move(slurm)};
+}
+
+void take_local_flag(int& argc, char** argv) {
+    int kept = 1;
+    bool local = false;
+    for (int i = 1; i < argc; ++i) {
+        if (std::string(argv[i]) == "--local") local = true;
+        else argv[kept++] = argv[i];
+    }
+    argv[kept] = nullptr;
+    argc = kept;
+    if (local && setenv("HAWF_CONF", local_config().c_str(), 1) != 0) throw system_error("cannot set HAWF_CONF", errno);
 }
 
 namespace {
@@ -94,7 +109,7 @@ std::vector<Selected> select(const Context& ctx, const std::vector<std::string>&
     for (const std::string& text : texts) {
         const CheckpointSelection selection = parse_checkpoint_selection(text);
         for (const JobSelector& js : selection.jobs) {
-            const std::optional<JobInfo> job = ctx.slurm.job(js.job);
+            const std::optional<JobInfo> job = ctx.slurm->job(js.job);
             const uid_t owner = owner_from(ctx, job, js.job, user_flag);
             const CheckpointId exact{js.job, selection.name};
             const char* own_job = std::getenv("SLURM_JOB_ID");

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <optional>
+#include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -36,9 +37,14 @@ int run(const char* prog, const std::function<int()>& body);
 struct Context {
     Config config;
     Spool spool;
-    Slurm slurm;
+    std::unique_ptr<Slurm> slurm;  // Slurm's commands, or with local_jobs this machine's (slurm_of)
 };
 Context load_context();
+
+// --local, anywhere in ARGV (taken out of it): the tools work on this user's runs
+// without Slurm (hawf submit --local), through the config local_config() makes, which
+// HAWF_CONF then names for this process and what it starts.
+void take_local_flag(int& argc, char** argv);
 
 // A checkpoint a command names, and whose it is: the user of its job as Slurm
 // knows it (see find_owner; for a job Slurm has forgotten, --user or the caller).

@@ -150,7 +150,7 @@ int open_inline(const Args& a) {
     check_name(spec.id.name);
     cli::Context ctx = cli::load_context();
     // The environment is the caller's to set: Slurm says whose job this is.
-    const std::optional<JobInfo> info = ctx.slurm.job(job);
+    const std::optional<JobInfo> info = ctx.slurm->job(job);
     if (!info || info->uid != getuid() || info->state != "RUNNING")
         throw Error(ErrorKind::Denied, "--open opens a checkpoint of your own running job, and job " + std::string(job) +
                                            (!info ? " is unknown to Slurm"
@@ -183,7 +183,7 @@ int open_inline(const Args& a) {
     }
     open_checkpoint(ctx.spool, spec, actor);
     Checkpoint ckpt = end_checkpoint(ctx.spool, spec.owner_uid, spec.id, 0, actor);
-    const bool ok = cli::report(schedule_deadline(ctx.slurm, ckpt), a.json);
+    const bool ok = cli::report(schedule_deadline(*ctx.slurm, ckpt), a.json);
     nudge_hawfd(ctx.config, spec.owner_uid, spec.id);  // hawfd tells who waits for it
     const std::string dir = ctx.spool.files_dir(spec.owner_uid, spec.id);
     if (a.json) cli::print_json({{"checkpoint", spec.id.str()}, {"state", to_string(ckpt.state)}, {"files_dir", dir}});
@@ -220,11 +220,11 @@ int chain(const Args& a) {
     const std::string script = a.then[0] == '/' ? a.then : std::string(cwd) + "/" + a.then;
     check_path(script, "--then script");
     std::string job;
-    const Checkpoint ckpt = submit_followup(ctx.spool, ctx.slurm, id, owner,
+    const Checkpoint ckpt = submit_followup(ctx.spool, *ctx.slurm, id, owner,
                                             FollowUpSubmission{script, "", on, cwd, nullptr, a.sbatch_args, {}},
                                             current_actor(Via::Cli), &job);
     // Already pending with a deadline: it must become eligible then, like the others.
-    const bool scheduled = cli::report(schedule_deadline(ctx.slurm, ckpt, job), true);
+    const bool scheduled = cli::report(schedule_deadline(*ctx.slurm, ckpt, job), true);
     if (a.json) cli::print_json({{"checkpoint", id.str()}, {"job", job}, {"script", script}, {"on", on}});
     else std::cout << job << "\n";
     return scheduled ? cli::exit_ok : cli::exit_error;
@@ -244,10 +244,10 @@ std::optional<Checkpoint> look(const cli::Context& ctx, uid_t owner, const Check
         ckpt = cli::load_checkpoint(ctx, owner, id);
     } catch (const Error& e) {
         if (e.kind() != ErrorKind::NotFound) throw;
-        if (!job_may_still_open(ctx.slurm, id))
+        if (!job_may_still_open(*ctx.slurm, id))
             throw Error(ErrorKind::NotFound, "no checkpoint " + id.str() + ", and its job is not queued or running");
     }
-    if (ckpt && ckpt->state == State::Expected && !job_may_still_open(ctx.slurm, id))
+    if (ckpt && ckpt->state == State::Expected && !job_may_still_open(*ctx.slurm, id))
         throw Error(ErrorKind::NotFound, id.str() + " was never opened, and its job is not queued or running");
     if (ckpt && ckpt->state == State::Failed) {
         int status = 0;
@@ -264,7 +264,7 @@ std::optional<Checkpoint> look(const cli::Context& ctx, uid_t owner, const Check
 void take_default_if_due(const cli::Context& ctx, uid_t owner, std::int64_t now, Checkpoint& ckpt) {
     if (getuid() != owner) return;
     std::vector<FollowUpChange> changes;
-    ckpt = take_default_and_sync(ctx.spool, ctx.slurm, ckpt, now, "", &changes);
+    ckpt = take_default_and_sync(ctx.spool, *ctx.slurm, ckpt, now, "", &changes);
     if (ckpt.decision() && ckpt.decided->via == Via::Timeout) {
         cli::report(changes, true);
         nudge_hawfd(ctx.config, owner, ckpt.spec.id);
@@ -309,6 +309,7 @@ int wait(const Args& a) {
 
 int main(int argc, char** argv) {
     return cli::run("hawf-await", [&] {
+        cli::take_local_flag(argc, argv);
         const Args a = parse_args(argc, argv);
         if (!a.open.empty()) return open_inline(a);
         if (!a.then.empty()) return chain(a);

@@ -148,7 +148,7 @@ std::variant<Outcome, Recorded> record_one(const cli::Context& ctx, const cli::S
     r.owner = route.owner;
     r.request = {order.revoking ? std::nullopt : std::optional<Decision>(decision),
                  order.amend ? DecideMode::Amend : DecideMode::Decide, order.reshape};
-    r.reshaped = prepare_decision(ctx.slurm, *route.ckpt, r.request, getuid(), ctx.config.limits);
+    r.reshaped = prepare_decision(*ctx.slurm, *route.ckpt, r.request, getuid(), ctx.config.limits);
     const cli::AsOwner as_owner(r.owner);
     r.ckpt = record_decision(ctx.spool, r.owner, selected.id, r.request, current_actor(Via::Cli), ctx.config.limits);
     return r;
@@ -158,7 +158,7 @@ std::variant<Outcome, Recorded> record_one(const cli::Context& ctx, const cli::S
 // tells hawfd (which tells the owner and the webhooks).
 Outcome finish(const cli::Context& ctx, const Recorded& r, const Order& order, std::vector<FollowUpChange> changes) {
     const CheckpointId& id = r.ckpt.spec.id;
-    const std::string signalled = signal_decided(ctx.slurm, r.ckpt, r.request);
+    const std::string signalled = signal_decided(*ctx.slurm, r.ckpt, r.request);
     nudge_hawfd(ctx.config, r.owner, id);
     Outcome out{decision_json(r.ckpt), "", std::move(changes)};
     if (out.json.is_null()) out.json = {{"checkpoint", id.str()}, {"state", to_string(r.ckpt.state)}};
@@ -267,7 +267,7 @@ int decide_main(int argc, char** argv) {
 
     if (selected.size() == 1) {  // one checkpoint: its refusal is the command's
         auto one = record_one(ctx, selected[0], order, decisions[0]);
-        if (auto* r = std::get_if<Recorded>(&one)) one = finish(ctx, *r, order, sync_followups(ctx.slurm, r->ckpt));
+        if (auto* r = std::get_if<Recorded>(&one)) one = finish(ctx, *r, order, sync_followups(*ctx.slurm, r->ckpt));
         const Outcome& out = std::get<Outcome>(one);
         if (order.json) cli::print_json(out.json);
         else std::cout << out.text << "\n";
@@ -293,7 +293,7 @@ int decide_main(int argc, char** argv) {
         std::map<std::string, std::string> checkpoint_of;  // follow-up job -> checkpoint
         for (const Checkpoint& ckpt : recorded)
             for (const auto& f : ckpt.followups) checkpoint_of[f.job] = ckpt.spec.id.str();
-        for (FollowUpChange& change : sync_followups(ctx.slurm, recorded))
+        for (FollowUpChange& change : sync_followups(*ctx.slurm, recorded))
             changes_of[checkpoint_of.at(change.job)].push_back(std::move(change));
     }
     nlohmann::json all = nlohmann::json::array();
@@ -324,5 +324,8 @@ int decide_main(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    return cli::run("hawf-decide", [&] { return decide_main(argc, argv); });
+    return cli::run("hawf-decide", [&] {
+        cli::take_local_flag(argc, argv);
+        return decide_main(argc, argv);
+    });
 }

@@ -21,6 +21,7 @@
 #include "cli.hpp"
 #include "display.hpp"
 #include "flow.hpp"
+#include "local_jobs.hpp"
 #include "error.hpp"
 #include "hawfd_client.hpp"
 #include "munge.hpp"
@@ -392,7 +393,7 @@ int cmd_show(const Args& args) {
             files = checkpoint_files(ctx.spool, route.owner, id, &report);
         }
         j = show_json(*route.ckpt, ctx.spool.files_dir(route.owner, id), std::move(files), report,
-                      followup_states(ctx.slurm, *route.ckpt));
+                      followup_states(*ctx.slurm, *route.ckpt));
         const auto flows = flows_of_checkpoints(ctx.spool, route.owner);
         if (const auto in = flows.find(id.str()); in != flows.end()) j["flow"] = in->second;
     } else {  // a reviewer: the owner's tree is private, hawfd shows it
@@ -673,7 +674,7 @@ int cmd_gc(const Args& args) {
         if (!ended || c.history.back().at >= cutoff) return;
         const std::string owner = shown(user_name(c.spec.owner_uid));
         try {
-            if (followup_may_start(ctx.slurm, c)) return;
+            if (followup_may_start(*ctx.slurm, c)) return;
             if (!args.dry_run) ctx.spool.remove(c.spec.owner_uid, c.spec.id);
         } catch (const Error& e) {
             std::cerr << "hawf: cannot remove " << c.spec.id.str() << " (" << owner << "): " << shown(e.what()) << "\n";
@@ -748,8 +749,14 @@ int cmd_submit(const Args& args) {
             if (s.checkpoint && !s.checkpoint->reviewers.empty())
                 errors.push_back(flow.path + ":" + std::to_string(s.line) + ": stage " + s.name +
                                  ": reviewers need hawfd, which hawf.yaml does not configure");
+    if (errors.empty() && !ctx.config.local_jobs.empty())  // run here: what of sbatch's options is not honoured
+        for (const auto& s : flow.stages)
+            for (const auto& option : s.sbatch)
+                if (const std::string note = local_sbatch_note(option); !note.empty())
+                    std::cerr << "hawf: note: " << shown(flow.path) << ":" << s.line << ": stage " << s.name << ": "
+                              << shown(note) << "\n";
     if (errors.empty() && !args.check) {
-        const FlowRecord record = submit_flow(ctx.spool, ctx.slurm, flow, getuid(), current_actor(Via::Cli));
+        const FlowRecord record = submit_flow(ctx.spool, *ctx.slurm, flow, getuid(), current_actor(Via::Cli));
         if (args.json) cli::print_json(to_json(record));
         else std::cout << record.id << "\n";
         return cli::exit_ok;
@@ -789,7 +796,7 @@ FlowRecord flow_record(const cli::Context& ctx, const Args& args, const char* co
 // One stage as hawf status shows it: its job as Slurm has it, its checkpoint as the spool has it.
 json stage_status(const cli::Context& ctx, const FlowRecord::Stage& s) {
     json j = {{"name", s.name}, {"job", s.job}, {"after", s.after}, {"on", s.on}};
-    const std::optional<JobInfo> job = ctx.slurm.job(s.job);
+    const std::optional<JobInfo> job = ctx.slurm->job(s.job);
     j["state"] = job ? job->state : "ENDED";  // Slurm forgets ended jobs after MinJobAge
     j["held"] = job && job->held;
     j["reason"] = job ? job->reason : "";
@@ -882,12 +889,12 @@ int cmd_cancel(const Args& args) {
     const FlowRecord record = flow_record(ctx, args, "cancel");
     std::vector<std::string> left;
     for (const auto& s : record.stages)
-        if (const auto job = ctx.slurm.job(s.job); job && job->active()) left.push_back(s.job);
+        if (const auto job = ctx.slurm->job(s.job); job && job->active()) left.push_back(s.job);
     if (left.empty()) {
         std::cout << "flow " << record.id << ": nothing left to cancel\n";
         return cli::exit_ok;
     }
-    ctx.slurm.cancel(left);
+    ctx.slurm->cancel(left);
     std::cout << "flow " << record.id << ": cancelled " << joined(left, ", ") << "\n";
     return cli::exit_ok;
 }
@@ -916,5 +923,8 @@ int hawf_main(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    return cli::run("hawf", [&] { return hawf_main(argc, argv); });
+    return cli::run("hawf", [&] {
+        cli::take_local_flag(argc, argv);
+        return hawf_main(argc, argv);
+    });
 }
