@@ -40,6 +40,9 @@ std::string excerpt(const std::string& text) {
     return "\"" + shown(line) + (cut ? "...\"" : "\"");
 }
 
+// Digits that fit a 64-bit number.
+bool small_number(const std::string& s) { return s.size() <= 18 && all_digits(s); }
+
 }  // namespace
 
 bool CommandResult::ok() const { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
@@ -121,7 +124,7 @@ std::string Slurm::submit(const std::vector<std::string>& args, const std::strin
     // --parsable prints "ID" or "ID;CLUSTER". sbatch succeeded, so a job may well exist:
     // say that, not a misleading "exit status 0".
     std::string id = r.out.substr(0, r.out.find_first_of(";\n"));
-    if (!all_digits(id))
+    if (!small_number(id))
         throw Error(ErrorKind::System, "sbatch " + script + " succeeded but printed no job id (output: " +
                                            (r.out.empty() ? std::string("none") : excerpt(r.out)) +
                                            "): a job may have been submitted, check squeue");
@@ -230,7 +233,7 @@ std::vector<std::uint32_t> Slurm::array_task_ids(const std::string& array_job) c
     for (std::string line : lines ? *lines : std::vector<std::string>()) {
         while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
         if (line == "N/A") continue;  // not an array job
-        if (!all_digits(line) || line.size() > 7)
+        if (!small_number(line) || line.size() > 7)
             throw Error(ErrorKind::System, "squeue --array --jobs=" + array_job + " printed " + excerpt(line) +
                                                ", not a task id");
         tasks.push_back(static_cast<std::uint32_t>(std::stoul(line)));
@@ -275,14 +278,14 @@ std::optional<JobShape> Slurm::shape(const std::string& job) const {
     }
     for (auto& field : f)
         while (!field.empty() && std::isspace(static_cast<unsigned char>(field.back()))) field.pop_back();
-    if (f.size() != 7 || !all_digits(f[3]) || !all_digits(f[5]) || !all_digits(f[6]))
+    if (f.size() != 7 || !small_number(f[3]) || !small_number(f[5]) || !small_number(f[6]))
         throw Error(ErrorKind::System, "squeue --jobs=" + job + " printed " + excerpt(*line) +
                                            ", not STATE|TIME_LIMIT|PARTITION|NODES|MAX_NODES|CPUS|TASKS");
     JobInfo state;
     state.state = f[0];
     if (!state.active()) return std::nullopt;
     // MaxNodes is 0 where the job set no maximum.
-    const bool range = all_digits(f[4]) && f[4] != "0" && f[4] != f[3];
+    const bool range = small_number(f[4]) && f[4] != "0" && f[4] != f[3];
     return JobShape{{"TimeLimit", f[1]}, {"Partition", f[2]}, {"NumNodes", f[3] + (range ? "-" + f[4] : "")},
                     {"NumCPUs", f[5]}, {"NumTasks", f[6]}};
 }
@@ -319,11 +322,11 @@ std::optional<JobInfo> Slurm::job(const std::string& job) const {
         return s == "N/A" || (!s.empty() && s.find_first_not_of("0123456789-,%[]") == std::string::npos);
     };
     JobInfo info;
-    const bool parsed = f.size() == 9 && all_digits(f[0]) && std::stoull(f[0]) < 4294967295ULL &&
+    const bool parsed = f.size() == 9 && small_number(f[0]) && std::stoull(f[0]) < 4294967295ULL &&
                         !f[1].empty() && f[1].find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == std::string::npos &&
-                        all_digits(f[2]) &&
-                        (all_digits(f[3]) || f[3] == "N/A" || f[3] == "Unknown" || f[3] == "None") &&
-                        all_digits(f[4]) && is_tasks(f[5]) && is_name(f[6]) && is_name(f[7]) && !f[8].empty();
+                        small_number(f[2]) &&
+                        (small_number(f[3]) || f[3] == "N/A" || f[3] == "Unknown" || f[3] == "None") &&
+                        small_number(f[4]) && is_tasks(f[5]) && is_name(f[6]) && is_name(f[7]) && !f[8].empty();
     if (!parsed)
         throw Error(ErrorKind::System,
                     "squeue --jobs=" + job + " printed " + excerpt(line) +
@@ -331,7 +334,7 @@ std::optional<JobInfo> Slurm::job(const std::string& job) const {
     info.uid = static_cast<uid_t>(std::stoull(f[0]));
     info.state = f[1];
     info.held = (info.state == "PENDING" || info.state == "REQUEUE_HOLD") && std::stoull(f[2]) == 0;
-    info.eligible = all_digits(f[3]) ? std::stoll(f[3]) : 0;
+    info.eligible = small_number(f[3]) ? std::stoll(f[3]) : 0;
     if (f[5] != "N/A") {
         info.array_job = f[4];
         info.array_task = f[5];

@@ -15,7 +15,7 @@
 namespace hawf {
 
 bool all_digits(const std::string& s) {
-    return !s.empty() && s.size() <= 18 && s.find_first_not_of("0123456789") == std::string::npos;
+    return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
 }
 
 namespace {

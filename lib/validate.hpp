@@ -96,7 +96,7 @@ std::optional<E> value_in(const std::pair<E, const char*> (&table)[N], const std
         if (name == known) return v;
     return std::nullopt;
 }
-// S is 1-18 of 0-9 (so it fits a 64-bit number).
+// S is one or more of 0-9.
 bool all_digits(const std::string& s);
 // The parts of S between the SEPs: "a,,b" -> {"a", "", "b"}, "" -> {""}.
 std::vector<std::string> split(const std::string& s, char sep);
