@@ -121,7 +121,7 @@ check_deb() {  # DEB PATH...: the package holds every PATH
     grep -qxF "$path" <<< "$listing" || fail "$(basename "$deb") does not hold $path"
   done
 }
-check_deb "$deb_tools" "${tools[@]/#//usr/bin/}" "$hawfd" "$unit" /etc/hawf/hawf.yaml \
+check_deb "$deb_tools" "${tools[@]/#//usr/bin/}" "$hawfd" "$unit" /etc/hawf/hawf.yaml "${helper%/*}/hawf-local-job" \
   $(for p in "${pages[@]:0:6}"; do echo "/usr/share/man/$p.gz"; done) \
   $(for c in "${completions[@]}"; do echo "/usr/share/bash-completion/completions/$c"; done)
 check_deb "$deb_plugin" "$plugin" "${plugin%/*}/hawf_engine.so" "$helper" "${helper%/*}/hawf-oci-run" \
@@ -135,7 +135,7 @@ dpkg-deb -f "$deb_plugin" Depends | grep -qF "slurm-wlm-basic-plugins (>= $slurm
   fail "plugin package does not depend on Slurm $slurm_release: $(dpkg-deb -f "$deb_plugin" Depends)"
 # Hardening flags (DEB_BUILD_MAINT_OPTIONS=hardening=+all) on every compile and link.
 compiles=$(grep -E '(^|&& )/usr/bin/(c\+\+|cc) .* -c ' "$work/deb-build.log" || true)
-links=$(grep -E '^/usr/bin/(c\+\+|cc) .* -o [^ ]*(hawf|hawf-decide|hawf-await|hawfd|hawf-step-helper|hawf-oci-run|hawf\.so|hawf_engine\.so) ' "$work/deb-build.log" || true)
+links=$(grep -E '^/usr/bin/(c\+\+|cc) .* -o [^ ]*(hawf|hawf-decide|hawf-await|hawfd|hawf-step-helper|hawf-oci-run|hawf-local-job|hawf\.so|hawf_engine\.so) ' "$work/deb-build.log" || true)
 [[ -n $compiles && -n $links ]] || fail "no compiler command lines in the build log (is the build verbose?)"
 for flag in -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Werror=format-security; do
   ! grep -qv -e "$flag" <<< "$compiles" || fail "a compile lacks $flag: $(grep -v -e "$flag" <<< "$compiles" | head -1)"
@@ -167,7 +167,7 @@ check_rpm() {  # RPM PATTERN...: rpm -qlp lists a path matching each (grep -x) P
   done
 }
 check_rpm "$rpm_tools" /usr/bin/hawf /usr/bin/hawf-decide /usr/bin/hawf-await /etc/hawf/hawf.yaml \
-  /usr/sbin/hawfd /usr/lib/systemd/system/hawfd.service \
+  /usr/sbin/hawfd /usr/lib/systemd/system/hawfd.service "${helper%/*}/hawf-local-job" \
   '/usr/share/man/man1/hawf\.1.*' '/usr/share/man/man1/hawf-decide\.1.*' '/usr/share/man/man1/hawf-await\.1.*' \
   '/usr/share/man/man5/hawf\.yaml\.5.*' '/usr/share/man/man5/hawf-flow\.5.*' '/usr/share/man/man8/hawfd\.8.*' \
   /usr/share/bash-completion/completions/hawf /usr/share/bash-completion/completions/hawf-decide \
@@ -249,7 +249,8 @@ grep -q "^ok    step helper      $helper (hawf-step-helper " "$work/doctor.out" 
 
 step "configure build-installed/ for the installed files; ABI tests"
 cmake -S . -B "$build" -DHAWF_TEST_PLUGIN="$plugin" -DHAWF_TEST_BINDIR="$bindir" -DHAWF_TEST_HAWFD="$hawfd" \
-  -DHAWF_TEST_STEP_HELPER= -DHAWF_TEST_OCI_RUN="${helper%/*}/hawf-oci-run" >/dev/null
+  -DHAWF_TEST_STEP_HELPER= -DHAWF_TEST_OCI_RUN="${helper%/*}/hawf-oci-run" \
+  -DHAWF_TEST_LOCAL_JOB="${helper%/*}/hawf-local-job" >/dev/null
 cmake --build "$build" --target dlopen_plugin -j"$(nproc)" >/dev/null
 # The tests must get the installed files (tests/CMakeLists.txt passes HAWF_TEST_PLUGIN,
 # HAWF_TEST_BINDIR and HAWF_TEST_HAWFD on), not this build's, which is not even built here.

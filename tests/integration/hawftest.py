@@ -50,6 +50,10 @@ class Hawf:
         self.write_conf()
         # The plugin's built-in helper path (the installed one) unless a build's is given.
         args = ["conf=" + self.conf]
+        # hawf-local-job for flows run without Slurm (hawf submit --local).
+        self.local_job = None
+        if os.environ.get("HAWF_LOCAL_JOB"):
+            self.local_job = shutil.copy(os.environ["HAWF_LOCAL_JOB"], self.bindir)
         self.step_helper = None
         if os.environ.get("HAWF_STEP_HELPER"):
             self.step_helper = shutil.copy(os.environ["HAWF_STEP_HELPER"], self.bindir)

@@ -5,6 +5,7 @@ its stages; a malformed flow is refused with its lines and submits nothing."""
 
 import json
 import os
+import pwd
 import time
 
 from hawftest import ALICE, ClusterTestCase
@@ -208,6 +209,105 @@ class Flows(ClusterTestCase):
         self.assertEqual(self.wait_job_state(third, {"CANCELLED", "COMPLETED"}), "CANCELLED")
         self.assertEqual(self.status(flow)["train@2"]["checkpoint"]["decision"], "stop")
         self.assertEqual(h.tool(ALICE, "hawf", "cancel", flow).stdout, "flow %s: nothing left to cancel\n" % flow)
+
+    def local_run(self, name):
+        """A directory of ALICE's for a run without Slurm, and the environment that
+        runs it: Slurm's commands on PATH are stubs that fail and log their call."""
+        h = self.hawf
+        work = os.path.join(h.cluster.user_dir(ALICE), name)
+        stubs = os.path.join(h.root, "no-slurm")
+        log = os.path.join(work, "slurm-calls.log")
+        os.makedirs(work)
+        open(log, "w").close()
+        entry = pwd.getpwnam(ALICE)
+        for path in (work, log):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+        os.makedirs(stubs, exist_ok=True)
+        for command in ("sbatch", "scontrol", "scancel", "squeue", "srun", "salloc", "sinfo", "sacct"):
+            with open(os.path.join(stubs, command), "w") as f:
+                f.write('#!/bin/sh\necho "$0 $*" >> %s\necho "no Slurm here" >&2\nexit 1\n' % log)
+            os.chmod(os.path.join(stubs, command), 0o755)
+        env = {"PATH": stubs + ":" + h.bindir + ":/usr/bin:/bin", "XDG_STATE_HOME": os.path.join(work, "state")}
+        if h.local_job:
+            env["HAWF_LOCAL_JOB"] = h.local_job
+        return work, env, log
+
+    def local(self, env, work, *args):
+        return self.hawf.tool(ALICE, *args, env=env, cwd=work)
+
+    def wait_local(self, env, work, flow, stage, states, timeout=60):
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self.local(env, work, "hawf", "--local", "status", "--json", flow)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            stages = {s["name"]: s for s in json.loads(r.stdout)["stages"]}
+            if stage in stages and stages[stage]["state"] in states:
+                return stages
+            self.assertLess(time.monotonic(), deadline, "%s: %s" % (stage, stages))
+            time.sleep(0.2)
+
+    def wait_local_checkpoint(self, env, work, ckpt, state, timeout=60):
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self.local(env, work, "hawf", "--local", "show", "--json", ckpt)
+            if r.returncode == 0 and json.loads(r.stdout)["state"] == state:
+                return
+            self.assertLess(time.monotonic(), deadline, "%s: %s%s" % (ckpt, r.stdout, r.stderr))
+            time.sleep(0.2)
+
+    def test_the_same_flow_runs_without_slurm(self):
+        """hawf submit --local: the branch-and-join flow of test_branch_and_join and the
+        loop of test_loop_stopped_after_two_rounds as processes of the user, decided
+        with hawf-decide --local; no Slurm command runs, the stages write what they
+        write on the cluster."""
+        work, env, log = self.local_run("local")
+        with open(os.path.join(work, "flow.yaml"), "w") as f:
+            f.write(FLOW.replace("sbatch: [--time=10]", "sbatch: [--time=10, --gpus=1]"))
+        r = self.local(env, work, "hawf", "submit", "--local", "flow.yaml")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("hawf: note: flow.yaml:3: stage train: sbatch --gpus=1 ignored: a local run has no Slurm", r.stderr)
+        flow = r.stdout.strip()
+        stages = self.wait_local(env, work, flow, "prepare", {"COMPLETED"})
+        train = stages["train"]["job"]
+        self.assertTrue(stages["finetune"]["held"])
+        self.wait_local_checkpoint(env, work, train + ":eval", "pending")
+        ls = self.local(env, work, "hawf", "--local", "ls", "-h", "-o", "checkpoint,state,flow")
+        self.assertEqual(ls.stdout.split(), [train + ":eval", "pending", flow])
+        show = self.local(env, work, "hawf", "--local", "show", train + ":eval")
+        self.assertIn("--- report.md ---\ntrained\n", show.stdout)
+        d = self.local(env, work, "hawf-decide", "--local", train + ":eval", "continue", "--set", "lr=0.25")
+        self.assertEqual(d.returncode, 0, d.stderr)
+        stages = self.wait_local(env, work, flow, "publish", {"COMPLETED", "FAILED", "CANCELLED"})
+        self.assertEqual(stages["publish"]["state"], "COMPLETED")
+        self.assertEqual(stages["report"]["state"], "CANCELLED")
+        for name, text in (("finetune.out", "finetune continue 0.25\n"),
+                           ("publish.out", "finetune continue 0.25\nprepared\n")):
+            with open(os.path.join(work, name)) as f:
+                self.assertEqual(f.read(), text)  # as on the cluster (test_branch_and_join)
+        self.assertFalse(os.path.exists(os.path.join(work, "report.out")))
+
+        # The loop: round 2 runs with its decision, "stop" at round 2 runs the report.
+        with open(os.path.join(work, "loop.yaml"), "w") as f:
+            f.write(LOOP_FLOW)
+        r = self.local(env, work, "hawf", "submit", "--local", "loop.yaml")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        loop = r.stdout.strip()
+        first = self.wait_local(env, work, loop, "train", {"COMPLETED"})["train"]["job"]
+        self.wait_local_checkpoint(env, work, first + ":eval", "pending")
+        self.assertEqual(self.local(env, work, "hawf-decide", "--local", first + ":eval", "continue",
+                                    "--set", "lr=0.1").returncode, 0)
+        second = self.wait_local(env, work, loop, "train@3", {"PENDING"})["train@2"]["job"]
+        self.wait_local_checkpoint(env, work, second + ":eval", "pending")
+        self.assertEqual(self.local(env, work, "hawf-decide", "--local", second + ":eval", "stop").returncode, 0)
+        stages = self.wait_local(env, work, loop, "report@2", {"COMPLETED", "FAILED", "CANCELLED"})
+        self.assertEqual(stages["report@2"]["state"], "COMPLETED")
+        self.assertEqual(stages["train@3"]["state"], "CANCELLED")
+        with open(os.path.join(work, "rounds.out")) as f:
+            self.assertEqual(f.read(), "train %s start\ntrain %s 0.1\n" % (first, second))
+        with open(os.path.join(work, "report.out")) as f:
+            self.assertEqual(f.read(), "report %s:eval\n" % second)
+        with open(log) as f:
+            self.assertEqual(f.read(), "")  # no Slurm command ran
 
     def test_cancel(self):
         h = self.hawf
