@@ -112,15 +112,15 @@ _hawf()
 
     local opts
     case $command in
-        ls) opts='--all --states= --user= --me --jobs= --review --noheader --format= --parsable --json --help' ;;
-        show) opts='--user= --json --help' ;;
-        cat) opts='--user= --help' ;;
+        ls) opts='--local --all --states= --user= --me --jobs= --review --noheader --format= --parsable --json --help' ;;
+        show) opts='--local --user= --json --help' ;;
+        cat) opts='--local --user= --help' ;;
         log) opts='--user= --verify --json --help' ;;
         doctor) opts='--plugin= --step-helper= --json --help' ;;
         gc) opts='--older-than= --dry-run --json --help' ;;
-        submit) opts='--check --json --help' ;;
-        status) opts='--json --help' ;;
-        cancel) opts='--help' ;;
+        submit) opts='--check --local --json --help' ;;
+        status) opts='--local --json --help' ;;
+        cancel) opts='--local --help' ;;
         *) return ;;
     esac
     if [[ $cur == -* ]]; then
@@ -175,7 +175,7 @@ _hawf_decide()
     $split && return
 
     if [[ $cur == -* ]]; then
-        _hawf_complete_options '--set --params-from= --message --amend --revoke --time= --partition= --nodes= --user= --json --help --version'
+        _hawf_complete_options '--local --set --params-from= --message --amend --revoke --time= --partition= --nodes= --user= --json --help --version'
         return
     fi
 
@@ -221,7 +221,7 @@ _hawf_await()
     $split && return
 
     if [[ $cur == -* ]]; then
-        _hawf_complete_options '--timeout= --poll --env --json --user= --then= --on= --open= --options= --params= --default= --signal= --help --version'
+        _hawf_complete_options '--local --timeout= --poll --env --json --user= --then= --on= --open= --options= --params= --default= --signal= --help --version'
         return
     fi
 

@@ -23,7 +23,7 @@ trap cleanup EXIT
 # An install in miniature: the plugin and tools, a spool, a config.
 install -d -m 755 "$demo/bin" "$demo/cluster"
 install -m 755 "$build/plugin/hawf.so" "$build/plugin/hawf_engine.so" "$build/tools/hawf" "$build/tools/hawf-decide" "$build/tools/hawf-await" \
-  "$build/hawfd/hawfd" "$build/plugin/hawf-step-helper" "$demo/bin/"
+  "$build/hawfd/hawfd" "$build/plugin/hawf-step-helper" "$build/plugin/hawf-local-job" "$demo/bin/"
 install -d -m 1777 "$demo/spool"
 python3 tests/integration/cluster.py start --workdir "$demo/cluster" \
   --plugin "$demo/bin/hawf.so" --plugin-arg "conf=$demo/hawf.yaml" \
@@ -39,12 +39,14 @@ until grep -q "listening on" "$demo/hawfd.log"; do kill -0 "$hawfd_pid"; sleep 0
 
 work="$demo/work"
 install -d -m 755 -o "$user" "$work"
-install -m 644 -o "$user" demo/train.py demo/train.sbatch demo/finetune.sbatch "$work/"
+install -d -m 755 -o "$user" "$work/local" "$demo/state"
+install -m 644 -o "$user" demo/train.py demo/train.sbatch demo/finetune.sbatch demo/flow.yaml "$work/"
+install -m 644 -o "$user" demo/train.py demo/train.sbatch demo/finetune.sbatch demo/flow.yaml "$work/local/"
 
 # Runs a command line as the demo user, in the work directory, showing it first.
 as_user() {
   runuser -u "${as:-$user}" -- env PATH="$demo/bin:$PATH" HAWF_CONF="$demo/hawf.yaml" SLURM_CONF="$SLURM_CONF" \
-    bash -c "cd '$work' && $1"
+    HAWF_LOCAL_JOB="$demo/bin/hawf-local-job" XDG_STATE_HOME="$demo/state" bash -c "cd '${dir:-$work}' && $1"
 }
 bold=$([[ -t 1 ]] && tput bold 2>/dev/null || true)
 plain=$([[ -t 1 ]] && tput sgr0 2>/dev/null || true)
@@ -79,6 +81,35 @@ as=hawfcarol show "hawf ls"
 as=hawfcarol show "hawf-decide $job:release approve -m 'metrics reviewed'"
 show "hawf show $job:release"
 show "hawf log --verify $job:release"
+shopt -s extglob
+# A flow's stage's state (hawf status --json), as the demo user: FLOW STAGE [--local].
+stage_state() {
+  as_user "hawf${3:-} status --json $1" | python3 -c '
+import json, sys
+stages = {s["name"]: s for s in json.load(sys.stdin)["stages"]}
+s = stages[sys.argv[1]]
+print(s["state"], s.get("checkpoint", {}).get("state", ""))' "$2"
+}
+# The demo's flow file, decided "continue" at its checkpoint: on the cluster, or with --local.
+run_flow() {
+  local local=${1:+ $1}
+  show "hawf submit$local flow.yaml" | tee "$demo/flow.out"
+  flow=$(tail -n 1 "$demo/flow.out")
+  until [[ $(stage_state "$flow" train "$local") == *pending ]]; do sleep 0.5; done
+  show "hawf$local status $flow"
+  show "hawf-decide$local $flow:eval continue --set lr=0.5"
+  until [[ $(stage_state "$flow" finetune "$local") == @(COMPLETED|FAILED|CANCELLED)* ]]; do sleep 0.5; done
+  show "hawf$local status $flow"
+  finetune=$(as_user "hawf$local status --json $flow" |
+    python3 -c 'import json, sys; print([s["job"] for s in json.load(sys.stdin)["stages"] if s["name"] == "finetune"][0])')
+  show "cat finetune-$finetune.out"
+}
+printf '\n(the same chain as one flow file: every stage queued at once, held where a decision starts it)\n'
+run_flow
+printf '\n(and the same file on a machine without Slurm: the stages run as your processes,\n'
+printf ' nothing runs while the checkpoint waits, and the decision starts the fine-tune)\n'
+dir="$work/local" run_flow --local
 echo
 echo "Done: no node waited for a decision; the fine-tune job ran with the rate chosen;"
-echo "the release was decided by its reviewer, and the record proves it."
+echo "the release was decided by its reviewer, and the record proves it; one flow file"
+echo "ran the chain on the cluster and, the same, without Slurm."

@@ -65,11 +65,12 @@ Look at checkpoints and decisions, and check an install.
   hawf doctor [--plugin=PATH] [--step-helper=PATH] [--json]
                        check the config, the spool, the plugin and the
                        step helper (and, when configured, munge and hawfd)
-  hawf submit [--check] FLOW.yaml [--json]
+  hawf submit [--check] [--local] FLOW.yaml [--json]
                        submit a flow file's stages (hawf-flow(5)) as one
                        Slurm job chain at once and print the flow's id;
                        every mistake with its line first, and nothing
-                       submitted; --check: only check, and show the stages
+                       submitted; --check: only check, and show the stages;
+                       --local: run it on this machine, without Slurm
   hawf status FLOW [--json]
                        a flow's stages: job, state, checkpoint, decision,
                        who it waits for
@@ -81,6 +82,7 @@ Look at checkpoints and decisions, and check an install.
                        queued or running, with their files
 
 --user names the owner of a checkpoint whose job Slurm no longer knows.
+--local (any command): your runs without Slurm (hawf submit --local).
 hawf --version prints hawf's version.
 Exit status: 0 success, 1 error (doctor: a check failed), 2 usage error.
 )";
