@@ -119,8 +119,8 @@ _hawf()
         doctor) opts='--plugin= --step-helper= --json --help' ;;
         gc) opts='--older-than= --dry-run --json --help' ;;
         submit) opts='--check --local --json --help' ;;
-        status) opts='--local --json --help' ;;
-        cancel) opts='--local --help' ;;
+        status) opts='--local --user= --json --help' ;;
+        cancel) opts='--local --user= --help' ;;
         *) return ;;
     esac
     if [[ $cur == -* ]]; then

@@ -161,6 +161,7 @@ int run_script(const LocalSlurm& slurm, const LocalJob& job, const std::string& 
 void run_job(const LocalSlurm& slurm, const std::string& conf, const std::string& id) {
     const LocalJob job = slurm.load(id);
     setpgid(0, 0);
+    signal(SIGTERM, SIG_IGN);  // a cancel is for the script (its own group): this process ends the job after it
     if (!slurm.mark_running(id, getpid())) return;  // cancelled before it started
     redirect(STDOUT_FILENO, output_path(job.output.empty() ? "slurm-%j.out" : job.output, job));
     if (!job.error.empty()) redirect(STDERR_FILENO, output_path(job.error, job));

@@ -47,8 +47,11 @@ Context load_context() {
 void take_local_flag(int& argc, char** argv) {
     int kept = 1;
     bool local = false;
+    bool operands = false;  // after "--": taken as they are
     for (int i = 1; i < argc; ++i) {
-        if (std::string(argv[i]) == "--local") local = true;
+        const std::string a = argv[i];
+        operands = operands || a == "--";
+        if (a == "--local" && !operands) local = true;
         else argv[kept++] = argv[i];
     }
     argv[kept] = nullptr;

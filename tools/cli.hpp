@@ -41,7 +41,7 @@ struct Context {
 };
 Context load_context();
 
-// --local, anywhere in ARGV (taken out of it): the tools work on this user's runs
+// --local, anywhere in ARGV before "--" (taken out of it): the tools work on this user's runs
 // without Slurm (hawf submit --local), through the config local_config() makes, which
 // HAWF_CONF then names for this process and what it starts.
 void take_local_flag(int& argc, char** argv);

@@ -2,6 +2,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -71,10 +72,11 @@ Look at checkpoints and decisions, and check an install.
                        every mistake with its line first, and nothing
                        submitted; --check: only check, and show the stages;
                        --local: run it on this machine, without Slurm
-  hawf status FLOW [--json]
+  hawf status FLOW [--user=NAME] [--json]
                        a flow's stages: job, state, checkpoint, decision,
-                       who it waits for
-  hawf cancel FLOW     cancel what is left of a flow
+                       who it waits for (root: --user's flow)
+  hawf cancel FLOW [--user=NAME]
+                       cancel what is left of a flow
   hawf gc --older-than=DUR [--dry-run] [--json]
                        remove your decided, applied and failed checkpoints
                        (root: everyone's) whose last event is older than
@@ -112,7 +114,7 @@ Args parse_args(int argc, char** argv, const std::string& command) {
         {nullptr, 0, nullptr, 0}};
     const std::map<std::string, std::string> allowed = {{"ls", "JatuRhoPMj"}, {"show", "Ju"}, {"cat", "u"},
                                                         {"log", "Juv"},       {"doctor", "JpS"}, {"gc", "JOn"},
-                                                        {"submit", "JC"},     {"status", "J"},   {"cancel", ""}};
+                                                        {"submit", "JC"},     {"status", "Ju"},  {"cancel", "u"}};
     auto it = allowed.find(command);
     if (it == allowed.end())
         cli::usage_error("unknown command \"" + command +
@@ -782,7 +784,12 @@ int cmd_submit(const Args& args) {
     return errors.empty() ? cli::exit_ok : cli::exit_error;
 }
 
-FlowRecord flow_record(const cli::Context& ctx, const Args& args, const char* command) {
+// The flow FLOW (the one positional argument) of the caller, or for root of --user.
+struct OwnedFlow {
+    uid_t owner;
+    FlowRecord record;
+};
+OwnedFlow flow_record(const cli::Context& ctx, const Args& args, const char* command) {
     if (args.positional.size() != 1) cli::usage_error(std::string("hawf ") + command + " takes one flow id");
     const std::string& id = args.positional[0];
     try {
@@ -790,13 +797,24 @@ FlowRecord flow_record(const cli::Context& ctx, const Args& args, const char* co
     } catch (const Error&) {
         cli::usage_error("bad flow id " + quoted_text(id) + ": hawf submit printed it (a job id, e.g. 4321)");
     }
-    std::optional<FlowRecord> record = load_flow_record(ctx.spool, getuid(), id);
-    if (!record) throw Error(ErrorKind::NotFound, "you have no flow " + id);
-    return *record;
+    uid_t owner = getuid();
+    if (!args.user.empty()) {
+        const struct passwd* pw = getpwnam(args.user.c_str());
+        if (!pw) cli::usage_error("unknown user " + quoted_text(args.user) + " for --user");
+        if (pw->pw_uid != getuid() && getuid() != 0)
+            cli::usage_error("--user=" + args.user + ": only root sees another user's flows");
+        owner = pw->pw_uid;
+    }
+    const cli::AsOwner as_owner(owner);
+    std::optional<FlowRecord> record = load_flow_record(ctx.spool, owner, id);
+    if (!record)
+        throw Error(ErrorKind::NotFound, owner == getuid() ? "you have no flow " + id
+                                                           : shown(user_name(owner)) + " has no flow " + id);
+    return {owner, std::move(*record)};
 }
 
 // One stage as hawf status shows it: its job as Slurm has it, its checkpoint as the spool has it.
-json stage_status(const cli::Context& ctx, const FlowRecord::Stage& s) {
+json stage_status(const cli::Context& ctx, uid_t owner, const FlowRecord::Stage& s) {
     json j = {{"name", s.name}, {"job", s.job}, {"after", s.after}, {"on", s.on}};
     const std::optional<JobInfo> job = ctx.slurm->job(s.job);
     j["state"] = job ? job->state : "ENDED";  // Slurm forgets ended jobs after MinJobAge
@@ -805,7 +823,8 @@ json stage_status(const cli::Context& ctx, const FlowRecord::Stage& s) {
     if (!s.checkpoint.empty()) {
         json c = {{"id", s.checkpoint}, {"state", "expected"}};
         try {
-            const Checkpoint ckpt = ctx.spool.load(getuid(), parse_checkpoint_id(s.checkpoint));
+            const cli::AsOwner as_owner(owner);
+            const Checkpoint ckpt = ctx.spool.load(owner, parse_checkpoint_id(s.checkpoint));
             c["state"] = to_string(ckpt.state);
             if (const Decision* d = ckpt.decision()) {
                 c["decision"] = d->choice;
@@ -872,9 +891,9 @@ void draw(const json& stages, const std::string& parent, const std::string& inde
 
 int cmd_status(const Args& args) {
     cli::Context ctx = cli::load_context();
-    const FlowRecord record = flow_record(ctx, args, "status");
+    const auto [owner, record] = flow_record(ctx, args, "status");
     json stages = json::array();
-    for (const auto& s : record.stages) stages.push_back(stage_status(ctx, s));
+    for (const auto& s : record.stages) stages.push_back(stage_status(ctx, owner, s));
     if (args.json) {
         cli::print_json({{"flow", record.id}, {"name", record.name}, {"file", record.file},
                          {"submitted_at", format_time(record.submitted_at)}, {"stages", stages}});
@@ -888,7 +907,7 @@ int cmd_status(const Args& args) {
 
 int cmd_cancel(const Args& args) {
     cli::Context ctx = cli::load_context();
-    const FlowRecord record = flow_record(ctx, args, "cancel");
+    const FlowRecord record = flow_record(ctx, args, "cancel").record;
     std::vector<std::string> left;
     for (const auto& s : record.stages)
         if (const auto job = ctx.slurm->job(s.job); job && job->active()) left.push_back(s.job);

@@ -321,9 +321,15 @@ class Flows(ClusterTestCase):
         self.assertTrue(c.stdout.startswith("flow %s: cancelled " % flow), c.stdout)
         for job in jobs:
             self.assertIn(self.wait_job_state(job, {"CANCELLED", "COMPLETED"}), {"CANCELLED", "COMPLETED"})
-        # Not someone else's flow.
+        # Not someone else's flow; root's, with --user.
         r = h.tool("hawfbob", "hawf", "status", flow)
         self.assertEqual((r.returncode, r.stderr), (1, "hawf: you have no flow %s\n" % flow))
+        r = h.tool("hawfbob", "hawf", "status", "--user=" + ALICE, flow)
+        self.assertEqual((r.returncode, r.stderr), (2, "hawf: --user=%s: only root sees another user's flows\n" % ALICE))
+        r = h.cluster.run(["hawf", "status", "--user=" + ALICE, flow], env=h.env())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(r.stdout.startswith("flow %s gone (" % flow), r.stdout)
+        self.assertIn("checkpoint %s:eval" % flow, r.stdout)
 
 
 if __name__ == "__main__":

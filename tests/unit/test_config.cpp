@@ -200,6 +200,14 @@ TEST_F(ConfigTest, HawfdRefusedWithFileAndLine) {
 
 const std::string kHawfd = "hawfd:\n  address: svc1:7477\n";
 
+TEST_F(ConfigTest, LocalJobsNeedNoHawfd) {
+    EXPECT_EQ(load_config(conf("local_jobs: /home/u/.local/state/hawf/local/jobs\n")).local_jobs,
+              "/home/u/.local/state/hawf/local/jobs");
+    EXPECT_HAWF_ERROR(load_config(conf("local_jobs: jobs\n")), K::Config, ":1: bad local_jobs \"jobs\": use an absolute path");
+    EXPECT_HAWF_ERROR(load_config(conf(kHawfd + "local_jobs: /j\n")), K::Config,
+                      "local_jobs (no Slurm: jobs run on this machine) and hawfd");
+}
+
 TEST_F(ConfigTest, PoliciesParsed) {
     const std::string path = conf(kHawfd +                                  // lines 1-2
                                   "policies:\n"                             // 3
