@@ -16,6 +16,7 @@ chmod 755 "$demo"
 cleanup() {
   [[ -n "${hawfd_pid:-}" ]] && kill "$hawfd_pid" 2>/dev/null
   python3 tests/integration/cluster.py stop --workdir "$demo/cluster" >/dev/null 2>&1 || true
+  pkill -f "$demo/bin/hawf-local-job" 2>/dev/null || true  # a deadline's sleeper of the local flow
   rm -rf "$demo"
 }
 trap cleanup EXIT

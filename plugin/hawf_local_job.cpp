@@ -8,6 +8,7 @@
 //
 //   hawf-local-job --conf=HAWF.YAML JOB            run local job JOB
 //   hawf-local-job --conf=HAWF.YAML --at=TIME JOB  at TIME (unix seconds), start JOB if free
+//                                                  (sooner gone if JOB no longer waits for TIME)
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -219,8 +220,14 @@ int main(int argc, char** argv) {
         const auto* local = dynamic_cast<const LocalSlurm*>(slurm.get());
         if (!local) throw Error(ErrorKind::Usage, conf + " has no local_jobs: these jobs are Slurm's");
         if (!at.empty()) {
-            const std::time_t when = static_cast<std::time_t>(std::stoll(at));
-            while (std::time(nullptr) < when) std::this_thread::sleep_for(std::chrono::seconds(std::min<std::time_t>(when - std::time(nullptr), 60)));
+            // Sleeps until then, unless the job stops needing it first: started (its
+            // decision came), ended, cancelled, or given another start time.
+            const std::int64_t when = std::stoll(at);
+            for (std::int64_t now; (now = std::time(nullptr)) < when;) {
+                const std::optional<JobInfo> info = local->job(job);
+                if (!info || info->state != "PENDING" || info->eligible != when) return 0;
+                std::this_thread::sleep_for(std::chrono::seconds(std::min<std::int64_t>(when - now, 10)));
+            }
             local->start_if_free(job);
         } else {
             plugin::run_job(*local, conf, job);

@@ -6,6 +6,7 @@ its stages; a malformed flow is refused with its lines and submits nothing."""
 import json
 import os
 import pwd
+import subprocess
 import time
 
 from hawftest import ALICE, ClusterTestCase
@@ -232,6 +233,13 @@ class Flows(ClusterTestCase):
             env["HAWF_LOCAL_JOB"] = h.local_job
         return work, env, log
 
+    @staticmethod
+    def local_processes(work):
+        """hawf-local-job processes of the runs in WORK: jobs running, or waiting for a deadline."""
+        r = subprocess.run(["pgrep", "-u", ALICE, "-f", "hawf-local-job --conf=" + os.path.join(work, "state")],
+                           stdout=subprocess.PIPE, text=True)
+        return r.stdout.split()
+
     def local(self, env, work, *args):
         return self.hawf.tool(ALICE, *args, env=env, cwd=work)
 
@@ -271,6 +279,11 @@ class Flows(ClusterTestCase):
         train = stages["train"]["job"]
         self.assertTrue(stages["finetune"]["held"])
         self.wait_local_checkpoint(env, work, train + ":eval", "pending")
+        # Nothing runs while the checkpoint waits (the finished job's process may take a moment to go).
+        deadline = time.monotonic() + 10
+        while self.local_processes(work):
+            self.assertLess(time.monotonic(), deadline, self.local_processes(work))
+            time.sleep(0.2)
         ls = self.local(env, work, "hawf", "--local", "ls", "-h", "-o", "checkpoint,state,flow")
         self.assertEqual(ls.stdout.split(), [train + ":eval", "pending", flow])
         show = self.local(env, work, "hawf", "--local", "show", train + ":eval")
@@ -306,6 +319,29 @@ class Flows(ClusterTestCase):
             self.assertEqual(f.read(), "train %s start\ntrain %s 0.1\n" % (first, second))
         with open(os.path.join(work, "report.out")) as f:
             self.assertEqual(f.read(), "report %s:eval\n" % second)
+        # An in-job checkpoint: hawf-await --open in a local job, decided with hawf-decide --local.
+        with open(os.path.join(work, "inner.yaml"), "w") as f:
+            f.write("stages:\n  train:\n    run: 'hawf-await --open=inner --options=go,halt > inner.out; "
+                    "echo \"$?\" >> inner.out'\n")
+        r = self.local(env, work, "hawf", "submit", "--local", "inner.yaml")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        job = self.wait_local(env, work, r.stdout.strip(), "train", {"RUNNING"})["train"]["job"]
+        self.wait_local_checkpoint(env, work, job + ":inner", "pending")
+        self.assertEqual(self.local(env, work, "hawf-decide", "--local", job + ":inner", "go").returncode, 0)
+        self.wait_local(env, work, r.stdout.strip(), "train", {"COMPLETED"})
+        with open(os.path.join(work, "inner.out")) as f:
+            self.assertEqual(f.read(), job + ":inner\n0\n")
+        # A timeout: one sleeper waits for the deadline, and the default takes its branch.
+        with open(os.path.join(work, "timeout.yaml"), "w") as f:
+            f.write(TIMEOUT_FLOW)
+        r = self.local(env, work, "hawf", "submit", "--local", "timeout.yaml")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        stages = self.wait_local(env, work, r.stdout.strip(), "summary", {"COMPLETED", "FAILED", "CANCELLED"})
+        self.assertEqual(stages["summary"]["state"], "COMPLETED")
+        self.assertEqual(stages["train"]["checkpoint"]["decision"], "stop")
+        with open(os.path.join(work, "summary.out")) as f:
+            self.assertEqual(f.read(), "stop\n")
+        self.assertFalse(os.path.exists(os.path.join(work, "more.out")))
         with open(log) as f:
             self.assertEqual(f.read(), "")  # no Slurm command ran
 
