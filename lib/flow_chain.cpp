@@ -63,9 +63,8 @@ FlowAfter resolve_after(const FlowRecord& record, const std::string& text) {
     throw Error(ErrorKind::Untrusted, "a flow record whose stage waits for " + quoted_text(text) + ", which it lacks");
 }
 
-// Submits one stage: after a checkpoint as its held follow-up, else with afterok on the
-// stages it waits for. JOB_OF: the jobs of the stages named in AFTER. FLOW_ROUND: for
-// a loop's round >= 2, the index of it that continue_flow finds ({flow, stage, round}).
+// Submits a flow's stages (as OWNER, from DIR, sbatch with ENV) and remembers what it
+// submitted, to cancel it all if a later one fails.
 struct Submitter {
     const Spool& spool;
     const Slurm& slurm;
@@ -75,6 +74,8 @@ struct Submitter {
     const std::vector<std::string>* env;
     std::vector<std::string> submitted;
 
+    // Stage S: after a checkpoint as its held follow-up (released on ON), else with
+    // afterok on the stages it waits for. JOB_OF: the jobs of the stages AFTER names.
     std::string submit(const FlowRecord::Stage& s, const std::vector<FlowAfter>& after, const std::vector<std::string>& on,
                        const std::string& read, const std::map<std::string, std::string>& job_of) {
         std::vector<std::string> plain;  // the jobs of the stages it waits for by name
@@ -99,7 +100,9 @@ struct Submitter {
         return job;
     }
 
-    // Round ROUND of repeating stage LOOP, held for the decision at PREVIOUS's checkpoint.
+    // Round ROUND of repeating stage LOOP, held for the decision at the checkpoint of
+    // PREVIOUS (the round before: its job, its name in the record); and the index
+    // (flows/job.<job>: {flow, stage, round}) by which continue_flow knows it.
     FlowRecord::Stage next_round(const std::string& flow, const FlowRecord::Stage& loop, std::uint32_t round,
                                  const std::string& previous, const std::string& previous_name) {
         const std::string checkpoint = parse_checkpoint_id(loop.checkpoint).name;
@@ -140,8 +143,16 @@ nlohmann::json stage_json(const FlowRecord::Stage& s) {
     return j;
 }
 
-// A stage as the record holds it, checked: ROUNDS, its name may be "stage@K".
-FlowRecord::Stage stage_from_json(const nlohmann::json& s, bool rounds) {
+// hawf's own options for a stage's checkpoint (checkpoint_options), kept in its args.
+bool checkpoint_option(const std::string& option) {
+    for (const char* name : {"--hawf-checkpoint=", "--hawf-options=", "--hawf-params=", "--hawf-timeout=",
+                             "--hawf-default=", "--hawf-reviewers="})
+        if (option.rfind(name, 0) == 0) return true;
+    return false;
+}
+
+// A stage as the record holds it, checked (a loop's later rounds are named "stage@K").
+FlowRecord::Stage stage_from_json(const nlohmann::json& s) {
     FlowRecord::Stage stage;
     stage.name = s.at("name").get<std::string>();
     stage.job = s.at("job").get<std::string>();
@@ -149,8 +160,8 @@ FlowRecord::Stage stage_from_json(const nlohmann::json& s, bool rounds) {
     stage.after = s.at("after").get<std::vector<std::string>>();
     stage.on = s.at("on").get<std::vector<std::string>>();
     const std::size_t at = stage.name.rfind('@');
-    check_name(rounds && at != std::string::npos ? stage.name.substr(0, at) : stage.name, "stage name");
-    if (rounds && at != std::string::npos) {
+    check_name(stage.name.substr(0, at), "stage name");
+    if (at != std::string::npos) {
         const std::string k = stage.name.substr(at + 1);
         if (k.empty() || k.size() > 3 || k.find_first_not_of("0123456789") != std::string::npos)
             throw Error(ErrorKind::Untrusted, "a flow round named " + quoted_text(stage.name));
@@ -163,15 +174,9 @@ FlowRecord::Stage stage_from_json(const nlohmann::json& s, bool rounds) {
         stage.script = s.at("script").get<std::string>();
         stage.snapshot = s.at("snapshot").get<std::string>();
         check_path(stage.script, "stage script");
-        for (const auto& option : stage.args) {
-            // hawf's own options for the stage's checkpoint, and what a flow file may give.
-            const bool checkpoint_option = option.rfind("--hawf-", 0) == 0 &&
-                                           (option.rfind("--hawf-checkpoint=", 0) == 0 || option.rfind("--hawf-options=", 0) == 0 ||
-                                            option.rfind("--hawf-params=", 0) == 0 || option.rfind("--hawf-timeout=", 0) == 0 ||
-                                            option.rfind("--hawf-default=", 0) == 0 || option.rfind("--hawf-reviewers=", 0) == 0);
-            if (option.empty() || option[0] != '-' || (!checkpoint_option && !refused_sbatch_option(option).empty()))
+        for (const auto& option : stage.args)  // what a flow file may give, and hawf's for the checkpoint
+            if (option.empty() || option[0] != '-' || (!checkpoint_option(option) && !refused_sbatch_option(option).empty()))
                 throw Error(ErrorKind::Untrusted, "a flow record with the sbatch option " + quoted_text(option));
-        }
     }
     if (s.contains("repeat")) {
         stage.repeat_max = s.at("repeat").at("max").get<std::uint32_t>();
@@ -223,7 +228,7 @@ FlowRecord flow_record_from_json(const nlohmann::json& j) {
         r.file = j.at("file").get<std::string>();
         check_path(r.file, "flow file");
         r.submitted_at = j.at("submitted_at").get<std::int64_t>();
-        for (const auto& s : j.at("stages")) r.stages.push_back(stage_from_json(s, true));
+        for (const auto& s : j.at("stages")) r.stages.push_back(stage_from_json(s));
         return r;
     });
 }
@@ -252,7 +257,7 @@ std::optional<FlowRecord> load_flow_record(const Spool& spool, uid_t owner, cons
         if (!round_text) continue;
         const nlohmann::json j = parse_json(*round_text);
         read_flow_json("flow round", [&] {
-            for (const auto& s : j.at("stages")) record.stages.push_back(stage_from_json(s, true));
+            for (const auto& s : j.at("stages")) record.stages.push_back(stage_from_json(s));
             return 0;
         });
     }
