@@ -50,6 +50,7 @@ task's) one checkpoint.
                   of this job when the checkpoint is decided (an untrapped
                   SIGUSR1 kills a process); SIG@batch: to the batch shell
                   alone (USR1@batch: safe for its children); none by default
+  --local         a checkpoint of your runs without Slurm (hawf submit --local)
   -h, --help      show this help
       --version   print hawf-await's version
 

@@ -58,6 +58,7 @@ the decision. --revoke then withdraws your approval (before the quorum).
   --user NAME       whose checkpoint, when Slurm no longer knows its job
                     (a reviewer, or root)
   --json            print the decision as JSON (several: a list)
+  --local           a checkpoint of your runs without Slurm (hawf submit --local)
   -h, --help        show this help
       --version     print hawf-decide's version
 
