@@ -293,6 +293,7 @@ mkdir -p "$work/tree/plugin" "$work/tree/tools" "$work/tree/hawfd"
 ln -s "$plugin" "$work/tree/plugin/hawf.so"
 ln -s "${plugin%/*}/hawf_engine.so" "$work/tree/plugin/hawf_engine.so"
 ln -s "$helper" "$work/tree/plugin/hawf-step-helper"
+ln -s "${helper%/*}/hawf-local-job" "$work/tree/plugin/hawf-local-job"
 ln -s "$hawfd" "$work/tree/hawfd/hawfd"
 for t in "${tools[@]}"; do ln -s "$bindir/$t" "$work/tree/tools/$t"; done
 demo/run.sh "$work/tree" > "$work/demo.out" 2>&1 || { cat "$work/demo.out"; fail "demo failed"; }
