@@ -54,6 +54,8 @@ std::vector<std::string> followup_environment(const std::vector<std::string>& jo
     return env;
 }
 
+// What sbatch runs with when this step submits a job: a --hawf-then follow-up, or a
+// flow loop's next round.
 std::vector<std::string> submit_environment(const Host& host) {
     return followup_environment(host.job_env(), host.getenv("SLURM_CONTAINER").has_value(), std::getenv("PATH"));
 }
