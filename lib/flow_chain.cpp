@@ -163,7 +163,7 @@ FlowRecord::Stage stage_from_json(const nlohmann::json& s) {
     check_name(stage.name.substr(0, at), "stage name");
     if (at != std::string::npos) {
         const std::string k = stage.name.substr(at + 1);
-        if (k.empty() || k.size() > 3 || k.find_first_not_of("0123456789") != std::string::npos)
+        if (!all_digits(k) || k.size() > 3)
             throw Error(ErrorKind::Untrusted, "a flow round named " + quoted_text(stage.name));
     }
     check_job_id(stage.job);
@@ -236,7 +236,7 @@ FlowRecord flow_record_from_json(const nlohmann::json& j) {
 std::vector<std::string> flow_ids(const Spool& spool, uid_t owner) {
     std::vector<std::string> ids;
     for (const auto& name : spool.flow_files(owner))
-        if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos) ids.push_back(name);
+        if (all_digits(name)) ids.push_back(name);
     return ids;
 }
 

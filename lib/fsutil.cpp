@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "error.hpp"
+#include "validate.hpp"
 
 namespace hawf {
 namespace {
@@ -375,6 +376,29 @@ std::vector<std::string> list_opened_dir(int dir) {
             if (e->d_name[0] != '.') names.emplace_back(e->d_name);
             at += e->d_reclen;
         }
+    }
+}
+
+std::string read_script_file(const std::string& script, std::size_t max_bytes, const std::string& what) {
+    const auto refuse = [&](const std::string& why) {
+        return Error(ErrorKind::Usage, what + ": cannot read script " + quoted_text(script) + ": " + why);
+    };
+    Fd fd(open(script.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    if (!fd) throw refuse(std::strerror(errno));
+    struct stat st;
+    if (fstat(fd.get(), &st) != 0) throw refuse(std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) throw refuse("not a regular file");
+    std::string data;
+    char buf[65536];
+    for (;;) {
+        const ssize_t n = read(fd.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw refuse(std::strerror(errno));
+        if (n == 0) return data;
+        data.append(buf, static_cast<std::size_t>(n));
+        if (data.size() > max_bytes)  // read, not stat: the file may grow
+            throw Error(ErrorKind::Usage, what + ": script " + quoted_text(script) + " is larger than " +
+                                              std::to_string(max_bytes >> 20) + " MiB (Slurm's default max_script_size)");
     }
 }
 

@@ -60,6 +60,10 @@ std::optional<std::string> read_file(int dir, const std::string& name, const Tru
 std::optional<std::string> read_file_start(int dir, const std::string& name, const Trust& trust,
                                            const std::string& shown, std::size_t max_bytes, std::size_t* size);
 
+// The batch script PATH as sbatch reads it at submission: relative to the current
+// directory, symlinks followed, a regular file (a FIFO does not hang the reader), at
+// most MAX_BYTES. Error(Usage) "WHAT: cannot read script PATH: why" otherwise.
+std::string read_script_file(const std::string& path, std::size_t max_bytes, const std::string& what);
 // Creates NAME under DIR holding DATA (mode 0600), atomically and exclusively.
 // Returns false (and changes nothing) if NAME already exists. Its temporary file is
 // named temp_prefix + host.pid.n; one a killed writer left is removed by remove_stale_temps.

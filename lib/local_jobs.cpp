@@ -1,7 +1,6 @@
 #include "local_jobs.hpp"
 
 #include <fcntl.h>
-#include <grp.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -20,6 +19,7 @@
 #include "error.hpp"
 #include "fsutil.hpp"
 #include "record.hpp"
+#include "spool.hpp"
 #include "validate.hpp"
 
 extern char** environ;
@@ -94,19 +94,6 @@ std::vector<std::string> script_options(const std::string& script) {
     return options;
 }
 
-std::string read_script(const std::string& path) {
-    Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) throw system_error("sbatch: cannot read " + path, errno);
-    std::string data;
-    char buf[65536];
-    for (ssize_t n; (n = read(fd.get(), buf, sizeof buf)) != 0;) {
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw system_error("sbatch: cannot read " + path, errno);
-        data.append(buf, static_cast<std::size_t>(n));
-    }
-    return data;
-}
-
 int signal_number(const std::string& text) {
     static const std::pair<const char*, int> names[] = {
         {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2},
@@ -114,7 +101,7 @@ int signal_number(const std::string& text) {
     const std::string name = starts(text, "SIG") ? text.substr(3) : text;
     for (const auto& [n, number] : names)
         if (name == n) return number;
-    if (all_digits(name) && !name.empty() && name.size() < 3) return std::atoi(name.c_str());
+    if (all_digits(name) && name.size() < 3) return std::atoi(name.c_str());
     throw Error(ErrorKind::Usage, "unknown signal " + quoted_text(text));
 }
 
@@ -164,7 +151,7 @@ struct JobDir {
 };
 
 std::optional<JobDir> open_job(const std::string& dir, const std::string& job) {
-    if (job.empty() || !all_digits(job) || job.size() > 12) return std::nullopt;
+    if (!all_digits(job) || job.size() > 12) return std::nullopt;
     Fd jobs = open_dir(AT_FDCWD, dir, Trust{geteuid()}, dir);
     if (!jobs) return std::nullopt;
     Fd fd = open_dir(jobs.get(), job, Trust{geteuid()}, dir + "/" + job);
@@ -186,8 +173,7 @@ std::int64_t number_in(const std::optional<std::string>& text) {
 
 std::string LocalSlurm::submit(const std::vector<std::string>& given, const std::string& script, const std::string& cwd,
                                const std::vector<std::string>* env) const {
-    const std::string text = read_script(script);
-    if (text.size() > (4u << 20)) throw Error(ErrorKind::Usage, "sbatch: " + script + " is larger than 4 MiB");
+    const std::string text = read_script_file(script, Spool::max_script_bytes, "sbatch");
     std::vector<std::string> args = script_options(text);  // the command line comes after: it wins
     args.insert(args.end(), given.begin(), given.end());
     LocalJob job;
@@ -391,11 +377,12 @@ void LocalSlurm::start_if_free(const std::string& id) const {
     const JobDir d = job_dir(dir_, id);
     if (d.has("started") || d.has("ended") || d.has("cancelled") || d.has("hold") || !d.has("job.json")) return;
     if (number_in(d.read("begin")) > std::time(nullptr)) return;  // its waker starts it
-    for (const auto& dep : load(id).after) {
+    const LocalJob waiting = load(id);
+    for (const auto& dep : waiting.after) {
         const std::optional<JobInfo> j = job(dep);
         if (j && (j->state == "PENDING" || j->state == "RUNNING")) return;
         if (!j || j->state != "COMPLETED") {  // afterok can never be met
-            if (load(id).kill_on_invalid_dep) {
+            if (waiting.kill_on_invalid_dep) {
                 try {
                     cancel(id);
                 } catch (const Error&) {  // cancelled meanwhile

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <limits>
 #include <optional>
 
@@ -407,28 +406,7 @@ std::string Spool::save_script(uid_t owner, const std::string& name, const std::
 }
 
 std::string Spool::snapshot_script(uid_t owner, const std::string& script, const std::string& what) const {
-    const auto refuse = [&](const std::string& why) {
-        return Error(ErrorKind::Usage, what + ": cannot read script " + quoted_text(script) + ": " + why);
-    };
-    // O_NONBLOCK: a FIFO must not hang srun/sbatch; it fails the regular-file check.
-    Fd fd(open(script.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-    if (!fd) throw refuse(std::strerror(errno));
-    struct stat st;
-    if (fstat(fd.get(), &st) != 0) throw refuse(std::strerror(errno));
-    if (!S_ISREG(st.st_mode)) throw refuse("not a regular file");
-    std::string data;
-    char buf[65536];
-    for (;;) {
-        const ssize_t n = read(fd.get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw refuse(std::strerror(errno));
-        if (n == 0) break;
-        data.append(buf, static_cast<std::size_t>(n));
-        if (data.size() > max_script_bytes)  // read, not stat: the file may grow
-            throw Error(ErrorKind::Usage, what + ": script " + quoted_text(script) + " is larger than " +
-                                              std::to_string(max_script_bytes >> 20) +
-                                              " MiB (Slurm's default max_script_size)");
-    }
+    const std::string data = read_script_file(script, max_script_bytes, what);
     // The snapshot keeps the script's file name (sbatch names a job after it) when
     // that is a valid name.
     std::string name = script.substr(script.rfind('/') + 1);
