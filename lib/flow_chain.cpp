@@ -87,7 +87,7 @@ struct Submitter {
         std::string job;
         if (gate) {
             FollowUpSubmission what{s.script, read, on, dir, env, s.args, plain};
-            submit_followup(spool, slurm, CheckpointId{job_of.at(gate->stage), gate->checkpoint}, owner, what, actor, &job);
+            follow(CheckpointId{job_of.at(gate->stage), gate->checkpoint}, what, job);
         } else {
             std::vector<std::string> args = s.args;
             if (!plain.empty()) {
@@ -111,13 +111,22 @@ struct Submitter {
         entry.after = {previous_name + "." + checkpoint};
         entry.on = loop.repeat_on;
         FollowUpSubmission what{loop.script, spool.script_path(owner, loop.snapshot), loop.repeat_on, dir, env, loop.args, {}};
-        submit_followup(spool, slurm, CheckpointId{previous, checkpoint}, owner, what, actor, &entry.job);
+        follow(CheckpointId{previous, checkpoint}, what, entry.job);
         submitted.push_back(entry.job);
         entry.checkpoint = CheckpointId{entry.job, checkpoint}.str();
         const nlohmann::json index = {{"flow", flow}, {"stage", loop.name}, {"round", round}};
         if (!spool.save_flow_file(owner, "job." + entry.job, index.dump() + "\n"))
             throw Error(ErrorKind::Conflict, "job " + entry.job + " is in a flow already");
         return entry;
+    }
+
+    // A held follow-up of OF. Registered after OF's job already ended at it (a stage
+    // that ran at once: no queue wait without Slurm), it also waits for the deadline,
+    // as hawf-await --then does: the job's end scheduled only those registered before.
+    void follow(const CheckpointId& of, const FollowUpSubmission& what, std::string& job) {
+        const Checkpoint ckpt = submit_followup(spool, slurm, of, owner, what, actor, &job);
+        for (const FollowUpChange& c : schedule_deadline(slurm, ckpt, job))
+            if (!c.error.empty()) throw Error(ErrorKind::System, "follow-up " + job + " not " + c.action_text() + ": " + c.error);
     }
 
     // Cancels what it submitted, for an error: what that error then says.

@@ -255,6 +255,29 @@ TEST_F(FlowChainTest, ALoopSubmitsOneRoundAheadAndTheStagesAfterItEachRound) {
     EXPECT_EQ(flows_of_checkpoints(spool_, me_).at("104:eval")["stage"], "train@3");
 }
 
+TEST_F(FlowChainTest, AFollowUpRegisteredAfterItsCheckpointEndedWaitsForItsDeadline) {
+    // The first stage (job 100) ran and ended at its checkpoint before hawf submit
+    // registered the stages after it (a local run starts it at once).
+    CheckpointSpec spec;
+    spec.id = parse_checkpoint_id("100:eval");
+    spec.owner_uid = me_;
+    spec.owner = user_name(me_);
+    spec.scope = Scope::Job;
+    spec.options = {"continue", "stop"};
+    spec.timeout_s = 3600;
+    spec.default_choice = "stop";
+    open_checkpoint(spool_, spec, plugin_);
+    const Checkpoint ended = end_checkpoint(spool_, me_, spec.id, 0, plugin_);
+    const Flow flow = load("stages:\n  train:\n    run: 'true'\n    checkpoint: {name: eval, options: [continue, stop], "
+                           "timeout: 1h, default: stop}\n  summary: {after: train.eval, on: [stop], run: 'true'}\n");
+    ASSERT_TRUE(errors_.empty()) << testing::PrintToString(errors_);
+    submit_flow(spool_, slurm_, flow, me_, cli_);
+    const std::vector<std::string> update = {"scontrol", "update", "JobId=101",
+                                             "StartTime=" + format_local_time(ended.deadline())};
+    const auto calls = fake_.calls();
+    EXPECT_NE(std::find(calls.begin(), calls.end(), update), calls.end()) << testing::PrintToString(calls);
+}
+
 TEST_F(FlowChainTest, ARecordWithOptionsHawfDidNotWriteIsRefused) {
     const Flow flow = load(loop_flow);
     nlohmann::json j = to_json(submit_flow(spool_, slurm_, flow, me_, cli_));
